@@ -1,0 +1,6 @@
+//! Lambda function `create-notification`: see `shared::api::Route::CreateNotification`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::CreateNotification).await
+}

@@ -1,0 +1,6 @@
+//! Lambda function `create-organization`: see `shared::api::Route::CreateOrganization`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::CreateOrganization).await
+}

@@ -1,0 +1,112 @@
+//! `herald-local`: the whole API in one process on 127.0.0.1:3000 (SPEC §9).
+//!
+//! Embedded backends by default; `HERALD_BACKEND=aws` uses DynamoDB through the standard AWS
+//! variables (creating the table if it is missing, which makes moto usable as-is). At start it
+//! creates a ready-made organization and prints, one per line:
+//! `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use base64::Engine;
+use shared::api::organizations::{NewOrganization, provision};
+use shared::api::{AppState, Route, openapi};
+use shared::config::{Backend, Config};
+use shared::model::{OrgId, OrgKind, Plan};
+use shared::store::dynamodb::DynamoStore;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    shared::telemetry::init_human();
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald-local: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = Config::from_env(true)?;
+    let operator_token = config.operator_token.clone().unwrap_or_else(|| {
+        let random: [u8; 32] = rand::random();
+        format!(
+            "hrld_operator_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+        )
+    });
+    config.operator_token = Some(operator_token.clone());
+    let port = config.port;
+
+    let state = match config.backend {
+        Backend::Embedded => AppState::from_config(config).await?,
+        Backend::Aws => {
+            let aws = aws_config::load_from_env().await;
+            let store = DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&aws),
+                config.table_name.clone(),
+            );
+            store.create_table_if_missing().await?;
+            AppState::new(config, Arc::new(store))?
+        }
+    };
+
+    let created = provision(
+        &state,
+        NewOrganization {
+            id: OrgId::generate(),
+            name: "Local organization".into(),
+            kind: OrgKind::Production,
+            plan: Plan::Paid,
+            admin_username: None,
+            admin_email: None,
+            admin_phone: None,
+        },
+    )
+    .await
+    .map_err(|e| format!("creating the local organization: {e}"))?;
+
+    let app = Router::new()
+        .route(
+            "/openapi.json",
+            get(|| async { ([(CONTENT_TYPE, "application/json")], openapi::document()) }),
+        )
+        .merge(shared::api::router(state, Route::ALL));
+
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+    println!("HERALD_OPERATOR_TOKEN={operator_token}");
+    println!("HERALD_ORGANIZATION_ID={}", created.organization.id);
+    println!("HERALD_ADMIN_TOKEN={}", created.token);
+    tracing::info!(
+        "herald-local listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}

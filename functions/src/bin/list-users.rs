@@ -1,0 +1,6 @@
+//! Lambda function `list-users`: see `shared::api::Route::ListUsers`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::ListUsers).await
+}

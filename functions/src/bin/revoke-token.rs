@@ -1,0 +1,6 @@
+//! Lambda function `revoke-token`: see `shared::api::Route::RevokeToken`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::RevokeToken).await
+}

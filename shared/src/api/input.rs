@@ -1,0 +1,269 @@
+//! The edge: request bodies, path parameters and paging queries, read into domain values with every
+//! broken field collected (serde's derive stops at the first error; SPEC §2 wants them all).
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, Problems};
+
+/// The largest request body accepted (SPEC §2): larger gets 413 1002.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON object request body. Bodies over [`MAX_BODY_BYTES`] are 413 1002; anything that is not a
+/// JSON object is 400 1000. The `Content-Type` header is not required (a decision: clients that
+/// forget it still get a precise answer about the body itself).
+#[derive(Debug)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::Malformed(rejection.body_text())
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            Ok(_) => Err(ApiError::Malformed("the body must be a JSON object".into())),
+            Err(e) => Err(ApiError::Malformed(e.to_string())),
+        }
+    }
+}
+
+/// Path parameters. A parameter that cannot even be decoded names nothing that exists: 404 3001.
+#[derive(Debug)]
+pub struct PathParams<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParams<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| Self(v))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+/// `/v1/organizations/{organizationId}/...`
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgPath {
+    pub organization_id: String,
+}
+
+/// `?limit=&cursor=` of every list route: `limit` 1–100 (default 50), `cursor` the opaque value of
+/// a previous page's `nextCursor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageQuery {
+    pub limit: usize,
+    /// The decoded cursor: the sort key of the last item already seen.
+    pub after: Option<String>,
+}
+
+impl PageQuery {
+    pub const DEFAULT_LIMIT: usize = 50;
+    pub const MAX_LIMIT: usize = 100;
+
+    pub fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let mut problems = Problems::default();
+        let limit = match query.get("limit") {
+            None => Some(Self::DEFAULT_LIMIT),
+            Some(raw) => problems.check(
+                "limit",
+                raw.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=Self::MAX_LIMIT).contains(n))
+                    .ok_or("must be an integer from 1 to 100"),
+            ),
+        };
+        let after = match query.get("cursor").filter(|c| !c.is_empty()) {
+            None => Some(None),
+            Some(raw) => problems.check("cursor", decode_cursor(raw).map(Some)),
+        };
+        problems.finish(|| {
+            Some(Self {
+                limit: limit?,
+                after: after?,
+            })
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::field("query", "must be a valid query string"))?;
+        Self::parse(&query)
+    }
+}
+
+/// The opaque cursor handed to clients for "after this key".
+pub fn encode_cursor(after: &str) -> String {
+    URL_SAFE_NO_PAD.encode(after.as_bytes())
+}
+
+fn decode_cursor(raw: &str) -> Result<String, &'static str> {
+    const MSG: &str = "must be a nextCursor returned by this list";
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| MSG)?;
+    let text = String::from_utf8(bytes).map_err(|_| MSG)?;
+    if text.is_empty() || text.len() > 256 {
+        return Err(MSG);
+    }
+    Ok(text)
+}
+
+/// Field readers over a JSON object, each reporting into [`Problems`] under the field's full path.
+/// `null` reads as absent.
+pub struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    prefix: String,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(map: &'a Map<String, Value>, prefix: &str) -> Self {
+        Self {
+            map,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The full path of `key`, as `details[].field` names it.
+    pub fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Reports every key not in `allowed` as unknown.
+    pub fn deny_unknown(&self, allowed: &[&str], problems: &mut Problems) {
+        for key in self.map.keys().filter(|k| !allowed.contains(&k.as_str())) {
+            problems.add(self.path(key), "is not a known field");
+        }
+    }
+
+    /// An optional string of at most `max` characters.
+    pub fn opt_str(
+        &self,
+        key: &str,
+        max: usize,
+        problems: &mut Problems,
+    ) -> Result<Option<&'a str>, ()> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s)),
+            Some(Value::String(_)) => {
+                problems.add(self.path(key), format!("must be at most {max} characters"));
+                Err(())
+            }
+            Some(_) => {
+                problems.add(self.path(key), "must be a string");
+                Err(())
+            }
+        }
+    }
+
+    /// A required string of at most `max` characters.
+    pub fn str(&self, key: &str, max: usize, problems: &mut Problems) -> Option<&'a str> {
+        match self.opt_str(key, max, problems) {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => {
+                problems.add(self.path(key), "is required");
+                None
+            }
+            Err(()) => None,
+        }
+    }
+
+    /// An optional nested object, as `Fields` with its path.
+    pub fn opt_object(&self, key: &str, problems: &mut Problems) -> Result<Option<Fields<'a>>, ()> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Fields::new(map, &self.path(key)))),
+            Some(_) => {
+                problems.add(self.path(key), "must be an object");
+                Err(())
+            }
+        }
+    }
+
+    /// A required nested object.
+    pub fn object(&self, key: &str, problems: &mut Problems) -> Option<Fields<'a>> {
+        match self.opt_object(key, problems) {
+            Ok(Some(f)) => Some(f),
+            Ok(None) => {
+                problems.add(self.path(key), "is required");
+                None
+            }
+            Err(()) => None,
+        }
+    }
+
+    /// An optional array of strings.
+    pub fn opt_str_array(
+        &self,
+        key: &str,
+        problems: &mut Problems,
+    ) -> Result<Option<Vec<(String, &'a str)>>, ()> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut ok = true;
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("{}[{i}]", self.path(key));
+                    match item {
+                        Value::String(s) => out.push((path, s.as_str())),
+                        _ => {
+                            problems.add(path, "must be a string");
+                            ok = false;
+                        }
+                    }
+                }
+                if ok { Ok(Some(out)) } else { Err(()) }
+            }
+            Some(_) => {
+                problems.add(self.path(key), "must be an array of strings");
+                Err(())
+            }
+        }
+    }
+
+    /// Every entry of the object, for maps keyed by data (e.g. `events`).
+    pub fn entries(&self) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.map.iter()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.values().all(Value::is_null)
+    }
+}

@@ -1,0 +1,260 @@
+//! The HTTP API: one axum handler per route, mounted one route per Lambda function or all together
+//! in the local server (ARCHITECTURE "one handler, two hosts").
+
+pub mod input;
+pub mod notifications;
+pub mod openapi;
+pub mod organizations;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, patch, post};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::auth::sha256_hex;
+use crate::config::{Backend, Config, ConfigError};
+use crate::error::{ApiError, FieldError, REQUEST_ID};
+use crate::model::{Clock, SystemClock};
+use crate::net::{Resolver, SystemResolver};
+use crate::slack::SlackOAuth;
+use crate::store::dynamodb::DynamoStore;
+use crate::store::memory::MemoryStore;
+use crate::store::{Store, StoreError};
+
+/// Everything a handler needs, built once per process and shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub resolver: Arc<dyn Resolver>,
+    pub slack: SlackOAuth,
+    /// SHA-256 (hex) of `HERALD_OPERATOR_TOKEN`; the plain secret is not kept.
+    pub operator_token_hash: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// State over `store` with the system clock and resolver.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(15))
+            .build()
+            .map_err(|e| ConfigError {
+                name: "HTTP client",
+                problem: e.to_string(),
+            })?;
+        Ok(Self {
+            store,
+            slack: SlackOAuth::new(http, &config),
+            operator_token_hash: config
+                .operator_token
+                .as_deref()
+                .map(|t| Arc::from(sha256_hex(t))),
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+            resolver: Arc::new(SystemResolver),
+        })
+    }
+
+    /// State for `config`'s backend: the embedded store, or DynamoDB through the standard AWS
+    /// variables (clients created here, once).
+    pub async fn from_config(config: Config) -> Result<Self, ConfigError> {
+        let store: Arc<dyn Store> = match config.backend {
+            Backend::Embedded => Arc::new(MemoryStore::new()),
+            Backend::Aws => {
+                let aws = aws_config::load_from_env().await;
+                Arc::new(DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&aws),
+                    config.table_name.clone(),
+                ))
+            }
+        };
+        Self::new(config, store)
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(fields) => ApiError::Conflict(
+                fields
+                    .into_iter()
+                    .map(|f| FieldError::new(f.field(), "is already taken"))
+                    .collect(),
+            ),
+            StoreError::LimitReached => ApiError::Conflict(vec![FieldError::new(
+                "notifications",
+                "the organization already has the maximum of 100 notifications",
+            )]),
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Stale => ApiError::Unavailable("concurrent updates kept winning".into()),
+            StoreError::Unavailable(why) => ApiError::Unavailable(why),
+            StoreError::Corrupt(why) => ApiError::Internal(why),
+        }
+    }
+}
+
+/// `?`-friendly conversion for extractor code that cannot use `From` inference.
+pub fn store_error(e: StoreError) -> ApiError {
+    e.into()
+}
+
+/// The success envelope of seed 000 and SPEC §8: `{"status": true, "data": ...}`.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    pub status: bool,
+    pub data: T,
+}
+
+pub fn envelope<T>(data: T) -> axum::Json<Envelope<T>> {
+    axum::Json(Envelope { status: true, data })
+}
+
+/// Every route, each one Lambda function (`functions/src/bin/<function_name>.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    CreateOrganization,
+    CreateUser,
+    ListUsers,
+    GetUser,
+    CreateToken,
+    RevokeToken,
+    CreateNotification,
+    ListNotifications,
+    GetNotification,
+    UpdateNotification,
+    DeleteNotification,
+}
+
+const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
+const NOTIFICATION: &str = "/v1/organizations/{organizationId}/notifications/{id}";
+const USERS: &str = "/v1/organizations/{organizationId}/users";
+
+impl Route {
+    pub const ALL: &'static [Route] = &[
+        Route::CreateOrganization,
+        Route::CreateUser,
+        Route::ListUsers,
+        Route::GetUser,
+        Route::CreateToken,
+        Route::RevokeToken,
+        Route::CreateNotification,
+        Route::ListNotifications,
+        Route::GetNotification,
+        Route::UpdateNotification,
+        Route::DeleteNotification,
+    ];
+
+    /// The Lambda function (and binary) serving the route.
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Route::CreateOrganization => "create-organization",
+            Route::CreateUser => "create-user",
+            Route::ListUsers => "list-users",
+            Route::GetUser => "get-user",
+            Route::CreateToken => "create-token",
+            Route::RevokeToken => "revoke-token",
+            Route::CreateNotification => "create-notification",
+            Route::ListNotifications => "list-notifications",
+            Route::GetNotification => "get-notification",
+            Route::UpdateNotification => "update-notification",
+            Route::DeleteNotification => "delete-notification",
+        }
+    }
+
+    fn mount(self, router: Router<AppState>) -> Router<AppState> {
+        use notifications as n;
+        use organizations as o;
+        match self {
+            Route::CreateOrganization => {
+                router.route("/v1/organizations", post(o::create_organization))
+            }
+            Route::CreateUser => router.route(USERS, post(o::create_user)),
+            Route::ListUsers => router.route(USERS, get(o::list_users)),
+            Route::GetUser => router.route(
+                "/v1/organizations/{organizationId}/users/{user}",
+                get(o::get_user),
+            ),
+            Route::CreateToken => router.route(
+                "/v1/organizations/{organizationId}/tokens",
+                post(o::create_token),
+            ),
+            Route::RevokeToken => router.route(
+                "/v1/organizations/{organizationId}/tokens/{tokenId}",
+                delete(o::revoke_token),
+            ),
+            // Seed 000 writes the path with a trailing slash; both spellings are served.
+            Route::CreateNotification => router.route(NOTIFICATIONS, post(n::create)).route(
+                "/v1/organizations/{organizationId}/notifications/",
+                post(n::create),
+            ),
+            Route::ListNotifications => router.route(NOTIFICATIONS, get(n::list)),
+            Route::GetNotification => router.route(NOTIFICATION, get(n::get)),
+            Route::UpdateNotification => router.route(NOTIFICATION, patch(n::update)),
+            Route::DeleteNotification => router.route(NOTIFICATION, delete(n::remove)),
+        }
+    }
+}
+
+/// The router serving `routes`, with the body limit, request ids, tracing, and the envelope for
+/// unknown paths and methods.
+pub fn router(state: AppState, routes: &[Route]) -> Router {
+    routes
+        .iter()
+        .fold(Router::new(), |r, route| route.mount(r))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_route)
+        .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::NotFound
+}
+
+/// Gives every request an id (the caller's `x-request-id` when it is reasonable, else a new UUID),
+/// scopes it for the error envelope, echoes it in the response, and opens the request's span.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        tenant = tracing::field::Empty
+    );
+    let header = HeaderValue::from_str(&id).ok();
+    let mut response = REQUEST_ID
+        .scope(id, next.run(req).instrument(span.clone()))
+        .await;
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "done"));
+    if let Some(h) = header {
+        response.headers_mut().insert("x-request-id", h);
+    }
+    response
+}

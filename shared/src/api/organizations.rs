@@ -1,0 +1,656 @@
+//! Organizations, users and tokens (SPEC §8, ext): what makes the rest usable.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
+use super::{AppState, Envelope, envelope};
+use crate::auth::{Operator, Principal, issue_token};
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::model::{
+    Email, OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId, Username, timestamp,
+};
+use crate::store::{Organization, PageRequest, StoreError, TokenRecord, Unique, User};
+
+const NAME_MAX: usize = 128;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationView {
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = String, example = "PRODUCTION")]
+    pub kind: OrgKind,
+    #[schema(value_type = String, example = "TRIAL")]
+    pub plan: Plan,
+    pub created_at: String,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        Self {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            kind: o.kind,
+            plan: o.plan,
+            created_at: timestamp::format(o.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    pub id: Uuid,
+    pub organization: String,
+    pub username: String,
+    pub email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[schema(value_type = Vec<String>)]
+    pub roles: Vec<Role>,
+    pub created_at: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id,
+            organization: u.organization.to_string(),
+            username: u.username.to_string(),
+            email: u.email.to_string(),
+            phone: u.phone.as_ref().map(ToString::to_string),
+            roles: u.roles.clone(),
+            created_at: timestamp::format(u.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedOrganization {
+    pub organization: OrganizationView,
+    pub admin: UserView,
+    /// The admin's token. Shown once.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: String,
+    /// The secret. Shown once, in the response that creates it.
+    pub token: String,
+    pub user_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub permissions: Option<Vec<Permission>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPage {
+    pub items: Vec<UserView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    pub id: String,
+    pub revoked: bool,
+}
+
+/// `{"status": true, "data": {"organization", "admin", "token"}}`
+#[derive(Serialize, ToSchema)]
+pub struct CreatedOrganizationResponse {
+    pub status: bool,
+    pub data: CreatedOrganization,
+}
+
+/// `{"status": true, "data": <user>}`
+#[derive(Serialize, ToSchema)]
+pub struct UserResponse {
+    pub status: bool,
+    pub data: UserView,
+}
+
+/// `{"status": true, "data": {"items", "nextCursor"}}`
+#[derive(Serialize, ToSchema)]
+pub struct UserPageResponse {
+    pub status: bool,
+    pub data: UserPage,
+}
+
+/// `{"status": true, "data": <token>}`
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub status: bool,
+    pub data: TokenView,
+}
+
+/// `{"status": true, "data": {"id", "revoked": true}}`
+#[derive(Serialize, ToSchema)]
+pub struct RevokedResponse {
+    pub status: bool,
+    pub data: Revoked,
+}
+
+/// `POST /v1/organizations` body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateOrganizationRequest {
+    /// Optional; 24 hex characters are generated when absent.
+    id: Option<String>,
+    name: String,
+    /// `PRODUCTION` or `SANDBOX`.
+    kind: String,
+    /// `TRIAL` or `PAID`.
+    plan: String,
+    /// The first admin user; defaults: username `admin`, email `admin@<id>.invalid`.
+    #[schema(value_type = Option<Object>)]
+    admin: Option<serde_json::Value>,
+}
+
+/// `POST .../users` body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateUserRequest {
+    username: String,
+    email: String,
+    /// E.164.
+    phone: Option<String>,
+    /// `admin` and/or `member`; default `["member"]`.
+    roles: Option<Vec<String>>,
+}
+
+/// `POST .../tokens` body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct CreateTokenRequest {
+    user_id: Uuid,
+    /// Narrows the token to these permissions (each must be granted by the user's roles).
+    permissions: Option<Vec<String>>,
+    /// RFC 3339, in the future.
+    expires_at: Option<String>,
+}
+
+/// The user-defining fields shared by `POST /v1/organizations` (`admin`) and `POST .../users`.
+struct UserInput {
+    username: Option<Username>,
+    email: Option<Email>,
+    phone: Option<Phone>,
+    roles: Vec<Role>,
+}
+
+fn read_user(
+    fields: &Fields<'_>,
+    required: bool,
+    default_roles: &[Role],
+    problems: &mut Problems,
+) -> UserInput {
+    let text = |key: &str, max: usize, problems: &mut Problems| {
+        if required {
+            fields.str(key, max, problems)
+        } else {
+            fields.opt_str(key, max, problems).ok().flatten()
+        }
+    };
+    let username = text("username", 64, problems)
+        .and_then(|u| problems.check(fields.path("username"), Username::parse(u)));
+    let email = text("email", 254, problems)
+        .and_then(|e| problems.check(fields.path("email"), Email::parse(e)));
+    let phone = fields
+        .opt_str("phone", 16, problems)
+        .ok()
+        .flatten()
+        .and_then(|p| problems.check(fields.path("phone"), Phone::parse(p)));
+    let roles = match fields.opt_str_array("roles", problems) {
+        Ok(Some(items)) if items.is_empty() => {
+            problems.add(fields.path("roles"), "must name at least one role");
+            Vec::new()
+        }
+        Ok(Some(items)) => {
+            let mut roles: Vec<Role> = items
+                .into_iter()
+                .filter_map(|(path, r)| problems.check(path, Role::parse(r)))
+                .collect();
+            roles.sort();
+            roles.dedup();
+            roles
+        }
+        Ok(None) => default_roles.to_vec(),
+        Err(()) => Vec::new(),
+    };
+    UserInput {
+        username,
+        email,
+        phone,
+        roles,
+    }
+}
+
+fn conflict_fields_prefixed(e: StoreError, prefix: &str) -> ApiError {
+    match e {
+        StoreError::Conflict(fields) => ApiError::Conflict(
+            fields
+                .into_iter()
+                .map(|f| match f {
+                    Unique::Username | Unique::Email => crate::error::FieldError::new(
+                        format!("{prefix}{}", f.field()),
+                        "is already taken",
+                    ),
+                    other => crate::error::FieldError::new(other.field(), "is already taken"),
+                })
+                .collect(),
+        ),
+        other => other.into(),
+    }
+}
+
+/// Create an organization (operator only)
+///
+/// Creates the organization, its first admin user and that admin's token, all or nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations",
+    tag = "Organizations, users and tokens",
+    request_body = CreateOrganizationRequest,
+    security(("operator" = [])),
+    responses((status = 201, body = CreatedOrganizationResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope))
+)]
+pub async fn create_organization(
+    State(state): State<AppState>,
+    _operator: Operator,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Envelope<CreatedOrganization>>)> {
+    let mut problems = Problems::default();
+    let fields = Fields::new(&body, "");
+    fields.deny_unknown(&["id", "name", "kind", "plan", "admin"], &mut problems);
+    let id = match fields.opt_str("id", OrgId::MAX_LEN + 1, &mut problems) {
+        Ok(Some(raw)) => problems.check("id", OrgId::parse(raw)),
+        Ok(None) => Some(OrgId::generate()),
+        Err(()) => None,
+    };
+    let name = fields
+        .str("name", NAME_MAX, &mut problems)
+        .map(str::to_owned);
+    let kind = fields
+        .str("kind", 16, &mut problems)
+        .and_then(|k| problems.check("kind", OrgKind::parse(k)));
+    let plan = fields
+        .str("plan", 16, &mut problems)
+        .and_then(|p| problems.check("plan", Plan::parse(p)));
+    let admin = match fields.opt_object("admin", &mut problems) {
+        Ok(Some(admin)) => {
+            admin.deny_unknown(&["username", "email", "phone"], &mut problems);
+            Some(read_user(&admin, false, &[Role::Admin], &mut problems))
+        }
+        Ok(None) => Some(UserInput {
+            username: None,
+            email: None,
+            phone: None,
+            roles: vec![Role::Admin],
+        }),
+        Err(()) => None,
+    };
+    let (id, name, kind, plan, admin) =
+        problems.finish(|| Some((id?, name?, kind?, plan?, admin?)))?;
+
+    let new = NewOrganization {
+        id,
+        name,
+        kind,
+        plan,
+        admin_username: admin.username,
+        admin_email: admin.email,
+        admin_phone: admin.phone,
+    };
+    let created = provision(&state, new).await?;
+    Ok((StatusCode::CREATED, envelope(created)))
+}
+
+/// What an organization is created from (the operator's request, or the local server's start).
+#[derive(Debug)]
+pub struct NewOrganization {
+    pub id: OrgId,
+    pub name: String,
+    pub kind: OrgKind,
+    pub plan: Plan,
+    pub admin_username: Option<Username>,
+    pub admin_email: Option<Email>,
+    pub admin_phone: Option<Phone>,
+}
+
+/// Creates an organization, its first admin (username `admin` and email `admin@<id>.invalid`
+/// unless given) and that admin's token, in one all-or-nothing write.
+pub async fn provision(state: &AppState, new: NewOrganization) -> ApiResult<CreatedOrganization> {
+    let now = state.clock.now();
+    let username = match new.admin_username {
+        Some(u) => u,
+        None => Username::parse("admin").map_err(|e| ApiError::Internal(e.into()))?,
+    };
+    let email = match new.admin_email {
+        Some(e) => e,
+        None => Email::parse(&format!(
+            "admin@{}.invalid",
+            new.id.as_str().to_ascii_lowercase()
+        ))
+        .map_err(|e| ApiError::Internal(e.into()))?,
+    };
+    let user = User {
+        id: Uuid::now_v7(),
+        organization: new.id.clone(),
+        username,
+        email,
+        phone: new.admin_phone,
+        roles: vec![Role::Admin],
+        created_at: now,
+    };
+    let organization = Organization {
+        id: new.id.clone(),
+        name: new.name,
+        kind: new.kind,
+        plan: new.plan,
+        created_at: now,
+    };
+    let issued = issue_token(&new.id);
+    let token = TokenRecord {
+        id: issued.id,
+        organization: new.id,
+        hash: issued.hash,
+        user_id: user.id,
+        roles: user.roles.clone(),
+        permissions: None,
+        expires_at: None,
+        created_at: now,
+    };
+    state
+        .store
+        .create_organization(&organization, &user, &token)
+        .await
+        .map_err(|e| conflict_fields_prefixed(e, "admin."))?;
+    Ok(CreatedOrganization {
+        organization: OrganizationView::from(&organization),
+        admin: UserView::from(&user),
+        token: issued.secret,
+    })
+}
+
+/// Create a user (admin)
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{organizationId}/users",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path)),
+    request_body = CreateUserRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = UserResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope))
+)]
+pub async fn create_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<OrgPath>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Envelope<UserView>>)> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::UserCreate)?;
+    let mut problems = Problems::default();
+    let fields = Fields::new(&body, "");
+    fields.deny_unknown(&["username", "email", "phone", "roles"], &mut problems);
+    let input = read_user(&fields, true, &[Role::Member], &mut problems);
+    let (username, email) = problems.finish(|| Some((input.username?, input.email?)))?;
+    let user = User {
+        id: Uuid::now_v7(),
+        organization: org,
+        username,
+        email,
+        phone: input.phone,
+        roles: input.roles,
+        created_at: state.clock.now(),
+    };
+    state.store.create_user(&user).await?;
+    Ok((StatusCode::CREATED, envelope(UserView::from(&user))))
+}
+
+/// List users
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organizationId}/users",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserPageResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn list_users(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<OrgPath>,
+    page: PageQuery,
+) -> ApiResult<Json<Envelope<UserPage>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::UserRead)?;
+    let page = state
+        .store
+        .list_users(
+            &org,
+            &PageRequest {
+                limit: page.limit,
+                after: page.after,
+            },
+        )
+        .await?;
+    Ok(envelope(UserPage {
+        items: page.items.iter().map(UserView::from).collect(),
+        next_cursor: page.next.as_deref().map(encode_cursor),
+    }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPath {
+    organization_id: String,
+    user: String,
+}
+
+/// Finds a user by UUID, username, or `me` (the caller).
+pub async fn find_user(
+    state: &AppState,
+    principal: &Principal,
+    org: &OrgId,
+    user: &str,
+) -> ApiResult<User> {
+    let found = if user == "me" {
+        state.store.get_user(org, principal.user_id).await?
+    } else if let Ok(id) = Uuid::parse_str(user) {
+        state.store.get_user(org, id).await?
+    } else if let Ok(username) = Username::parse(user) {
+        state.store.find_user_by_username(org, &username).await?
+    } else {
+        None
+    };
+    found.ok_or(ApiError::NotFound)
+}
+
+/// Get a user by id, username or `me`
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organizationId}/users/{user}",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path), ("user" = String, Path, description = "UUID, username, or `me`")),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserResponse), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn get_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<UserPath>,
+) -> ApiResult<Json<Envelope<UserView>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::UserRead)?;
+    let user = find_user(&state, &principal, &org, &path.user).await?;
+    Ok(envelope(UserView::from(&user)))
+}
+
+/// Create a token for a user (admin)
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{organizationId}/tokens",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path)),
+    request_body = CreateTokenRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = TokenResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<OrgPath>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Envelope<TokenView>>)> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::TokenCreate)?;
+    let now = state.clock.now();
+    let mut problems = Problems::default();
+    let fields = Fields::new(&body, "");
+    fields.deny_unknown(&["userId", "permissions", "expiresAt"], &mut problems);
+    let user_id = fields.str("userId", 36, &mut problems).and_then(|raw| {
+        problems.check("userId", Uuid::parse_str(raw).map_err(|_| "must be a UUID"))
+    });
+    let permissions = match fields.opt_str_array("permissions", &mut problems) {
+        Ok(Some(items)) => {
+            let mut parsed: Vec<Permission> = items
+                .into_iter()
+                .filter_map(|(path, p)| problems.check(path, Permission::parse(p)))
+                .collect();
+            parsed.sort();
+            parsed.dedup();
+            Some(Some(parsed))
+        }
+        Ok(None) => Some(None),
+        Err(()) => None,
+    };
+    let expires_at = match fields.opt_str("expiresAt", 64, &mut problems) {
+        Ok(Some(raw)) => match timestamp::parse(raw) {
+            Ok(at) if at > now => Some(Some(at)),
+            Ok(_) => {
+                problems.add("expiresAt", "must be in the future");
+                None
+            }
+            Err(e) => {
+                problems.add("expiresAt", e);
+                None
+            }
+        },
+        Ok(None) => Some(None),
+        Err(()) => None,
+    };
+    // The user must exist in this organization; its roles bound what the token may be narrowed to.
+    let user = match user_id {
+        Some(id) => {
+            let user = state.store.get_user(&org, id).await?;
+            if user.is_none() {
+                problems.add("userId", "no such user in this organization");
+            }
+            user
+        }
+        None => None,
+    };
+    if let (Some(user), Some(Some(perms))) = (&user, &permissions) {
+        for p in perms
+            .iter()
+            .filter(|p| !user.roles.iter().any(|r| r.grants(**p)))
+        {
+            problems.add(
+                "permissions",
+                format!("{p} is not granted by the user's roles"),
+            );
+        }
+    }
+    let (user, permissions, expires_at) =
+        problems.finish(|| Some((user?, permissions?, expires_at?)))?;
+
+    // A token id is 96 bits of a hash of 256 random bits: a collision is not expected, but the
+    // conditional write would refuse one, and a new token is simply issued.
+    for _ in 0..3 {
+        let issued = issue_token(&org);
+        let record = TokenRecord {
+            id: issued.id,
+            organization: org.clone(),
+            hash: issued.hash,
+            user_id: user.id,
+            roles: user.roles.clone(),
+            permissions: permissions.clone(),
+            expires_at,
+            created_at: now,
+        };
+        match state.store.create_token(&record).await {
+            Ok(()) => {
+                return Ok((
+                    StatusCode::CREATED,
+                    envelope(TokenView {
+                        id: record.id.to_string(),
+                        token: issued.secret,
+                        user_id: user.id,
+                        permissions: record.permissions,
+                        expires_at: record.expires_at.map(timestamp::format),
+                        created_at: timestamp::format(now),
+                    }),
+                ));
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Internal(
+        "three token id collisions in a row".into(),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPath {
+    organization_id: String,
+    token_id: String,
+}
+
+/// Revoke a token (admin); it stops working at once
+#[utoipa::path(
+    delete,
+    path = "/v1/organizations/{organizationId}/tokens/{tokenId}",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path), ("tokenId" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = RevokedResponse), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<TokenPath>,
+) -> ApiResult<Json<Envelope<Revoked>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::TokenCreate)?;
+    let id = TokenId::parse(&path.token_id).map_err(|_| ApiError::NotFound)?;
+    if state.store.delete_token(&org, &id).await? {
+        Ok(envelope(Revoked {
+            id: id.to_string(),
+            revoked: true,
+        }))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}

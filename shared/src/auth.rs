@@ -1,0 +1,228 @@
+//! Authentication and authorization: tokens, the caller (`Principal`) and the operator.
+//!
+//! A token is `hrld_<organization id>_<43 characters of base64url randomness>`. It is stored only
+//! as its SHA-256; its public id is the first 24 hex characters of that hash. Carrying the
+//! organization id lets one `GetItem` on the tenant's own partition find it (SPEC: the tenant id
+//! leads every partition key); the hash comparison is constant-time.
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use crate::api::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::model::{OrgId, Permission, Role, TokenId};
+use crate::store::TokenRecord;
+
+const TOKEN_PREFIX: &str = "hrld_";
+
+/// A freshly issued token: the secret (shown once) and what is stored of it.
+#[derive(Debug)]
+pub struct IssuedToken {
+    pub secret: String,
+    pub id: TokenId,
+    pub hash: String,
+}
+
+pub fn sha256_hex(input: &str) -> String {
+    let digest = Sha256::digest(input.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Issues a new random token for `org`.
+pub fn issue_token(org: &OrgId) -> IssuedToken {
+    let random: [u8; 32] = rand::random();
+    let secret = format!("{TOKEN_PREFIX}{org}_{}", URL_SAFE_NO_PAD.encode(random));
+    let hash = sha256_hex(&secret);
+    let id = TokenId::of_hash(&hash);
+    IssuedToken { secret, id, hash }
+}
+
+/// Where a presented token claims to belong, and how to check it.
+struct Presented {
+    org: OrgId,
+    id: TokenId,
+    hash: String,
+}
+
+fn parse_presented(raw: &str) -> Option<Presented> {
+    let rest = raw.strip_prefix(TOKEN_PREFIX)?;
+    let (org, secret) = rest.split_once('_')?;
+    if secret.len() != 43 {
+        return None;
+    }
+    let org = OrgId::parse(org).ok()?;
+    let hash = sha256_hex(raw);
+    Some(Presented {
+        org,
+        id: TokenId::of_hash(&hash),
+        hash,
+    })
+}
+
+/// The token in `Authorization: Bearer <token>` or `Coder-Session-Token: <token>`, if any.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let session = headers
+        .get("coder-session-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    bearer.or(session).filter(|t| !t.is_empty())
+}
+
+/// The authenticated caller: one user of one organization, with what its token allows.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub org: OrgId,
+    pub user_id: Uuid,
+    pub token_id: TokenId,
+    pub roles: Vec<Role>,
+    pub permissions: Option<Vec<Permission>>,
+}
+
+impl Principal {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.roles.iter().any(|r| r.grants(permission))
+            && self
+                .permissions
+                .as_ref()
+                .is_none_or(|allowed| allowed.contains(&permission))
+    }
+
+    /// 403 4003 unless the caller may do `permission`.
+    pub fn require(&self, permission: Permission) -> ApiResult<()> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// The organization a path names, if it is the caller's: a malformed id is 400 naming
+    /// `organizationId` (or the seed's alias); any other organization is 404 3001, exactly as if
+    /// it did not exist.
+    pub fn scope(&self, field: &'static str, raw: &str) -> ApiResult<OrgId> {
+        let org = OrgId::parse(raw).map_err(|e| ApiError::field(field, e))?;
+        if org == self.org {
+            Ok(org)
+        } else {
+            Err(ApiError::NotFound)
+        }
+    }
+
+    fn from_record(token: TokenRecord) -> Self {
+        Self {
+            org: token.organization,
+            user_id: token.user_id,
+            token_id: token.id,
+            roles: token.roles,
+            permissions: token.permissions,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = presented_token(&parts.headers).ok_or(ApiError::NoToken)?;
+        let presented = parse_presented(raw).ok_or(ApiError::InvalidToken)?;
+        let record = state
+            .store
+            .get_token(&presented.org, &presented.id)
+            .await
+            .map_err(crate::api::store_error)?
+            .ok_or(ApiError::InvalidToken)?;
+        let same: bool = record
+            .hash
+            .as_bytes()
+            .ct_eq(presented.hash.as_bytes())
+            .into();
+        if !same || record.organization != presented.org {
+            return Err(ApiError::InvalidToken);
+        }
+        if record.expires_at.is_some_and(|at| at <= state.clock.now()) {
+            return Err(ApiError::InvalidToken);
+        }
+        let principal = Self::from_record(record);
+        tracing::Span::current().record("tenant", principal.org.as_str());
+        Ok(principal)
+    }
+}
+
+/// The deployment's operator, authenticated by `HERALD_OPERATOR_TOKEN` (SPEC §8). A deployment
+/// without one has no operator: every attempt is 401 4004.
+#[derive(Clone, Copy, Debug)]
+pub struct Operator;
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = presented_token(&parts.headers).ok_or(ApiError::NoToken)?;
+        let expected = state
+            .operator_token_hash
+            .as_deref()
+            .ok_or(ApiError::InvalidToken)?;
+        let same: bool = sha256_hex(raw).as_bytes().ct_eq(expected.as_bytes()).into();
+        if same {
+            Ok(Operator)
+        } else {
+            Err(ApiError::InvalidToken)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_parse_back_to_their_org_and_id() {
+        let org = OrgId::parse("acme-corp").unwrap_or_else(|_| unreachable!());
+        let issued = issue_token(&org);
+        let presented = parse_presented(&issued.secret);
+        assert!(presented.is_some());
+        let presented = presented.unwrap_or_else(|| unreachable!());
+        assert_eq!(presented.org, org);
+        assert_eq!(presented.id, issued.id);
+        assert_eq!(presented.hash, issued.hash);
+        assert_eq!(issued.hash.len(), 64);
+    }
+
+    #[test]
+    fn malformed_tokens_do_not_parse() {
+        for raw in [
+            "",
+            "hrld_",
+            "hrld_acme",
+            "abc_acme_xyz",
+            "hrld_a_b",
+            "hrld_acme_short",
+        ] {
+            assert!(parse_presented(raw).is_none(), "{raw}");
+        }
+    }
+}

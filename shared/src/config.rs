@@ -1,0 +1,140 @@
+//! Typed configuration, read once from the environment at start-up (SPEC §9). A missing or invalid
+//! value fails start-up with a message naming the variable.
+
+use std::env;
+
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// In-memory store (the local server's default).
+    Embedded,
+    /// DynamoDB (and, with later issues, SQS/SES/SNS) through the standard AWS variables.
+    Aws,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub backend: Backend,
+    /// `TABLE_NAME`: the DynamoDB table (required with the `aws` backend).
+    pub table_name: String,
+    /// `HERALD_OPERATOR_TOKEN`: the deployment's operator secret for `POST /v1/organizations`.
+    pub operator_token: Option<String>,
+    /// `HERALD_SLACK_API_URL`, default `https://slack.com/api`; an absolute URL without a trailing
+    /// slash.
+    pub slack_api_url: String,
+    pub slack_client_id: Option<String>,
+    pub slack_client_secret: Option<String>,
+    /// `HERALD_EMAIL_FROM`: the SES sender address.
+    pub email_from: Option<String>,
+    /// `HERALD_ALLOW_PRIVATE_TARGETS=true`: allows `http` and private/loopback webhook targets
+    /// (local use and tests only).
+    pub allow_private_targets: bool,
+    /// `HERALD_PORT` of the local server, default 3000.
+    pub port: u16,
+    /// At most this many notifications per organization (SPEC §3).
+    pub max_notifications: u32,
+}
+
+impl Default for Config {
+    /// The local defaults: embedded backend, private targets allowed.
+    fn default() -> Self {
+        Self {
+            backend: Backend::Embedded,
+            table_name: "herald".into(),
+            operator_token: None,
+            slack_api_url: DEFAULT_SLACK_API_URL.into(),
+            slack_client_id: None,
+            slack_client_secret: None,
+            email_from: None,
+            allow_private_targets: true,
+            port: 3000,
+            max_notifications: 100,
+        }
+    }
+}
+
+const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+
+fn var(name: &'static str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(name).as_deref() {
+        None => Ok(default),
+        Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(other) => Err(ConfigError {
+            name,
+            problem: format!("must be true or false, not {other:?}"),
+        }),
+    }
+}
+
+impl Config {
+    /// Reads the environment. `local` picks the local server's defaults (embedded backend unless
+    /// `HERALD_BACKEND=aws`, private targets allowed unless turned off); otherwise (Lambda) the
+    /// backend is AWS, `TABLE_NAME` is required and private targets are refused unless allowed.
+    pub fn from_env(local: bool) -> Result<Self, ConfigError> {
+        let backend = match var("HERALD_BACKEND").as_deref() {
+            None if local => Backend::Embedded,
+            None => Backend::Aws,
+            Some("embedded" | "memory") => Backend::Embedded,
+            Some("aws") => Backend::Aws,
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "HERALD_BACKEND",
+                    problem: format!("must be embedded or aws, not {other:?}"),
+                });
+            }
+        };
+        let table_name = match (var("TABLE_NAME"), backend) {
+            (Some(t), _) => t,
+            (None, Backend::Embedded) => "herald".into(),
+            (None, Backend::Aws) if local => "herald".into(),
+            (None, Backend::Aws) => {
+                return Err(ConfigError {
+                    name: "TABLE_NAME",
+                    problem: "is required".into(),
+                });
+            }
+        };
+        let slack_api_url = match var("HERALD_SLACK_API_URL") {
+            None => DEFAULT_SLACK_API_URL.into(),
+            Some(raw) => {
+                Url::parse(&raw).map_err(|e| ConfigError {
+                    name: "HERALD_SLACK_API_URL",
+                    problem: e.to_string(),
+                })?;
+                raw.trim_end_matches('/').to_owned()
+            }
+        };
+        let port = match var("HERALD_PORT") {
+            None => 3000,
+            Some(raw) => raw.parse().map_err(|_| ConfigError {
+                name: "HERALD_PORT",
+                problem: "must be a port number".into(),
+            })?,
+        };
+        Ok(Self {
+            backend,
+            table_name,
+            operator_token: var("HERALD_OPERATOR_TOKEN"),
+            slack_api_url,
+            slack_client_id: var("HERALD_SLACK_CLIENT_ID"),
+            slack_client_secret: var("HERALD_SLACK_CLIENT_SECRET"),
+            email_from: var("HERALD_EMAIL_FROM"),
+            allow_private_targets: flag("HERALD_ALLOW_PRIVATE_TARGETS", local)?,
+            port,
+            max_notifications: 100,
+        })
+    }
+}

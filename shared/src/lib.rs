@@ -1,0 +1,11 @@
+//! Herald's domain crate: everything that is not a `main`. See ARCHITECTURE.md.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod net;
+pub mod slack;
+pub mod store;
+pub mod telemetry;

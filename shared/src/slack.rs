@@ -1,0 +1,123 @@
+//! Slack's OAuth code exchange (`oauth.v2.access`) for `slack` notifications (SPEC §3). The base
+//! URL is configurable so tests and local runs use a Slack stand-in.
+
+use serde::Deserialize;
+
+use crate::config::Config;
+
+/// What the exchange gives a notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlackInstall {
+    pub team: String,
+    pub channel: String,
+    pub channel_id: Option<String>,
+    pub webhook_url: String,
+    pub access_token: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ExchangeError {
+    /// Slack refused the code; the text is Slack's own error (`invalid_code`, ...).
+    #[error("{0}")]
+    Refused(String),
+    /// Slack could not be reached or answered something unreadable; nothing was created.
+    #[error("slack unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Deserialize)]
+struct AccessResponse {
+    ok: bool,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    team: Option<Named>,
+    #[serde(default)]
+    incoming_webhook: Option<IncomingWebhook>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct IncomingWebhook {
+    channel: String,
+    #[serde(default)]
+    channel_id: Option<String>,
+    url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct SlackOAuth {
+    http: reqwest::Client,
+    endpoint: String,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+impl SlackOAuth {
+    pub fn new(http: reqwest::Client, config: &Config) -> Self {
+        Self {
+            http,
+            endpoint: format!("{}/oauth.v2.access", config.slack_api_url),
+            client_id: config.slack_client_id.clone(),
+            client_secret: config.slack_client_secret.clone(),
+        }
+    }
+
+    pub async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<SlackInstall, ExchangeError> {
+        let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) else {
+            return Err(ExchangeError::Unavailable(
+                "HERALD_SLACK_CLIENT_ID/SECRET are not configured".into(),
+            ));
+        };
+        let form = [
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        let response = self
+            .http
+            .post(&self.endpoint)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| ExchangeError::Unavailable(e.without_url().to_string()))?;
+        if !response.status().is_success() {
+            return Err(ExchangeError::Unavailable(format!(
+                "HTTP {}",
+                response.status()
+            )));
+        }
+        let body: AccessResponse = response
+            .json()
+            .await
+            .map_err(|e| ExchangeError::Unavailable(e.without_url().to_string()))?;
+        if !body.ok {
+            return Err(ExchangeError::Refused(
+                body.error.unwrap_or_else(|| "unknown_error".into()),
+            ));
+        }
+        match (body.team, body.incoming_webhook, body.access_token) {
+            (Some(team), Some(hook), Some(token)) => Ok(SlackInstall {
+                team: team.name,
+                channel: hook.channel,
+                channel_id: hook.channel_id,
+                webhook_url: hook.url,
+                access_token: token,
+            }),
+            _ => Err(ExchangeError::Refused(
+                "missing_incoming_webhook_scope".into(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! The DynamoDB store: one table, `pk` + `sk` strings, a `ttl` attribute.
+//!
+//! Every partition key starts with the tenant: `ORG#<org>`. Items of an organization:
+//!
+//! | sk | item |
+//! |---|---|
+//! | `ORG` | the organization, and `notificationCount` (the limit of SPEC §3) |
+//! | `USER#<uuid>` | a user |
+//! | `USERNAME#<lowercase username>` | `{userId}`: makes usernames unique |
+//! | `EMAIL#<email>` | `{userId}`: makes emails unique |
+//! | `TOKEN#<token id>` | a token (its hash, never the secret) |
+//! | `NOTIF#<notification id>` | a notification |
+//!
+//! Uniqueness and limits are conditions inside one `TransactWriteItems`, never read-then-write.
+//! Reads are strongly consistent: a revoked token stops working at once, and a client reads its
+//! own writes.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::AttributeValue as Av;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    Notification, Organization, Page, PageRequest, Store, StoreError, StoreResult, TokenRecord,
+    Unique, User,
+};
+use crate::model::{NotificationId, OrgId, TokenId, Username, timestamp};
+
+type Item = HashMap<String, Av>;
+
+const NOT_EXISTS: &str = "attribute_not_exists(pk)";
+const EXISTS: &str = "attribute_exists(pk)";
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn pk(org: &OrgId) -> String {
+    format!("ORG#{org}")
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_owned(), Av::S(pk)), ("sk".to_owned(), Av::S(sk))])
+}
+
+/// A record as an item under `pk`/`sk`.
+fn item<T: Serialize>(pk: String, sk: String, record: &T) -> StoreResult<Item> {
+    let mut item: Item =
+        serde_dynamo::to_item(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.extend(key(pk, sk));
+    Ok(item)
+}
+
+fn record<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+fn build<T, E: Display>(r: Result<T, E>) -> StoreResult<T> {
+    r.map_err(|e| StoreError::Corrupt(format!("request build: {e}")))
+}
+
+/// Which items of a cancelled transaction failed their condition, by index.
+enum TransactOutcome {
+    Done,
+    ConditionsFailed(Vec<usize>),
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// A transaction item putting `item` if `condition` holds.
+    fn put(&self, item: Item, condition: &str) -> StoreResult<TransactWriteItem> {
+        let put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Creates the table as `template.yaml` declares it (for the local server on `aws` and for
+    /// tests against moto). An existing table is left as it is.
+    pub async fn create_table_if_missing(&self) -> StoreResult<()> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let schema = |name: &str, kind| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+        };
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(build(attr("pk"))?)
+            .attribute_definitions(build(attr("sk"))?)
+            .key_schema(build(schema("pk", KeyType::Hash))?)
+            .key_schema(build(schema("sk", KeyType::Range))?)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_resource_in_use_exception()) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        let ttl = build(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build(),
+        )?;
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(ttl)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> StoreResult<TransactOutcome> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(TransactOutcome::Done),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    let failed: Vec<usize> = cancel
+                        .cancellation_reasons()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                        .map(|(i, _)| i)
+                        .collect();
+                    if failed.is_empty() {
+                        // Cancelled for another reason (a conflicting transaction in flight):
+                        // nothing was written, and the caller may retry.
+                        Err(StoreError::Unavailable(DisplayErrorContext(e).to_string()))
+                    } else {
+                        Ok(TransactOutcome::ConditionsFailed(failed))
+                    }
+                }
+                _ => Err(unavailable(e)),
+            },
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, pk: String, sk: String) -> StoreResult<Option<T>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.map(record).transpose()
+    }
+
+    async fn exists(&self, pk: String, sk: String) -> StoreResult<bool> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item.is_some())
+    }
+
+    /// Up to `page.limit + 1` items whose sort key starts with `prefix`, after `page.after`,
+    /// following DynamoDB's own pagination.
+    async fn query_page<T: DeserializeOwned>(
+        &self,
+        pk: String,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> StoreResult<Page<T>> {
+        let want = page.limit + 1;
+        let mut items: Vec<(String, T)> = Vec::with_capacity(want);
+        let mut start = page
+            .after
+            .as_ref()
+            .map(|a| key(pk.clone(), format!("{prefix}{a}")));
+        loop {
+            let limit = i32::try_from(want - items.len()).unwrap_or(i32::MAX);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", Av::S(pk.clone()))
+                .expression_attribute_values(":prefix", Av::S(prefix.to_owned()))
+                .consistent_read(true)
+                .limit(limit)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for it in out.items.unwrap_or_default() {
+                let sk = match it.get("sk") {
+                    Some(Av::S(sk)) => sk.strip_prefix(prefix).unwrap_or(sk).to_owned(),
+                    _ => return Err(StoreError::Corrupt("item without sk".into())),
+                };
+                items.push((sk, record(it)?));
+            }
+            match out.last_evaluated_key {
+                Some(next) if items.len() < want => start = Some(next),
+                _ => break,
+            }
+        }
+        let page = Page::from_overfetch(items, page.limit, |(k, _)| k.clone());
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, v)| v).collect(),
+            next: page.next,
+        })
+    }
+
+    fn user_items(&self, user: &User) -> StoreResult<Vec<TransactWriteItem>> {
+        let pk = pk(&user.organization);
+        let pointer = |sk: String| -> StoreResult<Item> {
+            let mut it = key(pk.clone(), sk);
+            it.insert("userId".into(), Av::S(user.id.to_string()));
+            Ok(it)
+        };
+        Ok(vec![
+            self.put(
+                item(pk.clone(), format!("USER#{}", user.id), user)?,
+                NOT_EXISTS,
+            )?,
+            self.put(
+                pointer(format!("USERNAME#{}", user.username.key()))?,
+                NOT_EXISTS,
+            )?,
+            self.put(pointer(format!("EMAIL#{}", user.email))?, NOT_EXISTS)?,
+        ])
+    }
+
+    fn org_exists_check(&self, org: &OrgId) -> StoreResult<TransactWriteItem> {
+        let check = build(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk(org), "ORG".into())))
+                .condition_expression(EXISTS)
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+}
+
+/// Maps the failed indexes of a `[org check, user, username, email]` transaction.
+fn user_conflicts(failed: &[usize], offset: usize) -> Vec<Unique> {
+    let mut out = Vec::new();
+    for i in failed {
+        match i.checked_sub(offset) {
+            Some(1) => out.push(Unique::Username),
+            Some(2) => out.push(Unique::Email),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn create_organization(
+        &self,
+        org: &Organization,
+        admin: &User,
+        token: &TokenRecord,
+    ) -> StoreResult<()> {
+        let pk = pk(&org.id);
+        let mut org_item = item(pk.clone(), "ORG".into(), org)?;
+        org_item.insert("notificationCount".into(), Av::N("0".into()));
+        let mut items = vec![self.put(org_item, NOT_EXISTS)?];
+        items.extend(self.user_items(admin)?);
+        items.push(self.put(item(pk, format!("TOKEN#{}", token.id), token)?, NOT_EXISTS)?);
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(()),
+            TransactOutcome::ConditionsFailed(failed) if failed.contains(&0) => {
+                Err(StoreError::Conflict(vec![Unique::OrganizationId]))
+            }
+            TransactOutcome::ConditionsFailed(failed) => {
+                Err(StoreError::Conflict(user_conflicts(&failed, 0)))
+            }
+        }
+    }
+
+    async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
+        self.get(pk(id), "ORG".into()).await
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let mut items = vec![self.org_exists_check(&user.organization)?];
+        items.extend(self.user_items(user)?);
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(()),
+            TransactOutcome::ConditionsFailed(failed) if failed.contains(&0) => {
+                Err(StoreError::NotFound)
+            }
+            TransactOutcome::ConditionsFailed(failed) => {
+                Err(StoreError::Conflict(user_conflicts(&failed, 1)))
+            }
+        }
+    }
+
+    async fn get_user(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<User>> {
+        self.get(pk(org), format!("USER#{id}")).await
+    }
+
+    async fn find_user_by_username(
+        &self,
+        org: &OrgId,
+        username: &Username,
+    ) -> StoreResult<Option<User>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Pointer {
+            user_id: Uuid,
+        }
+        let pointer: Option<Pointer> = self
+            .get(pk(org), format!("USERNAME#{}", username.key()))
+            .await?;
+        match pointer {
+            Some(p) => self.get_user(org, p.user_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list_users(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
+        self.query_page(pk(org), "USER#", page).await
+    }
+
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let items = vec![
+            self.org_exists_check(&token.organization)?,
+            self.put(
+                item(
+                    pk(&token.organization),
+                    format!("TOKEN#{}", token.id),
+                    token,
+                )?,
+                NOT_EXISTS,
+            )?,
+        ];
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(()),
+            TransactOutcome::ConditionsFailed(failed) if failed.contains(&0) => {
+                Err(StoreError::NotFound)
+            }
+            TransactOutcome::ConditionsFailed(_) => {
+                Err(StoreError::Conflict(vec![Unique::TokenId]))
+            }
+        }
+    }
+
+    async fn get_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<Option<TokenRecord>> {
+        self.get(pk(org), format!("TOKEN#{id}")).await
+    }
+
+    async fn delete_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(org), format!("TOKEN#{id}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn create_notification(&self, notification: &Notification, max: u32) -> StoreResult<()> {
+        let pk = pk(&notification.organization);
+        let count = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), "ORG".into())))
+                .update_expression("SET notificationCount = if_not_exists(notificationCount, :zero) + :one")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(notificationCount) OR notificationCount < :max)",
+                )
+                .expression_attribute_values(":zero", Av::N("0".into()))
+                .expression_attribute_values(":one", Av::N("1".into()))
+                .expression_attribute_values(":max", Av::N(max.to_string()))
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().update(count).build(),
+            self.put(
+                item(
+                    pk.clone(),
+                    format!("NOTIF#{}", notification.id),
+                    notification,
+                )?,
+                NOT_EXISTS,
+            )?,
+        ];
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(()),
+            TransactOutcome::ConditionsFailed(failed) if failed.contains(&0) => {
+                // The organization is missing or full; only the failure path pays this read.
+                if self.exists(pk, "ORG".into()).await? {
+                    Err(StoreError::LimitReached)
+                } else {
+                    Err(StoreError::NotFound)
+                }
+            }
+            TransactOutcome::ConditionsFailed(_) => {
+                Err(StoreError::Conflict(vec![Unique::NotificationId]))
+            }
+        }
+    }
+
+    async fn get_notification(
+        &self,
+        org: &OrgId,
+        id: &NotificationId,
+    ) -> StoreResult<Option<Notification>> {
+        self.get(pk(org), format!("NOTIF#{id}")).await
+    }
+
+    async fn list_notifications(
+        &self,
+        org: &OrgId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>> {
+        self.query_page(pk(org), "NOTIF#", page).await
+    }
+
+    async fn update_notification(
+        &self,
+        notification: &Notification,
+        expected_updated_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let pk = pk(&notification.organization);
+        let sk = format!("NOTIF#{}", notification.id);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(pk.clone(), sk.clone(), notification)?))
+            .condition_expression("attribute_exists(pk) AND updatedAt = :expected")
+            .expression_attribute_values(":expected", Av::S(timestamp::format(expected_updated_at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                if self.exists(pk, sk).await? {
+                    Err(StoreError::Stale)
+                } else {
+                    Err(StoreError::NotFound)
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool> {
+        let pk = pk(org);
+        let delete = build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), format!("NOTIF#{id}"))))
+                .condition_expression(EXISTS)
+                .build(),
+        )?;
+        let count = build(
+            Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, "ORG".into())))
+                .update_expression("ADD notificationCount :minus")
+                .condition_expression(EXISTS)
+                .expression_attribute_values(":minus", Av::N("-1".into()))
+                .build(),
+        )?;
+        let items = vec![
+            TransactWriteItem::builder().delete(delete).build(),
+            TransactWriteItem::builder().update(count).build(),
+        ];
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(true),
+            TransactOutcome::ConditionsFailed(_) => Ok(false),
+        }
+    }
+}

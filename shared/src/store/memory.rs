@@ -1,0 +1,253 @@
+//! The embedded store: the same semantics as DynamoDB (uniqueness, all-or-nothing writes, key
+//! order, paging), held in memory behind one lock. No `await` happens while the lock is held.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    Notification, Organization, Page, PageRequest, Store, StoreError, StoreResult, TokenRecord,
+    Unique, User,
+};
+use crate::model::{NotificationId, OrgId, TokenId, Username};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    tenants: RwLock<HashMap<OrgId, Tenant>>,
+}
+
+struct Tenant {
+    org: Organization,
+    /// Keyed by the hyphenated UUID, as DynamoDB's sort key orders them.
+    users: BTreeMap<String, User>,
+    usernames: HashMap<String, Uuid>,
+    emails: HashMap<String, Uuid>,
+    tokens: HashMap<TokenId, TokenRecord>,
+    notifications: BTreeMap<String, Notification>,
+}
+
+impl Tenant {
+    fn new(org: Organization) -> Self {
+        Self {
+            org,
+            users: BTreeMap::new(),
+            usernames: HashMap::new(),
+            emails: HashMap::new(),
+            tokens: HashMap::new(),
+            notifications: BTreeMap::new(),
+        }
+    }
+
+    fn user_conflicts(&self, user: &User) -> Vec<Unique> {
+        let mut out = Vec::new();
+        if self.usernames.contains_key(&user.username.key()) {
+            out.push(Unique::Username);
+        }
+        if self.emails.contains_key(user.email.as_str()) {
+            out.push(Unique::Email);
+        }
+        out
+    }
+
+    fn insert_user(&mut self, user: &User) {
+        self.usernames.insert(user.username.key(), user.id);
+        self.emails.insert(user.email.as_str().to_owned(), user.id);
+        self.users.insert(user.id.to_string(), user.clone());
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // A panic while holding the lock cannot leave a half-applied write (every write checks first
+    // and mutates after), so a poisoned lock is safe to keep using.
+    fn read(&self) -> RwLockReadGuard<'_, HashMap<OrgId, Tenant>> {
+        self.tenants.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, HashMap<OrgId, Tenant>> {
+        self.tenants.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with_tenant<T>(&self, org: &OrgId, f: impl FnOnce(&Tenant) -> T) -> Option<T> {
+        self.read().get(org).map(f)
+    }
+}
+
+fn page_of<T: Clone>(map: &BTreeMap<String, T>, page: &PageRequest) -> Page<T> {
+    let start = match &page.after {
+        Some(after) => Bound::Excluded(after.clone()),
+        None => Bound::Unbounded,
+    };
+    let items: Vec<(String, T)> = map
+        .range((start, Bound::Unbounded))
+        .take(page.limit + 1)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let page = Page::from_overfetch(items, page.limit, |(k, _)| k.clone());
+    Page {
+        items: page.items.into_iter().map(|(_, v)| v).collect(),
+        next: page.next,
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_organization(
+        &self,
+        org: &Organization,
+        admin: &User,
+        token: &TokenRecord,
+    ) -> StoreResult<()> {
+        let mut tenants = self.write();
+        if tenants.contains_key(&org.id) {
+            return Err(StoreError::Conflict(vec![Unique::OrganizationId]));
+        }
+        let mut tenant = Tenant::new(org.clone());
+        tenant.insert_user(admin);
+        tenant.tokens.insert(token.id.clone(), token.clone());
+        tenants.insert(org.id.clone(), tenant);
+        Ok(())
+    }
+
+    async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
+        Ok(self.with_tenant(id, |t| t.org.clone()))
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let mut tenants = self.write();
+        let tenant = tenants
+            .get_mut(&user.organization)
+            .ok_or(StoreError::NotFound)?;
+        let conflicts = tenant.user_conflicts(user);
+        if !conflicts.is_empty() {
+            return Err(StoreError::Conflict(conflicts));
+        }
+        tenant.insert_user(user);
+        Ok(())
+    }
+
+    async fn get_user(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<User>> {
+        Ok(self
+            .with_tenant(org, |t| t.users.get(&id.to_string()).cloned())
+            .flatten())
+    }
+
+    async fn find_user_by_username(
+        &self,
+        org: &OrgId,
+        username: &Username,
+    ) -> StoreResult<Option<User>> {
+        Ok(self
+            .with_tenant(org, |t| {
+                t.usernames
+                    .get(&username.key())
+                    .and_then(|id| t.users.get(&id.to_string()))
+                    .cloned()
+            })
+            .flatten())
+    }
+
+    async fn list_users(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
+        Ok(self
+            .with_tenant(org, |t| page_of(&t.users, page))
+            .unwrap_or(Page {
+                items: Vec::new(),
+                next: None,
+            }))
+    }
+
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let mut tenants = self.write();
+        let tenant = tenants
+            .get_mut(&token.organization)
+            .ok_or(StoreError::NotFound)?;
+        if tenant.tokens.contains_key(&token.id) {
+            return Err(StoreError::Conflict(vec![Unique::TokenId]));
+        }
+        tenant.tokens.insert(token.id.clone(), token.clone());
+        Ok(())
+    }
+
+    async fn get_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<Option<TokenRecord>> {
+        Ok(self
+            .with_tenant(org, |t| t.tokens.get(id).cloned())
+            .flatten())
+    }
+
+    async fn delete_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<bool> {
+        Ok(self
+            .write()
+            .get_mut(org)
+            .is_some_and(|t| t.tokens.remove(id).is_some()))
+    }
+
+    async fn create_notification(&self, notification: &Notification, max: u32) -> StoreResult<()> {
+        let mut tenants = self.write();
+        let tenant = tenants
+            .get_mut(&notification.organization)
+            .ok_or(StoreError::NotFound)?;
+        let key = notification.id.as_str().to_owned();
+        if tenant.notifications.contains_key(&key) {
+            return Err(StoreError::Conflict(vec![Unique::NotificationId]));
+        }
+        if tenant.notifications.len() >= max as usize {
+            return Err(StoreError::LimitReached);
+        }
+        tenant.notifications.insert(key, notification.clone());
+        Ok(())
+    }
+
+    async fn get_notification(
+        &self,
+        org: &OrgId,
+        id: &NotificationId,
+    ) -> StoreResult<Option<Notification>> {
+        Ok(self
+            .with_tenant(org, |t| t.notifications.get(id.as_str()).cloned())
+            .flatten())
+    }
+
+    async fn list_notifications(
+        &self,
+        org: &OrgId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>> {
+        Ok(self
+            .with_tenant(org, |t| page_of(&t.notifications, page))
+            .unwrap_or(Page {
+                items: Vec::new(),
+                next: None,
+            }))
+    }
+
+    async fn update_notification(
+        &self,
+        notification: &Notification,
+        expected_updated_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let mut tenants = self.write();
+        let stored = tenants
+            .get_mut(&notification.organization)
+            .and_then(|t| t.notifications.get_mut(notification.id.as_str()))
+            .ok_or(StoreError::NotFound)?;
+        if stored.updated_at != expected_updated_at {
+            return Err(StoreError::Stale);
+        }
+        *stored = notification.clone();
+        Ok(())
+    }
+
+    async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool> {
+        Ok(self
+            .write()
+            .get_mut(org)
+            .is_some_and(|t| t.notifications.remove(id.as_str()).is_some()))
+    }
+}

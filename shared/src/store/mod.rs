@@ -1,0 +1,248 @@
+//! Storage: the records, one `Store` trait, and its two implementations — [`dynamodb::DynamoStore`]
+//! (one table) and [`memory::MemoryStore`] (same semantics, for the local server and fast tests).
+//! The contract test suite in `tests/e2e/store_contract.rs` runs against both.
+
+pub mod dynamodb;
+pub mod memory;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::model::{
+    Email, EventSet, NotificationId, NotificationType, OrgId, OrgKind, Permission, Phone, Plan,
+    Role, TokenId, Username, timestamp,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Organization {
+    pub id: OrgId,
+    pub name: String,
+    pub kind: OrgKind,
+    pub plan: Plan,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub organization: OrgId,
+    pub username: Username,
+    pub email: Email,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+    pub roles: Vec<Role>,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A token as stored: never the secret, only its SHA-256. `roles` is a copy of the user's roles at
+/// issue time, so that authenticating is one read (users' roles cannot change yet; when a route to
+/// change them exists it must update the user's tokens in the same transaction).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRecord {
+    pub id: TokenId,
+    pub organization: OrgId,
+    /// Hex SHA-256 of the whole token string.
+    pub hash: String,
+    pub user_id: Uuid,
+    pub roles: Vec<Role>,
+    /// When set, the token may do only these (and only what its roles allow).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<Permission>>,
+    #[serde(
+        default,
+        with = "timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Where a notification delivers, with the secrets needed to do it (never all returned).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Target {
+    Slack(SlackTarget),
+    Webhook(WebhookTarget),
+    Email,
+    Sms,
+}
+
+impl Target {
+    pub fn kind(&self) -> NotificationType {
+        match self {
+            Target::Slack(_) => NotificationType::Slack,
+            Target::Webhook(_) => NotificationType::Webhook,
+            Target::Email => NotificationType::Email,
+            Target::Sms => NotificationType::Sms,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SlackTarget {
+    pub team: String,
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
+    /// The incoming-webhook URL from the OAuth exchange. Never returned.
+    pub webhook_url: String,
+    /// The bot access token from the OAuth exchange. Never returned.
+    pub access_token: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTarget {
+    pub url: String,
+    /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks signing secret.
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    pub id: NotificationId,
+    pub organization: OrgId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub target: Target,
+    pub events: EventSet,
+    pub enabled: bool,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A page request: at most `limit` items after the sort key `after`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub after: Option<String>,
+}
+
+/// One page, in key order; `next` is the key to continue after, `None` on the last page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` items read in key order: the extra one only says that
+    /// more exist, so the last page never carries a cursor to an empty page.
+    pub fn from_overfetch(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(key)
+        } else {
+            None
+        };
+        Self { items, next }
+    }
+}
+
+/// A uniqueness rule a write broke, named as the request field that broke it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unique {
+    OrganizationId,
+    Username,
+    Email,
+    TokenId,
+    NotificationId,
+}
+
+impl Unique {
+    pub fn field(self) -> &'static str {
+        match self {
+            Unique::OrganizationId => "id",
+            Unique::Username => "username",
+            Unique::Email => "email",
+            Unique::TokenId => "tokenId",
+            Unique::NotificationId => "id",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("already exists: {0:?}")]
+    Conflict(Vec<Unique>),
+    #[error("the organization holds its maximum number of notifications")]
+    LimitReached,
+    #[error("not found")]
+    NotFound,
+    /// A conditional update lost a race with another writer: re-read and try again.
+    #[error("changed concurrently")]
+    Stale,
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item unreadable: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates an organization with its first admin and that admin's token, all or nothing.
+    /// An existing id is `Conflict([OrganizationId])`.
+    async fn create_organization(
+        &self,
+        org: &Organization,
+        admin: &User,
+        token: &TokenRecord,
+    ) -> StoreResult<()>;
+    async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
+
+    /// Creates a user; a taken username and/or email is `Conflict` naming each; an unknown
+    /// organization is `NotFound`.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    async fn get_user(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(
+        &self,
+        org: &OrgId,
+        username: &Username,
+    ) -> StoreResult<Option<User>>;
+    /// Users in id order (UUIDv7: creation order).
+    async fn list_users(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<User>>;
+
+    /// Stores a token; an id already used is `Conflict([TokenId])`.
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    async fn get_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<Option<TokenRecord>>;
+    /// Revokes (deletes) a token; `false` when there was none.
+    async fn delete_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<bool>;
+
+    /// Creates a notification unless the organization already holds `max` of them
+    /// (`LimitReached`), as one atomic write.
+    async fn create_notification(&self, notification: &Notification, max: u32) -> StoreResult<()>;
+    async fn get_notification(
+        &self,
+        org: &OrgId,
+        id: &NotificationId,
+    ) -> StoreResult<Option<Notification>>;
+    /// Notifications in id order (creation order).
+    async fn list_notifications(
+        &self,
+        org: &OrgId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>>;
+    /// Replaces a notification if it still has `expected_updated_at` (`Stale` otherwise,
+    /// `NotFound` if it is gone).
+    async fn update_notification(
+        &self,
+        notification: &Notification,
+        expected_updated_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Deletes a notification (and what belongs to it); `false` when there was none.
+    async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool>;
+}
