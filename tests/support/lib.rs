@@ -1,1 +1,422 @@
+//! Helpers shared by the end-to-end tests: the two backends, an app spawned on either, a Slack
+//! stand-in on loopback, a resolver the tests control, and a DynamoDB call counter.
+//!
+//! The DynamoDB backend needs moto: `scripts/test` starts it and exports `HERALD_MOTO_ENDPOINT`.
+//! Without it the moto tests fail (they are never skipped) with a message saying so.
 
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use axum::Router;
+use axum::body::Body;
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use shared::api::organizations::{NewOrganization, provision};
+use shared::api::{AppState, Route};
+use shared::config::Config;
+use shared::model::{OrgId, OrgKind, Plan};
+use shared::net::Resolver;
+use shared::store::Store;
+use shared::store::dynamodb::DynamoStore;
+use shared::store::memory::MemoryStore;
+use tower::ServiceExt;
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests: `memory::name` and
+/// `moto::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(herald_tests::Backend::Memory).await })+
+        }
+        mod moto {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(herald_tests::Backend::Moto).await })+
+        }
+    };
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Moto,
+}
+
+/// moto's endpoint, from `HERALD_MOTO_ENDPOINT` (set by `scripts/test`).
+pub fn moto_endpoint() -> String {
+    match std::env::var("HERALD_MOTO_ENDPOINT") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "HERALD_MOTO_ENDPOINT is not set: run the suite with scripts/test, which starts moto"
+        ),
+    }
+}
+
+/// Counts DynamoDB calls by operation (`GetItem`, `TransactWriteItems`, ...), retries included.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    calls: Mutex<Vec<String>>,
+}
+
+impl CallCounter {
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+#[derive(Debug)]
+struct Counting(Arc<CallCounter>);
+
+impl Intercept for Counting {
+    fn name(&self) -> &'static str {
+        "herald-tests-call-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default();
+        let op = target.rsplit('.').next().unwrap_or_default().to_owned();
+        self.0
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(op);
+        Ok(())
+    }
+}
+
+static TABLES: AtomicUsize = AtomicUsize::new(0);
+
+/// A DynamoDB client on moto, counting its calls into `counter`.
+pub async fn moto_client(counter: Arc<CallCounter>) -> aws_sdk_dynamodb::Client {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .load()
+        .await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&shared)
+        .interceptor(Counting(counter))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A fresh, empty store: in memory, or a new table of its own on moto.
+pub async fn new_store(backend: Backend) -> (Arc<dyn Store>, Arc<CallCounter>) {
+    let counter = Arc::new(CallCounter::default());
+    match backend {
+        Backend::Memory => (Arc::new(MemoryStore::new()), counter),
+        Backend::Moto => {
+            let n = TABLES.fetch_add(1, Ordering::SeqCst);
+            let table = format!(
+                "herald-test-{}-{n}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            );
+            let store = DynamoStore::new(moto_client(counter.clone()).await, table);
+            store
+                .create_table_if_missing()
+                .await
+                .unwrap_or_else(|e| panic!("creating the test table on moto: {e}"));
+            counter.take();
+            (Arc::new(store), counter)
+        }
+    }
+}
+
+/// Names the tests resolve: a public host, a private one and a metadata one.
+#[derive(Debug)]
+pub struct FakeResolver(HashMap<&'static str, IpAddr>);
+
+impl Default for FakeResolver {
+    fn default() -> Self {
+        Self(HashMap::from([
+            ("hooks.example.com", IpAddr::from([93, 184, 216, 34])),
+            ("internal.example.com", IpAddr::from([10, 0, 0, 5])),
+            ("metadata.example.com", IpAddr::from([169, 254, 169, 254])),
+            ("localhost", IpAddr::from([127, 0, 0, 1])),
+        ]))
+    }
+}
+
+#[async_trait]
+impl Resolver for FakeResolver {
+    async fn resolve(&self, host: &str, _port: u16) -> io::Result<Vec<IpAddr>> {
+        self.0
+            .get(host)
+            .map(|ip| vec![*ip])
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such host"))
+    }
+}
+
+/// A Slack stand-in on loopback: `oauth.v2.access` accepts the code `good-code` (with client id
+/// `test-client` / secret `test-secret`) and refuses any other with `invalid_code`.
+pub async fn slack_stand_in() -> String {
+    use axum::Form;
+    use axum::routing::post;
+    let app = Router::new().route(
+        "/api/oauth.v2.access",
+        post(|Form(form): Form<HashMap<String, String>>| async move {
+            let client_ok = form.get("client_id").map(String::as_str) == Some("test-client")
+                && form.get("client_secret").map(String::as_str) == Some("test-secret");
+            let body = if client_ok && form.get("code").map(String::as_str) == Some("good-code") {
+                serde_json::json!({
+                    "ok": true,
+                    "access_token": "xoxb-test",
+                    "team": {"id": "T1", "name": "Acme Team"},
+                    "incoming_webhook": {"channel": "#alerts", "channel_id": "C1", "url": "https://hooks.slack.com/services/T1/B1/x"}
+                })
+            } else {
+                serde_json::json!({"ok": false, "error": "invalid_code"})
+            };
+            axum::Json(body)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr: SocketAddr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/api")
+}
+
+pub const OPERATOR_TOKEN: &str = "operator-secret-for-tests";
+
+/// The test configuration: private targets refused (so the SSRF rules are exercised), Slack on
+/// the stand-in.
+pub fn test_config(slack_url: String) -> Config {
+    Config {
+        operator_token: Some(OPERATOR_TOKEN.into()),
+        slack_api_url: slack_url,
+        slack_client_id: Some("test-client".into()),
+        slack_client_secret: Some("test-secret".into()),
+        allow_private_targets: false,
+        ..Config::default()
+    }
+}
+
+/// One organization on one backend, with the whole API mounted in-process.
+pub struct TestApp {
+    pub backend: Backend,
+    pub router: Router,
+    pub state: AppState,
+    pub org: String,
+    pub admin_token: String,
+    pub admin_id: String,
+    pub calls: Arc<CallCounter>,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: http::HeaderMap,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let (store, calls) = new_store(backend).await;
+        let state = AppState::new(test_config(slack_stand_in().await), store)
+            .unwrap_or_else(|e| panic!("state: {e}"))
+            .with_resolver(Arc::new(FakeResolver::default()));
+        Self::on_state(backend, state, calls).await
+    }
+
+    pub async fn on_state(backend: Backend, state: AppState, calls: Arc<CallCounter>) -> Self {
+        let created = provision(
+            &state,
+            NewOrganization {
+                id: OrgId::generate(),
+                name: "Test org".into(),
+                kind: OrgKind::Production,
+                plan: Plan::Paid,
+                admin_username: None,
+                admin_email: None,
+                admin_phone: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("provision: {e:?}"));
+        calls.take();
+        Self {
+            backend,
+            router: shared::api::router(state.clone(), Route::ALL),
+            state,
+            org: created.organization.id,
+            admin_token: created.token,
+            admin_id: created.admin.id.to_string(),
+            calls,
+        }
+    }
+
+    /// Sends a request through the router (no socket). `body` is sent as given.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Response {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = req
+            .body(Body::from(body))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        let res = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .unwrap_or_else(|e| match e {});
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Response {
+            status,
+            body,
+            headers,
+        }
+    }
+
+    /// Sends JSON with `token` as the bearer token.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(a) = &auth {
+            headers.push(("authorization", a.as_str()));
+        }
+        let bytes = body
+            .map(|b| serde_json::to_vec(&b).unwrap_or_default())
+            .unwrap_or_default();
+        self.raw(method, path, &headers, bytes).await
+    }
+
+    /// As the organization's admin.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.call(method, path, Some(&self.admin_token.clone()), body)
+            .await
+    }
+
+    /// `/v1/organizations/<this org><rest>`
+    pub fn path(&self, rest: &str) -> String {
+        format!("/v1/organizations/{}{rest}", self.org)
+    }
+
+    /// Creates a user with `roles` and returns (user id, a token of theirs).
+    pub async fn user_with_token(&self, username: &str, roles: &[&str]) -> (String, String) {
+        let user = self
+            .admin(
+                Method::POST,
+                &self.path("/users"),
+                Some(serde_json::json!({"username": username, "email": format!("{username}@example.com"), "roles": roles})),
+            )
+            .await;
+        assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+        let id = user.body["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let token = self
+            .admin(
+                Method::POST,
+                &self.path("/tokens"),
+                Some(serde_json::json!({"userId": id})),
+            )
+            .await;
+        assert_eq!(token.status, StatusCode::CREATED, "{}", token.body);
+        (
+            id,
+            token.body["data"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    }
+
+    /// Every notification of the organization, as the admin sees them.
+    pub async fn notifications(&self) -> Vec<Value> {
+        let res = self
+            .admin(Method::GET, &self.path("/notifications?limit=100"), None)
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        res.body["data"]["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Asserts an error envelope: status, code, message, and (when given) exactly these details.
+pub fn assert_error(res: &Response, status: u16, code: u64, details: Option<&[(&str, &str)]>) {
+    assert_eq!(res.status.as_u16(), status, "body: {}", res.body);
+    assert_eq!(res.body["status"], Value::Bool(false), "body: {}", res.body);
+    assert_eq!(
+        res.body["error"]["code"].as_u64(),
+        Some(code),
+        "body: {}",
+        res.body
+    );
+    assert!(
+        res.body["error"]["requestId"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "body: {}",
+        res.body
+    );
+    if let Some(expected) = details {
+        let got: Vec<(String, String)> = res.body["error"]["details"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| {
+                (
+                    d["field"].as_str().unwrap_or_default().to_owned(),
+                    d["message"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, m)| ((*f).to_owned(), (*m).to_owned()))
+            .collect();
+        assert_eq!(got, want, "details of {}", res.body);
+    }
+}

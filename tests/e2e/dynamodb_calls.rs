@@ -1,0 +1,50 @@
+//! DynamoDB calls per request, counted against moto (issue 2's cost targets): one token lookup
+//! plus one write per create, one token lookup plus one read per get.
+
+mod moto {
+    use herald_tests::{Backend, TestApp};
+    use http::{Method, StatusCode};
+    use serde_json::json;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn create_is_one_token_read_and_one_write_and_get_is_two_reads() {
+        let app = TestApp::spawn(Backend::Moto).await;
+        let body = json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": "https://hooks.example.com/in"}}});
+        let created = app
+            .admin(Method::POST, &app.path("/notifications"), Some(body))
+            .await;
+        assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+        assert_eq!(app.calls.take(), ["GetItem", "TransactWriteItems"]);
+
+        let id = created.body["data"]["id"].as_str().unwrap_or_default();
+        let got = app
+            .admin(
+                Method::GET,
+                &app.path(&format!("/notifications/{id}")),
+                None,
+            )
+            .await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(app.calls.take(), ["GetItem", "GetItem"]);
+
+        let listed = app
+            .admin(Method::GET, &app.path("/notifications"), None)
+            .await;
+        assert_eq!(listed.status, StatusCode::OK);
+        assert_eq!(app.calls.take(), ["GetItem", "Query"]);
+
+        let denied = app
+            .call(
+                Method::GET,
+                &app.path("/notifications"),
+                Some("not-a-token"),
+                None,
+            )
+            .await;
+        assert_eq!(denied.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            app.calls.take().is_empty(),
+            "a malformed token costs no read"
+        );
+    }
+}

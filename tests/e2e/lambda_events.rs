@@ -1,0 +1,167 @@
+//! Every sample event in `events/` goes through its function's app exactly as `lambda_http` hands
+//! it over (API Gateway HTTP API, payload v2), on a store seeded with the fixtures the events name.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use herald_tests::{FakeResolver, OPERATOR_TOKEN, test_config};
+use http_body_util::BodyExt;
+use lambda_http::request::LambdaRequest;
+use serde_json::Value;
+use shared::api::{AppState, Route};
+use shared::auth::sha256_hex;
+use shared::config::Config;
+use shared::model::{
+    Clock, Email, EventSet, EventType, NotificationId, OrgId, OrgKind, Plan, Role, SystemClock,
+    TokenId, Username,
+};
+use shared::store::memory::MemoryStore;
+use shared::store::{Notification, Organization, Store, Target, TokenRecord, User, WebhookTarget};
+use tower::ServiceExt;
+
+const ORG: &str = "sample-org";
+const ADMIN_TOKEN: &str = "hrld_sample-org_SampleAdminTokenForLambdaEventFixtures00000";
+const TOKEN_TO_REVOKE: &str = "hrld_sample-org_SampleTokenToRevokeInTheRevokeEvent00000000";
+const NOTIFICATION: &str = "5f1e2d3c4b5a697887960001";
+const USER: &str = "01890a5d-ac96-774b-bcce-b302099a8057";
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn parse<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    r.unwrap_or_else(|e| panic!("fixture: {e}"))
+}
+
+fn token_record(secret: &str, user: &User) -> TokenRecord {
+    let hash = sha256_hex(secret);
+    TokenRecord {
+        id: TokenId::of_hash(&hash),
+        organization: user.organization.clone(),
+        hash,
+        user_id: user.id,
+        roles: user.roles.clone(),
+        permissions: None,
+        expires_at: None,
+        created_at: SystemClock.now(),
+    }
+}
+
+/// A memory store holding what the sample events refer to.
+async fn seeded_state() -> AppState {
+    let store = MemoryStore::new();
+    let now = SystemClock.now();
+    let org = parse(OrgId::parse(ORG));
+    let admin = User {
+        id: parse(USER.parse::<uuid::Uuid>()),
+        organization: org.clone(),
+        username: parse(Username::parse("sample-admin")),
+        email: parse(Email::parse("admin@sample.example")),
+        phone: None,
+        roles: vec![Role::Admin],
+        created_at: now,
+    };
+    let organization = Organization {
+        id: org.clone(),
+        name: "Sample".into(),
+        kind: OrgKind::Production,
+        plan: Plan::Paid,
+        created_at: now,
+    };
+    parse(
+        store
+            .create_organization(&organization, &admin, &token_record(ADMIN_TOKEN, &admin))
+            .await,
+    );
+    parse(
+        store
+            .create_token(&token_record(TOKEN_TO_REVOKE, &admin))
+            .await,
+    );
+    let notification = Notification {
+        id: parse(NotificationId::parse(NOTIFICATION)),
+        organization: org,
+        description: Some("Sample".into()),
+        target: Target::Webhook(WebhookTarget {
+            url: "https://hooks.example.com/herald".into(),
+            secret: "whsec_sample".into(),
+        }),
+        events: EventSet::default().with(EventType::BuildCreated, true),
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    parse(store.create_notification(&notification, 100).await);
+    let config = Config {
+        operator_token: Some("sample-operator-token".into()),
+        ..test_config("http://127.0.0.1:9".into())
+    };
+    assert_ne!(config.operator_token.as_deref(), Some(OPERATOR_TOKEN));
+    parse(AppState::new(config, Arc::new(store))).with_resolver(Arc::new(FakeResolver::default()))
+}
+
+fn expected_status(route: Route) -> u16 {
+    match route {
+        Route::CreateOrganization | Route::CreateUser | Route::CreateToken => 201,
+        _ => 200,
+    }
+}
+
+#[tokio::test]
+async fn every_function_has_a_sample_event_that_its_handler_answers() {
+    let mut files: Vec<PathBuf> = parse(std::fs::read_dir(events_dir()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    files.sort();
+    let mut covered = Vec::new();
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "json"))
+    {
+        let name = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let route = Route::ALL
+            .iter()
+            .copied()
+            .filter(|r| name.starts_with(r.function_name()))
+            .max_by_key(|r| r.function_name().len())
+            .unwrap_or_else(|| panic!("events/{name}.json belongs to no function"));
+        let raw = parse(std::fs::read_to_string(file));
+        let event: LambdaRequest = parse(serde_json::from_str(&raw));
+        let request: http::Request<lambda_http::Body> = event.into();
+        let app = functions::app(seeded_state().await, route);
+        let response = app.oneshot(request).await.unwrap_or_else(|e| match e {});
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!(status, expected_status(route), "events/{name}.json: {body}");
+        assert_eq!(body["status"], true, "events/{name}.json: {body}");
+        assert_eq!(
+            request_id,
+            format!("sample-{name}"),
+            "API Gateway's request id is the request id"
+        );
+        covered.push(route);
+    }
+    for route in Route::ALL {
+        assert!(
+            covered.contains(route),
+            "no sample event for {}",
+            route.function_name()
+        );
+    }
+}

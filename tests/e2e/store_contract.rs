@@ -1,0 +1,372 @@
+//! The store contract: the same assertions against the in-memory store and DynamoDB (moto). The
+//! memory store must not pass anything DynamoDB fails.
+
+use std::sync::Arc;
+
+use herald_tests::{Backend, new_store};
+use shared::auth::issue_token;
+use shared::model::{
+    Clock, Email, EventSet, EventType, NotificationId, OrgId, OrgKind, Plan, Role, SystemClock,
+    Username,
+};
+use shared::store::{
+    Notification, Organization, PageRequest, Store, StoreError, Target, TokenRecord, Unique, User,
+    WebhookTarget,
+};
+use uuid::Uuid;
+
+fn org(id: &str) -> Organization {
+    Organization {
+        id: OrgId::parse(id).unwrap_or_else(|e| panic!("{e}")),
+        name: "Org".into(),
+        kind: OrgKind::Sandbox,
+        plan: Plan::Trial,
+        created_at: SystemClock.now(),
+    }
+}
+
+fn user(org: &OrgId, username: &str, email: &str) -> User {
+    User {
+        id: Uuid::now_v7(),
+        organization: org.clone(),
+        username: Username::parse(username).unwrap_or_else(|e| panic!("{e}")),
+        email: Email::parse(email).unwrap_or_else(|e| panic!("{e}")),
+        phone: None,
+        roles: vec![Role::Admin],
+        created_at: SystemClock.now(),
+    }
+}
+
+fn token(org: &OrgId, user: &User) -> TokenRecord {
+    let issued = issue_token(org);
+    TokenRecord {
+        id: issued.id,
+        organization: org.clone(),
+        hash: issued.hash,
+        user_id: user.id,
+        roles: user.roles.clone(),
+        permissions: None,
+        expires_at: None,
+        created_at: SystemClock.now(),
+    }
+}
+
+fn notification(org: &OrgId) -> Notification {
+    let now = SystemClock.now();
+    Notification {
+        id: NotificationId::generate(),
+        organization: org.clone(),
+        description: Some("d".into()),
+        target: Target::Webhook(WebhookTarget {
+            url: "https://hooks.example.com/x".into(),
+            secret: "whsec_x".into(),
+        }),
+        events: EventSet::default().with(EventType::BuildCreated, true),
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn seeded(backend: Backend) -> (Arc<dyn Store>, Organization, User) {
+    let (store, _) = new_store(backend).await;
+    let o = org(&format!("org-{}", Uuid::new_v4().simple()));
+    let admin = user(&o.id, "admin", "admin@example.com");
+    store
+        .create_organization(&o, &admin, &token(&o.id, &admin))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (store, o, admin)
+}
+
+async fn organizations_are_created_once_with_their_admin(backend: Backend) {
+    let (store, o, admin) = seeded(backend).await;
+    assert_eq!(store.get_organization(&o.id).await, Ok(Some(o.clone())));
+    assert_eq!(
+        store.get_user(&o.id, admin.id).await,
+        Ok(Some(admin.clone()))
+    );
+    let other_admin = user(&o.id, "root", "root@example.com");
+    let again = store
+        .create_organization(&o, &other_admin, &token(&o.id, &other_admin))
+        .await;
+    assert_eq!(
+        again,
+        Err(StoreError::Conflict(vec![Unique::OrganizationId]))
+    );
+    assert_eq!(
+        store.get_user(&o.id, other_admin.id).await,
+        Ok(None),
+        "nothing of the failed write remains"
+    );
+    let unknown = OrgId::parse("no-such-org").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.get_organization(&unknown).await, Ok(None));
+}
+
+async fn usernames_and_emails_are_unique_per_organization(backend: Backend) {
+    let (store, o, _) = seeded(backend).await;
+    let ann = user(&o.id, "Ann", "ann@example.com");
+    store
+        .create_user(&ann)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let clash = user(&o.id, "ANN", "ann@example.com");
+    match store.create_user(&clash).await {
+        Err(StoreError::Conflict(fields)) => {
+            assert!(fields.contains(&Unique::Username), "{fields:?}");
+            assert!(
+                !fields.is_empty()
+                    && fields
+                        .iter()
+                        .all(|f| matches!(f, Unique::Username | Unique::Email))
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let email_clash = user(&o.id, "ann2", "ann@example.com");
+    assert_eq!(
+        store.create_user(&email_clash).await,
+        Err(StoreError::Conflict(vec![Unique::Email]))
+    );
+    assert_eq!(store.get_user(&o.id, email_clash.id).await, Ok(None));
+    let by_name = store
+        .find_user_by_username(
+            &o.id,
+            &Username::parse("aNN").unwrap_or_else(|e| panic!("{e}")),
+        )
+        .await;
+    assert_eq!(by_name, Ok(Some(ann.clone())));
+
+    // Another organization may reuse both.
+    let (other_store_org, _) = (org(&format!("org-{}", Uuid::new_v4().simple())), ());
+    let other_admin = user(&other_store_org.id, "admin", "admin@example.com");
+    store
+        .create_organization(
+            &other_store_org,
+            &other_admin,
+            &token(&other_store_org.id, &other_admin),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .create_user(&user(&other_store_org.id, "ann", "ann@example.com"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let orphan = user(
+        &OrgId::parse("missing-org").unwrap_or_else(|e| panic!("{e}")),
+        "x",
+        "x@example.com",
+    );
+    assert_eq!(store.create_user(&orphan).await, Err(StoreError::NotFound));
+}
+
+async fn users_page_in_id_order(backend: Backend) {
+    let (store, o, admin) = seeded(backend).await;
+    let mut ids = vec![admin.id];
+    for i in 0..4 {
+        let u = user(&o.id, &format!("u{i}"), &format!("u{i}@example.com"));
+        ids.push(u.id);
+        store
+            .create_user(&u)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    ids.sort();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_users(
+                &o.id,
+                &PageRequest {
+                    limit: 2,
+                    after: after.clone(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|u| u.id));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let exact = store
+        .list_users(
+            &o.id,
+            &PageRequest {
+                limit: 5,
+                after: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (exact.items.len(), exact.next),
+        (5, None),
+        "a full last page has no cursor"
+    );
+}
+
+async fn tokens_are_stored_found_and_revoked(backend: Backend) {
+    let (store, o, admin) = seeded(backend).await;
+    let t = token(&o.id, &admin);
+    store
+        .create_token(&t)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.get_token(&o.id, &t.id).await, Ok(Some(t.clone())));
+    assert_eq!(
+        store.create_token(&t).await,
+        Err(StoreError::Conflict(vec![Unique::TokenId]))
+    );
+    assert_eq!(store.delete_token(&o.id, &t.id).await, Ok(true));
+    assert_eq!(store.get_token(&o.id, &t.id).await, Ok(None));
+    assert_eq!(store.delete_token(&o.id, &t.id).await, Ok(false));
+    let other = OrgId::parse("someone-else").unwrap_or_else(|e| panic!("{e}"));
+    let t2 = token(&o.id, &admin);
+    store
+        .create_token(&t2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.get_token(&other, &t2.id).await,
+        Ok(None),
+        "tenant isolation"
+    );
+}
+
+async fn notifications_respect_the_limit_atomically(backend: Backend) {
+    let (store, o, _) = seeded(backend).await;
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        let n = notification(&o.id);
+        store
+            .create_notification(&n, 3)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        created.push(n);
+    }
+    let fourth = notification(&o.id);
+    assert_eq!(
+        store.create_notification(&fourth, 3).await,
+        Err(StoreError::LimitReached)
+    );
+    assert_eq!(store.get_notification(&o.id, &fourth.id).await, Ok(None));
+    assert_eq!(
+        store.delete_notification(&o.id, &created[0].id).await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.delete_notification(&o.id, &created[0].id).await,
+        Ok(false)
+    );
+    store
+        .create_notification(&fourth, 3)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = store
+        .list_notifications(
+            &o.id,
+            &PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut expected: Vec<_> = created[1..]
+        .iter()
+        .chain([&fourth])
+        .map(|n| n.id.clone())
+        .collect();
+    expected.sort();
+    assert_eq!(
+        page.items.iter().map(|n| n.id.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(
+        page.items.iter().find(|n| n.id == fourth.id),
+        Some(&fourth),
+        "round-trips exactly"
+    );
+    let missing = OrgId::parse("missing-org").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.create_notification(&notification(&missing), 3).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+async fn concurrent_creates_never_exceed_the_limit(backend: Backend) {
+    let (store, o, _) = seeded(backend).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (store, n) = (store.clone(), notification(&o.id));
+            tokio::spawn(async move { store.create_notification(&n, 5).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap_or_else(|e| panic!("{e}")) {
+            Ok(()) => ok += 1,
+            Err(StoreError::LimitReached | StoreError::Unavailable(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let page = store
+        .list_notifications(
+            &o.id,
+            &PageRequest {
+                limit: 100,
+                after: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.items.len(), ok);
+    assert!(ok <= 5, "{ok} created past a limit of 5");
+}
+
+async fn updates_are_conditional_on_the_version_read(backend: Backend) {
+    let (store, o, _) = seeded(backend).await;
+    let n = notification(&o.id);
+    store
+        .create_notification(&n, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut next = n.clone();
+    next.description = Some("v2".into());
+    next.updated_at = n.updated_at + time::Duration::milliseconds(5);
+    store
+        .update_notification(&next, n.updated_at)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut stale = n.clone();
+    stale.description = Some("lost".into());
+    assert_eq!(
+        store.update_notification(&stale, n.updated_at).await,
+        Err(StoreError::Stale)
+    );
+    assert_eq!(
+        store.get_notification(&o.id, &n.id).await,
+        Ok(Some(next.clone()))
+    );
+    let ghost = notification(&o.id);
+    assert_eq!(
+        store.update_notification(&ghost, ghost.updated_at).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+herald_tests::on_both_backends!(
+    organizations_are_created_once_with_their_admin,
+    usernames_and_emails_are_unique_per_organization,
+    users_page_in_id_order,
+    tokens_are_stored_found_and_revoked,
+    notifications_respect_the_limit_atomically,
+    concurrent_creates_never_exceed_the_limit,
+    updates_are_conditional_on_the_version_read,
+);
