@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Cold start of a Lambda binary against a local Lambda Runtime API stand-in.
+
+For each binary and each run: start the process with the Lambda environment, time from spawn to
+its first `GET /2018-06-01/runtime/invocation/next` (init), hand it one invocation (the sample
+event), wait for its response, then stop it at its second `/next` and read its peak RSS
+(ru_maxrss from wait4). DynamoDB points at a closed loopback port, so create-notification runs its
+whole path (auth lookup fails fast, 503) without a network.
+
+Usage: bench/cold_start.py [runs]   (after `cargo build --release -p functions --bin
+create-notification --example hello-lambda`; bench/run does both)
+"""
+import http.server
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+BINARIES = [
+    ("create-notification", os.path.join(TARGET, "release", "create-notification"), "events/create-notification.json"),
+    ("hello-lambda (bare lambda_runtime)", os.path.join(TARGET, "release", "examples", "hello-lambda"), "events/create-notification.json"),
+]
+
+
+class Runtime(http.server.BaseHTTPRequestHandler):
+    """The Runtime API: the first /next gets the event, the second one ends the run."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        state = self.server.state
+        if not self.path.endswith("/invocation/next"):
+            self.send_error(404)
+            return
+        state["nexts"] += 1
+        if state["nexts"] == 1:
+            state["first_next"] = time.perf_counter()
+            body = state["event"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Lambda-Runtime-Aws-Request-Id", "bench-1")
+            self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
+            self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+            self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        else:
+            state["done"].set()
+            # Hold the connection: the process is killed now.
+            time.sleep(5)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        payload = self.rfile.read(length)
+        state = self.server.state
+        if "/response" in self.path or "/error" in self.path:
+            state["responded"] = time.perf_counter()
+            state["response"] = payload
+        self.send_response(202)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_once(binary, event):
+    server = Server(("127.0.0.1", 0), Runtime)
+    server.state = {"nexts": 0, "event": event, "done": threading.Event()}
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{server.server_address[1]}",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "bench",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_MAX_ATTEMPTS": "1",
+        "TABLE_NAME": "herald",
+        "RUST_LOG": "warn",
+    }
+    start = time.perf_counter()
+    proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    finished = server.state["done"].wait(timeout=30)
+    proc.kill()
+    _, status, usage = os.wait4(proc.pid, 0)
+    server.shutdown()
+    if not finished or "first_next" not in server.state:
+        raise SystemExit(f"{binary}: no invocation completed")
+    init_ms = (server.state["first_next"] - start) * 1000
+    invoke_ms = (server.state["responded"] - server.state["first_next"]) * 1000
+    return init_ms, invoke_ms, usage.ru_maxrss / 1024, server.state.get("response", b"")
+
+
+def main():
+    runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    results = {}
+    for name, binary, event_file in BINARIES:
+        if not os.path.exists(binary):
+            raise SystemExit(f"{binary} is missing: run bench/run (it builds the release binaries)")
+        with open(os.path.join(ROOT, event_file), "rb") as f:
+            event = f.read()
+        samples = [run_once(binary, event) for _ in range(runs)]
+        inits = sorted(s[0] for s in samples)
+        results[name] = {
+            "init_median_ms": statistics.median(inits),
+            "init_p90_ms": inits[int(0.9 * (len(inits) - 1))],
+            "first_invoke_median_ms": statistics.median(s[1] for s in samples),
+            "peak_rss_mb": max(s[2] for s in samples),
+            "size_mb": os.path.getsize(binary) / 1e6,
+            "sample_response": json.loads(samples[-1][3] or b"null"),
+        }
+    base = results["hello-lambda (bare lambda_runtime)"]["init_median_ms"]
+    print(f"cold start, {runs} runs each (median / p90 init = spawn to first /next; peak RSS over init + one invocation)")
+    print(f"{'binary':40} {'init med':>9} {'init p90':>9} {'invoke':>8} {'peak RSS':>9} {'size':>8} {'x hello':>8}")
+    for name, r in results.items():
+        print(
+            f"{name:40} {r['init_median_ms']:8.2f}ms {r['init_p90_ms']:8.2f}ms {r['first_invoke_median_ms']:7.2f}ms "
+            f"{r['peak_rss_mb']:7.1f}MB {r['size_mb']:6.1f}MB {r['init_median_ms'] / base:7.2f}x"
+        )
+    status = results["create-notification"]["sample_response"]
+    print(f"create-notification's answer to the sample event (DynamoDB unreachable on purpose): statusCode {status and status.get('statusCode')}")
+
+
+if __name__ == "__main__":
+    main()
