@@ -4,7 +4,7 @@
 For each binary and each run: start the process with the Lambda environment, time from spawn to
 its first `GET /2018-06-01/runtime/invocation/next` (init), hand it one invocation (the sample
 event), wait for its response, then stop it at its second `/next` and read its peak RSS
-(ru_maxrss from wait4). DynamoDB points at a closed loopback port, so create-notification runs its
+(VmHWM from /proc, read while it waits at its second /next). DynamoDB points at a closed loopback port, so create-notification runs its
 whole path (auth lookup fails fast, 503) without a network.
 
 Usage: bench/cold_start.py [runs]   (after `cargo build --release -p functions --bin
@@ -55,6 +55,13 @@ class Runtime(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
         else:
+            # The process is idle and waiting: read its peak RSS now. (wait4's ru_maxrss would
+            # also count the forked Python interpreter before exec.)
+            try:
+                with open(f"/proc/{state['pid']}/status") as f:
+                    state["hwm_kb"] = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+            except (OSError, StopIteration, KeyError):
+                pass
             state["done"].set()
             # Hold the connection: the process is killed now.
             time.sleep(5)
@@ -103,15 +110,16 @@ def run_once(binary, event):
     }
     start = time.perf_counter()
     proc = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server.state["pid"] = proc.pid
     finished = server.state["done"].wait(timeout=30)
     proc.kill()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     server.shutdown()
-    if not finished or "first_next" not in server.state:
+    if not finished or "first_next" not in server.state or "hwm_kb" not in server.state:
         raise SystemExit(f"{binary}: no invocation completed")
     init_ms = (server.state["first_next"] - start) * 1000
     invoke_ms = (server.state["responded"] - server.state["first_next"]) * 1000
-    return init_ms, invoke_ms, usage.ru_maxrss / 1024, server.state.get("response", b"")
+    return init_ms, invoke_ms, server.state["hwm_kb"] / 1024, server.state.get("response", b"")
 
 
 def main():

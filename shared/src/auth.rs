@@ -30,10 +30,12 @@ pub struct IssuedToken {
 }
 
 pub fn sha256_hex(input: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(input.as_bytes());
     let mut out = String::with_capacity(64);
     for b in digest {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
 }
@@ -210,6 +212,14 @@ mod tests {
         assert_eq!(presented.id, issued.id);
         assert_eq!(presented.hash, issued.hash);
         assert_eq!(issued.hash.len(), 64);
+    }
+
+    #[test]
+    fn sha256_hex_matches_the_standard_vector() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -93,12 +93,8 @@ impl NotificationId {
 /// 24 hex characters: big-endian Unix seconds, then 8 random bytes.
 fn object_id() -> String {
     let secs = u32::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(u32::MAX);
-    let random: [u8; 8] = rand::random();
-    let mut out = format!("{secs:08x}");
-    for b in random {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    let random: u64 = rand::random();
+    format!("{secs:08x}{random:016x}")
 }
 
 string_newtype!(

@@ -9,6 +9,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use async_trait::async_trait;
 use url::{Host, Url};
 
+/// The outbound HTTP client settings of SPEC §7: redirects are not followed, 15 s timeout.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(15))
+        .build()
+}
+
 /// DNS resolution, injected so tests decide what a name resolves to.
 #[async_trait]
 pub trait Resolver: Send + Sync {

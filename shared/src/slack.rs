@@ -1,6 +1,8 @@
 //! Slack's OAuth code exchange (`oauth.v2.access`) for `slack` notifications (SPEC §3). The base
 //! URL is configurable so tests and local runs use a Slack stand-in.
 
+use std::sync::{Arc, OnceLock};
+
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -51,22 +53,34 @@ struct IncomingWebhook {
     url: String,
 }
 
+/// The exchange client. Its HTTP client (TLS roots included, a few milliseconds to build) is
+/// built on the first exchange and reused: most functions never talk to Slack, so their cold
+/// start does not pay for it.
 #[derive(Clone, Debug)]
 pub struct SlackOAuth {
-    http: reqwest::Client,
+    http: Arc<OnceLock<reqwest::Client>>,
     endpoint: String,
     client_id: Option<String>,
     client_secret: Option<String>,
 }
 
 impl SlackOAuth {
-    pub fn new(http: reqwest::Client, config: &Config) -> Self {
+    pub fn new(config: &Config) -> Self {
         Self {
-            http,
+            http: Arc::new(OnceLock::new()),
             endpoint: format!("{}/oauth.v2.access", config.slack_api_url),
             client_id: config.slack_client_id.clone(),
             client_secret: config.slack_client_secret.clone(),
         }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, ExchangeError> {
+        if let Some(client) = self.http.get() {
+            return Ok(client);
+        }
+        let client =
+            crate::net::http_client().map_err(|e| ExchangeError::Unavailable(e.to_string()))?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     pub async fn exchange(
@@ -86,7 +100,7 @@ impl SlackOAuth {
             ("redirect_uri", redirect_uri),
         ];
         let response = self
-            .http
+            .http()?
             .post(&self.endpoint)
             .form(&form)
             .send()

@@ -97,7 +97,7 @@ async fn seeded_state() -> AppState {
         ..test_config("http://127.0.0.1:9".into())
     };
     assert_ne!(config.operator_token.as_deref(), Some(OPERATOR_TOKEN));
-    parse(AppState::new(config, Arc::new(store))).with_resolver(Arc::new(FakeResolver::default()))
+    AppState::new(config, Arc::new(store)).with_resolver(Arc::new(FakeResolver::default()))
 }
 
 fn expected_status(route: Route) -> u16 {

@@ -59,16 +59,21 @@ fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, S
     (status, body)
 }
 
-#[test]
-fn herald_local_prints_its_credentials_and_serves_the_api() {
+/// Starts herald-local with `env`, checks its three lines and drives the API through a socket.
+fn serves_the_api(env: &[(&str, String)]) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0);
-    let mut child = Command::new(binary())
+    let mut command = Command::new(binary());
+    command
         .env("HERALD_PORT", port.to_string())
         .env("HERALD_OPERATOR_TOKEN", "fixed-operator-token")
-        .env_remove("HERALD_BACKEND")
+        .env_remove("HERALD_BACKEND");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -122,4 +127,25 @@ fn herald_local_prints_its_credentials_and_serves_the_api() {
     );
     assert_eq!(status, 201, "{created_org}");
     drop(server);
+}
+
+#[test]
+fn herald_local_prints_its_credentials_and_serves_the_api() {
+    serves_the_api(&[]);
+}
+
+mod moto {
+    /// `HERALD_BACKEND=aws`: the same process on DynamoDB (moto), creating its table.
+    #[test]
+    fn herald_local_on_dynamodb_prints_its_credentials_and_serves_the_api() {
+        let table = format!("herald-local-{}", uuid::Uuid::new_v4().simple());
+        super::serves_the_api(&[
+            ("HERALD_BACKEND", "aws".into()),
+            ("AWS_ENDPOINT_URL", herald_tests::moto_endpoint()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("TABLE_NAME", table),
+        ]);
+    }
 }

@@ -236,7 +236,6 @@ impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         let (store, calls) = new_store(backend).await;
         let state = AppState::new(test_config(slack_stand_in().await), store)
-            .unwrap_or_else(|e| panic!("state: {e}"))
             .with_resolver(Arc::new(FakeResolver::default()));
         Self::on_state(backend, state, calls).await
     }

@@ -46,13 +46,13 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let state = match config.backend {
         Backend::Embedded => AppState::from_config(config).await?,
         Backend::Aws => {
-            let aws = aws_config::load_from_env().await;
+            let aws = shared::aws::sdk_config().await?;
             let store = DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&aws),
                 config.table_name.clone(),
             );
             store.create_table_if_missing().await?;
-            AppState::new(config, Arc::new(store))?
+            AppState::new(config, Arc::new(store))
         }
     };
 

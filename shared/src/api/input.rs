@@ -132,6 +132,11 @@ fn decode_cursor(raw: &str) -> Result<String, &'static str> {
     Ok(text)
 }
 
+/// The error of a field reader: the problem is already recorded in [`Problems`]; the caller has
+/// nothing more to report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reported;
+
 /// Field readers over a JSON object, each reporting into [`Problems`] under the field's full path.
 /// `null` reads as absent.
 pub struct Fields<'a> {
@@ -177,17 +182,17 @@ impl<'a> Fields<'a> {
         key: &str,
         max: usize,
         problems: &mut Problems,
-    ) -> Result<Option<&'a str>, ()> {
+    ) -> Result<Option<&'a str>, Reported> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) if s.chars().count() <= max => Ok(Some(s)),
             Some(Value::String(_)) => {
                 problems.add(self.path(key), format!("must be at most {max} characters"));
-                Err(())
+                Err(Reported)
             }
             Some(_) => {
                 problems.add(self.path(key), "must be a string");
-                Err(())
+                Err(Reported)
             }
         }
     }
@@ -200,18 +205,22 @@ impl<'a> Fields<'a> {
                 problems.add(self.path(key), "is required");
                 None
             }
-            Err(()) => None,
+            Err(Reported) => None,
         }
     }
 
     /// An optional nested object, as `Fields` with its path.
-    pub fn opt_object(&self, key: &str, problems: &mut Problems) -> Result<Option<Fields<'a>>, ()> {
+    pub fn opt_object(
+        &self,
+        key: &str,
+        problems: &mut Problems,
+    ) -> Result<Option<Fields<'a>>, Reported> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Object(map)) => Ok(Some(Fields::new(map, &self.path(key)))),
             Some(_) => {
                 problems.add(self.path(key), "must be an object");
-                Err(())
+                Err(Reported)
             }
         }
     }
@@ -224,7 +233,7 @@ impl<'a> Fields<'a> {
                 problems.add(self.path(key), "is required");
                 None
             }
-            Err(()) => None,
+            Err(Reported) => None,
         }
     }
 
@@ -233,7 +242,7 @@ impl<'a> Fields<'a> {
         &self,
         key: &str,
         problems: &mut Problems,
-    ) -> Result<Option<Vec<(String, &'a str)>>, ()> {
+    ) -> Result<Option<Vec<(String, &'a str)>>, Reported> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Array(items)) => {
@@ -249,11 +258,11 @@ impl<'a> Fields<'a> {
                         }
                     }
                 }
-                if ok { Ok(Some(out)) } else { Err(()) }
+                if ok { Ok(Some(out)) } else { Err(Reported) }
             }
             Some(_) => {
                 problems.add(self.path(key), "must be an array of strings");
-                Err(())
+                Err(Reported)
             }
         }
     }

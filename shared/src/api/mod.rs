@@ -7,7 +7,6 @@ pub mod openapi;
 pub mod organizations;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -42,18 +41,10 @@ pub struct AppState {
 
 impl AppState {
     /// State over `store` with the system clock and resolver.
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Result<Self, ConfigError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|e| ConfigError {
-                name: "HTTP client",
-                problem: e.to_string(),
-            })?;
-        Ok(Self {
+    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+        Self {
             store,
-            slack: SlackOAuth::new(http, &config),
+            slack: SlackOAuth::new(&config),
             operator_token_hash: config
                 .operator_token
                 .as_deref()
@@ -61,7 +52,7 @@ impl AppState {
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver),
-        })
+        }
     }
 
     /// State for `config`'s backend: the embedded store, or DynamoDB through the standard AWS
@@ -70,14 +61,14 @@ impl AppState {
         let store: Arc<dyn Store> = match config.backend {
             Backend::Embedded => Arc::new(MemoryStore::new()),
             Backend::Aws => {
-                let aws = aws_config::load_from_env().await;
+                let aws = crate::aws::sdk_config().await?;
                 Arc::new(DynamoStore::new(
                     aws_sdk_dynamodb::Client::new(&aws),
                     config.table_name.clone(),
                 ))
             }
         };
-        Self::new(config, store)
+        Ok(Self::new(config, store))
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {

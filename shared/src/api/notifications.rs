@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::Duration;
 use utoipa::ToSchema;
 
-use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
+use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
 use super::{AppState, Envelope, envelope};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problems};
@@ -266,7 +266,10 @@ fn read_setup(
 }
 
 /// Reads `description`: at most 128 characters; an empty string clears it.
-fn read_description(body: &Fields<'_>, problems: &mut Problems) -> Result<Option<String>, ()> {
+fn read_description(
+    body: &Fields<'_>,
+    problems: &mut Problems,
+) -> Result<Option<String>, Reported> {
     body.opt_str("description", DESCRIPTION_MAX, problems)
         .map(|d| d.filter(|d| !d.is_empty()).map(str::to_owned))
 }

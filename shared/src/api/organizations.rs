@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
+use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
 use super::{AppState, Envelope, envelope};
 use crate::auth::{Operator, Principal, issue_token};
 use crate::error::{ApiError, ApiResult, Problems};
@@ -226,7 +226,7 @@ fn read_user(
             roles
         }
         Ok(None) => default_roles.to_vec(),
-        Err(()) => Vec::new(),
+        Err(Reported) => Vec::new(),
     };
     UserInput {
         username,
@@ -277,7 +277,7 @@ pub async fn create_organization(
     let id = match fields.opt_str("id", OrgId::MAX_LEN + 1, &mut problems) {
         Ok(Some(raw)) => problems.check("id", OrgId::parse(raw)),
         Ok(None) => Some(OrgId::generate()),
-        Err(()) => None,
+        Err(Reported) => None,
     };
     let name = fields
         .str("name", NAME_MAX, &mut problems)
@@ -299,7 +299,7 @@ pub async fn create_organization(
             phone: None,
             roles: vec![Role::Admin],
         }),
-        Err(()) => None,
+        Err(Reported) => None,
     };
     let (id, name, kind, plan, admin) =
         problems.finish(|| Some((id?, name?, kind?, plan?, admin?)))?;
@@ -541,7 +541,7 @@ pub async fn create_token(
             Some(Some(parsed))
         }
         Ok(None) => Some(None),
-        Err(()) => None,
+        Err(Reported) => None,
     };
     let expires_at = match fields.opt_str("expiresAt", 64, &mut problems) {
         Ok(Some(raw)) => match timestamp::parse(raw) {
@@ -556,7 +556,7 @@ pub async fn create_token(
             }
         },
         Ok(None) => Some(None),
-        Err(()) => None,
+        Err(Reported) => None,
     };
     // The user must exist in this organization; its roles bound what the token may be narrowed to.
     let user = match user_id {
