@@ -47,4 +47,65 @@ mod moto {
             "a malformed token costs no read"
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thousand_new_embed_recipients_take_ten_batch_reads_and_forty_batch_writes() {
+        let app = TestApp::spawn(Backend::Moto).await;
+        let created = app
+            .admin(
+                Method::POST,
+                &app.path("/notifications"),
+                Some(json!({"type": "email", "events": {}})),
+            )
+            .await;
+        let id = created.body["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let path = format!("/v1/deployments/{}/notifications/{id}/recipients", app.org);
+        let recipients: Vec<_> = (0..1000)
+            .map(|i| json!({"embedTenantName": "bulk", "externalId": format!("u{i}@bulk.example")}))
+            .collect();
+        app.calls.take();
+
+        let first = app
+            .admin(Method::POST, &path, Some(json!({"recipients": recipients})))
+            .await;
+        assert_eq!(first.status, StatusCode::OK);
+        assert_eq!(
+            first.body["createdRecipients"].as_array().map(Vec::len),
+            Some(1000)
+        );
+        let calls = app.calls.take();
+        let count = |op: &str| calls.iter().filter(|c| *c == op).count();
+        assert_eq!(
+            (
+                count("GetItem"),
+                count("BatchGetItem"),
+                count("BatchWriteItem")
+            ),
+            (2, 10, 40),
+            "{calls:?}"
+        );
+        assert_eq!(calls.len(), 52, "nothing else: {calls:?}");
+
+        let again = app
+            .admin(Method::POST, &path, Some(json!({"recipients": recipients})))
+            .await;
+        assert_eq!(
+            again.body["unchangedRecipients"].as_array().map(Vec::len),
+            Some(1000)
+        );
+        let calls = app.calls.take();
+        let count = |op: &str| calls.iter().filter(|c| *c == op).count();
+        assert_eq!(
+            (
+                count("GetItem"),
+                count("BatchGetItem"),
+                count("BatchWriteItem")
+            ),
+            (2, 10, 0),
+            "a repeat writes nothing: {calls:?}"
+        );
+    }
 }

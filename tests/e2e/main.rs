@@ -6,4 +6,5 @@ mod local_server;
 mod notifications;
 mod openapi;
 mod organizations;
+mod recipients;
 mod store_contract;

@@ -361,7 +361,156 @@ async fn updates_are_conditional_on_the_version_read(backend: Backend) {
     );
 }
 
+fn recipient(org: &OrgId, notification: &NotificationId, n: usize) -> shared::store::Recipient {
+    let now = SystemClock.now();
+    shared::store::Recipient {
+        id: Uuid::now_v7(),
+        organization: org.clone(),
+        notification: notification.clone(),
+        kind: shared::store::RecipientKind::EmbedUser,
+        email: Email::parse(&format!("r{n}@example.com")).unwrap_or_else(|e| panic!("{e}")),
+        phone: None,
+        username: None,
+        embed: Some(shared::store::EmbedProfile {
+            tenant_name: "t".into(),
+            external_id: format!("r{n}@example.com"),
+            email: None,
+            security_context: r#"{"a":1}"#.into(),
+            user_attributes: vec![shared::store::UserAttribute {
+                name: "k".into(),
+                value: "v".into(),
+            }],
+            groups: Vec::new(),
+        }),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn recipients_are_written_in_batches_read_back_and_paged(backend: Backend) {
+    let (store, o, _) = seeded(backend).await;
+    let n = notification(&o.id);
+    store
+        .create_notification(&n, 100)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 130 recipients: more than one BatchWriteItem (25) and one BatchGetItem (100).
+    let mut all: Vec<_> = (0..130).map(|i| recipient(&o.id, &n.id, i)).collect();
+    store
+        .put_recipients(&all)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    all.sort_by_key(|r| r.id);
+    let ids: Vec<Uuid> = all.iter().map(|r| r.id).chain([Uuid::now_v7()]).collect();
+    let mut got = store
+        .get_recipients(&o.id, &n.id, &ids)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    got.sort_by_key(|r| r.id);
+    assert_eq!(
+        got, all,
+        "round-trips exactly; the unknown id is simply absent"
+    );
+
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_recipients(
+                &o.id,
+                &n.id,
+                &PageRequest {
+                    limit: 50,
+                    after: after.clone(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        paged.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged, all,
+        "the delivery engine's pages: every recipient once, in id order"
+    );
+
+    assert_eq!(
+        store.delete_recipient(&o.id, &n.id, all[0].id).await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.delete_recipient(&o.id, &n.id, all[0].id).await,
+        Ok(false)
+    );
+    let other = notification(&o.id);
+    assert_eq!(
+        store.get_recipients(&o.id, &other.id, &ids).await,
+        Ok(Vec::new()),
+        "per notification"
+    );
+
+    assert_eq!(store.delete_notification(&o.id, &n.id).await, Ok(true));
+    let left = store
+        .list_recipients(
+            &o.id,
+            &n.id,
+            &PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        left.items.is_empty(),
+        "deleting a notification deletes its recipients"
+    );
+}
+
+async fn users_are_read_in_batches_by_id_and_email(backend: Backend) {
+    let (store, o, admin) = seeded(backend).await;
+    let mut users = vec![admin.clone()];
+    for i in 0..120 {
+        let u = user(&o.id, &format!("b{i}"), &format!("b{i}@example.com"));
+        store
+            .create_user(&u)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        users.push(u);
+    }
+    let mut ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    ids.push(Uuid::now_v7());
+    let mut got = store
+        .get_users(&o.id, &ids)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    got.sort_by_key(|u| u.id);
+    users.sort_by_key(|u| u.id);
+    assert_eq!(got, users);
+    let emails = [
+        Email::parse("b7@example.com"),
+        Email::parse("nobody@example.com"),
+    ]
+    .map(|e| e.unwrap_or_else(|e| panic!("{e}")));
+    let found = store
+        .find_users_by_email(&o.id, &emails)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found
+            .iter()
+            .map(|u| u.username.as_str())
+            .collect::<Vec<_>>(),
+        ["b7"]
+    );
+}
+
 herald_tests::on_both_backends!(
+    recipients_are_written_in_batches_read_back_and_paged,
+    users_are_read_in_batches_by_id_and_email,
     organizations_are_created_once_with_their_admin,
     usernames_and_emails_are_unique_per_organization,
     users_page_in_id_order,

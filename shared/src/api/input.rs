@@ -165,6 +165,11 @@ impl<'a> Fields<'a> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// The value of `key` as sent (`null` reads as absent), for fields with their own shape.
+    pub fn raw(&self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }

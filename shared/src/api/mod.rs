@@ -5,6 +5,7 @@ pub mod input;
 pub mod notifications;
 pub mod openapi;
 pub mod organizations;
+pub mod recipients;
 
 use std::sync::Arc;
 
@@ -133,10 +134,14 @@ pub enum Route {
     GetNotification,
     UpdateNotification,
     DeleteNotification,
+    AddRecipients,
+    ListRecipients,
+    DeleteRecipient,
 }
 
 const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
 const NOTIFICATION: &str = "/v1/organizations/{organizationId}/notifications/{id}";
+const RECIPIENTS: &str = "/v1/deployments/{deploymentId}/notifications/{id}/recipients";
 const USERS: &str = "/v1/organizations/{organizationId}/users";
 
 impl Route {
@@ -152,6 +157,9 @@ impl Route {
         Route::GetNotification,
         Route::UpdateNotification,
         Route::DeleteNotification,
+        Route::AddRecipients,
+        Route::ListRecipients,
+        Route::DeleteRecipient,
     ];
 
     /// The Lambda function (and binary) serving the route.
@@ -168,12 +176,16 @@ impl Route {
             Route::GetNotification => "get-notification",
             Route::UpdateNotification => "update-notification",
             Route::DeleteNotification => "delete-notification",
+            Route::AddRecipients => "add-recipients",
+            Route::ListRecipients => "list-recipients",
+            Route::DeleteRecipient => "delete-recipient",
         }
     }
 
     fn mount(self, router: Router<AppState>) -> Router<AppState> {
         use notifications as n;
         use organizations as o;
+        use recipients as r;
         match self {
             Route::CreateOrganization => {
                 router.route("/v1/organizations", post(o::create_organization))
@@ -201,6 +213,12 @@ impl Route {
             Route::GetNotification => router.route(NOTIFICATION, get(n::get)),
             Route::UpdateNotification => router.route(NOTIFICATION, patch(n::update)),
             Route::DeleteNotification => router.route(NOTIFICATION, delete(n::remove)),
+            Route::AddRecipients => router.route(RECIPIENTS, post(r::add)),
+            Route::ListRecipients => router.route(RECIPIENTS, get(r::list)),
+            Route::DeleteRecipient => router.route(
+                "/v1/deployments/{deploymentId}/notifications/{id}/recipients/{recipientId}",
+                delete(r::remove),
+            ),
         }
     }
 }

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{notifications, organizations};
+use super::{notifications, organizations, recipients};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,9 @@ use super::{notifications, organizations};
         notifications::get,
         notifications::update,
         notifications::remove,
+        recipients::add,
+        recipients::list,
+        recipients::remove,
     ),
     modifiers(&Security)
 )]

@@ -11,6 +11,9 @@
 //! | `TOKEN#<token id>` | a token (its hash, never the secret) |
 //! | `NOTIF#<notification id>` | a notification |
 //!
+//! A notification's recipients have their own partition, `ORG#<org>#NOTIF#<id>`, sort key
+//! `RCPT#<recipient id>`: fan-out pages through it without touching the tenant's other items.
+//!
 //! Uniqueness and limits are conditions inside one `TransactWriteItems`, never read-then-write.
 //! Reads are strongly consistent: a revoked token stops working at once, and a client reads its
 //! own writes.
@@ -18,27 +21,38 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, BillingMode, ConditionCheck, Delete, DeleteRequest, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Notification, Organization, Page, PageRequest, Store, StoreError, StoreResult, TokenRecord,
-    Unique, User,
+    Notification, Organization, Page, PageRequest, Recipient, Store, StoreError, StoreResult,
+    TokenRecord, Unique, User,
 };
-use crate::model::{NotificationId, OrgId, TokenId, Username, timestamp};
+use crate::model::{Email, NotificationId, OrgId, TokenId, Username, timestamp};
 
 type Item = HashMap<String, Av>;
+
+/// DynamoDB's batch limits, and how many batches run at once.
+const BATCH_GET_MAX: usize = 100;
+const BATCH_WRITE_MAX: usize = 25;
+const BATCH_CONCURRENCY: usize = 8;
+/// Rounds of retrying what a batch left unprocessed (throttling), with exponential backoff.
+const BATCH_ATTEMPTS: u32 = 8;
 
 const NOT_EXISTS: &str = "attribute_not_exists(pk)";
 const EXISTS: &str = "attribute_exists(pk)";
@@ -51,6 +65,14 @@ pub struct DynamoStore {
 
 fn pk(org: &OrgId) -> String {
     format!("ORG#{org}")
+}
+
+fn recipients_pk(org: &OrgId, notification: &NotificationId) -> String {
+    format!("ORG#{org}#NOTIF#{notification}")
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(25u64 << attempt.min(6))
 }
 
 fn key(pk: String, sk: String) -> Item {
@@ -267,6 +289,129 @@ impl DynamoStore {
             items: page.items.into_iter().map(|(_, v)| v).collect(),
             next: page.next,
         })
+    }
+
+    /// Reads `keys` (deduplicated by the caller) with BatchGetItem: 100 keys per call, calls run
+    /// concurrently, unprocessed keys retried with backoff. Returns the items found, any order.
+    async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let chunks: Vec<Vec<Item>> = keys.chunks(BATCH_GET_MAX).map(<[Item]>::to_vec).collect();
+        let pages: Vec<Vec<Item>> = stream::iter(chunks)
+            .map(|chunk| self.batch_get_chunk(chunk))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
+    }
+
+    async fn batch_get_chunk(&self, mut keys: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for attempt in 0..BATCH_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let request = build(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build(),
+            )?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys.is_empty() => keys = rest.keys,
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "BatchGetItem left keys unprocessed after retries".into(),
+        ))
+    }
+
+    /// Writes with BatchWriteItem: 25 requests per call, calls run concurrently, unprocessed
+    /// items retried with backoff.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> StoreResult<()> {
+        let chunks: Vec<Vec<WriteRequest>> = requests
+            .chunks(BATCH_WRITE_MAX)
+            .map(<[WriteRequest]>::to_vec)
+            .collect();
+        stream::iter(chunks)
+            .map(|chunk| self.batch_write_chunk(chunk))
+            .buffer_unordered(BATCH_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn batch_write_chunk(&self, mut requests: Vec<WriteRequest>) -> StoreResult<()> {
+        for attempt in 0..BATCH_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            match out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(&self.table))
+            {
+                Some(rest) if !rest.is_empty() => requests = rest,
+                _ => return Ok(()),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "BatchWriteItem left items unprocessed after retries".into(),
+        ))
+    }
+
+    /// Deletes every recipient of a notification (page by page).
+    async fn purge_recipients(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+    ) -> StoreResult<()> {
+        let pk = recipients_pk(org, notification);
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", Av::S(pk.clone()))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let deletes = out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(|k| {
+                    build(DeleteRequest::builder().set_key(Some(k)).build())
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            self.batch_write(deletes).await?;
+            match out.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(()),
+            }
+        }
     }
 
     fn user_items(&self, user: &User) -> StoreResult<Vec<TransactWriteItem>> {
@@ -536,9 +681,108 @@ impl Store for DynamoStore {
             TransactWriteItem::builder().delete(delete).build(),
             TransactWriteItem::builder().update(count).build(),
         ];
-        match self.transact(items).await? {
-            TransactOutcome::Done => Ok(true),
-            TransactOutcome::ConditionsFailed(_) => Ok(false),
+        let deleted = match self.transact(items).await? {
+            TransactOutcome::Done => true,
+            TransactOutcome::ConditionsFailed(_) => false,
+        };
+        // After the notification, so that an interrupted purge leaves only recipients nothing
+        // can reach, and a repeated DELETE (404) finishes it.
+        self.purge_recipients(org, id).await?;
+        Ok(deleted)
+    }
+
+    async fn get_users(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        let keys = ids
+            .iter()
+            .map(|id| key(pk(org), format!("USER#{id}")))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+
+    async fn find_users_by_email(&self, org: &OrgId, emails: &[Email]) -> StoreResult<Vec<User>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Pointer {
+            user_id: Uuid,
         }
+        let keys = emails
+            .iter()
+            .map(|e| key(pk(org), format!("EMAIL#{e}")))
+            .collect();
+        let ids = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|item| record::<Pointer>(item).map(|p| p.user_id))
+            .collect::<StoreResult<Vec<Uuid>>>()?;
+        self.get_users(org, &ids).await
+    }
+
+    async fn get_recipients(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<Recipient>> {
+        let keys = ids
+            .iter()
+            .map(|id| key(recipients_pk(org, notification), format!("RCPT#{id}")))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+
+    async fn put_recipients(&self, recipients: &[Recipient]) -> StoreResult<()> {
+        let puts = recipients
+            .iter()
+            .map(|r| {
+                let it = item(
+                    recipients_pk(&r.organization, &r.notification),
+                    format!("RCPT#{}", r.id),
+                    r,
+                )?;
+                let put = build(PutRequest::builder().set_item(Some(it)).build())?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch_write(puts).await
+    }
+
+    async fn list_recipients(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recipient>> {
+        self.query_page(recipients_pk(org, notification), "RCPT#", page)
+            .await
+    }
+
+    async fn delete_recipient(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        id: Uuid,
+    ) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                recipients_pk(org, notification),
+                format!("RCPT#{id}"),
+            )))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }

@@ -10,10 +10,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Notification, Organization, Page, PageRequest, Store, StoreError, StoreResult, TokenRecord,
-    Unique, User,
+    Notification, Organization, Page, PageRequest, Recipient, Store, StoreError, StoreResult,
+    TokenRecord, Unique, User,
 };
-use crate::model::{NotificationId, OrgId, TokenId, Username};
+use crate::model::{Email, NotificationId, OrgId, TokenId, Username};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -28,6 +28,8 @@ struct Tenant {
     emails: HashMap<String, Uuid>,
     tokens: HashMap<TokenId, TokenRecord>,
     notifications: BTreeMap<String, Notification>,
+    /// By notification id, then by the recipient's hyphenated id.
+    recipients: HashMap<String, BTreeMap<String, Recipient>>,
 }
 
 impl Tenant {
@@ -39,6 +41,7 @@ impl Tenant {
             emails: HashMap::new(),
             tokens: HashMap::new(),
             notifications: BTreeMap::new(),
+            recipients: HashMap::new(),
         }
     }
 
@@ -245,9 +248,103 @@ impl Store for MemoryStore {
     }
 
     async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool> {
+        let mut tenants = self.write();
+        let Some(tenant) = tenants.get_mut(org) else {
+            return Ok(false);
+        };
+        tenant.recipients.remove(id.as_str());
+        Ok(tenant.notifications.remove(id.as_str()).is_some())
+    }
+
+    async fn get_users(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        Ok(self
+            .with_tenant(org, |t| {
+                ids.iter()
+                    .filter_map(|id| t.users.get(&id.to_string()).cloned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn find_users_by_email(&self, org: &OrgId, emails: &[Email]) -> StoreResult<Vec<User>> {
+        Ok(self
+            .with_tenant(org, |t| {
+                emails
+                    .iter()
+                    .filter_map(|e| {
+                        t.emails
+                            .get(e.as_str())
+                            .and_then(|id| t.users.get(&id.to_string()))
+                            .cloned()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn get_recipients(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<Recipient>> {
+        Ok(self
+            .with_tenant(org, |t| match t.recipients.get(notification.as_str()) {
+                Some(map) => ids
+                    .iter()
+                    .filter_map(|id| map.get(&id.to_string()).cloned())
+                    .collect(),
+                None => Vec::new(),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn put_recipients(&self, recipients: &[Recipient]) -> StoreResult<()> {
+        let mut tenants = self.write();
+        for r in recipients {
+            // Like BatchWriteItem, unconditional; a recipient of an unknown organization has
+            // nowhere to live here and nothing could ever read it.
+            if let Some(tenant) = tenants.get_mut(&r.organization) {
+                tenant
+                    .recipients
+                    .entry(r.notification.as_str().to_owned())
+                    .or_default()
+                    .insert(r.id.to_string(), r.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_recipients(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recipient>> {
+        Ok(self
+            .with_tenant(org, |t| match t.recipients.get(notification.as_str()) {
+                Some(map) => page_of(map, page),
+                None => Page {
+                    items: Vec::new(),
+                    next: None,
+                },
+            })
+            .unwrap_or(Page {
+                items: Vec::new(),
+                next: None,
+            }))
+    }
+
+    async fn delete_recipient(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        id: Uuid,
+    ) -> StoreResult<bool> {
         Ok(self
             .write()
             .get_mut(org)
-            .is_some_and(|t| t.notifications.remove(id.as_str()).is_some()))
+            .and_then(|t| t.recipients.get_mut(notification.as_str()))
+            .is_some_and(|m| m.remove(&id.to_string()).is_some()))
     }
 }

@@ -123,6 +123,74 @@ pub struct Notification {
     pub updated_at: OffsetDateTime,
 }
 
+/// Whether a recipient is a console user of the organization or an embed user (seed 004).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecipientKind {
+    User,
+    EmbedUser,
+}
+
+/// A recipient of an `email` or `sms` notification: everything the delivery engine needs to
+/// reach it, so that fan-out reads one page of recipients and nothing else.
+///
+/// Embed users live here, on their recipient items: their id is a UUIDv5 of (organization,
+/// `embedTenantName`, `externalId`), the same in every notification, so subscribing one needs a
+/// single read and a single write per recipient (seed 004's cost target).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recipient {
+    /// The user's id, or the embed user's id.
+    pub id: Uuid,
+    pub organization: OrgId,
+    pub notification: NotificationId,
+    pub kind: RecipientKind,
+    /// Where email goes: the user's email, the embed user's `email`, or its email-shaped
+    /// `externalId`.
+    pub email: Email,
+    /// Where SMS goes: the user's phone, or the embed user's `phone` attribute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+    /// A console user's username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embed: Option<EmbedProfile>,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Recipient {
+    /// Whether `other` says something different about the same recipient (its timestamps aside).
+    pub fn differs_from(&self, other: &Recipient) -> bool {
+        (&self.email, &self.phone, &self.username, &self.embed)
+            != (&other.email, &other.phone, &other.username, &other.embed)
+    }
+}
+
+/// An embed user's properties (seed 004), which drive per-recipient rendering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmbedProfile {
+    pub tenant_name: String,
+    pub external_id: String,
+    /// The `email` given in the request, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    /// `securityContext` as compact JSON with sorted keys, so equal objects compare equal.
+    pub security_context: String,
+    pub user_attributes: Vec<UserAttribute>,
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAttribute {
+    pub name: String,
+    pub value: String,
+}
+
 /// A page request: at most `limit` items after the sort key `after`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageRequest {
@@ -243,6 +311,38 @@ pub trait Store: Send + Sync + 'static {
         notification: &Notification,
         expected_updated_at: OffsetDateTime,
     ) -> StoreResult<()>;
-    /// Deletes a notification (and what belongs to it); `false` when there was none.
+    /// Deletes a notification and its recipients; `false` when there was no notification (its
+    /// leftover recipients, if an earlier delete was interrupted, are removed all the same).
     async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool>;
+
+    /// The users with these ids that exist (any order; batched reads).
+    async fn get_users(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<User>>;
+    /// The users with these emails that exist (any order; batched reads).
+    async fn find_users_by_email(&self, org: &OrgId, emails: &[Email]) -> StoreResult<Vec<User>>;
+
+    /// The recipients of a notification with these ids that exist (any order; batched reads of
+    /// up to 100 keys, run concurrently).
+    async fn get_recipients(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        ids: &[Uuid],
+    ) -> StoreResult<Vec<Recipient>>;
+    /// Writes (creates or replaces) recipients, in batches of 25 run concurrently, retrying what
+    /// DynamoDB leaves unprocessed. Idempotent: an interrupted call repeated converges.
+    async fn put_recipients(&self, recipients: &[Recipient]) -> StoreResult<()>;
+    /// A notification's recipients in id order: the page the delivery engine fans out over.
+    async fn list_recipients(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Recipient>>;
+    /// Removes one recipient; `false` when there was none.
+    async fn delete_recipient(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        id: Uuid,
+    ) -> StoreResult<bool>;
 }

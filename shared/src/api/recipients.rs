@@ -1,0 +1,710 @@
+//! Notification recipients (SPEC §6, seed 004): bulk, all-or-nothing, idempotent subscription of
+//! up to 1,000 recipients to an `email` or `sms` notification, and (ext) listing and removal.
+//!
+//! The add route validates and resolves every recipient before writing anything: one bad
+//! recipient fails the whole request with a 400 naming every bad index. Reads and writes are
+//! batched (one BatchGetItem per 100 recipients, one BatchWriteItem per 25 changed ones).
+//! Decisions where the seed is silent:
+//! - `userId` is a string (a UUID), as SPEC §6 says; `userId` and `email` together are refused.
+//! - An embed user's phone (for `sms` notifications) is its `userAttributes` entry named `phone`.
+//! - The same recipient twice in one request counts once; its last occurrence's properties win.
+//! - The responses of this seed have no `{"status", "data"}` envelope (seed 004 has none); errors
+//!   use SPEC §2's envelope like every route.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::input::{Fields, JsonObject, PageQuery, PathParams, Reported, encode_cursor};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::model::{Email, NotificationId, NotificationType, OrgId, Permission, Phone};
+use crate::store::{
+    EmbedProfile, PageRequest, Recipient, RecipientKind, Target, User, UserAttribute,
+};
+
+pub const MAX_RECIPIENTS: usize = 1000;
+const TENANT_NAME_MAX: usize = 128;
+const EXTERNAL_ID_MAX: usize = 256;
+const ATTRIBUTE_MAX: usize = 1024;
+const SECURITY_CONTEXT_MAX_BYTES: usize = 16 * 1024;
+
+/// Namespace of embed user ids: `embedUserId` = UUIDv5(this, "<org>/<tenant>/<externalId>").
+const EMBED_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_8d3b_4c5a_9e7f_0b1d_2c3e_4f5a);
+
+pub fn embed_user_id(org: &OrgId, tenant: &str, external_id: &str) -> Uuid {
+    Uuid::new_v5(
+        &EMBED_NAMESPACE,
+        format!("{org}/{tenant}/{external_id}").as_bytes(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/// A recipient as seed 004 shows it: every key present, `null` where it does not apply.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientView {
+    /// Slack recipients are not supported yet: always `null`.
+    pub channel_id: Option<String>,
+    /// Always `null` (see `channelId`).
+    pub channel_name: Option<String>,
+    pub email: Option<String>,
+    pub embed_tenant_name: Option<String>,
+    pub embed_user_id: Option<Uuid>,
+    pub external_id: Option<String>,
+    pub user_id: Option<Uuid>,
+    pub username: Option<String>,
+}
+
+impl From<&Recipient> for RecipientView {
+    fn from(r: &Recipient) -> Self {
+        let embed = r.embed.as_ref();
+        Self {
+            channel_id: None,
+            channel_name: None,
+            email: Some(r.email.to_string()),
+            embed_tenant_name: embed.map(|e| e.tenant_name.clone()),
+            embed_user_id: (r.kind == RecipientKind::EmbedUser).then_some(r.id),
+            external_id: embed.map(|e| e.external_id.clone()),
+            user_id: (r.kind == RecipientKind::User).then_some(r.id),
+            username: r.username.clone(),
+        }
+    }
+}
+
+/// Seed 004's response: each recipient of the request in exactly one bucket.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddRecipientsResponse {
+    pub created_recipients: Vec<RecipientView>,
+    pub unchanged_recipients: Vec<RecipientView>,
+    pub updated_recipients: Vec<RecipientView>,
+}
+
+/// A listed recipient: its `id` (for DELETE) and `kind`, then seed 004's fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedRecipient {
+    pub id: Uuid,
+    /// `USER` or `EMBED_USER`.
+    pub kind: String,
+    #[serde(flatten)]
+    pub recipient: RecipientView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientPage {
+    pub items: Vec<ListedRecipient>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecipientDeleted {
+    pub id: Uuid,
+    pub deleted: bool,
+}
+
+/// Seed 004's request body (documentation only: the handler reads it field by field).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AddRecipientsRequest {
+    /// 1 to 1000 recipients: `{userId}` or `{email}` for a USER; `{embedTenantName, externalId,
+    /// email?, securityContext?, userAttributes?, groups?}` for an EMBED_USER. SLACK recipients
+    /// (`channelId`/`channelName`) are refused.
+    #[schema(value_type = Vec<Object>)]
+    recipients: Vec<Value>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+const RECIPIENT_FIELDS: &[&str] = &[
+    "channelId",
+    "channelName",
+    "email",
+    "embedTenantName",
+    "externalId",
+    "groups",
+    "securityContext",
+    "userAttributes",
+    "userId",
+];
+
+/// One recipient of the request, parsed but not yet resolved.
+enum Wanted {
+    UserById { index: usize, id: Uuid },
+    UserByEmail { index: usize, email: Email },
+    Embed { index: usize, profile: EmbedProfile },
+}
+
+fn read_attributes(
+    fields: &Fields<'_>,
+    problems: &mut Problems,
+) -> Result<Vec<UserAttribute>, Reported> {
+    let path = fields.path("userAttributes");
+    let items = match fields.raw("userAttributes") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            problems.add(path, "must be an array of {name, value} strings");
+            return Err(Reported);
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let entry = item.as_object().filter(|o| o.len() == 2);
+        match entry.and_then(|o| Some((o.get("name")?.as_str()?, o.get("value")?.as_str()?))) {
+            Some((name, value))
+                if !name.is_empty()
+                    && name.len() <= ATTRIBUTE_MAX
+                    && value.len() <= ATTRIBUTE_MAX =>
+            {
+                out.push(UserAttribute {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                });
+            }
+            _ => {
+                problems.add(
+                    format!("{path}[{i}]"),
+                    "must be {\"name\": string, \"value\": string}",
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok { Ok(out) } else { Err(Reported) }
+}
+
+fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Option<Wanted> {
+    let at = format!("recipients[{index}]");
+    let Some(map) = value.as_object() else {
+        problems.add(at, "must be an object");
+        return None;
+    };
+    let fields = Fields::new(map, &at);
+    fields.deny_unknown(RECIPIENT_FIELDS, problems);
+    if fields.has("channelId") || fields.has("channelName") {
+        problems.add(at, "SLACK recipients are not supported yet");
+        return None;
+    }
+    let embed = fields.has("embedTenantName") || fields.has("externalId");
+    if embed {
+        if fields.has("userId") {
+            problems.add(
+                fields.path("userId"),
+                "an EMBED_USER recipient has no userId",
+            );
+        }
+        let tenant = fields
+            .str("embedTenantName", TENANT_NAME_MAX, problems)
+            .filter(|t| !t.is_empty());
+        let external = fields
+            .str("externalId", EXTERNAL_ID_MAX, problems)
+            .filter(|t| !t.is_empty());
+        let email = match fields.opt_str("email", 254, problems) {
+            Ok(Some(raw)) => problems
+                .check(fields.path("email"), Email::parse(raw))
+                .map(Some),
+            Ok(None) => Some(None),
+            Err(Reported) => None,
+        };
+        let context = match fields.raw("securityContext") {
+            None => Some("{}".to_owned()),
+            Some(Value::Object(o)) => {
+                let text = serde_json::to_string(o).unwrap_or_default();
+                if text.len() > SECURITY_CONTEXT_MAX_BYTES {
+                    problems.add(
+                        fields.path("securityContext"),
+                        "must be at most 16 KiB of JSON",
+                    );
+                    None
+                } else {
+                    Some(text)
+                }
+            }
+            Some(_) => {
+                problems.add(fields.path("securityContext"), "must be an object");
+                None
+            }
+        };
+        let attributes = read_attributes(&fields, problems).ok();
+        let groups = match fields.opt_str_array("groups", problems) {
+            Ok(groups) => Some(
+                groups
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(_, g)| g.to_owned())
+                    .collect(),
+            ),
+            Err(Reported) => None,
+        };
+        let profile = EmbedProfile {
+            tenant_name: tenant?.to_owned(),
+            external_id: external?.to_owned(),
+            email: email?,
+            security_context: context?,
+            user_attributes: attributes?,
+            groups: groups?,
+        };
+        return Some(Wanted::Embed { index, profile });
+    }
+    let user_id = fields.opt_str("userId", 64, problems);
+    let email = fields.opt_str("email", 254, problems);
+    match (user_id, email) {
+        (Ok(Some(_)), Ok(Some(_))) => {
+            problems.add(at, "give userId or email, not both");
+            None
+        }
+        (Ok(Some(raw)), _) => problems
+            .check(
+                fields.path("userId"),
+                Uuid::parse_str(raw).map_err(|_| "must be a user id (a UUID string)"),
+            )
+            .map(|id| Wanted::UserById { index, id }),
+        (_, Ok(Some(raw))) => problems
+            .check(fields.path("email"), Email::parse(raw))
+            .map(|email| Wanted::UserByEmail { index, email }),
+        (Ok(None), Ok(None)) => {
+            problems.add(
+                at,
+                "needs a userId, an email, or embedTenantName and externalId",
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+/// What every recipient written by one request shares.
+struct Stamp {
+    org: OrgId,
+    notification: NotificationId,
+    now: time::OffsetDateTime,
+}
+
+impl Stamp {
+    fn recipient(
+        &self,
+        id: Uuid,
+        kind: RecipientKind,
+        email: Email,
+        phone: Option<Phone>,
+    ) -> Recipient {
+        Recipient {
+            id,
+            organization: self.org.clone(),
+            notification: self.notification.clone(),
+            kind,
+            email,
+            phone,
+            username: None,
+            embed: None,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+}
+
+/// The recipient a resolved USER becomes, or the problem that stops it.
+fn user_recipient(
+    user: &User,
+    index: usize,
+    field: &str,
+    sms: bool,
+    stamp: &Stamp,
+    problems: &mut Problems,
+) -> Option<Recipient> {
+    if sms && user.phone.is_none() {
+        problems.add(
+            format!("recipients[{index}].{field}"),
+            "the user has no phone number, which an sms notification needs",
+        );
+        return None;
+    }
+    Some(Recipient {
+        username: Some(user.username.to_string()),
+        ..stamp.recipient(
+            user.id,
+            RecipientKind::User,
+            user.email.clone(),
+            user.phone.clone(),
+        )
+    })
+}
+
+fn embed_recipient(
+    index: usize,
+    profile: EmbedProfile,
+    sms: bool,
+    stamp: &Stamp,
+    problems: &mut Problems,
+) -> Option<Recipient> {
+    let email = match &profile.email {
+        Some(e) => Some(e.clone()),
+        None => {
+            let parsed = Email::parse(&profile.external_id).ok();
+            if parsed.is_none() {
+                problems.add(
+                    format!("recipients[{index}].externalId"),
+                    "must be an email address when the embed user has no email",
+                );
+            }
+            parsed
+        }
+    };
+    let phone_attr = profile
+        .user_attributes
+        .iter()
+        .find(|a| a.name == "phone")
+        .map(|a| a.value.as_str());
+    let phone = match (sms, phone_attr) {
+        (_, Some(raw)) => match Phone::parse(raw) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.add(
+                    format!("recipients[{index}].userAttributes"),
+                    format!("phone {e}"),
+                );
+                return None;
+            }
+        },
+        (true, None) => {
+            problems.add(
+                format!("recipients[{index}].userAttributes"),
+                "needs a phone attribute (E.164) for an sms notification",
+            );
+            return None;
+        }
+        (false, None) => None,
+    };
+    let id = embed_user_id(&stamp.org, &profile.tenant_name, &profile.external_id);
+    Some(Recipient {
+        embed: Some(profile),
+        ..stamp.recipient(id, RecipientKind::EmbedUser, email?, phone)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientsPath {
+    deployment_id: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientPath {
+    deployment_id: String,
+    id: String,
+    recipient_id: String,
+}
+
+/// The caller's organization (the seed calls it `deploymentId`) and the notification, which must
+/// exist there and take recipients.
+async fn recipients_target(
+    state: &AppState,
+    principal: &Principal,
+    deployment: &str,
+    id: &str,
+    permission: Permission,
+) -> ApiResult<(OrgId, NotificationId, NotificationType)> {
+    let org = principal.scope("deploymentId", deployment)?;
+    principal.require(permission)?;
+    let id = NotificationId::parse(id).map_err(|_| ApiError::NotFound)?;
+    let notification = state
+        .store
+        .get_notification(&org, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let kind = notification.target.kind();
+    if !matches!(notification.target, Target::Email | Target::Sms) {
+        return Err(ApiError::field(
+            "id",
+            format!("recipients can be added only to email and sms notifications, not {kind}"),
+        ));
+    }
+    Ok((org, id, kind))
+}
+
+/// Add notification recipients (seed 004)
+///
+/// Admins only. All or nothing: every recipient is validated and resolved before anything is
+/// written. Idempotent: a repeated request lands every recipient in `unchangedRecipients`.
+#[utoipa::path(
+    post,
+    path = "/v1/deployments/{deploymentId}/notifications/{id}/recipients",
+    tag = "Notification recipients",
+    params(("deploymentId" = String, Path, description = "the organization id"), ("id" = String, Path, description = "an email or sms notification")),
+    request_body = AddRecipientsRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AddRecipientsResponse),
+        (status = 400, body = crate::error::ErrorEnvelope, description = "every bad recipient, by index; nothing written"),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope), (status = 413, body = crate::error::ErrorEnvelope),
+        (status = 503, body = crate::error::ErrorEnvelope),
+    )
+)]
+pub async fn add(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<RecipientsPath>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<AddRecipientsResponse>> {
+    let (org, notification, kind) = recipients_target(
+        &state,
+        &principal,
+        &path.deployment_id,
+        &path.id,
+        Permission::NotificationUpdate,
+    )
+    .await?;
+    let sms = kind == NotificationType::Sms;
+
+    let mut problems = Problems::default();
+    let fields = Fields::new(&body, "");
+    fields.deny_unknown(&["recipients"], &mut problems);
+    let items = match fields.raw("recipients") {
+        Some(Value::Array(items)) if (1..=MAX_RECIPIENTS).contains(&items.len()) => {
+            items.as_slice()
+        }
+        Some(Value::Array(_)) => {
+            problems.add("recipients", "must hold 1 to 1000 recipients");
+            &[]
+        }
+        Some(_) => {
+            problems.add("recipients", "must be an array");
+            &[]
+        }
+        None => {
+            problems.add("recipients", "is required");
+            &[]
+        }
+    };
+    let wanted: Vec<Wanted> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| read_recipient(i, v, &mut problems))
+        .collect();
+    // Recipients with a broken shape are reported now; the well-shaped ones are still resolved
+    // below, so one 400 names every bad index.
+
+    // Resolve console users in two batched reads (by id, by email).
+    let mut ids: Vec<Uuid> = Vec::new();
+    let mut emails: Vec<Email> = Vec::new();
+    for w in &wanted {
+        match w {
+            Wanted::UserById { id, .. } => ids.push(*id),
+            Wanted::UserByEmail { email, .. } => emails.push(email.clone()),
+            Wanted::Embed { .. } => {}
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    emails.sort_unstable();
+    emails.dedup();
+    let (by_id, by_email) = tokio::try_join!(
+        async {
+            if ids.is_empty() {
+                Ok(Vec::new())
+            } else {
+                state.store.get_users(&org, &ids).await
+            }
+        },
+        async {
+            if emails.is_empty() {
+                Ok(Vec::new())
+            } else {
+                state.store.find_users_by_email(&org, &emails).await
+            }
+        },
+    )?;
+    let by_id: HashMap<Uuid, User> = by_id.into_iter().map(|u| (u.id, u)).collect();
+    let by_email: HashMap<Email, User> =
+        by_email.into_iter().map(|u| (u.email.clone(), u)).collect();
+
+    let stamp = Stamp {
+        org: org.clone(),
+        notification: notification.clone(),
+        now: state.clock.now(),
+    };
+    // In request order; a recipient named twice keeps its first position and its last properties.
+    let mut order: Vec<Uuid> = Vec::with_capacity(wanted.len());
+    let mut resolved: HashMap<Uuid, Recipient> = HashMap::with_capacity(wanted.len());
+    for w in wanted {
+        let recipient = match w {
+            Wanted::UserById { index, id } => match by_id.get(&id) {
+                Some(user) => user_recipient(user, index, "userId", sms, &stamp, &mut problems),
+                None => {
+                    problems.add(
+                        format!("recipients[{index}].userId"),
+                        "no such user in this organization",
+                    );
+                    None
+                }
+            },
+            Wanted::UserByEmail { index, email } => match by_email.get(&email) {
+                Some(user) => user_recipient(user, index, "email", sms, &stamp, &mut problems),
+                None => {
+                    problems.add(
+                        format!("recipients[{index}].email"),
+                        "no such user in this organization",
+                    );
+                    None
+                }
+            },
+            Wanted::Embed { index, profile } => {
+                embed_recipient(index, profile, sms, &stamp, &mut problems)
+            }
+        };
+        if let Some(r) = recipient
+            && resolved.insert(r.id, r.clone()).is_none()
+        {
+            order.push(r.id);
+        }
+    }
+    if !problems.is_empty() {
+        return problems.finish(|| None);
+    }
+
+    // One batched read of what is already subscribed decides each bucket; only created and
+    // updated recipients are written.
+    let existing: HashMap<Uuid, Recipient> = state
+        .store
+        .get_recipients(&org, &notification, &order)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let mut response = AddRecipientsResponse::default();
+    let mut writes = Vec::new();
+    for id in order {
+        let Some(mut wanted) = resolved.remove(&id) else {
+            continue;
+        };
+        match existing.get(&id) {
+            None => {
+                response
+                    .created_recipients
+                    .push(RecipientView::from(&wanted));
+                writes.push(wanted);
+            }
+            Some(old) if wanted.differs_from(old) => {
+                wanted.created_at = old.created_at;
+                response
+                    .updated_recipients
+                    .push(RecipientView::from(&wanted));
+                writes.push(wanted);
+            }
+            Some(old) => response.unchanged_recipients.push(RecipientView::from(old)),
+        }
+    }
+    if !writes.is_empty() {
+        state.store.put_recipients(&writes).await?;
+    }
+    Ok(Json(response))
+}
+
+/// List a notification's recipients (ext)
+#[utoipa::path(
+    get,
+    path = "/v1/deployments/{deploymentId}/notifications/{id}/recipients",
+    tag = "Notification recipients",
+    params(
+        ("deploymentId" = String, Path), ("id" = String, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    security(("bearer" = [])),
+    responses((status = 200, body = RecipientPage), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<RecipientsPath>,
+    page: PageQuery,
+) -> ApiResult<Json<RecipientPage>> {
+    let (org, notification, _) = recipients_target(
+        &state,
+        &principal,
+        &path.deployment_id,
+        &path.id,
+        Permission::NotificationRead,
+    )
+    .await?;
+    let page = state
+        .store
+        .list_recipients(
+            &org,
+            &notification,
+            &PageRequest {
+                limit: page.limit,
+                after: page.after,
+            },
+        )
+        .await?;
+    Ok(Json(RecipientPage {
+        items: page
+            .items
+            .iter()
+            .map(|r| ListedRecipient {
+                id: r.id,
+                kind: match r.kind {
+                    RecipientKind::User => "USER".into(),
+                    RecipientKind::EmbedUser => "EMBED_USER".into(),
+                },
+                recipient: RecipientView::from(r),
+            })
+            .collect(),
+        next_cursor: page.next.as_deref().map(encode_cursor),
+    }))
+}
+
+/// Remove a recipient (ext)
+#[utoipa::path(
+    delete,
+    path = "/v1/deployments/{deploymentId}/notifications/{id}/recipients/{recipientId}",
+    tag = "Notification recipients",
+    params(("deploymentId" = String, Path), ("id" = String, Path), ("recipientId" = String, Path, description = "a userId or embedUserId")),
+    security(("bearer" = [])),
+    responses((status = 200, body = RecipientDeleted), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<RecipientPath>,
+) -> ApiResult<Json<RecipientDeleted>> {
+    let (org, notification, _) = recipients_target(
+        &state,
+        &principal,
+        &path.deployment_id,
+        &path.id,
+        Permission::NotificationUpdate,
+    )
+    .await?;
+    let id = Uuid::parse_str(&path.recipient_id).map_err(|_| ApiError::NotFound)?;
+    if state
+        .store
+        .delete_recipient(&org, &notification, id)
+        .await?
+    {
+        Ok(Json(RecipientDeleted { id, deleted: true }))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
