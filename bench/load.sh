@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Load benchmark: authenticated GET /v1/organizations/{org}/notifications/{id} on herald-local
+# Load benchmark: authenticated GET /v1/organizations/{org}/notifications/{id} and
+# GET /v1/environments/{org}/notificationsSettings on herald-local
 # (release, embedded store) side by side with a bare axum hello-world, same wrk settings, same run.
 # Usage: bench/load.sh [seconds] [connections]   (bench/run builds the release binaries first)
 set -euo pipefail
@@ -42,5 +43,8 @@ run() { # run NAME URL [HEADER]
 echo "wrk -t2 -c$conns -d${secs}s, server and load generator on the same 2 cores"
 run hello-axum "http://127.0.0.1:$hello_port/"
 run herald-get-notification "$url" "Authorization: Bearer $token"
-python3 -c "print(f'herald / hello-world: {float(open(\"$out.herald-get-notification.rps\").read()) / float(open(\"$out.hello-axum.rps\").read()) * 100:.0f} %')"
+run herald-get-settings "http://127.0.0.1:$herald_port/v1/environments/$org/notificationsSettings" "Authorization: Bearer $token"
+for name in herald-get-notification herald-get-settings; do
+  python3 -c "print(f'$name / hello-world: {float(open(\"$out.$name.rps\").read()) / float(open(\"$out.hello-axum.rps\").read()) * 100:.0f} %')"
+done
 rm -f "$out".*.rps

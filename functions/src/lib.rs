@@ -1,12 +1,18 @@
 //! The Lambda host: each binary in `src/bin/` is one route of `shared::api`, run by `lambda_http`
 //! (API Gateway HTTP API, payload v2). State (config, AWS clients) is built once per process.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use lambda_http::request::RequestContext;
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
 use shared::api::{self, AppState, Route};
 use shared::config::Config;
+use shared::model::Clock;
+use shared::quota::ResetReport;
+use shared::store::Store;
 
 /// The app one function serves: its route, plus API Gateway's request id as the request id.
 pub fn app(state: AppState, route: Route) -> Router {
@@ -25,6 +31,35 @@ async fn apigw_request_id(mut req: Request) -> Request {
         req.headers_mut().insert("x-request-id", value);
     }
     req
+}
+
+/// The quota-reset function's handler: closes the ended SMS quota days as of the clock's now (the
+/// event's own time is not needed: every ended day still holding counters is closed).
+pub async fn quota_reset(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<ResetReport, lambda_runtime::Error> {
+    let report = shared::quota::reset_quotas(store, clock.now()).await?;
+    tracing::info!(
+        event_id = event.payload.id.as_deref().unwrap_or_default(),
+        closed = ?report.closed_days,
+        summaries = report.summaries_recorded,
+        counters = report.counters_removed,
+        "quota days closed"
+    );
+    Ok(report)
+}
+
+/// `main` of the quota-reset function.
+pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_json();
+    let state = AppState::from_config(Config::from_env(false)?).await?;
+    let state = &state;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        quota_reset(&*state.store, &*state.clock, event).await
+    }))
+    .await
 }
 
 /// `main` of every HTTP function.

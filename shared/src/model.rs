@@ -293,6 +293,24 @@ name_enum!(
 );
 
 name_enum!(
+    /// The supported template languages (SPEC §4, seed 003's `defaultLanguage`).
+    Language, "en, de, fr, es" {
+        En = "en",
+        De = "de",
+        Fr = "fr",
+        Es = "es",
+    }
+);
+
+name_enum!(
+    /// Who receives email and SMS (seed 003): everyone, or only the whitelist.
+    DeliveryMode, "ALL, WHITELIST" {
+        All = "ALL",
+        Whitelist = "WHITELIST",
+    }
+);
+
+name_enum!(
     Role, "admin, member" {
         Admin = "admin",
         Member = "member",
@@ -434,6 +452,32 @@ pub mod timestamp {
                 .map(|raw| super::parse(&raw).map_err(serde::de::Error::custom))
                 .transpose()
         }
+    }
+}
+
+/// UTC days as `YYYY-MM-DD` (SMS counters and usage summaries are keyed by them).
+pub mod day {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+    use time::format_description::BorrowedFormatItem;
+    use time::macros::format_description;
+
+    const FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+    pub fn format(d: Date) -> String {
+        d.format(FORMAT).unwrap_or_default()
+    }
+
+    pub fn parse(raw: &str) -> Result<Date, &'static str> {
+        Date::parse(raw, FORMAT).map_err(|_| "must be a day such as 2026-11-23")
+    }
+
+    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

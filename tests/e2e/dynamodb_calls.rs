@@ -108,4 +108,26 @@ mod moto {
             "a repeat writes nothing: {calls:?}"
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn settings_get_is_one_read_and_put_is_one_update_plus_the_whitelist_check() {
+        let app = TestApp::spawn(Backend::Moto).await;
+        let path = format!("/v1/environments/{}/notificationsSettings", app.org);
+        let got = app.admin(Method::GET, &path, None).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert_eq!(app.calls.take(), ["GetItem", "GetItem"], "token + settings");
+        let body = json!({"whitelist": [{"user": {"id": app.admin_id}}], "defaultLanguage": "fr"});
+        let put = app.admin(Method::PUT, &path, Some(body)).await;
+        assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "BatchGetItem", "UpdateItem"],
+            "token + whitelist users + the update"
+        );
+        let put = app
+            .admin(Method::PUT, &path, Some(json!({"defaultLanguage": "de"})))
+            .await;
+        assert_eq!(put.status, StatusCode::OK);
+        assert_eq!(app.calls.take(), ["GetItem", "UpdateItem"]);
+    }
 }

@@ -6,5 +6,7 @@ mod local_server;
 mod notifications;
 mod openapi;
 mod organizations;
+mod quota;
 mod recipients;
+mod settings;
 mod store_contract;

@@ -241,12 +241,27 @@ impl TestApp {
     }
 
     pub async fn on_state(backend: Backend, state: AppState, calls: Arc<CallCounter>) -> Self {
+        Self::on_state_of_kind(backend, state, calls, OrgKind::Production).await
+    }
+
+    /// A sandbox organization on a fresh store.
+    pub async fn spawn_sandbox(backend: Backend) -> Self {
+        let app = Self::spawn(backend).await;
+        Self::on_state_of_kind(backend, app.state, app.calls, OrgKind::Sandbox).await
+    }
+
+    pub async fn on_state_of_kind(
+        backend: Backend,
+        state: AppState,
+        calls: Arc<CallCounter>,
+        kind: OrgKind,
+    ) -> Self {
         let created = provision(
             &state,
             NewOrganization {
                 id: OrgId::generate(),
                 name: "Test org".into(),
-                kind: OrgKind::Production,
+                kind,
                 plan: Plan::Paid,
                 admin_username: None,
                 admin_email: None,

@@ -3,7 +3,8 @@
 //! Embedded backends by default; `HERALD_BACKEND=aws` uses DynamoDB through the standard AWS
 //! variables (creating the table if it is missing, which makes moto usable as-is). At start it
 //! creates a ready-made organization and prints, one per line:
-//! `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`.
+//! `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`. It also runs the
+//! quota-reset job at start and at every UTC midnight.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -71,6 +72,8 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     .await
     .map_err(|e| format!("creating the local organization: {e}"))?;
 
+    tokio::spawn(quota_job(state.clone()));
+
     let app = Router::new()
         .route(
             "/openapi.json",
@@ -91,6 +94,27 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+/// The quota-reset job of the Lambda bundle, in-process: once at start (closing days that ended
+/// while the server was down), then at every UTC midnight.
+async fn quota_job(state: AppState) {
+    loop {
+        match shared::quota::reset_quotas(&*state.store, state.clock.now()).await {
+            Ok(report) if !report.closed_days.is_empty() => {
+                tracing::info!(closed = ?report.closed_days, "quota days closed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "quota reset failed; the next run retries"),
+        }
+        let now = state.clock.now();
+        let wait = shared::quota::next_midnight(now) - now;
+        tokio::time::sleep(
+            wait.try_into()
+                .unwrap_or(std::time::Duration::from_secs(60)),
+        )
+        .await;
+    }
 }
 
 async fn shutdown() {

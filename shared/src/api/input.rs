@@ -170,6 +170,11 @@ impl<'a> Fields<'a> {
         self.get(key)
     }
 
+    /// The value of `key` even when it is `null` (for fields where `null` is an error).
+    pub fn present(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }

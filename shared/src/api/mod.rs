@@ -6,6 +6,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod organizations;
 pub mod recipients;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -97,6 +98,9 @@ impl From<StoreError> for ApiError {
                 "the organization already has the maximum of 100 notifications",
             )]),
             StoreError::NotFound => ApiError::NotFound,
+            StoreError::Refused => {
+                ApiError::Internal("a refused settings write reached the generic mapping".into())
+            }
             StoreError::Stale => ApiError::Unavailable("concurrent updates kept winning".into()),
             StoreError::Unavailable(why) => ApiError::Unavailable(why),
             StoreError::Corrupt(why) => ApiError::Internal(why),
@@ -137,11 +141,15 @@ pub enum Route {
     AddRecipients,
     ListRecipients,
     DeleteRecipient,
+    GetSettings,
+    UpdateSettings,
+    ResetSettings,
 }
 
 const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
 const NOTIFICATION: &str = "/v1/organizations/{organizationId}/notifications/{id}";
 const RECIPIENTS: &str = "/v1/deployments/{deploymentId}/notifications/{id}/recipients";
+const SETTINGS: &str = "/v1/environments/{environmentId}/notificationsSettings";
 const USERS: &str = "/v1/organizations/{organizationId}/users";
 
 impl Route {
@@ -160,6 +168,9 @@ impl Route {
         Route::AddRecipients,
         Route::ListRecipients,
         Route::DeleteRecipient,
+        Route::GetSettings,
+        Route::UpdateSettings,
+        Route::ResetSettings,
     ];
 
     /// The Lambda function (and binary) serving the route.
@@ -179,6 +190,9 @@ impl Route {
             Route::AddRecipients => "add-recipients",
             Route::ListRecipients => "list-recipients",
             Route::DeleteRecipient => "delete-recipient",
+            Route::GetSettings => "get-notifications-settings",
+            Route::UpdateSettings => "update-notifications-settings",
+            Route::ResetSettings => "reset-notifications-settings",
         }
     }
 
@@ -186,6 +200,7 @@ impl Route {
         use notifications as n;
         use organizations as o;
         use recipients as r;
+        use settings as s;
         match self {
             Route::CreateOrganization => {
                 router.route("/v1/organizations", post(o::create_organization))
@@ -219,6 +234,9 @@ impl Route {
                 "/v1/deployments/{deploymentId}/notifications/{id}/recipients/{recipientId}",
                 delete(r::remove),
             ),
+            Route::GetSettings => router.route(SETTINGS, get(s::get)),
+            Route::UpdateSettings => router.route(SETTINGS, put(s::update)),
+            Route::ResetSettings => router.route(SETTINGS, delete(s::reset)),
         }
     }
 }

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{notifications, organizations, recipients};
+use super::{notifications, organizations, recipients, settings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,9 @@ use super::{notifications, organizations, recipients};
         recipients::add,
         recipients::list,
         recipients::remove,
+        settings::get,
+        settings::update,
+        settings::reset,
     ),
     modifiers(&Security)
 )]

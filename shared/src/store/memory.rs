@@ -3,21 +3,29 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    Notification, Organization, Page, PageRequest, Recipient, Store, StoreError, StoreResult,
-    TokenRecord, Unique, User,
+    Notification, Organization, Page, PageRequest, Recipient, Settings, SettingsPatch, SmsCounter,
+    SmsUsage, Store, StoreError, StoreResult, TokenRecord, Unique, User,
 };
 use crate::model::{Email, NotificationId, OrgId, TokenId, Username};
 
 #[derive(Default)]
 pub struct MemoryStore {
     tenants: RwLock<HashMap<OrgId, Tenant>>,
+    /// SMS counters by (day, organization, user), and closed days' summaries.
+    sms: Mutex<Sms>,
+}
+
+#[derive(Default)]
+struct Sms {
+    counters: BTreeMap<(Date, OrgId, Uuid), u32>,
+    usage: HashMap<(OrgId, Date), SmsUsage>,
 }
 
 struct Tenant {
@@ -30,18 +38,27 @@ struct Tenant {
     notifications: BTreeMap<String, Notification>,
     /// By notification id, then by the recipient's hyphenated id.
     recipients: HashMap<String, BTreeMap<String, Recipient>>,
+    settings: Settings,
 }
 
 impl Tenant {
     fn new(org: Organization) -> Self {
         Self {
-            org,
             users: BTreeMap::new(),
             usernames: HashMap::new(),
             emails: HashMap::new(),
             tokens: HashMap::new(),
             notifications: BTreeMap::new(),
             recipients: HashMap::new(),
+            settings: Settings {
+                kind: org.kind,
+                sms_daily_quota: None,
+                delivery_mode: None,
+                whitelist: None,
+                default_language: None,
+                updated_at: org.created_at,
+            },
+            org,
         }
     }
 
@@ -76,6 +93,10 @@ impl MemoryStore {
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<OrgId, Tenant>> {
         self.tenants.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sms(&self) -> MutexGuard<'_, Sms> {
+        self.sms.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn with_tenant<T>(&self, org: &OrgId, f: impl FnOnce(&Tenant) -> T) -> Option<T> {
@@ -346,5 +367,103 @@ impl Store for MemoryStore {
             .get_mut(org)
             .and_then(|t| t.recipients.get_mut(notification.as_str()))
             .is_some_and(|m| m.remove(&id.to_string()).is_some()))
+    }
+
+    async fn get_settings(&self, org: &OrgId) -> StoreResult<Option<Settings>> {
+        Ok(self.with_tenant(org, |t| t.settings.clone()))
+    }
+
+    async fn update_settings(
+        &self,
+        org: &OrgId,
+        patch: &SettingsPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<Settings> {
+        let mut tenants = self.write();
+        let tenant = tenants.get_mut(org).ok_or(StoreError::NotFound)?;
+        if patch.needs_production() && tenant.org.kind != crate::model::OrgKind::Production {
+            return Err(StoreError::Refused);
+        }
+        let s = &mut tenant.settings;
+        if let Some(q) = patch.sms_daily_quota {
+            s.sms_daily_quota = Some(q);
+        }
+        if let Some(m) = patch.delivery_mode {
+            s.delivery_mode = Some(m);
+        }
+        if let Some(w) = &patch.whitelist {
+            s.whitelist = Some(w.clone());
+        }
+        if let Some(l) = patch.default_language {
+            s.default_language = Some(l);
+        }
+        s.updated_at = now;
+        Ok(s.clone())
+    }
+
+    async fn reset_settings(&self, org: &OrgId, now: OffsetDateTime) -> StoreResult<Settings> {
+        let mut tenants = self.write();
+        let tenant = tenants.get_mut(org).ok_or(StoreError::NotFound)?;
+        tenant.settings = Settings {
+            kind: tenant.org.kind,
+            sms_daily_quota: None,
+            delivery_mode: None,
+            whitelist: None,
+            default_language: None,
+            updated_at: now,
+        };
+        Ok(tenant.settings.clone())
+    }
+
+    async fn take_sms(&self, org: &OrgId, user: Uuid, day: Date, limit: u32) -> StoreResult<bool> {
+        if limit == 0 {
+            return Ok(false);
+        }
+        let mut sms = self.sms();
+        let count = sms.counters.entry((day, org.clone(), user)).or_insert(0);
+        if *count < limit {
+            *count += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    async fn sms_counters(&self, day: Date) -> StoreResult<Vec<SmsCounter>> {
+        Ok(self
+            .sms()
+            .counters
+            .iter()
+            .filter(|((d, _, _), _)| *d == day)
+            .map(|((d, org, user), count)| SmsCounter {
+                organization: org.clone(),
+                user_id: *user,
+                day: *d,
+                count: *count,
+            })
+            .collect())
+    }
+
+    async fn record_sms_usage(&self, usage: &SmsUsage) -> StoreResult<bool> {
+        let mut sms = self.sms();
+        let key = (usage.organization.clone(), usage.day);
+        if sms.usage.contains_key(&key) {
+            return Ok(false);
+        }
+        sms.usage.insert(key, usage.clone());
+        Ok(true)
+    }
+
+    async fn sms_usage(&self, org: &OrgId, day: Date) -> StoreResult<Option<SmsUsage>> {
+        Ok(self.sms().usage.get(&(org.clone(), day)).cloned())
+    }
+
+    async fn delete_sms_counters(&self, counters: &[SmsCounter]) -> StoreResult<()> {
+        let mut sms = self.sms();
+        for c in counters {
+            sms.counters
+                .remove(&(c.day, c.organization.clone(), c.user_id));
+        }
+        Ok(())
     }
 }

@@ -7,12 +7,12 @@ pub mod memory;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::model::{
-    Email, EventSet, NotificationId, NotificationType, OrgId, OrgKind, Permission, Phone, Plan,
-    Role, TokenId, Username, timestamp,
+    DeliveryMode, Email, EventSet, Language, NotificationId, NotificationType, OrgId, OrgKind,
+    Permission, Phone, Plan, Role, TokenId, Username, timestamp,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,6 +121,94 @@ pub struct Notification {
     pub created_at: OffsetDateTime,
     #[serde(with = "timestamp")]
     pub updated_at: OffsetDateTime,
+}
+
+/// An organization's notification settings (seed 003; seed 002's fields join them later), kept
+/// on its `ORG` item as separate attributes, each absent until set: defaults follow the
+/// organization's kind, and each API writes only its own attributes (update expressions), so
+/// neither clobbers the other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub kind: OrgKind,
+    pub sms_daily_quota: Option<u32>,
+    pub delivery_mode: Option<DeliveryMode>,
+    pub whitelist: Option<Vec<Uuid>>,
+    pub default_language: Option<Language>,
+    /// The last change, or the organization's creation.
+    pub updated_at: OffsetDateTime,
+}
+
+impl Settings {
+    pub const DEFAULT_SMS_DAILY_QUOTA: u32 = 30;
+    pub const MAX_SMS_DAILY_QUOTA: u32 = 50;
+    /// The whitelist limit of a sandbox (seed 003).
+    pub const SANDBOX_WHITELIST_MAX: usize = 50;
+
+    pub fn sms_daily_quota(&self) -> u32 {
+        self.sms_daily_quota
+            .unwrap_or(Self::DEFAULT_SMS_DAILY_QUOTA)
+    }
+
+    /// `ALL` in production, `WHITELIST` in a sandbox, unless set.
+    pub fn delivery_mode(&self) -> DeliveryMode {
+        self.delivery_mode.unwrap_or(match self.kind {
+            OrgKind::Production => DeliveryMode::All,
+            OrgKind::Sandbox => DeliveryMode::Whitelist,
+        })
+    }
+
+    pub fn whitelist(&self) -> &[Uuid] {
+        self.whitelist.as_deref().unwrap_or_default()
+    }
+
+    pub fn default_language(&self) -> Language {
+        self.default_language.unwrap_or(Language::En)
+    }
+}
+
+/// A PUT of seed 003: the fields to set; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    pub sms_daily_quota: Option<u32>,
+    pub delivery_mode: Option<DeliveryMode>,
+    pub whitelist: Option<Vec<Uuid>>,
+    pub default_language: Option<Language>,
+}
+
+impl SettingsPatch {
+    /// Whether only a production organization may take this patch: `ALL`, or a whitelist over
+    /// the sandbox limit.
+    pub fn needs_production(&self) -> bool {
+        self.delivery_mode == Some(DeliveryMode::All)
+            || self
+                .whitelist
+                .as_ref()
+                .is_some_and(|w| w.len() > Settings::SANDBOX_WHITELIST_MAX)
+    }
+}
+
+/// One user's SMS counter for one UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmsCounter {
+    pub organization: OrgId,
+    pub user_id: Uuid,
+    #[serde(with = "crate::model::day")]
+    pub day: Date,
+    pub count: u32,
+}
+
+/// A closed day's SMS usage of one organization, recorded by the quota-reset job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmsUsage {
+    pub organization: OrgId,
+    #[serde(with = "crate::model::day")]
+    pub day: Date,
+    /// SMS sent that day, all users together.
+    pub sent: u32,
+    /// Users who received at least one.
+    pub users: u32,
 }
 
 /// Whether a recipient is a console user of the organization or an embed user (seed 004).
@@ -252,6 +340,9 @@ pub enum StoreError {
     /// A conditional update lost a race with another writer: re-read and try again.
     #[error("changed concurrently")]
     Stale,
+    /// A condition on the organization refused the write (a setting only production may have).
+    #[error("refused by the organization's kind")]
+    Refused,
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("stored item unreadable: {0}")]
@@ -345,4 +436,29 @@ pub trait Store: Send + Sync + 'static {
         notification: &NotificationId,
         id: Uuid,
     ) -> StoreResult<bool>;
+
+    /// The organization's settings (one read); `None` for an unknown organization.
+    async fn get_settings(&self, org: &OrgId) -> StoreResult<Option<Settings>>;
+    /// Sets the fields of `patch` (leaving every other attribute of the item alone) and stamps
+    /// `updated_at = now`, as one conditional update. `Refused` when the patch needs a production
+    /// organization and this one is not; `NotFound` for an unknown organization.
+    async fn update_settings(
+        &self,
+        org: &OrgId,
+        patch: &SettingsPatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<Settings>;
+    /// Removes seed 003's fields (back to their defaults) and stamps `updated_at = now`.
+    async fn reset_settings(&self, org: &OrgId, now: OffsetDateTime) -> StoreResult<Settings>;
+
+    /// Takes one SMS of `user`'s quota for `day`: one atomic conditional increment (`count <
+    /// limit`), never past the limit however many senders race. `false` when the quota is spent
+    /// (always with `limit` 0). Counters expire by TTL a few days after their day.
+    async fn take_sms(&self, org: &OrgId, user: Uuid, day: Date, limit: u32) -> StoreResult<bool>;
+    /// Every SMS counter of `day`, all organizations (the quota-reset job's input).
+    async fn sms_counters(&self, day: Date) -> StoreResult<Vec<SmsCounter>>;
+    /// Records a day's usage summary unless one is already recorded (`false` then).
+    async fn record_sms_usage(&self, usage: &SmsUsage) -> StoreResult<bool>;
+    async fn sms_usage(&self, org: &OrgId, day: Date) -> StoreResult<Option<SmsUsage>>;
+    async fn delete_sms_counters(&self, counters: &[SmsCounter]) -> StoreResult<()>;
 }

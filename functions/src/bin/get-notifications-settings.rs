@@ -1,0 +1,6 @@
+//! Lambda function `get-notifications-settings`: see `shared::api::Route::GetSettings`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::GetSettings).await
+}

@@ -1,0 +1,6 @@
+//! Lambda function `reset-notifications-settings`: see `shared::api::Route::ResetSettings`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::ResetSettings).await
+}

@@ -1,0 +1,392 @@
+//! Environment notifications settings (SPEC §5, seed 003): GET for any user, PUT and DELETE for
+//! admins. `environmentId` is the organization id.
+//!
+//! Decisions where the seed is silent:
+//! - `_links` hrefs are absolute, built from the request's `Host` and `X-Forwarded-Proto`
+//!   (`http` when absent, as on the local server).
+//! - A PUT may carry the read-only fields a GET returned (`_links`, `updatedAt`, `environment`);
+//!   they are ignored, so GET → edit → PUT works. `null` is not a value for any settable field.
+//! - `restrictions.smsVoiceQuota` given without `daily` is a 400.
+//! - The response of GET, PUT and DELETE is the resource itself, with no envelope (seed 003).
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::input::{Fields, JsonObject, PathParams};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, FieldError, Problems};
+use crate::model::{DeliveryMode, Language, OrgId, OrgKind, Permission, timestamp};
+use crate::store::{Settings, SettingsPatch, StoreError};
+
+// ---------------------------------------------------------------------------------------------
+// The resource
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Href {
+    pub href: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SettingsLinks {
+    #[serde(rename = "self")]
+    pub self_: Href,
+    pub environment: Href,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Quota {
+    /// SMS per user per UTC day, 0–50 (default 30).
+    pub daily: u32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Restrictions {
+    pub sms_voice_quota: Quota,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserRef {
+    pub id: Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhitelistEntry {
+    pub user: UserRef,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentRef {
+    pub id: String,
+}
+
+/// Seed 003's resource, in its field order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsResource {
+    #[serde(rename = "_links")]
+    pub links: SettingsLinks,
+    pub updated_at: String,
+    pub restrictions: Restrictions,
+    pub whitelist: Vec<WhitelistEntry>,
+    /// `ALL` or `WHITELIST`.
+    #[schema(value_type = String)]
+    pub delivery_mode: DeliveryMode,
+    pub environment: EnvironmentRef,
+    /// `en`, `de`, `fr` or `es`.
+    #[schema(value_type = String)]
+    pub default_language: Language,
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty());
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    match host {
+        Some(host) => format!("{proto}://{host}"),
+        None => String::new(),
+    }
+}
+
+fn resource(org: &OrgId, settings: &Settings, headers: &HeaderMap) -> SettingsResource {
+    let environment = format!("{}/v1/environments/{org}", base_url(headers));
+    SettingsResource {
+        links: SettingsLinks {
+            self_: Href {
+                href: format!("{environment}/notificationsSettings"),
+            },
+            environment: Href { href: environment },
+        },
+        updated_at: timestamp::format(settings.updated_at),
+        restrictions: Restrictions {
+            sms_voice_quota: Quota {
+                daily: settings.sms_daily_quota(),
+            },
+        },
+        whitelist: settings
+            .whitelist()
+            .iter()
+            .map(|id| WhitelistEntry {
+                user: UserRef { id: *id },
+            })
+            .collect(),
+        delivery_mode: settings.delivery_mode(),
+        environment: EnvironmentRef {
+            id: org.to_string(),
+        },
+        default_language: settings.default_language(),
+    }
+}
+
+/// PUT body (documentation only: the handler reads it field by field).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "camelCase")]
+pub struct UpdateSettingsRequest {
+    /// `{"smsVoiceQuota": {"daily": 0-50}}`
+    #[schema(value_type = Option<Object>)]
+    restrictions: Option<Value>,
+    /// `[{"user": {"id": "<user id>"}}]`, existing users of the organization; at most 50 in a
+    /// sandbox; duplicates collapse.
+    #[schema(value_type = Option<Vec<Object>>)]
+    whitelist: Option<Value>,
+    /// `ALL` (production only) or `WHITELIST`.
+    delivery_mode: Option<String>,
+    /// `en`, `de`, `fr` or `es`.
+    default_language: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+/// Reads a PUT body. Returns the patch and, for each whitelisted id, the index it was first given
+/// at (for error paths).
+fn read_patch(
+    body: &serde_json::Map<String, Value>,
+    problems: &mut Problems,
+) -> (SettingsPatch, HashMap<Uuid, usize>) {
+    let fields = Fields::new(body, "");
+    fields.deny_unknown(
+        &[
+            "restrictions",
+            "whitelist",
+            "deliveryMode",
+            "defaultLanguage",
+            "_links",
+            "updatedAt",
+            "environment",
+        ],
+        problems,
+    );
+    let mut patch = SettingsPatch::default();
+    let mut positions = HashMap::new();
+
+    if let Ok(Some(restrictions)) = fields.opt_object("restrictions", problems) {
+        restrictions.deny_unknown(&["smsVoiceQuota"], problems);
+        if let Ok(Some(quota)) = restrictions.opt_object("smsVoiceQuota", problems) {
+            quota.deny_unknown(&["daily"], problems);
+            let path = quota.path("daily");
+            match quota.present("daily") {
+                None => problems.add(path, "is required"),
+                Some(v) => match v
+                    .as_u64()
+                    .filter(|n| *n <= u64::from(Settings::MAX_SMS_DAILY_QUOTA))
+                {
+                    Some(n) => patch.sms_daily_quota = u32::try_from(n).ok(),
+                    None => problems.add(path, "must be an integer from 0 to 50"),
+                },
+            }
+        }
+    }
+
+    match fields.present("whitelist") {
+        None => {}
+        Some(Value::Array(entries)) => {
+            let mut ids = Vec::with_capacity(entries.len());
+            for (i, entry) in entries.iter().enumerate() {
+                let path = format!("whitelist[{i}].user.id");
+                let raw = entry.get("user").and_then(|u| u.get("id"));
+                match raw {
+                    None | Some(Value::Null) => problems.add(path, "is required"),
+                    Some(Value::String(s)) => match Uuid::parse_str(s) {
+                        Ok(id) => {
+                            if let std::collections::hash_map::Entry::Vacant(slot) =
+                                positions.entry(id)
+                            {
+                                slot.insert(i);
+                                ids.push(id);
+                            }
+                        }
+                        Err(_) => problems.add(path, "must be a user id (a UUID)"),
+                    },
+                    Some(_) => problems.add(path, "must be a user id (a UUID)"),
+                }
+            }
+            patch.whitelist = Some(ids);
+        }
+        Some(_) => problems.add("whitelist", "must be an array of {\"user\": {\"id\": ...}}"),
+    }
+
+    match fields.present("deliveryMode") {
+        None => {}
+        Some(v) => {
+            patch.delivery_mode = problems.check(
+                "deliveryMode",
+                v.as_str()
+                    .ok_or("must be one of ALL, WHITELIST")
+                    .and_then(DeliveryMode::parse),
+            );
+        }
+    }
+    match fields.present("defaultLanguage") {
+        None => {}
+        Some(v) => {
+            patch.default_language = problems.check(
+                "defaultLanguage",
+                v.as_str()
+                    .ok_or("must be one of en, de, fr, es")
+                    .and_then(Language::parse),
+            );
+        }
+    }
+    (patch, positions)
+}
+
+/// The problems a sandbox organization has with `patch` (seed 003: `ALL` is production only,
+/// a sandbox whitelist holds at most 50 users).
+fn sandbox_problems(patch: &SettingsPatch) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    if let Some(w) = &patch.whitelist
+        && w.len() > Settings::SANDBOX_WHITELIST_MAX
+    {
+        out.push(FieldError::new(
+            "whitelist",
+            "a sandbox organization whitelists at most 50 users",
+        ));
+    }
+    if patch.delivery_mode == Some(DeliveryMode::All) {
+        out.push(FieldError::new(
+            "deliveryMode",
+            "ALL is available to production organizations only",
+        ));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentPath {
+    environment_id: String,
+}
+
+/// Get notifications settings (seed 003)
+#[utoipa::path(
+    get,
+    path = "/v1/environments/{environmentId}/notificationsSettings",
+    tag = "Notifications settings",
+    params(("environmentId" = String, Path, description = "the organization id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = SettingsResource), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<EnvironmentPath>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SettingsResource>> {
+    let org = principal.scope("environmentId", &path.environment_id)?;
+    principal.require(Permission::SettingsRead)?;
+    let settings = state
+        .store
+        .get_settings(&org)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(resource(&org, &settings, &headers)))
+}
+
+/// Update notifications settings (seed 003)
+///
+/// Changes only the fields given; returns the whole resource.
+#[utoipa::path(
+    put,
+    path = "/v1/environments/{environmentId}/notificationsSettings",
+    tag = "Notifications settings",
+    params(("environmentId" = String, Path)),
+    request_body = UpdateSettingsRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = SettingsResource), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<EnvironmentPath>,
+    headers: HeaderMap,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<SettingsResource>> {
+    let org = principal.scope("environmentId", &path.environment_id)?;
+    principal.require(Permission::SettingsUpdate)?;
+    let mut problems = Problems::default();
+    let (patch, positions) = read_patch(&body, &mut problems);
+
+    // Whitelisted users must exist in this organization: one batched read.
+    if let Some(ids) = patch.whitelist.as_ref().filter(|ids| !ids.is_empty()) {
+        let found: std::collections::HashSet<Uuid> = state
+            .store
+            .get_users(&org, ids)
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        for id in ids.iter().filter(|id| !found.contains(id)) {
+            let i = positions.get(id).copied().unwrap_or_default();
+            problems.add(
+                format!("whitelist[{i}].user.id"),
+                "no such user in this organization",
+            );
+        }
+    }
+    if !problems.is_empty() {
+        // One 400 lists everything: add what the organization's kind refuses, if anything.
+        if patch.needs_production() {
+            let kind = state.store.get_settings(&org).await?.map(|s| s.kind);
+            if kind == Some(OrgKind::Sandbox) {
+                for p in sandbox_problems(&patch) {
+                    problems.add(p.field, p.message);
+                }
+            }
+        }
+        return problems.finish(|| None);
+    }
+    match state
+        .store
+        .update_settings(&org, &patch, state.clock.now())
+        .await
+    {
+        Ok(settings) => Ok(Json(resource(&org, &settings, &headers))),
+        Err(StoreError::Refused) => Err(ApiError::Validation(sandbox_problems(&patch))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reset notifications settings (seed 003)
+///
+/// Every field back to its default; returns the reset resource.
+#[utoipa::path(
+    delete,
+    path = "/v1/environments/{environmentId}/notificationsSettings",
+    tag = "Notifications settings",
+    params(("environmentId" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = SettingsResource), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn reset(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<EnvironmentPath>,
+    headers: HeaderMap,
+) -> ApiResult<Json<SettingsResource>> {
+    let org = principal.scope("environmentId", &path.environment_id)?;
+    principal.require(Permission::SettingsUpdate)?;
+    let settings = state.store.reset_settings(&org, state.clock.now()).await?;
+    Ok(Json(resource(&org, &settings, &headers)))
+}
