@@ -124,24 +124,31 @@ def run_once(binary, event):
 
 def main():
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    results = {}
+    events = {}
     for name, binary, event_file in BINARIES:
         if not os.path.exists(binary):
             raise SystemExit(f"{binary} is missing: run bench/run (it builds the release binaries)")
         with open(os.path.join(ROOT, event_file), "rb") as f:
-            event = f.read()
-        samples = [run_once(binary, event) for _ in range(runs)]
-        inits = sorted(s[0] for s in samples)
+            events[name] = f.read()
+    # Interleaved, run by run, so both binaries see the same machine conditions (a block of runs
+    # of one, then of the other, moved the ratio by +-10 %).
+    samples = {name: [] for name, _, _ in BINARIES}
+    for _ in range(runs):
+        for name, binary, _ in BINARIES:
+            samples[name].append(run_once(binary, events[name]))
+    results = {}
+    for name, binary, _ in BINARIES:
+        inits = sorted(s[0] for s in samples[name])
         results[name] = {
             "init_median_ms": statistics.median(inits),
             "init_p90_ms": inits[int(0.9 * (len(inits) - 1))],
-            "first_invoke_median_ms": statistics.median(s[1] for s in samples),
-            "peak_rss_mb": max(s[2] for s in samples),
+            "first_invoke_median_ms": statistics.median(s[1] for s in samples[name]),
+            "peak_rss_mb": max(s[2] for s in samples[name]),
             "size_mb": os.path.getsize(binary) / 1e6,
-            "sample_response": json.loads(samples[-1][3] or b"null"),
+            "sample_response": json.loads(samples[name][-1][3] or b"null"),
         }
     base = results["hello-lambda (bare lambda_runtime)"]["init_median_ms"]
-    print(f"cold start, {runs} runs each (median / p90 init = spawn to first /next; peak RSS over init + one invocation)")
+    print(f"cold start, {runs} interleaved runs each (median / p90 init = spawn to first /next; peak RSS over init + one invocation)")
     print(f"{'binary':40} {'init med':>9} {'init p90':>9} {'invoke':>8} {'peak RSS':>9} {'size':>8} {'x hello':>8}")
     for name, r in results.items():
         print(
