@@ -152,7 +152,7 @@ impl FromRequestParts<AppState> for Principal {
             .store
             .get_token(&presented.org, &presented.id)
             .await
-            .map_err(crate::api::store_error)?
+            .map_err(ApiError::from)?
             .ok_or(ApiError::InvalidToken)?;
         let same: bool = record
             .hash

@@ -108,11 +108,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// `?`-friendly conversion for extractor code that cannot use `From` inference.
-pub fn store_error(e: StoreError) -> ApiError {
-    e.into()
-}
-
 /// The success envelope of seed 000 and SPEC §8: `{"status": true, "data": ...}`.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T> {

@@ -183,10 +183,6 @@ impl DynamoStore {
         }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     /// A transaction item putting `item` if `condition` holds.
     fn put(&self, item: Item, condition: &str) -> StoreResult<TransactWriteItem> {
         let put = build(

@@ -181,10 +181,7 @@ impl Store for MemoryStore {
     async fn list_users(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
         Ok(self
             .with_tenant(org, |t| page_of(&t.users, page))
-            .unwrap_or(Page {
-                items: Vec::new(),
-                next: None,
-            }))
+            .unwrap_or_default())
     }
 
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
@@ -245,10 +242,7 @@ impl Store for MemoryStore {
     ) -> StoreResult<Page<Notification>> {
         Ok(self
             .with_tenant(org, |t| page_of(&t.notifications, page))
-            .unwrap_or(Page {
-                items: Vec::new(),
-                next: None,
-            }))
+            .unwrap_or_default())
     }
 
     async fn update_notification(
@@ -345,15 +339,9 @@ impl Store for MemoryStore {
         Ok(self
             .with_tenant(org, |t| match t.recipients.get(notification.as_str()) {
                 Some(map) => page_of(map, page),
-                None => Page {
-                    items: Vec::new(),
-                    next: None,
-                },
+                None => Page::default(),
             })
-            .unwrap_or(Page {
-                items: Vec::new(),
-                next: None,
-            }))
+            .unwrap_or_default())
     }
 
     async fn delete_recipient(

@@ -293,6 +293,16 @@ pub struct Page<T> {
     pub next: Option<String>,
 }
 
+impl<T> Default for Page<T> {
+    /// The empty last page.
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            next: None,
+        }
+    }
+}
+
 impl<T> Page<T> {
     /// Builds a page from up to `limit + 1` items read in key order: the extra one only says that
     /// more exist, so the last page never carries a cursor to an empty page.
