@@ -191,7 +191,10 @@ impl Route {
         }
     }
 
-    fn mount(self, router: Router<AppState>) -> Router<AppState> {
+    /// Adds the route to `router`. Always inlined: called with a constant (as each function
+    /// binary does), the match folds away and the binary links only its own handler.
+    #[inline(always)]
+    pub fn mount(self, router: Router<AppState>) -> Router<AppState> {
         use notifications as n;
         use organizations as o;
         use recipients as r;
@@ -239,9 +242,14 @@ impl Route {
 /// The router serving `routes`, with the body limit, request ids, tracing, and the envelope for
 /// unknown paths and methods.
 pub fn router(state: AppState, routes: &[Route]) -> Router {
-    routes
-        .iter()
-        .fold(Router::new(), |r, route| route.mount(r))
+    let mounted = routes.iter().fold(Router::new(), |r, route| route.mount(r));
+    serve(state, mounted)
+}
+
+/// `mounted` (routes already added with [`Route::mount`]) with the body limit, request ids,
+/// tracing, and the envelope for unknown paths and methods.
+pub fn serve(state: AppState, mounted: Router<AppState>) -> Router {
+    mounted
         .fallback(unknown_route)
         .method_not_allowed_fallback(unknown_route)
         .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
