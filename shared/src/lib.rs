@@ -11,3 +11,4 @@ pub mod quota;
 pub mod slack;
 pub mod store;
 pub mod telemetry;
+pub mod templates;

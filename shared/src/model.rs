@@ -303,6 +303,16 @@ name_enum!(
 );
 
 name_enum!(
+    /// How a notification reaches a user (seed 002's dispatch methods), in the seed's order.
+    DispatchMethod, "email, slack, sms, webhook" {
+        Email = "email",
+        Slack = "slack",
+        Sms = "sms",
+        Webhook = "webhook",
+    }
+);
+
+name_enum!(
     /// Who receives email and SMS (seed 003): everyone, or only the whitelist.
     DeliveryMode, "ALL, WHITELIST" {
         All = "ALL",
