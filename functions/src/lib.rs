@@ -71,20 +71,32 @@ pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
 /// handler (a smaller binary starts faster).
 #[inline(always)]
 pub fn run(route: Route) -> impl Future<Output = Result<(), lambda_http::Error>> {
-    let needs_operator = route == Route::CreateOrganization;
-    serve_route(needs_operator, route.mount(Router::new()))
+    let needs = Needs {
+        operator: route == Route::CreateOrganization,
+        queue: route == Route::SendTestNotification,
+    };
+    serve_route(route.function_name(), needs, route.mount(Router::new()))
+}
+
+/// What a function needs configured beyond the common variables.
+struct Needs {
+    operator: bool,
+    queue: bool,
 }
 
 async fn serve_route(
-    needs_operator: bool,
+    function: &'static str,
+    needs: Needs,
     mounted: Router<AppState>,
 ) -> Result<(), lambda_http::Error> {
     shared::telemetry::init_json();
     let config = Config::from_env(false)?;
-    if needs_operator && config.operator_token.is_none() {
-        return Err(
-            "configuration: HERALD_OPERATOR_TOKEN: is required by create-organization".into(),
-        );
+    let missing = |name: &str| format!("configuration: {name}: is required by {function}");
+    if needs.operator && config.operator_token.is_none() {
+        return Err(missing("HERALD_OPERATOR_TOKEN").into());
+    }
+    if needs.queue && config.delivery_queue_url.is_none() {
+        return Err(missing("HERALD_DELIVERY_QUEUE_URL").into());
     }
     let state = AppState::from_config(config).await?;
     lambda_http::run(host(state, mounted)).await

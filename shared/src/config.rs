@@ -32,8 +32,17 @@ pub struct Config {
     pub slack_api_url: String,
     pub slack_client_id: Option<String>,
     pub slack_client_secret: Option<String>,
-    /// `HERALD_EMAIL_FROM`: the SES sender address.
+    /// `HERALD_EMAIL_FROM`: the SES sender address. Email is a dispatch method only with it (or
+    /// on the local server, whose outbox takes every email).
     pub email_from: Option<String>,
+    /// `HERALD_SMS_ENABLED=true`: SMS through SNS is a dispatch method (always on the local
+    /// server, whose outbox takes every SMS).
+    pub sms_enabled: bool,
+    /// The local server: email and SMS go to its outbox (`GET /_local/outbox`).
+    pub local_outbox: bool,
+    /// `HERALD_DELIVERY_QUEUE_URL`: the SQS queue of deliveries (required by the functions that
+    /// enqueue, with the `aws` backend).
+    pub delivery_queue_url: Option<String>,
     /// `HERALD_ALLOW_PRIVATE_TARGETS=true`: allows `http` and private/loopback webhook targets
     /// (local use and tests only).
     pub allow_private_targets: bool,
@@ -54,6 +63,9 @@ impl Default for Config {
             slack_client_id: None,
             slack_client_secret: None,
             email_from: None,
+            sms_enabled: true,
+            local_outbox: true,
+            delivery_queue_url: None,
             allow_private_targets: true,
             port: 3000,
             max_notifications: 100,
@@ -132,9 +144,30 @@ impl Config {
             slack_client_id: var("HERALD_SLACK_CLIENT_ID"),
             slack_client_secret: var("HERALD_SLACK_CLIENT_SECRET"),
             email_from: var("HERALD_EMAIL_FROM"),
+            sms_enabled: local || flag("HERALD_SMS_ENABLED", false)?,
+            local_outbox: local,
+            delivery_queue_url: var("HERALD_DELIVERY_QUEUE_URL"),
             allow_private_targets: flag("HERALD_ALLOW_PRIVATE_TARGETS", local)?,
             port,
             max_notifications: 100,
         })
+    }
+}
+
+impl Config {
+    /// The methods this deployment can deliver with (seed 002's `available`), in the seed's
+    /// order: `email` and `sms` when their senders are configured, `slack` and `webhook` always.
+    pub fn dispatch_methods(&self) -> Vec<crate::model::DispatchMethod> {
+        use crate::model::DispatchMethod as M;
+        let email = self.local_outbox || self.email_from.is_some();
+        M::ALL
+            .iter()
+            .copied()
+            .filter(|m| match m {
+                M::Email => email,
+                M::Sms => self.sms_enabled,
+                M::Slack | M::Webhook => true,
+            })
+            .collect()
     }
 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod model;
 pub mod net;
+pub mod queue;
 pub mod quota;
 pub mod slack;
 pub mod store;

@@ -313,6 +313,18 @@ name_enum!(
 );
 
 name_enum!(
+    /// Where a delivery stands (SPEC §1).
+    DeliveryStatus, "queued, held, sending, sent, failed, skipped" {
+        Queued = "queued",
+        Held = "held",
+        Sending = "sending",
+        Sent = "sent",
+        Failed = "failed",
+        Skipped = "skipped",
+    }
+);
+
+name_enum!(
     /// Who receives email and SMS (seed 003): everyone, or only the whitelist.
     DeliveryMode, "ALL, WHITELIST" {
         All = "ALL",

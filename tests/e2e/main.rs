@@ -1,11 +1,13 @@
 //! The one end-to-end test binary (see `tests/support` for the helpers).
 
+mod admin;
 mod dynamodb_calls;
 mod lambda_events;
 mod local_server;
 mod notifications;
 mod openapi;
 mod organizations;
+mod queue_contract;
 mod quota;
 mod recipients;
 mod settings;

@@ -72,6 +72,8 @@ async fn put_changes_only_the_fields_given_and_delete_resets(backend: Backend) {
     let (ann, member) = app.user_with_token("ann", &["member"]).await;
     let (bob, _) = app.user_with_token("bob", &["member"]).await;
     let before = settings(&app).await;
+    // Timestamps have millisecond precision: let one pass so `updatedAt` must move.
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let res = app
         .admin(Method::PUT, &path(&app), Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 1}}, "whitelist": [{"user": {"id": ann}}, {"user": {"id": bob}}, {"user": {"id": ann}}]})))
         .await;

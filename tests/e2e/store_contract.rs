@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use herald_tests::{Backend, new_store};
 use shared::auth::issue_token;
+use shared::model::DeliveryStatus;
 use shared::model::{
     Clock, Email, EventSet, EventType, NotificationId, OrgId, OrgKind, Plan, Role, SystemClock,
     Username,
 };
 use shared::store::{
-    Notification, Organization, PageRequest, Store, StoreError, Target, TokenRecord, Unique, User,
-    WebhookTarget,
+    Channel, Delivery, Notification, Organization, PageRequest, Preference, Store, StoreError,
+    Target, TokenRecord, Unique, User, WebhookTarget,
 };
 use uuid::Uuid;
 
@@ -508,6 +509,158 @@ async fn users_are_read_in_batches_by_id_and_email(backend: Backend) {
     );
 }
 
+async fn template_preferences_are_merged_and_read_for_many_users_in_batches(backend: Backend) {
+    let (store, calls) = new_store(backend).await;
+    let o = org(&format!("org-{}", Uuid::new_v4().simple()));
+    let admin = user(&o.id, "admin", "admin@example.com");
+    store
+        .create_organization(&o, &admin, &token(&o.id, &admin))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let template = Uuid::from_u128(1);
+    let other = Uuid::from_u128(2);
+    let t0 = SystemClock.now();
+    let users: Vec<Uuid> = (0..150).map(|_| Uuid::now_v7()).collect();
+    // users[0] disabled, users[120] enabled explicitly, users[1] only set another template.
+    let set = |u: Uuid, changes: Vec<(Uuid, bool)>| {
+        let store = store.clone();
+        let org = o.id.clone();
+        async move {
+            store
+                .set_preferences(&org, u, &changes, t0)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let first = set(users[0], vec![(template, true), (other, false)]).await;
+    assert_eq!(
+        first,
+        [
+            Preference {
+                template,
+                disabled: true,
+                updated_at: t0
+            },
+            Preference {
+                template: other,
+                disabled: false,
+                updated_at: t0
+            },
+        ]
+    );
+    set(users[120], vec![(template, false)]).await;
+    set(users[1], vec![(other, true)]).await;
+    // A repeat changes nothing, not even the timestamp.
+    let later = t0 + time::Duration::seconds(5);
+    let again = store
+        .set_preferences(&o.id, users[0], &[(template, true), (other, true)], later)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        again,
+        [
+            Preference {
+                template,
+                disabled: true,
+                updated_at: t0
+            },
+            Preference {
+                template: other,
+                disabled: true,
+                updated_at: later
+            },
+        ]
+    );
+    assert_eq!(store.get_preferences(&o.id, users[0]).await, Ok(again));
+    assert_eq!(store.get_preferences(&o.id, users[2]).await, Ok(vec![]));
+
+    calls.take();
+    let found = store
+        .template_preferences(&o.id, template, &users)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        found,
+        std::collections::HashMap::from([(users[0], true), (users[120], false)])
+    );
+    if backend == Backend::Moto {
+        assert_eq!(
+            calls.take(),
+            ["BatchGetItem", "BatchGetItem"],
+            "150 users: two batched reads"
+        );
+    }
+    // Another organization sees none of it.
+    let elsewhere = org(&format!("org-{}", Uuid::new_v4().simple()));
+    assert_eq!(
+        store
+            .template_preferences(&elsewhere.id, template, &users)
+            .await,
+        Ok(std::collections::HashMap::new())
+    );
+}
+
+async fn the_notifier_pause_reports_whether_it_changed(backend: Backend) {
+    let (store, o, _) = seeded(backend).await;
+    let paused = |s: Option<shared::store::Settings>| s.map(|s| s.notifier_paused);
+    assert_eq!(store.get_settings(&o.id).await.map(paused), Ok(Some(false)));
+    assert_eq!(store.set_notifier_paused(&o.id, false).await, Ok(false));
+    assert_eq!(store.set_notifier_paused(&o.id, true).await, Ok(true));
+    assert_eq!(store.set_notifier_paused(&o.id, true).await, Ok(false));
+    assert_eq!(store.get_settings(&o.id).await.map(paused), Ok(Some(true)));
+    let now = SystemClock.now();
+    store
+        .reset_settings(&o.id, now)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.get_settings(&o.id).await.map(paused),
+        Ok(Some(true)),
+        "seed 003's reset leaves the pause alone"
+    );
+    assert_eq!(store.set_notifier_paused(&o.id, false).await, Ok(true));
+    let unknown = OrgId::parse("no-such-org").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.set_notifier_paused(&unknown, true).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+async fn deliveries_are_recorded_once_read_and_removed(backend: Backend) {
+    let (store, o, admin) = seeded(backend).await;
+    let now = SystemClock.now();
+    let delivery = Delivery {
+        id: Uuid::now_v7(),
+        organization: o.id.clone(),
+        template: Uuid::from_u128(9),
+        user: Some(admin.id),
+        channel: Channel::Email {
+            to: admin.email.clone(),
+        },
+        language: shared::model::Language::Fr,
+        data: serde_json::json!({"userName": "admin", "n": 1}),
+        status: DeliveryStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    assert_eq!(store.create_delivery(&delivery).await, Ok(()));
+    assert_eq!(
+        store.create_delivery(&delivery).await,
+        Err(StoreError::Conflict(vec![Unique::DeliveryId]))
+    );
+    assert_eq!(
+        store.get_delivery(&o.id, delivery.id).await,
+        Ok(Some(delivery.clone()))
+    );
+    let elsewhere = OrgId::parse("no-such-org").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.get_delivery(&elsewhere, delivery.id).await, Ok(None));
+    assert_eq!(store.delete_delivery(&o.id, delivery.id).await, Ok(true));
+    assert_eq!(store.delete_delivery(&o.id, delivery.id).await, Ok(false));
+    assert_eq!(store.get_delivery(&o.id, delivery.id).await, Ok(None));
+}
+
 herald_tests::on_both_backends!(
     recipients_are_written_in_batches_read_back_and_paged,
     users_are_read_in_batches_by_id_and_email,
@@ -518,4 +671,7 @@ herald_tests::on_both_backends!(
     notifications_respect_the_limit_atomically,
     concurrent_creates_never_exceed_the_limit,
     updates_are_conditional_on_the_version_read,
+    template_preferences_are_merged_and_read_for_many_users_in_batches,
+    the_notifier_pause_reports_whether_it_changed,
+    deliveries_are_recorded_once_read_and_removed,
 );

@@ -23,6 +23,9 @@ use shared::api::{AppState, Route};
 use shared::config::Config;
 use shared::model::{OrgId, OrgKind, Plan};
 use shared::net::Resolver;
+use shared::queue::Queue;
+use shared::queue::memory::MemoryQueue;
+use shared::queue::sqs::SqsQueue;
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::store::memory::MemoryStore;
@@ -103,16 +106,38 @@ impl Intercept for Counting {
 
 static TABLES: AtomicUsize = AtomicUsize::new(0);
 
-/// A DynamoDB client on moto, counting its calls into `counter`.
-pub async fn moto_client(counter: Arc<CallCounter>) -> aws_sdk_dynamodb::Client {
-    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+/// The SDK configuration pointing at moto.
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "tests",
         ))
         .load()
-        .await;
+        .await
+}
+
+/// A new delivery queue of its own on moto (with its dead-letter queue, redrive after 5).
+pub async fn moto_queue() -> SqsQueue {
+    let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
+    let name = format!("herald-test-{}", uuid::Uuid::new_v4().simple());
+    SqsQueue::create(client, &name, 5)
+        .await
+        .unwrap_or_else(|e| panic!("creating the test queue on moto: {e}"))
+}
+
+/// A fresh, empty delivery queue: in memory, or a new queue of its own on moto.
+pub async fn new_queue(backend: Backend) -> Arc<dyn Queue> {
+    match backend {
+        Backend::Memory => Arc::new(MemoryQueue::default()),
+        Backend::Moto => Arc::new(moto_queue().await),
+    }
+}
+
+/// A DynamoDB client on moto, counting its calls into `counter`.
+pub async fn moto_client(counter: Arc<CallCounter>) -> aws_sdk_dynamodb::Client {
+    let shared = moto_sdk_config().await;
     let config = aws_sdk_dynamodb::config::Builder::from(&shared)
         .interceptor(Counting(counter))
         .build();
@@ -236,7 +261,8 @@ impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         let (store, calls) = new_store(backend).await;
         let state = AppState::new(test_config(slack_stand_in().await), store)
-            .with_resolver(Arc::new(FakeResolver::default()));
+            .with_resolver(Arc::new(FakeResolver::default()))
+            .with_queue(new_queue(backend).await);
         Self::on_state(backend, state, calls).await
     }
 

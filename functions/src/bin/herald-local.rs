@@ -1,7 +1,8 @@
 //! `herald-local`: the whole API in one process on 127.0.0.1:3000 (SPEC §9).
 //!
 //! Embedded backends by default; `HERALD_BACKEND=aws` uses DynamoDB through the standard AWS
-//! variables (creating the table if it is missing, which makes moto usable as-is). At start it
+//! variables (creating the table, and the delivery queue unless `HERALD_DELIVERY_QUEUE_URL` names
+//! one, if missing, which makes moto usable as-is). At start it
 //! creates a ready-made organization and prints, one per line:
 //! `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`. It also runs the
 //! quota-reset job at start and at every UTC midnight.
@@ -25,6 +26,7 @@ use shared::api::organizations::{NewOrganization, provision};
 use shared::api::{AppState, Route, openapi};
 use shared::config::{Backend, Config};
 use shared::model::{OrgId, OrgKind, Plan};
+use shared::queue::sqs::SqsQueue;
 use shared::store::dynamodb::DynamoStore;
 
 #[tokio::main]
@@ -60,7 +62,12 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
                 config.table_name.clone(),
             );
             store.create_table_if_missing().await?;
-            AppState::new(config, Arc::new(store))
+            let sqs = aws_sdk_sqs::Client::new(&aws);
+            let queue = match config.delivery_queue_url.clone() {
+                Some(url) => SqsQueue::with_client(sqs, url),
+                None => SqsQueue::create(sqs, "herald-deliveries", 5).await?,
+            };
+            AppState::new(config, Arc::new(store)).with_queue(Arc::new(queue))
         }
     };
 

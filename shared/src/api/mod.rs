@@ -1,6 +1,7 @@
 //! The HTTP API: one axum handler per route, mounted one route per Lambda function or all together
 //! in the local server (ARCHITECTURE "one handler, two hosts").
 
+pub mod admin;
 pub mod input;
 pub mod notifications;
 pub mod openapi;
@@ -24,6 +25,9 @@ use crate::config::{Backend, Config, ConfigError};
 use crate::error::{ApiError, FieldError, REQUEST_ID};
 use crate::model::{Clock, SystemClock};
 use crate::net::{Resolver, SystemResolver};
+use crate::queue::memory::MemoryQueue;
+use crate::queue::sqs::SqsQueue;
+use crate::queue::{Queue, QueueError};
 use crate::slack::SlackOAuth;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::memory::MemoryStore;
@@ -33,6 +37,8 @@ use crate::store::{Store, StoreError};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The delivery queue.
+    pub queue: Arc<dyn Queue>,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
@@ -42,10 +48,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store` with the system clock and resolver.
+    /// State over `store` with an embedded queue, the system clock and resolver.
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         Self {
             store,
+            queue: Arc::new(MemoryQueue::default()),
             slack: SlackOAuth::new(&config),
             operator_token_hash: config
                 .operator_token
@@ -57,20 +64,30 @@ impl AppState {
         }
     }
 
-    /// State for `config`'s backend: the embedded store, or DynamoDB through the standard AWS
-    /// variables (clients created here, once).
+    /// State for `config`'s backend: the embedded store and queue, or DynamoDB and SQS through
+    /// the standard AWS variables (the DynamoDB client created here, once; the SQS client on first
+    /// use).
     pub async fn from_config(config: Config) -> Result<Self, ConfigError> {
-        let store: Arc<dyn Store> = match config.backend {
-            Backend::Embedded => Arc::new(MemoryStore::new()),
+        match config.backend {
+            Backend::Embedded => Ok(Self::new(config, Arc::new(MemoryStore::new()))),
             Backend::Aws => {
                 let aws = crate::aws::sdk_config().await?;
-                Arc::new(DynamoStore::new(
+                let store = Arc::new(DynamoStore::new(
                     aws_sdk_dynamodb::Client::new(&aws),
                     config.table_name.clone(),
-                ))
+                ));
+                // Without a URL every send fails (503); the functions that enqueue refuse to
+                // start without one.
+                let url = config.delivery_queue_url.clone().unwrap_or_default();
+                let queue = Arc::new(SqsQueue::new(aws, url));
+                Ok(Self::new(config, store).with_queue(queue))
             }
-        };
-        Ok(Self::new(config, store))
+        }
+    }
+
+    pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+        self.queue = queue;
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -108,6 +125,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<QueueError> for ApiError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Unavailable(why) => ApiError::Unavailable(why),
+            QueueError::Corrupt(why) => ApiError::Internal(why),
+        }
+    }
+}
+
 /// The success envelope of seed 000 and SPEC §8: `{"status": true, "data": ...}`.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T> {
@@ -139,12 +165,21 @@ pub enum Route {
     GetSettings,
     UpdateSettings,
     ResetSettings,
+    GetDispatchMethods,
+    GetNotifierSettings,
+    UpdateNotifierSettings,
+    ListSystemTemplates,
+    SendTestNotification,
+    GetPreferences,
+    UpdatePreferences,
 }
 
 const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
 const NOTIFICATION: &str = "/v1/organizations/{organizationId}/notifications/{id}";
 const RECIPIENTS: &str = "/v1/deployments/{deploymentId}/notifications/{id}/recipients";
 const SETTINGS: &str = "/v1/environments/{environmentId}/notificationsSettings";
+const NOTIFIER: &str = "/api/v2/notifications/settings";
+const PREFERENCES: &str = "/api/v2/users/{user}/notifications/preferences";
 const USERS: &str = "/v1/organizations/{organizationId}/users";
 
 impl Route {
@@ -166,6 +201,13 @@ impl Route {
         Route::GetSettings,
         Route::UpdateSettings,
         Route::ResetSettings,
+        Route::GetDispatchMethods,
+        Route::GetNotifierSettings,
+        Route::UpdateNotifierSettings,
+        Route::ListSystemTemplates,
+        Route::SendTestNotification,
+        Route::GetPreferences,
+        Route::UpdatePreferences,
     ];
 
     /// The Lambda function (and binary) serving the route.
@@ -188,6 +230,13 @@ impl Route {
             Route::GetSettings => "get-notifications-settings",
             Route::UpdateSettings => "update-notifications-settings",
             Route::ResetSettings => "reset-notifications-settings",
+            Route::GetDispatchMethods => "get-dispatch-methods",
+            Route::GetNotifierSettings => "get-notifier-settings",
+            Route::UpdateNotifierSettings => "update-notifier-settings",
+            Route::ListSystemTemplates => "list-system-templates",
+            Route::SendTestNotification => "send-test-notification",
+            Route::GetPreferences => "get-notification-preferences",
+            Route::UpdatePreferences => "update-notification-preferences",
         }
     }
 
@@ -195,6 +244,7 @@ impl Route {
     /// binary does), the match folds away and the binary links only its own handler.
     #[inline(always)]
     pub fn mount(self, router: Router<AppState>) -> Router<AppState> {
+        use admin as a;
         use notifications as n;
         use organizations as o;
         use recipients as r;
@@ -235,6 +285,21 @@ impl Route {
             Route::GetSettings => router.route(SETTINGS, get(s::get)),
             Route::UpdateSettings => router.route(SETTINGS, put(s::update)),
             Route::ResetSettings => router.route(SETTINGS, delete(s::reset)),
+            Route::GetDispatchMethods => router.route(
+                "/api/v2/notifications/dispatch-methods",
+                get(a::dispatch_methods),
+            ),
+            Route::GetNotifierSettings => router.route(NOTIFIER, get(a::get_settings)),
+            Route::UpdateNotifierSettings => router.route(NOTIFIER, put(a::update_settings)),
+            Route::ListSystemTemplates => router.route(
+                "/api/v2/notifications/templates/system",
+                get(a::system_templates),
+            ),
+            Route::SendTestNotification => {
+                router.route("/api/v2/notifications/test", post(a::send_test))
+            }
+            Route::GetPreferences => router.route(PREFERENCES, get(a::get_preferences)),
+            Route::UpdatePreferences => router.route(PREFERENCES, put(a::update_preferences)),
         }
     }
 }

@@ -2,10 +2,10 @@
 //! local server serves it at `GET /openapi.json`; `openapi.json` at the repository root is the
 //! committed copy, and a test fails when it differs from what the code generates.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{notifications, organizations, recipients, settings};
+use super::{admin, notifications, organizations, recipients, settings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,13 @@ use super::{notifications, organizations, recipients, settings};
         settings::get,
         settings::update,
         settings::reset,
+        admin::dispatch_methods,
+        admin::get_settings,
+        admin::update_settings,
+        admin::system_templates,
+        admin::send_test,
+        admin::get_preferences,
+        admin::update_preferences,
     ),
     modifiers(&Security)
 )]
@@ -41,6 +48,10 @@ impl Modify for Security {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "coder",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("Coder-Session-Token"))),
         );
         components.add_security_scheme(
             "operator",

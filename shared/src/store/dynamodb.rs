@@ -24,7 +24,7 @@
 //! Reads are strongly consistent: a revoked token stops working at once, and a client reads its
 //! own writes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 
 use std::time::Duration;
@@ -47,8 +47,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Notification, Organization, Page, PageRequest, Recipient, Settings, SettingsPatch, SmsCounter,
-    SmsUsage, Store, StoreError, StoreResult, TokenRecord, Unique, User,
+    Delivery, Notification, Organization, Page, PageRequest, Preference, Recipient, Settings,
+    SettingsPatch, SmsCounter, SmsUsage, Store, StoreError, StoreResult, TokenRecord, Unique, User,
 };
 use crate::model::{
     DeliveryMode, Email, Language, NotificationId, OrgId, OrgKind, TokenId, Username,
@@ -87,6 +87,18 @@ fn recipients_pk(org: &OrgId, notification: &NotificationId) -> String {
     format!("ORG#{org}#NOTIF#{notification}")
 }
 
+/// A user's preference for one template: on the organization's partition, so a user's list is
+/// one Query and "these users, template T" one BatchGetItem.
+fn preference_sk(user: Uuid, template: Uuid) -> String {
+    format!("PREF#{user}#{template}")
+}
+
+/// Each delivery is its own partition: a large fan-out spreads its writes instead of heating
+/// the organization's partition.
+fn delivery_pk(org: &OrgId, id: Uuid) -> String {
+    format!("ORG#{org}#DELIVERY#{id}")
+}
+
 fn sms_pk(org: &OrgId, day: time::Date) -> String {
     format!("ORG#{org}#SMS#{}", day_fmt::format(day))
 }
@@ -112,6 +124,8 @@ struct SettingsItem {
     default_language: Option<Language>,
     #[serde(default, with = "timestamp::option")]
     settings_updated_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    notifier_paused: bool,
 }
 
 impl From<SettingsItem> for Settings {
@@ -123,6 +137,7 @@ impl From<SettingsItem> for Settings {
             whitelist: i.whitelist,
             default_language: i.default_language,
             updated_at: i.settings_updated_at.unwrap_or(i.created_at),
+            notifier_paused: i.notifier_paused,
         }
     }
 }
@@ -1074,5 +1089,169 @@ impl Store for DynamoStore {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.batch_write(deletes).await
+    }
+
+    async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool> {
+        // Absent means `false`: pausing changes an absent or false value, resuming a true one.
+        let condition = if paused {
+            "attribute_exists(pk) AND (attribute_not_exists(notifierPaused) OR notifierPaused = :no)"
+        } else {
+            "attribute_exists(pk) AND notifierPaused = :yes"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(org), "ORG".into())))
+            .update_expression("SET notifierPaused = :paused")
+            .condition_expression(condition)
+            .expression_attribute_values(":paused", Av::Bool(paused))
+            .expression_attribute_values(if paused { ":no" } else { ":yes" }, Av::Bool(!paused))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => {
+                if self.exists(pk(org), "ORG".into()).await? {
+                    Ok(false)
+                } else {
+                    Err(StoreError::NotFound)
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get_preferences(&self, org: &OrgId, user: Uuid) -> StoreResult<Vec<Preference>> {
+        // At most one item per system template: one page holds them all.
+        let page = PageRequest {
+            limit: 1000,
+            after: None,
+        };
+        Ok(self
+            .query_page(pk(org), &format!("PREF#{user}#"), &page)
+            .await?
+            .items)
+    }
+
+    async fn set_preferences(
+        &self,
+        org: &OrgId,
+        user: Uuid,
+        changes: &[(Uuid, bool)],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Preference>> {
+        let mut current: BTreeMap<Uuid, Preference> = self
+            .get_preferences(org, user)
+            .await?
+            .into_iter()
+            .map(|p| (p.template, p))
+            .collect();
+        let mut writes = Vec::new();
+        for &(template, disabled) in changes {
+            if current
+                .get(&template)
+                .is_some_and(|p| p.disabled == disabled)
+            {
+                continue;
+            }
+            let preference = Preference {
+                template,
+                disabled,
+                updated_at: now,
+            };
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item(
+                        pk(org),
+                        preference_sk(user, template),
+                        &preference,
+                    )?))
+                    .build(),
+            )?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+            current.insert(template, preference);
+        }
+        if !writes.is_empty() {
+            match self.transact(writes).await? {
+                TransactOutcome::Done => {}
+                TransactOutcome::ConditionsFailed(_) => {
+                    return Err(StoreError::Corrupt(
+                        "an unconditional preference write failed a condition".into(),
+                    ));
+                }
+            }
+        }
+        Ok(current.into_values().collect())
+    }
+
+    async fn template_preferences(
+        &self,
+        org: &OrgId,
+        template: Uuid,
+        users: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, bool>> {
+        let mut unique = users.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|u| key(pk(org), preference_sk(*u, template)))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|it| {
+                let user = match it.get("sk") {
+                    Some(Av::S(sk)) => sk
+                        .strip_prefix("PREF#")
+                        .and_then(|rest| rest.split('#').next())
+                        .and_then(|u| Uuid::parse_str(u).ok()),
+                    _ => None,
+                };
+                let user = user.ok_or_else(|| StoreError::Corrupt("preference key".into()))?;
+                let preference: Preference = record(it)?;
+                Ok((user, preference.disabled))
+            })
+            .collect()
+    }
+
+    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        let it = item(
+            delivery_pk(&delivery.organization, delivery.id),
+            "DELIVERY".into(),
+            delivery,
+        )?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Err(StoreError::Conflict(vec![Unique::DeliveryId])),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>> {
+        self.get(delivery_pk(org, id), "DELIVERY".into()).await
+    }
+
+    async fn delete_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }

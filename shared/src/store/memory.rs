@@ -10,8 +10,8 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    Notification, Organization, Page, PageRequest, Recipient, Settings, SettingsPatch, SmsCounter,
-    SmsUsage, Store, StoreError, StoreResult, TokenRecord, Unique, User,
+    Delivery, Notification, Organization, Page, PageRequest, Preference, Recipient, Settings,
+    SettingsPatch, SmsCounter, SmsUsage, Store, StoreError, StoreResult, TokenRecord, Unique, User,
 };
 use crate::model::{Email, NotificationId, OrgId, TokenId, Username};
 
@@ -39,6 +39,9 @@ struct Tenant {
     /// By notification id, then by the recipient's hyphenated id.
     recipients: HashMap<String, BTreeMap<String, Recipient>>,
     settings: Settings,
+    /// By user, then by template id.
+    preferences: HashMap<Uuid, BTreeMap<Uuid, Preference>>,
+    deliveries: HashMap<Uuid, Delivery>,
 }
 
 impl Tenant {
@@ -57,7 +60,10 @@ impl Tenant {
                 whitelist: None,
                 default_language: None,
                 updated_at: org.created_at,
+                notifier_paused: false,
             },
+            preferences: HashMap::new(),
+            deliveries: HashMap::new(),
             org,
         }
     }
@@ -399,6 +405,7 @@ impl Store for MemoryStore {
             whitelist: None,
             default_language: None,
             updated_at: now,
+            notifier_paused: tenant.settings.notifier_paused,
         };
         Ok(tenant.settings.clone())
     }
@@ -453,5 +460,94 @@ impl Store for MemoryStore {
                 .remove(&(c.day, c.organization.clone(), c.user_id));
         }
         Ok(())
+    }
+
+    async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool> {
+        let mut tenants = self.write();
+        let tenant = tenants.get_mut(org).ok_or(StoreError::NotFound)?;
+        let changed = tenant.settings.notifier_paused != paused;
+        tenant.settings.notifier_paused = paused;
+        Ok(changed)
+    }
+
+    async fn get_preferences(&self, org: &OrgId, user: Uuid) -> StoreResult<Vec<Preference>> {
+        Ok(self
+            .with_tenant(org, |t| {
+                t.preferences
+                    .get(&user)
+                    .map(|p| p.values().cloned().collect())
+            })
+            .flatten()
+            .unwrap_or_default())
+    }
+
+    async fn set_preferences(
+        &self,
+        org: &OrgId,
+        user: Uuid,
+        changes: &[(Uuid, bool)],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Preference>> {
+        let mut tenants = self.write();
+        let tenant = tenants.get_mut(org).ok_or(StoreError::NotFound)?;
+        let prefs = tenant.preferences.entry(user).or_default();
+        for &(template, disabled) in changes {
+            if prefs.get(&template).is_some_and(|p| p.disabled == disabled) {
+                continue;
+            }
+            prefs.insert(
+                template,
+                Preference {
+                    template,
+                    disabled,
+                    updated_at: now,
+                },
+            );
+        }
+        Ok(prefs.values().cloned().collect())
+    }
+
+    async fn template_preferences(
+        &self,
+        org: &OrgId,
+        template: Uuid,
+        users: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, bool>> {
+        Ok(self
+            .with_tenant(org, |t| {
+                users
+                    .iter()
+                    .filter_map(|u| {
+                        let p = t.preferences.get(u)?.get(&template)?;
+                        Some((*u, p.disabled))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+        let mut tenants = self.write();
+        let tenant = tenants
+            .get_mut(&delivery.organization)
+            .ok_or(StoreError::NotFound)?;
+        if tenant.deliveries.contains_key(&delivery.id) {
+            return Err(StoreError::Conflict(vec![Unique::DeliveryId]));
+        }
+        tenant.deliveries.insert(delivery.id, delivery.clone());
+        Ok(())
+    }
+
+    async fn get_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>> {
+        Ok(self
+            .with_tenant(org, |t| t.deliveries.get(&id).cloned())
+            .flatten())
+    }
+
+    async fn delete_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+        Ok(self
+            .write()
+            .get_mut(org)
+            .is_some_and(|t| t.deliveries.remove(&id).is_some()))
     }
 }

@@ -5,14 +5,16 @@
 pub mod dynamodb;
 pub mod memory;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::model::{
-    DeliveryMode, Email, EventSet, Language, NotificationId, NotificationType, OrgId, OrgKind,
-    Permission, Phone, Plan, Role, TokenId, Username, timestamp,
+    DeliveryMode, DeliveryStatus, Email, EventSet, Language, NotificationId, NotificationType,
+    OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId, Username, timestamp,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,8 +136,10 @@ pub struct Settings {
     pub delivery_mode: Option<DeliveryMode>,
     pub whitelist: Option<Vec<Uuid>>,
     pub default_language: Option<Language>,
-    /// The last change, or the organization's creation.
+    /// The last change of seed 003's fields, or the organization's creation.
     pub updated_at: OffsetDateTime,
+    /// Seed 002's `notifier_paused` (its own API; not touched by seed 003's PUT or DELETE).
+    pub notifier_paused: bool,
 }
 
 impl Settings {
@@ -279,6 +283,51 @@ pub struct UserAttribute {
     pub value: String,
 }
 
+/// A user's choice about one system template (seed 002's notification preferences).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Preference {
+    /// The system template's id (`templates::SystemTemplate::id`).
+    pub template: Uuid,
+    pub disabled: bool,
+    #[serde(with = "timestamp")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Where one delivery goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "lowercase")]
+pub enum Channel {
+    Email { to: Email },
+    Sms { to: Phone },
+}
+
+/// One message to one target (SPEC §1), recorded before it is enqueued.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// UUIDv7: time-ordered.
+    pub id: Uuid,
+    pub organization: OrgId,
+    /// The system template rendered for it.
+    pub template: Uuid,
+    /// The user it is for, when it is for a user.
+    #[serde(default)]
+    pub user: Option<Uuid>,
+    pub channel: Channel,
+    pub language: Language,
+    /// What the template is rendered with.
+    pub data: serde_json::Value,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp")]
+    pub updated_at: OffsetDateTime,
+}
+
 /// A page request: at most `limit` items after the sort key `after`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageRequest {
@@ -325,6 +374,7 @@ pub enum Unique {
     Email,
     TokenId,
     NotificationId,
+    DeliveryId,
 }
 
 impl Unique {
@@ -335,6 +385,7 @@ impl Unique {
             Unique::Email => "email",
             Unique::TokenId => "tokenId",
             Unique::NotificationId => "id",
+            Unique::DeliveryId => "id",
         }
     }
 }
@@ -471,4 +522,34 @@ pub trait Store: Send + Sync + 'static {
     async fn record_sms_usage(&self, usage: &SmsUsage) -> StoreResult<bool>;
     async fn sms_usage(&self, org: &OrgId, day: Date) -> StoreResult<Option<SmsUsage>>;
     async fn delete_sms_counters(&self, counters: &[SmsCounter]) -> StoreResult<()>;
+
+    /// Sets seed 002's `notifier_paused` as one conditional write; `false` (nothing written) when
+    /// it already had that value. `NotFound` for an unknown organization.
+    async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool>;
+
+    /// The templates `user` has a preference for, by template id.
+    async fn get_preferences(&self, org: &OrgId, user: Uuid) -> StoreResult<Vec<Preference>>;
+    /// Merges `changes` (template id → disabled) into `user`'s preferences: the ones that change
+    /// are written together (all or none), stamped `now`; returns them all, by template id.
+    async fn set_preferences(
+        &self,
+        org: &OrgId,
+        user: Uuid,
+        changes: &[(Uuid, bool)],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<Preference>>;
+    /// Which of `users` set a preference for `template`, and what (`true` = disabled): one
+    /// batched read (100 users per BatchGetItem). Users without a preference are absent.
+    async fn template_preferences(
+        &self,
+        org: &OrgId,
+        template: Uuid,
+        users: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, bool>>;
+
+    /// Records a new delivery (`Conflict` if its id exists).
+    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+    async fn get_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>>;
+    /// Removes a delivery that could not be enqueued; `false` when there was none.
+    async fn delete_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<bool>;
 }

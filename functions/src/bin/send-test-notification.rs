@@ -1,0 +1,6 @@
+//! Lambda function `send-test-notification`: see `shared::api::Route::SendTestNotification`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::SendTestNotification).await
+}

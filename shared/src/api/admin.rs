@@ -1,0 +1,405 @@
+//! The notifications admin API (SPEC §4, seed 002) under `/api/v2`: dispatch methods, the
+//! notifier pause, the system templates, the test notification, and user preferences. The
+//! organization is the caller's (from the token); bodies are exactly the seed's, no envelope.
+//!
+//! Decisions where the seed is silent:
+//! - "Admin" is a permission: pausing and sending a test need `base.organization.settings.update`;
+//!   reading or changing *another* user's preferences needs `base.organization.user.create`
+//!   (both held only by admins, and by a narrowed token only if it lists them). Reading the
+//!   settings and the dispatch methods needs `base.organization.settings.read`; the templates,
+//!   any valid token; one's own preferences, any valid token of one's own.
+//! - The default dispatch method is `email`: no seed has a field to change it yet.
+//! - The templates list shows each template's English source (`en`); deliveries render the
+//!   organization's `defaultLanguage`. Listing them reads nothing but the caller's token.
+//! - `POST /notifications/test` answers 200 with an empty body once the delivery is recorded and
+//!   on the queue; if the queue refuses it, the record is removed and the answer is 503.
+//! - `{user}` that names no user of the organization is 404 for everyone (members may list users
+//!   anyway); only then is a member asking for someone else's preferences refused (403).
+//! - Preferences that a PUT does not change keep their `updated_at`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::input::{Fields, JsonObject, PathParams};
+use super::organizations::find_user;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::model::{DeliveryStatus, DispatchMethod, Permission, timestamp};
+use crate::queue::DeliveryMessage;
+use crate::store::{Channel, Delivery, Preference};
+use crate::templates::{self, TemplateKey};
+
+/// The organization's default method when none is set.
+const DEFAULT_METHOD: DispatchMethod = DispatchMethod::Email;
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch methods
+
+/// Seed 002's `codersdk.NotificationMethodsResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DispatchMethods {
+    /// The methods this deployment can deliver with.
+    #[schema(value_type = Vec<String>)]
+    pub available: Vec<DispatchMethod>,
+    /// The organization's default method.
+    #[schema(value_type = String)]
+    pub default: DispatchMethod,
+}
+
+/// Get notification dispatch methods
+#[utoipa::path(
+    get,
+    path = "/api/v2/notifications/dispatch-methods",
+    tag = "Notifications admin",
+    security(("bearer" = []), ("coder" = [])),
+    responses((status = 200, body = Vec<DispatchMethods>, description = "an array holding one object, as seed 002 documents"),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope))
+)]
+pub async fn dispatch_methods(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<[DispatchMethods; 1]>> {
+    principal.require(Permission::SettingsRead)?;
+    Ok(Json([DispatchMethods {
+        available: state.config.dispatch_methods(),
+        default: DEFAULT_METHOD,
+    }]))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The notifier pause
+
+/// Seed 002's `codersdk.NotificationsSettings`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotifierSettings {
+    pub notifier_paused: bool,
+}
+
+/// Get notifications settings
+#[utoipa::path(
+    get,
+    path = "/api/v2/notifications/settings",
+    tag = "Notifications admin",
+    security(("bearer" = []), ("coder" = [])),
+    responses((status = 200, body = NotifierSettings), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope))
+)]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<NotifierSettings>> {
+    principal.require(Permission::SettingsRead)?;
+    let settings = state
+        .store
+        .get_settings(&principal.org)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(NotifierSettings {
+        notifier_paused: settings.notifier_paused,
+    }))
+}
+
+/// Update notifications settings (admin): 200 with the new settings, 304 with no body when
+/// nothing changed.
+#[utoipa::path(
+    put,
+    path = "/api/v2/notifications/settings",
+    tag = "Notifications admin",
+    request_body = NotifierSettings,
+    security(("bearer" = []), ("coder" = [])),
+    responses((status = 200, body = NotifierSettings), (status = 304, description = "Not Modified: nothing changed"),
+        (status = 400, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope))
+)]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    principal: Principal,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Response> {
+    principal.require(Permission::SettingsUpdate)?;
+    let fields = Fields::new(&body, "");
+    let mut problems = Problems::default();
+    fields.deny_unknown(&["notifier_paused"], &mut problems);
+    let paused = match fields.present("notifier_paused") {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            problems.add("notifier_paused", "must be a boolean");
+            None
+        }
+        None => {
+            problems.add("notifier_paused", "is required");
+            None
+        }
+    };
+    let paused = problems.finish(|| paused)?;
+    if state
+        .store
+        .set_notifier_paused(&principal.org, paused)
+        .await?
+    {
+        Ok(Json(NotifierSettings {
+            notifier_paused: paused,
+        })
+        .into_response())
+    } else {
+        Ok(StatusCode::NOT_MODIFIED.into_response())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// System templates
+
+/// Seed 002's `codersdk.NotificationTemplate`, in its field order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateView {
+    /// A JSON string: a list of `{label, url}`.
+    pub actions: String,
+    pub body_template: String,
+    pub enabled_by_default: bool,
+    pub group: &'static str,
+    pub id: Uuid,
+    /// Always `system`.
+    pub kind: &'static str,
+    /// Empty: the organization's default method.
+    pub method: &'static str,
+    pub name: String,
+    pub title_template: String,
+}
+
+/// Get system notification templates
+#[utoipa::path(
+    get,
+    path = "/api/v2/notifications/templates/system",
+    tag = "Notifications admin",
+    security(("bearer" = []), ("coder" = [])),
+    responses((status = 200, body = Vec<TemplateView>), (status = 401, body = crate::error::ErrorEnvelope))
+)]
+pub async fn system_templates(_principal: Principal) -> Json<Vec<TemplateView>> {
+    let language = crate::model::Language::En;
+    Json(
+        templates::all()
+            .iter()
+            .map(|t| TemplateView {
+                actions: t.actions_json(language),
+                body_template: t.body_template(language).to_owned(),
+                enabled_by_default: t.enabled_by_default,
+                group: t.group,
+                id: t.id,
+                kind: "system",
+                method: "",
+                name: t.name.clone(),
+                title_template: t.title_template(language).to_owned(),
+            })
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Test notification
+
+/// Send a test notification (admin): a "Test Notification" to the caller by the default method.
+#[utoipa::path(
+    post,
+    path = "/api/v2/notifications/test",
+    tag = "Notifications admin",
+    security(("bearer" = []), ("coder" = [])),
+    responses((status = 200, description = "the test notification is recorded and queued"),
+        (status = 400, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+)]
+pub async fn send_test(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> ApiResult<StatusCode> {
+    principal.require(Permission::SettingsUpdate)?;
+    let org = &principal.org;
+    let (user, settings) = tokio::try_join!(
+        state.store.get_user(org, principal.user_id),
+        state.store.get_settings(org)
+    )?;
+    let (user, settings) = user.zip(settings).ok_or(ApiError::NotFound)?;
+    let method = DEFAULT_METHOD;
+    let channel = match method {
+        DispatchMethod::Email => Channel::Email { to: user.email },
+        DispatchMethod::Sms => Channel::Sms {
+            to: user.phone.ok_or_else(|| {
+                ApiError::field("method", "the caller has no phone number for sms")
+            })?,
+        },
+        DispatchMethod::Slack | DispatchMethod::Webhook => {
+            return Err(ApiError::field(
+                "method",
+                "a test notification goes to a person: email or sms",
+            ));
+        }
+    };
+    if !state.config.dispatch_methods().contains(&method) {
+        return Err(ApiError::field(
+            "method",
+            format!("{method} delivery is not configured on this deployment"),
+        ));
+    }
+    let now = state.clock.now();
+    let delivery = Delivery {
+        id: Uuid::now_v7(),
+        organization: org.clone(),
+        template: templates::get(TemplateKey::Test).id,
+        user: Some(user.id),
+        channel,
+        language: settings.default_language(),
+        data: json!({"userName": user.username.as_str()}),
+        status: DeliveryStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_delivery(&delivery).await?;
+    let message = DeliveryMessage {
+        organization: org.clone(),
+        delivery: delivery.id,
+    };
+    if let Err(e) = state.queue.send(&[message]).await {
+        // Nothing is left behind for a retry to duplicate: the record goes too.
+        if let Err(cleanup) = state.store.delete_delivery(org, delivery.id).await {
+            tracing::error!(delivery = %delivery.id, error = %cleanup, "unqueued test delivery left recorded");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(delivery = %delivery.id, "test notification queued");
+    Ok(StatusCode::OK)
+}
+
+// ---------------------------------------------------------------------------------------------
+// User preferences
+
+#[derive(Debug, serde::Deserialize)]
+pub struct UserPath {
+    user: String,
+}
+
+/// Seed 002's `codersdk.NotificationPreference`, in its field order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PreferenceView {
+    pub disabled: bool,
+    /// The template's id.
+    pub id: Uuid,
+    #[serde(with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<Preference> for PreferenceView {
+    fn from(p: Preference) -> Self {
+        Self {
+            disabled: p.disabled,
+            id: p.template,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// Seed 002's `codersdk.UpdateUserNotificationPreferences`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // documents the request body; the handler reads it field by field
+pub struct UpdatePreferencesRequest {
+    /// Template id → disabled.
+    template_disabled_map: std::collections::HashMap<String, bool>,
+}
+
+/// The user `{user}` names, if the caller may see their preferences.
+async fn preferences_owner(state: &AppState, principal: &Principal, user: &str) -> ApiResult<Uuid> {
+    let found = find_user(state, principal, &principal.org, user).await?;
+    if found.id != principal.user_id {
+        principal.require(Permission::UserCreate)?;
+    }
+    Ok(found.id)
+}
+
+fn views(preferences: Vec<Preference>) -> Json<Vec<PreferenceView>> {
+    Json(preferences.into_iter().map(PreferenceView::from).collect())
+}
+
+/// Get user notification preferences
+#[utoipa::path(
+    get,
+    path = "/api/v2/users/{user}/notifications/preferences",
+    tag = "Notifications admin",
+    params(("user" = String, Path, description = "User ID, name, or me")),
+    security(("bearer" = []), ("coder" = [])),
+    responses((status = 200, body = Vec<PreferenceView>), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn get_preferences(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<UserPath>,
+) -> ApiResult<Json<Vec<PreferenceView>>> {
+    let user = preferences_owner(&state, &principal, &path.user).await?;
+    Ok(views(
+        state.store.get_preferences(&principal.org, user).await?,
+    ))
+}
+
+/// Update user notification preferences: merges `template_disabled_map` into them.
+#[utoipa::path(
+    put,
+    path = "/api/v2/users/{user}/notifications/preferences",
+    tag = "Notifications admin",
+    params(("user" = String, Path, description = "User ID, name, or me")),
+    request_body = UpdatePreferencesRequest,
+    security(("bearer" = []), ("coder" = [])),
+    responses((status = 200, body = Vec<PreferenceView>), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn update_preferences(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<UserPath>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Vec<PreferenceView>>> {
+    let user = preferences_owner(&state, &principal, &path.user).await?;
+    let fields = Fields::new(&body, "");
+    let mut problems = Problems::default();
+    fields.deny_unknown(&["template_disabled_map"], &mut problems);
+    let mut changes = Vec::new();
+    match fields.present("template_disabled_map") {
+        None => problems.add("template_disabled_map", "is required"),
+        Some(Value::Object(map)) => {
+            for (key, value) in map {
+                let field = format!("template_disabled_map.{key}");
+                match Uuid::parse_str(key) {
+                    Err(_) => problems.add(field.clone(), "must be a template id (a UUID)"),
+                    Ok(id) if templates::by_id(id).is_none() => {
+                        problems.add(field.clone(), "is not a system template")
+                    }
+                    Ok(id) => {
+                        if let Value::Bool(disabled) = value {
+                            changes.push((id, *disabled));
+                        }
+                    }
+                }
+                if !value.is_boolean() {
+                    problems.add(field, "must be a boolean");
+                }
+            }
+        }
+        Some(_) => problems.add("template_disabled_map", "must be an object"),
+    }
+    let changes = problems.finish(|| Some(changes))?;
+    Ok(views(
+        state
+            .store
+            .set_preferences(&principal.org, user, &changes, state.clock.now())
+            .await?,
+    ))
+}

@@ -1,0 +1,196 @@
+//! The embedded queue: SQS's at-least-once semantics in process. A received message is hidden for
+//! its visibility timeout and comes back if not acknowledged; after `max_receives` receives it
+//! moves to the dead-letter list instead (SQS redrive, `maxReceiveCount`).
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{DeliveryMessage, Queue, QueueError, Received};
+
+#[derive(Debug)]
+struct Entry {
+    message: DeliveryMessage,
+    visible_at: Instant,
+    receives: u32,
+    /// The receipt of the latest receive; an older receipt no longer acknowledges it.
+    receipt: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: Vec<Entry>,
+    dead: Vec<DeliveryMessage>,
+    next_receipt: u64,
+}
+
+#[derive(Debug)]
+pub struct MemoryQueue {
+    inner: Mutex<Inner>,
+    max_receives: u32,
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        Self::new(5)
+    }
+}
+
+impl MemoryQueue {
+    /// A queue redriving a message to its dead-letter list at its `max_receives`-th failed receive.
+    pub fn new(max_receives: u32) -> Self {
+        Self {
+            inner: Mutex::default(),
+            max_receives,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Messages not yet acknowledged (visible or in flight), oldest first.
+    pub fn pending(&self) -> Vec<DeliveryMessage> {
+        self.lock()
+            .entries
+            .iter()
+            .map(|e| e.message.clone())
+            .collect()
+    }
+
+    /// Messages moved to the dead-letter list.
+    pub fn dead_letters(&self) -> Vec<DeliveryMessage> {
+        self.lock().dead.clone()
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn send(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError> {
+        let now = Instant::now();
+        self.lock()
+            .entries
+            .extend(messages.iter().map(|message| Entry {
+                message: message.clone(),
+                visible_at: now,
+                receives: 0,
+                receipt: None,
+            }));
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let max_receives = self.max_receives;
+        // Redrive: a message received `max_receives` times and visible again goes dead.
+        let (dead, live): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut inner.entries)
+            .into_iter()
+            .partition(|e| e.receives >= max_receives && e.visible_at <= now);
+        inner.entries = live;
+        inner.dead.extend(dead.into_iter().map(|e| e.message));
+        let mut out = Vec::new();
+        let mut next_receipt = inner.next_receipt;
+        for entry in inner.entries.iter_mut() {
+            if out.len() >= max.min(10) {
+                break;
+            }
+            if entry.visible_at > now {
+                continue;
+            }
+            next_receipt += 1;
+            let receipt = format!("r{next_receipt}");
+            entry.receives += 1;
+            entry.visible_at = now + visibility;
+            entry.receipt = Some(receipt.clone());
+            out.push(Received {
+                message: entry.message.clone(),
+                receipt,
+                receive_count: entry.receives,
+            });
+        }
+        inner.next_receipt = next_receipt;
+        Ok(out)
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        self.lock()
+            .entries
+            .retain(|e| e.receipt.as_deref() != Some(receipt));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OrgId;
+
+    fn message(n: u128) -> DeliveryMessage {
+        DeliveryMessage {
+            organization: OrgId::generate(),
+            delivery: uuid::Uuid::from_u128(n),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_received_message_is_hidden_until_its_visibility_ends_then_comes_back() {
+        let queue = MemoryQueue::new(5);
+        queue.send(&[message(1)]).await.unwrap();
+        let first = queue.receive(10, Duration::from_millis(30)).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].receive_count, 1);
+        assert!(
+            queue
+                .receive(10, Duration::from_millis(30))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let again = queue.receive(10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(again[0].message, message(1));
+        assert_eq!(again[0].receive_count, 2);
+        // The stale receipt no longer acknowledges it; the new one does.
+        queue.ack(&first[0].receipt).await.unwrap();
+        assert_eq!(queue.pending().len(), 1);
+        queue.ack(&again[0].receipt).await.unwrap();
+        assert!(queue.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn after_max_receives_a_message_goes_to_the_dead_letters() {
+        let queue = MemoryQueue::new(2);
+        queue.send(&[message(7)]).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(queue.receive(1, Duration::ZERO).await.unwrap().len(), 1);
+        }
+        assert!(queue.receive(1, Duration::ZERO).await.unwrap().is_empty());
+        assert_eq!(queue.dead_letters(), [message(7)]);
+        assert!(queue.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn receive_takes_at_most_ten() {
+        let queue = MemoryQueue::default();
+        let messages: Vec<_> = (0..15).map(message).collect();
+        queue.send(&messages).await.unwrap();
+        assert_eq!(
+            queue
+                .receive(50, Duration::from_secs(30))
+                .await
+                .unwrap()
+                .len(),
+            10
+        );
+        assert_eq!(
+            queue
+                .receive(50, Duration::from_secs(30))
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+    }
+}

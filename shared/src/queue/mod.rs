@@ -1,0 +1,55 @@
+//! The delivery queue (ARCHITECTURE "queue"): one trait, two implementations — [`sqs::SqsQueue`]
+//! (an SQS standard queue with redrive to a dead-letter queue) and [`memory::MemoryQueue`] (the
+//! same at-least-once semantics in process: visibility timeout, receive count, redrive).
+//!
+//! A message names one recorded delivery; the delivery itself (target, template, data) is in the
+//! store, written before the message is sent.
+
+pub mod memory;
+pub mod sqs;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::OrgId;
+
+/// The body of one queue message: which delivery to make.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeliveryMessage {
+    pub organization: OrgId,
+    pub delivery: Uuid,
+}
+
+/// A message taken from the queue: invisible to other receivers until `ack` or its visibility
+/// timeout ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub message: DeliveryMessage,
+    /// What `ack` takes.
+    pub receipt: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueueError {
+    /// The queue could not take or give messages after retries; nothing was sent.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    #[error("queue message unreadable: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Sends every message (SQS: SendMessageBatch, 10 per call, failed entries retried). `Ok` means
+    /// every message is durably queued.
+    async fn send(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError>;
+    /// Up to `max` (≤ 10) messages now visible, each hidden for `visibility` from now.
+    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError>;
+    /// Deletes a received message: it was handled.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+}
