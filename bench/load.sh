@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark: authenticated GET /v1/organizations/{org}/notifications/{id} and
-# GET /v1/environments/{org}/notificationsSettings on herald-local
+# GET /v1/environments/{org}/notificationsSettings and GET /api/v2/notifications/templates/system
+# (16 templates, ~7 KB of JSON) on herald-local
 # (release, embedded store) side by side with a bare axum hello-world, same wrk settings, same run.
 # Usage: bench/load.sh [seconds] [connections] [rounds]   (bench/run builds the release binaries first)
 set -euo pipefail
@@ -44,6 +45,7 @@ for _ in $(seq "$rounds"); do
   run hello-axum "http://127.0.0.1:$hello_port/"
   run herald-get-notification "$url" "Authorization: Bearer $token"
   run herald-get-settings "http://127.0.0.1:$herald_port/v1/environments/$org/notificationsSettings" "Authorization: Bearer $token"
+  run herald-get-templates "http://127.0.0.1:$herald_port/api/v2/notifications/templates/system" "Coder-Session-Token: $token"
 done
 python3 - "$out" <<'PY'
 import statistics, sys
@@ -51,7 +53,7 @@ out = sys.argv[1]
 def ms(v):
     return float(v[:-2]) if v.endswith("ms") else float(v[:-2]) / 1000 if v.endswith("us") else float(v[:-1]) * 1000
 rows = {}
-for name in ("hello-axum", "herald-get-notification", "herald-get-settings"):
+for name in ("hello-axum", "herald-get-notification", "herald-get-settings", "herald-get-templates"):
     runs = [line.split() for line in open(f"{out}.{name}")]
     rows[name] = (statistics.median(float(r[0]) for r in runs), statistics.median(ms(r[1]) for r in runs),
                   max(ms(r[2]) for r in runs), [round(float(r[0])) for r in runs])

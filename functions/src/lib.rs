@@ -58,7 +58,7 @@ pub async fn quota_reset(
 /// `main` of the quota-reset function.
 pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json();
-    let state = AppState::from_config(Config::from_env(false)?).await?;
+    let state = AppState::from_config_with(Config::from_env(false)?, api::no_queue).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         quota_reset(&*state.store, &*state.clock, event).await
@@ -73,9 +73,20 @@ pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
 pub fn run(route: Route) -> impl Future<Output = Result<(), lambda_http::Error>> {
     let needs = Needs {
         operator: route == Route::CreateOrganization,
-        queue: route == Route::SendTestNotification,
+        queue: route.enqueues(),
     };
-    serve_route(route.function_name(), needs, route.mount(Router::new()))
+    // A constant in each binary: only the functions that enqueue link the SQS client.
+    let queue = if route.enqueues() {
+        api::sqs_queue
+    } else {
+        api::no_queue
+    };
+    serve_route(
+        route.function_name(),
+        needs,
+        queue,
+        route.mount(Router::new()),
+    )
 }
 
 /// What a function needs configured beyond the common variables.
@@ -87,6 +98,7 @@ struct Needs {
 async fn serve_route(
     function: &'static str,
     needs: Needs,
+    queue: api::QueueFactory,
     mounted: Router<AppState>,
 ) -> Result<(), lambda_http::Error> {
     shared::telemetry::init_json();
@@ -98,6 +110,6 @@ async fn serve_route(
     if needs.queue && config.delivery_queue_url.is_none() {
         return Err(missing("HERALD_DELIVERY_QUEUE_URL").into());
     }
-    let state = AppState::from_config(config).await?;
+    let state = AppState::from_config_with(config, queue).await?;
     lambda_http::run(host(state, mounted)).await
 }

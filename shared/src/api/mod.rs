@@ -68,6 +68,15 @@ impl AppState {
     /// the standard AWS variables (the DynamoDB client created here, once; the SQS client on first
     /// use).
     pub async fn from_config(config: Config) -> Result<Self, ConfigError> {
+        Self::from_config_with(config, sqs_queue).await
+    }
+
+    /// As [`AppState::from_config`], with the AWS backend's queue made by `queue`: a function
+    /// binary that never enqueues passes [`no_queue`], so it does not link the SQS client.
+    pub async fn from_config_with(
+        config: Config,
+        queue: QueueFactory,
+    ) -> Result<Self, ConfigError> {
         match config.backend {
             Backend::Embedded => Ok(Self::new(config, Arc::new(MemoryStore::new()))),
             Backend::Aws => {
@@ -76,10 +85,7 @@ impl AppState {
                     aws_sdk_dynamodb::Client::new(&aws),
                     config.table_name.clone(),
                 ));
-                // Without a URL every send fails (503); the functions that enqueue refuse to
-                // start without one.
-                let url = config.delivery_queue_url.clone().unwrap_or_default();
-                let queue = Arc::new(SqsQueue::new(aws, url));
+                let queue = queue(aws, &config);
                 Ok(Self::new(config, store).with_queue(queue))
             }
         }
@@ -122,6 +128,48 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(why) => ApiError::Unavailable(why),
             StoreError::Corrupt(why) => ApiError::Internal(why),
         }
+    }
+}
+
+/// Makes the AWS backend's delivery queue from the shared SDK configuration.
+pub type QueueFactory = fn(aws_config::SdkConfig, &Config) -> Arc<dyn Queue>;
+
+/// The delivery queue on SQS, at `HERALD_DELIVERY_QUEUE_URL`. Without a URL every send fails
+/// (503); the functions that enqueue refuse to start without one.
+pub fn sqs_queue(aws: aws_config::SdkConfig, config: &Config) -> Arc<dyn Queue> {
+    let url = config.delivery_queue_url.clone().unwrap_or_default();
+    Arc::new(SqsQueue::new(aws, url))
+}
+
+/// For a function that never enqueues: every call fails (a bug if one happens).
+pub fn no_queue(_: aws_config::SdkConfig, _: &Config) -> Arc<dyn Queue> {
+    Arc::new(NoQueue)
+}
+
+struct NoQueue;
+
+#[async_trait::async_trait]
+impl Queue for NoQueue {
+    async fn send(&self, _: &[crate::queue::DeliveryMessage]) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable(
+            "this function has no delivery queue".into(),
+        ))
+    }
+
+    async fn receive(
+        &self,
+        _: usize,
+        _: std::time::Duration,
+    ) -> Result<Vec<crate::queue::Received>, QueueError> {
+        Err(QueueError::Unavailable(
+            "this function has no delivery queue".into(),
+        ))
+    }
+
+    async fn ack(&self, _: &str) -> Result<(), QueueError> {
+        Err(QueueError::Unavailable(
+            "this function has no delivery queue".into(),
+        ))
     }
 }
 
@@ -209,6 +257,13 @@ impl Route {
         Route::GetPreferences,
         Route::UpdatePreferences,
     ];
+
+    /// Whether the route puts deliveries on the queue (its function needs
+    /// `HERALD_DELIVERY_QUEUE_URL` and the SQS client).
+    #[inline(always)]
+    pub fn enqueues(self) -> bool {
+        matches!(self, Route::SendTestNotification)
+    }
 
     /// The Lambda function (and binary) serving the route.
     pub fn function_name(self) -> &'static str {
