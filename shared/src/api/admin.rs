@@ -17,6 +17,8 @@
 //!   anyway); only then is a member asking for someone else's preferences refused (403).
 //! - Preferences that a PUT does not change keep their `updated_at`.
 
+use std::sync::LazyLock;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -182,25 +184,33 @@ pub struct TemplateView {
     security(("bearer" = []), ("coder" = [])),
     responses((status = 200, body = Vec<TemplateView>), (status = 401, body = crate::error::ErrorEnvelope))
 )]
-pub async fn system_templates(_principal: Principal) -> Json<Vec<TemplateView>> {
-    let language = crate::model::Language::En;
-    Json(
-        templates::all()
-            .iter()
-            .map(|t| TemplateView {
-                actions: t.actions_json(language),
-                body_template: t.body_template(language).to_owned(),
-                enabled_by_default: t.enabled_by_default,
-                group: t.group,
-                id: t.id,
-                kind: "system",
-                method: "",
-                name: t.name.clone(),
-                title_template: t.title_template(language).to_owned(),
-            })
-            .collect(),
+pub async fn system_templates(_principal: Principal) -> Response {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        SYSTEM_TEMPLATES_JSON.as_slice(),
     )
+        .into_response()
 }
+
+/// The list is the same for every caller and every request: serialized once per process.
+static SYSTEM_TEMPLATES_JSON: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let language = crate::model::Language::En;
+    let views: Vec<TemplateView> = templates::all()
+        .iter()
+        .map(|t| TemplateView {
+            actions: t.actions_json(language),
+            body_template: t.body_template(language).to_owned(),
+            enabled_by_default: t.enabled_by_default,
+            group: t.group,
+            id: t.id,
+            kind: "system",
+            method: "",
+            name: t.name.clone(),
+            title_template: t.title_template(language).to_owned(),
+        })
+        .collect();
+    serde_json::to_vec(&views).unwrap_or_else(|_| b"[]".to_vec())
+});
 
 // ---------------------------------------------------------------------------------------------
 // Test notification
