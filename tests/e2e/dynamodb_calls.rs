@@ -1,4 +1,4 @@
-//! DynamoDB calls per request, counted against moto (issue 2's cost targets): one token lookup
+//! DynamoDB calls per request, counted against moto (issue 2's cost targets, and seed 002's): one token lookup
 //! plus one write per create, one token lookup plus one read per get.
 
 mod moto {
@@ -129,5 +129,49 @@ mod moto {
             .await;
         assert_eq!(put.status, StatusCode::OK);
         assert_eq!(app.calls.take(), ["GetItem", "UpdateItem"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn seed_002_requests_take_the_documented_calls() {
+        let app = TestApp::spawn(Backend::Moto).await;
+        let settings = "/api/v2/notifications/settings";
+        let res = app.admin(Method::GET, settings, None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(app.calls.take(), ["GetItem", "GetItem"]);
+        let pause = json!({"notifier_paused": true});
+        let res = app.admin(Method::PUT, settings, Some(pause.clone())).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(app.calls.take(), ["GetItem", "UpdateItem"]);
+        let res = app.admin(Method::PUT, settings, Some(pause)).await;
+        assert_eq!(res.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(app.calls.take(), ["GetItem", "UpdateItem", "GetItem"]);
+
+        let prefs = "/api/v2/users/me/notifications/preferences";
+        let res = app.admin(Method::GET, prefs, None).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(app.calls.take(), ["GetItem", "GetItem", "Query"]);
+        let id = shared::templates::all()[0].id.to_string();
+        let body = json!({"template_disabled_map": {id.clone(): true}});
+        let res = app.admin(Method::PUT, prefs, Some(body.clone())).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "GetItem", "Query", "TransactWriteItems"]
+        );
+        let res = app.admin(Method::PUT, prefs, Some(body)).await;
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "GetItem", "Query"],
+            "nothing changes, nothing is written"
+        );
+
+        let res = app
+            .admin(Method::POST, "/api/v2/notifications/test", None)
+            .await;
+        assert_eq!(res.status, StatusCode::OK);
+        let mut calls = app.calls.take();
+        calls[1..3].sort_unstable(); // the user and the settings are read concurrently
+        assert_eq!(calls, ["GetItem", "GetItem", "GetItem", "PutItem"]);
     }
 }
