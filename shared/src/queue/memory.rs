@@ -129,7 +129,7 @@ mod tests {
 
     fn message(n: u128) -> DeliveryMessage {
         DeliveryMessage {
-            organization: OrgId::generate(),
+            organization: OrgId::parse("test-org").unwrap(),
             delivery: uuid::Uuid::from_u128(n),
         }
     }
