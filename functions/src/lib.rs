@@ -73,10 +73,11 @@ pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
 pub fn run(route: Route) -> impl Future<Output = Result<(), lambda_http::Error>> {
     let needs = Needs {
         operator: route == Route::CreateOrganization,
-        queue: route.enqueues(),
+        deliveries: route.enqueues_deliveries(),
+        fanouts: route.enqueues_fanouts(),
     };
     // A constant in each binary: only the functions that enqueue link the SQS client.
-    let queue = if route.enqueues() {
+    let queue = if route.enqueues_deliveries() || route.enqueues_fanouts() {
         api::sqs_queue
     } else {
         api::no_queue
@@ -92,7 +93,8 @@ pub fn run(route: Route) -> impl Future<Output = Result<(), lambda_http::Error>>
 /// What a function needs configured beyond the common variables.
 struct Needs {
     operator: bool,
-    queue: bool,
+    deliveries: bool,
+    fanouts: bool,
 }
 
 async fn serve_route(
@@ -107,8 +109,11 @@ async fn serve_route(
     if needs.operator && config.operator_token.is_none() {
         return Err(missing("HERALD_OPERATOR_TOKEN").into());
     }
-    if needs.queue && config.delivery_queue_url.is_none() {
+    if needs.deliveries && config.delivery_queue_url.is_none() {
         return Err(missing("HERALD_DELIVERY_QUEUE_URL").into());
+    }
+    if needs.fanouts && config.fanout_queue_url.is_none() {
+        return Err(missing("HERALD_FANOUT_QUEUE_URL").into());
     }
     let state = AppState::from_config_with(config, queue).await?;
     lambda_http::run(host(state, mounted)).await

@@ -43,6 +43,9 @@ pub struct Config {
     /// `HERALD_DELIVERY_QUEUE_URL`: the SQS queue of deliveries (required by the functions that
     /// enqueue, with the `aws` backend).
     pub delivery_queue_url: Option<String>,
+    /// `HERALD_FANOUT_QUEUE_URL`: the SQS queue of emitted events (required by the functions that
+    /// enqueue fan-outs, with the `aws` backend).
+    pub fanout_queue_url: Option<String>,
     /// `HERALD_ALLOW_PRIVATE_TARGETS=true`: allows `http` and private/loopback webhook targets
     /// (local use and tests only).
     pub allow_private_targets: bool,
@@ -66,6 +69,7 @@ impl Default for Config {
             sms_enabled: true,
             local_outbox: true,
             delivery_queue_url: None,
+            fanout_queue_url: None,
             allow_private_targets: true,
             port: 3000,
             max_notifications: 100,
@@ -147,6 +151,7 @@ impl Config {
             sms_enabled: local || flag("HERALD_SMS_ENABLED", false)?,
             local_outbox: local,
             delivery_queue_url: var("HERALD_DELIVERY_QUEUE_URL"),
+            fanout_queue_url: var("HERALD_FANOUT_QUEUE_URL"),
             allow_private_targets: flag("HERALD_ALLOW_PRIVATE_TARGETS", local)?,
             port,
             max_notifications: 100,

@@ -17,6 +17,55 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
+/// The sender's HTTP client: [`http_client`]'s settings, and DNS through `resolver` with the
+/// SSRF rule applied to what it resolves to (unless private targets are allowed), at connect
+/// time: a name that resolves to a forbidden address is never connected to, however it resolved
+/// when the notification was created.
+pub fn delivery_client(
+    resolver: std::sync::Arc<dyn Resolver>,
+    allow_private: bool,
+) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(15))
+        .dns_resolver(std::sync::Arc::new(GuardedDns {
+            resolver,
+            allow_private,
+        }))
+        .build()
+}
+
+struct GuardedDns {
+    resolver: std::sync::Arc<dyn Resolver>,
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let resolver = self.resolver.clone();
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let found = resolver.resolve(name.as_str(), 0).await?;
+            if found.is_empty() {
+                return Err("host does not resolve".into());
+            }
+            if !allow_private && found.iter().any(|ip| is_forbidden(*ip)) {
+                return Err(
+                    "host resolves to a loopback, private, link-local or metadata address".into(),
+                );
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(
+                found
+                    .into_iter()
+                    .map(|ip| std::net::SocketAddr::new(ip, 0))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            );
+            Ok(addrs)
+        })
+    }
+}
+
 /// DNS resolution, injected so tests decide what a name resolves to.
 #[async_trait]
 pub trait Resolver: Send + Sync {

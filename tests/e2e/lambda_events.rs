@@ -126,6 +126,7 @@ async fn seeded_state() -> AppState {
 fn expected_status(route: Route) -> u16 {
     match route {
         Route::CreateOrganization | Route::CreateUser | Route::CreateToken => 201,
+        Route::EmitEvent => 202,
         _ => 200,
     }
 }

@@ -632,16 +632,19 @@ async fn deliveries_are_recorded_once_read_and_removed(backend: Backend) {
     let delivery = Delivery {
         id: Uuid::now_v7(),
         organization: o.id.clone(),
+        event: None,
         template: Uuid::from_u128(9),
         user: Some(admin.id),
         channel: Channel::Email {
             to: admin.email.clone(),
         },
         language: shared::model::Language::Fr,
-        data: serde_json::json!({"userName": "admin", "n": 1}),
+        data: Some(serde_json::json!({"userName": "admin", "n": 1})),
         status: DeliveryStatus::Queued,
         attempts: 0,
         last_error: None,
+        reason: None,
+        lease_until: None,
         created_at: now,
         updated_at: now,
     };

@@ -23,13 +23,15 @@ use shared::api::{AppState, Route};
 use shared::config::Config;
 use shared::model::{OrgId, OrgKind, Plan};
 use shared::net::Resolver;
-use shared::queue::Queue;
 use shared::queue::memory::MemoryQueue;
 use shared::queue::sqs::SqsQueue;
+use shared::queue::{Queue, QueueMessage};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
 use shared::store::memory::MemoryStore;
 use tower::ServiceExt;
+
+pub mod delivery;
 
 /// Declares each listed `async fn name(backend: Backend)` as two tests: `memory::name` and
 /// `moto::name`.
@@ -119,7 +121,7 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
 }
 
 /// A new delivery queue of its own on moto (with its dead-letter queue, redrive after 5).
-pub async fn moto_queue() -> SqsQueue {
+pub async fn moto_queue<M: QueueMessage>() -> SqsQueue<M> {
     let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
     let name = format!("herald-test-{}", uuid::Uuid::new_v4().simple());
     SqsQueue::create(client, &name, 5)
@@ -127,11 +129,11 @@ pub async fn moto_queue() -> SqsQueue {
         .unwrap_or_else(|e| panic!("creating the test queue on moto: {e}"))
 }
 
-/// A fresh, empty delivery queue: in memory, or a new queue of its own on moto.
-pub async fn new_queue(backend: Backend) -> Arc<dyn Queue> {
+/// A fresh, empty queue: in memory, or a new queue of its own on moto.
+pub async fn new_queue<M: QueueMessage>(backend: Backend) -> Arc<dyn Queue<M>> {
     match backend {
-        Backend::Memory => Arc::new(MemoryQueue::default()),
-        Backend::Moto => Arc::new(moto_queue().await),
+        Backend::Memory => Arc::new(MemoryQueue::<M>::default()),
+        Backend::Moto => Arc::new(moto_queue::<M>().await),
     }
 }
 
@@ -262,7 +264,8 @@ impl TestApp {
         let (store, calls) = new_store(backend).await;
         let state = AppState::new(test_config(slack_stand_in().await), store)
             .with_resolver(Arc::new(FakeResolver::default()))
-            .with_queue(new_queue(backend).await);
+            .with_queue(new_queue(backend).await)
+            .with_fanout(new_queue(backend).await);
         Self::on_state(backend, state, calls).await
     }
 

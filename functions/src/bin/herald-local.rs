@@ -17,6 +17,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
@@ -25,8 +26,11 @@ use base64::Engine;
 use shared::api::organizations::{NewOrganization, provision};
 use shared::api::{AppState, Route, openapi};
 use shared::config::{Backend, Config};
+use shared::deliver::Transports;
+use shared::deliver::outbox::Outbox;
 use shared::model::{OrgId, OrgKind, Plan};
 use shared::queue::sqs::SqsQueue;
+use shared::queue::{DeliveryMessage, FanoutMessage};
 use shared::store::dynamodb::DynamoStore;
 
 #[tokio::main]
@@ -63,11 +67,17 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             );
             store.create_table_if_missing().await?;
             let sqs = aws_sdk_sqs::Client::new(&aws);
-            let queue = match config.delivery_queue_url.clone() {
-                Some(url) => SqsQueue::with_client(sqs, url),
-                None => SqsQueue::create(sqs, "herald-deliveries", 5).await?,
+            let queue: SqsQueue<DeliveryMessage> = match config.delivery_queue_url.clone() {
+                Some(url) => SqsQueue::with_client(sqs.clone(), url),
+                None => SqsQueue::create(sqs.clone(), "herald-deliveries", 5).await?,
             };
-            AppState::new(config, Arc::new(store)).with_queue(Arc::new(queue))
+            let fanout: SqsQueue<FanoutMessage> = match config.fanout_queue_url.clone() {
+                Some(url) => SqsQueue::with_client(sqs, url),
+                None => SqsQueue::create(sqs, "herald-fanout", 5).await?,
+            };
+            AppState::new(config, Arc::new(store))
+                .with_queue(Arc::new(queue))
+                .with_fanout(Arc::new(fanout))
         }
     };
 
@@ -87,11 +97,24 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     .map_err(|e| format!("creating the local organization: {e}"))?;
 
     tokio::spawn(quota_job(state.clone()));
+    let outbox = Arc::new(Outbox::new());
+    let transports = Arc::new(Transports::new(&state, Some(outbox.clone()))?);
+    for _ in 0..WORKERS {
+        tokio::spawn(fanout_worker(state.clone()));
+        tokio::spawn(sender_worker(state.clone(), transports.clone()));
+    }
 
     let app = Router::new()
         .route(
             "/openapi.json",
             get(|| async { ([(CONTENT_TYPE, "application/json")], openapi::document()) }),
+        )
+        .route(
+            "/_local/outbox",
+            get(move || {
+                let outbox = outbox.clone();
+                async move { axum::Json(outbox.messages()) }
+            }),
         )
         .merge(shared::api::router(state, Route::ALL));
 
@@ -108,6 +131,42 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())
+}
+
+/// Fan-out and sender loops per kind: the Lambda bundle's SQS-triggered functions, in-process.
+const WORKERS: usize = 4;
+/// A received message stays hidden this long: 6× the sender's HTTP timeout, as in template.yaml.
+const VISIBILITY: Duration = Duration::from_secs(90);
+const IDLE: Duration = Duration::from_millis(10);
+
+async fn fanout_worker(state: AppState) {
+    loop {
+        match state.fanout.receive(10, VISIBILITY).await {
+            Ok(batch) if !batch.is_empty() => {
+                shared::fanout::process_batch(&state, batch).await;
+            }
+            Ok(_) => tokio::time::sleep(IDLE).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "fan-out queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+async fn sender_worker(state: AppState, transports: Arc<Transports>) {
+    loop {
+        match state.queue.receive(10, VISIBILITY).await {
+            Ok(batch) if !batch.is_empty() => {
+                shared::deliver::process_batch(&state, &transports, batch).await;
+            }
+            Ok(_) => tokio::time::sleep(IDLE).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery queue unavailable");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// The quota-reset job of the Lambda bundle, in-process: once at start (closing days that ended

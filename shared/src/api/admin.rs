@@ -261,14 +261,17 @@ pub async fn send_test(
     let delivery = Delivery {
         id: Uuid::now_v7(),
         organization: org.clone(),
+        event: None,
         template: templates::get(TemplateKey::Test).id,
         user: Some(user.id),
         channel,
         language: settings.default_language(),
-        data: json!({"userName": user.username.as_str()}),
+        data: Some(json!({"userName": user.username.as_str()})),
         status: DeliveryStatus::Queued,
         attempts: 0,
         last_error: None,
+        reason: None,
+        lease_until: None,
         created_at: now,
         updated_at: now,
     };

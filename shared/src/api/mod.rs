@@ -2,6 +2,7 @@
 //! in the local server (ARCHITECTURE "one handler, two hosts").
 
 pub mod admin;
+pub mod events;
 pub mod input;
 pub mod notifications;
 pub mod openapi;
@@ -27,7 +28,7 @@ use crate::model::{Clock, SystemClock};
 use crate::net::{Resolver, SystemResolver};
 use crate::queue::memory::MemoryQueue;
 use crate::queue::sqs::SqsQueue;
-use crate::queue::{Queue, QueueError};
+use crate::queue::{DeliveryMessage, FanoutMessage, Queue, QueueError, QueueMessage};
 use crate::slack::SlackOAuth;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::memory::MemoryStore;
@@ -37,8 +38,10 @@ use crate::store::{Store, StoreError};
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// The delivery queue.
-    pub queue: Arc<dyn Queue>,
+    /// The delivery queue (the sender's input).
+    pub queue: Arc<dyn Queue<DeliveryMessage>>,
+    /// The fan-out queue (emitted events, one chunk per message).
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
@@ -52,7 +55,8 @@ impl AppState {
     pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            queue: Arc::new(MemoryQueue::default()),
+            queue: Arc::new(MemoryQueue::<DeliveryMessage>::default()),
+            fanout: Arc::new(MemoryQueue::<FanoutMessage>::default()),
             slack: SlackOAuth::new(&config),
             operator_token_hash: config
                 .operator_token
@@ -85,13 +89,20 @@ impl AppState {
                     aws_sdk_dynamodb::Client::new(&aws),
                     config.table_name.clone(),
                 ));
-                let queue = queue(aws, &config);
-                Ok(Self::new(config, store).with_queue(queue))
+                let queues = queue(aws, &config);
+                let mut state = Self::new(config, store).with_queue(queues.deliveries);
+                state.fanout = queues.fanout;
+                Ok(state)
             }
         }
     }
 
-    pub fn with_queue(mut self, queue: Arc<dyn Queue>) -> Self {
+    pub fn with_fanout(mut self, fanout: Arc<dyn Queue<FanoutMessage>>) -> Self {
+        self.fanout = fanout;
+        self
+    }
+
+    pub fn with_queue(mut self, queue: Arc<dyn Queue<DeliveryMessage>>) -> Self {
         self.queue = queue;
         self
     }
@@ -131,45 +142,65 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Makes the AWS backend's delivery queue from the shared SDK configuration.
-pub type QueueFactory = fn(aws_config::SdkConfig, &Config) -> Arc<dyn Queue>;
+/// The two queues of the AWS backend.
+pub struct Queues {
+    pub deliveries: Arc<dyn Queue<DeliveryMessage>>,
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+}
 
-/// The delivery queue on SQS, at `HERALD_DELIVERY_QUEUE_URL`. Without a URL every send fails
-/// (503); the functions that enqueue refuse to start without one.
-pub fn sqs_queue(aws: aws_config::SdkConfig, config: &Config) -> Arc<dyn Queue> {
-    let url = config.delivery_queue_url.clone().unwrap_or_default();
-    Arc::new(SqsQueue::new(aws, url))
+/// Makes the AWS backend's queues from the shared SDK configuration.
+pub type QueueFactory = fn(aws_config::SdkConfig, &Config) -> Queues;
+
+/// The queues on SQS, at `HERALD_DELIVERY_QUEUE_URL` and `HERALD_FANOUT_QUEUE_URL`. Without a URL
+/// every send fails (503); the functions that enqueue refuse to start without theirs.
+pub fn sqs_queue(aws: aws_config::SdkConfig, config: &Config) -> Queues {
+    let url = |u: &Option<String>| u.clone().unwrap_or_default();
+    Queues {
+        deliveries: Arc::new(SqsQueue::<DeliveryMessage>::new(
+            aws.clone(),
+            url(&config.delivery_queue_url),
+        )),
+        fanout: Arc::new(SqsQueue::<FanoutMessage>::new(
+            aws,
+            url(&config.fanout_queue_url),
+        )),
+    }
 }
 
 /// For a function that never enqueues: every call fails (a bug if one happens).
-pub fn no_queue(_: aws_config::SdkConfig, _: &Config) -> Arc<dyn Queue> {
-    Arc::new(NoQueue)
+pub fn no_queue(_: aws_config::SdkConfig, _: &Config) -> Queues {
+    Queues {
+        deliveries: Arc::new(NoQueue),
+        fanout: Arc::new(NoQueue),
+    }
 }
 
 struct NoQueue;
 
+fn no_queue_error() -> QueueError {
+    QueueError::Unavailable("this function has no queue".into())
+}
+
 #[async_trait::async_trait]
-impl Queue for NoQueue {
-    async fn send(&self, _: &[crate::queue::DeliveryMessage]) -> Result<(), QueueError> {
-        Err(QueueError::Unavailable(
-            "this function has no delivery queue".into(),
-        ))
+impl<M: QueueMessage> Queue<M> for NoQueue {
+    async fn send(&self, _: &[M]) -> Result<(), QueueError> {
+        Err(no_queue_error())
     }
 
     async fn receive(
         &self,
         _: usize,
         _: std::time::Duration,
-    ) -> Result<Vec<crate::queue::Received>, QueueError> {
-        Err(QueueError::Unavailable(
-            "this function has no delivery queue".into(),
-        ))
+    ) -> Result<Vec<crate::queue::Received<M>>, QueueError> {
+        Err(no_queue_error())
     }
 
     async fn ack(&self, _: &str) -> Result<(), QueueError> {
-        Err(QueueError::Unavailable(
-            "this function has no delivery queue".into(),
-        ))
+        Err(no_queue_error())
+    }
+
+    async fn delay(&self, _: &str, _: std::time::Duration) -> Result<(), QueueError> {
+        Err(no_queue_error())
     }
 }
 
@@ -220,6 +251,7 @@ pub enum Route {
     SendTestNotification,
     GetPreferences,
     UpdatePreferences,
+    EmitEvent,
 }
 
 const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
@@ -256,13 +288,21 @@ impl Route {
         Route::SendTestNotification,
         Route::GetPreferences,
         Route::UpdatePreferences,
+        Route::EmitEvent,
     ];
 
-    /// Whether the route puts deliveries on the queue (its function needs
+    /// Whether the route puts deliveries on the delivery queue (its function needs
     /// `HERALD_DELIVERY_QUEUE_URL` and the SQS client).
     #[inline(always)]
-    pub fn enqueues(self) -> bool {
+    pub fn enqueues_deliveries(self) -> bool {
         matches!(self, Route::SendTestNotification)
+    }
+
+    /// Whether the route puts events on the fan-out queue (its function needs
+    /// `HERALD_FANOUT_QUEUE_URL` and the SQS client).
+    #[inline(always)]
+    pub fn enqueues_fanouts(self) -> bool {
+        matches!(self, Route::EmitEvent)
     }
 
     /// The Lambda function (and binary) serving the route.
@@ -292,6 +332,7 @@ impl Route {
             Route::SendTestNotification => "send-test-notification",
             Route::GetPreferences => "get-notification-preferences",
             Route::UpdatePreferences => "update-notification-preferences",
+            Route::EmitEvent => "emit-event",
         }
     }
 
@@ -355,6 +396,10 @@ impl Route {
             }
             Route::GetPreferences => router.route(PREFERENCES, get(a::get_preferences)),
             Route::UpdatePreferences => router.route(PREFERENCES, put(a::update_preferences)),
+            Route::EmitEvent => router.route(
+                "/v1/organizations/{organizationId}/events",
+                post(events::emit),
+            ),
         }
     }
 }

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, notifications, organizations, recipients, settings};
+use super::{admin, events, notifications, organizations, recipients, settings};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,7 @@ use super::{admin, notifications, organizations, recipients, settings};
         admin::send_test,
         admin::get_preferences,
         admin::update_preferences,
+        events::emit,
     ),
     modifiers(&Security)
 )]

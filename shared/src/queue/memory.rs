@@ -7,51 +7,55 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{DeliveryMessage, Queue, QueueError, Received};
+use super::{DeliveryMessage, Queue, QueueError, QueueMessage, Received};
 
 #[derive(Debug)]
-struct Entry {
-    message: DeliveryMessage,
+struct Entry<M> {
+    message: M,
     visible_at: Instant,
     receives: u32,
     /// The receipt of the latest receive; an older receipt no longer acknowledges it.
     receipt: Option<String>,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    entries: Vec<Entry>,
-    dead: Vec<DeliveryMessage>,
+#[derive(Debug)]
+struct Inner<M> {
+    entries: Vec<Entry<M>>,
+    dead: Vec<M>,
     next_receipt: u64,
 }
 
 #[derive(Debug)]
-pub struct MemoryQueue {
-    inner: Mutex<Inner>,
+pub struct MemoryQueue<M = DeliveryMessage> {
+    inner: Mutex<Inner<M>>,
     max_receives: u32,
 }
 
-impl Default for MemoryQueue {
+impl<M: Clone> Default for MemoryQueue<M> {
     fn default() -> Self {
         Self::new(5)
     }
 }
 
-impl MemoryQueue {
+impl<M: Clone> MemoryQueue<M> {
     /// A queue redriving a message to its dead-letter list at its `max_receives`-th failed receive.
     pub fn new(max_receives: u32) -> Self {
         Self {
-            inner: Mutex::default(),
+            inner: Mutex::new(Inner {
+                entries: Vec::new(),
+                dead: Vec::new(),
+                next_receipt: 0,
+            }),
             max_receives,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner<M>> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Messages not yet acknowledged (visible or in flight), oldest first.
-    pub fn pending(&self) -> Vec<DeliveryMessage> {
+    pub fn pending(&self) -> Vec<M> {
         self.lock()
             .entries
             .iter()
@@ -60,14 +64,14 @@ impl MemoryQueue {
     }
 
     /// Messages moved to the dead-letter list.
-    pub fn dead_letters(&self) -> Vec<DeliveryMessage> {
+    pub fn dead_letters(&self) -> Vec<M> {
         self.lock().dead.clone()
     }
 }
 
 #[async_trait]
-impl Queue for MemoryQueue {
-    async fn send(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError> {
+impl<M: QueueMessage> Queue<M> for MemoryQueue<M> {
+    async fn send(&self, messages: &[M]) -> Result<(), QueueError> {
         let now = Instant::now();
         self.lock()
             .entries
@@ -80,12 +84,16 @@ impl Queue for MemoryQueue {
         Ok(())
     }
 
-    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Received<M>>, QueueError> {
         let now = Instant::now();
         let mut inner = self.lock();
         let max_receives = self.max_receives;
         // Redrive: a message received `max_receives` times and visible again goes dead.
-        let (dead, live): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut inner.entries)
+        let (dead, live): (Vec<Entry<M>>, Vec<Entry<M>>) = std::mem::take(&mut inner.entries)
             .into_iter()
             .partition(|e| e.receives >= max_receives && e.visible_at <= now);
         inner.entries = live;
@@ -118,6 +126,16 @@ impl Queue for MemoryQueue {
         self.lock()
             .entries
             .retain(|e| e.receipt.as_deref() != Some(receipt));
+        Ok(())
+    }
+
+    async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        let at = Instant::now() + delay;
+        for entry in self.lock().entries.iter_mut() {
+            if entry.receipt.as_deref() == Some(receipt) {
+                entry.visible_at = at;
+            }
+        }
         Ok(())
     }
 }
@@ -173,7 +191,7 @@ mod tests {
 
     #[tokio::test]
     async fn receive_takes_at_most_ten() {
-        let queue = MemoryQueue::default();
+        let queue: MemoryQueue = MemoryQueue::default();
         let messages: Vec<_> = (0..15).map(message).collect();
         queue.send(&messages).await.unwrap();
         assert_eq!(

@@ -23,11 +23,43 @@ pub struct DeliveryMessage {
     pub delivery: Uuid,
 }
 
+/// The body of one fan-out queue message: fan `event` out, from `position` on (the start when
+/// `None`). Each message does one bounded chunk, then queues the next.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FanoutMessage {
+    pub organization: OrgId,
+    pub event: Uuid,
+    #[serde(default)]
+    pub position: Option<FanoutPosition>,
+}
+
+/// Where a fan-out goes on: in the email/SMS notification `notification`, after the recipient
+/// cursor `after`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FanoutPosition {
+    pub notification: crate::model::NotificationId,
+    #[serde(default)]
+    pub after: Option<String>,
+    /// How many chunks came before (names the chunk in logs).
+    pub chunk: u32,
+}
+
+/// What a queue carries: JSON messages.
+pub trait QueueMessage:
+    Serialize + serde::de::DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
+impl<T> QueueMessage for T where
+    T: Serialize + serde::de::DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+}
+
 /// A message taken from the queue: invisible to other receivers until `ack` or its visibility
 /// timeout ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Received {
-    pub message: DeliveryMessage,
+pub struct Received<M = DeliveryMessage> {
+    pub message: M,
     /// What `ack` takes.
     pub receipt: String,
     /// How many times the message has been received, this time included.
@@ -44,12 +76,18 @@ pub enum QueueError {
 }
 
 #[async_trait]
-pub trait Queue: Send + Sync + 'static {
+pub trait Queue<M: QueueMessage = DeliveryMessage>: Send + Sync + 'static {
     /// Sends every message (SQS: SendMessageBatch, 10 per call, failed entries retried). `Ok` means
     /// every message is durably queued.
-    async fn send(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError>;
+    async fn send(&self, messages: &[M]) -> Result<(), QueueError>;
     /// Up to `max` (≤ 10) messages now visible, each hidden for `visibility` from now.
-    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError>;
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Received<M>>, QueueError>;
     /// Deletes a received message: it was handled.
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+    /// Makes a received message visible again after `delay` (a retry's backoff).
+    async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
 }

@@ -14,20 +14,21 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
-use super::{DeliveryMessage, Queue, QueueError, Received};
+use super::{DeliveryMessage, Queue, QueueError, QueueMessage, Received};
 
 /// SendMessageBatch's limit.
 pub const BATCH_MAX: usize = 10;
 const CONCURRENCY: usize = 8;
 const ATTEMPTS: u32 = 5;
 
-pub struct SqsQueue {
+pub struct SqsQueue<M = DeliveryMessage> {
     sdk: SdkConfig,
     client: OnceLock<Client>,
     url: String,
+    message: std::marker::PhantomData<fn() -> M>,
 }
 
-impl std::fmt::Debug for SqsQueue {
+impl<M> std::fmt::Debug for SqsQueue<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqsQueue").field("url", &self.url).finish()
     }
@@ -37,12 +38,13 @@ fn unavailable(e: impl std::error::Error + 'static) -> QueueError {
     QueueError::Unavailable(DisplayErrorContext(e).to_string())
 }
 
-impl SqsQueue {
+impl<M: QueueMessage> SqsQueue<M> {
     pub fn new(sdk: SdkConfig, url: impl Into<String>) -> Self {
         Self {
             sdk,
             client: OnceLock::new(),
             url: url.into(),
+            message: std::marker::PhantomData,
         }
     }
 
@@ -52,6 +54,7 @@ impl SqsQueue {
             sdk: SdkConfig::builder().build(),
             client: OnceLock::from(client),
             url: url.into(),
+            message: std::marker::PhantomData,
         }
     }
 
@@ -105,7 +108,7 @@ impl SqsQueue {
         ))
     }
 
-    async fn send_chunk(&self, chunk: Vec<DeliveryMessage>) -> Result<(), QueueError> {
+    async fn send_chunk(&self, chunk: Vec<M>) -> Result<(), QueueError> {
         let mut pending: Vec<(String, String)> = chunk
             .iter()
             .enumerate()
@@ -158,10 +161,9 @@ impl SqsQueue {
 }
 
 #[async_trait]
-impl Queue for SqsQueue {
-    async fn send(&self, messages: &[DeliveryMessage]) -> Result<(), QueueError> {
-        let chunks: Vec<Vec<DeliveryMessage>> =
-            messages.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
+impl<M: QueueMessage> Queue<M> for SqsQueue<M> {
+    async fn send(&self, messages: &[M]) -> Result<(), QueueError> {
+        let chunks: Vec<Vec<M>> = messages.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
         stream::iter(chunks)
             .map(|chunk| self.send_chunk(chunk))
             .buffer_unordered(CONCURRENCY)
@@ -170,7 +172,11 @@ impl Queue for SqsQueue {
             .map(|_| ())
     }
 
-    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Received>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Received<M>>, QueueError> {
         let out = self
             .client()
             .receive_message()
@@ -207,6 +213,18 @@ impl Queue for SqsQueue {
             .delete_message()
             .queue_url(&self.url)
             .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
+        self.client()
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(unavailable)?;

@@ -47,8 +47,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Delivery, Notification, Organization, Page, PageRequest, Preference, Recipient, Settings,
-    SettingsPatch, SmsCounter, SmsUsage, Store, StoreError, StoreResult, TokenRecord, Unique, User,
+    Claim, Delivery, Event, EventCreated, Notification, Organization, Outcome, Page, PageRequest,
+    Preference, Recipient, Settings, SettingsPatch, SmsCounter, SmsUsage, Store, StoreError,
+    StoreResult, TokenRecord, Unique, User,
 };
 use crate::model::{
     DeliveryMode, Email, Language, NotificationId, OrgId, OrgKind, TokenId, Username,
@@ -97,6 +98,25 @@ fn preference_sk(user: Uuid, template: Uuid) -> String {
 /// the organization's partition.
 fn delivery_pk(org: &OrgId, id: Uuid) -> String {
     format!("ORG#{org}#DELIVERY#{id}")
+}
+
+/// Each event is its own partition, like each delivery.
+fn event_pk(org: &OrgId, id: Uuid) -> String {
+    format!("ORG#{org}#EVENT#{id}")
+}
+
+/// An idempotency key, on the organization's partition: `{eventId, bodyHash, expiresAt, ttl}`.
+fn idempotency_sk(key: &str) -> String {
+    format!("IDEM#{key}")
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdempotencyItem {
+    event_id: Uuid,
+    #[serde(with = "timestamp")]
+    expires_at: OffsetDateTime,
+    ttl: i64,
 }
 
 fn sms_pk(org: &OrgId, day: time::Date) -> String {
@@ -1253,5 +1273,209 @@ impl Store for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn create_event(
+        &self,
+        event: &Event,
+        key_expires: OffsetDateTime,
+    ) -> StoreResult<EventCreated> {
+        let event_item = item(
+            event_pk(&event.organization, event.id),
+            "EVENT".into(),
+            event,
+        )?;
+        let mut writes = Vec::new();
+        if let Some(key) = &event.idempotency_key {
+            let idem = IdempotencyItem {
+                event_id: event.id,
+                expires_at: key_expires,
+                ttl: key_expires.unix_timestamp(),
+            };
+            let it = item(pk(&event.organization), idempotency_sk(key), &idem)?;
+            // TTL deletes lazily: an expired key still present may be taken over.
+            let put = build(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(it))
+                    .condition_expression("attribute_not_exists(pk) OR expiresAt < :now")
+                    .expression_attribute_values(":now", Av::S(timestamp::format(event.created_at)))
+                    .build(),
+            )?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        writes.push(self.put(event_item, "attribute_not_exists(pk)")?);
+        match self.transact(writes).await? {
+            TransactOutcome::Done => Ok(EventCreated::New),
+            TransactOutcome::ConditionsFailed(_) => {
+                let Some(key) = &event.idempotency_key else {
+                    return Err(StoreError::Conflict(vec![Unique::DeliveryId]));
+                };
+                let idem: Option<IdempotencyItem> = self
+                    .get(pk(&event.organization), idempotency_sk(key))
+                    .await?;
+                let first = match idem {
+                    Some(i) => self.get_event(&event.organization, i.event_id).await?,
+                    None => None,
+                };
+                Ok(match first {
+                    Some(first) if first.body_hash == event.body_hash => {
+                        EventCreated::Replay(first)
+                    }
+                    // A key whose event is gone (removed after a failed enqueue) or another
+                    // body: the key is taken either way.
+                    _ => EventCreated::KeyReused,
+                })
+            }
+        }
+    }
+
+    async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>> {
+        self.get(event_pk(org, id), "EVENT".into()).await
+    }
+
+    async fn delete_event(&self, event: &Event) -> StoreResult<()> {
+        let org = &event.organization;
+        let mut deletes = vec![build(
+            Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(event_pk(org, event.id), "EVENT".into())))
+                .build(),
+        )?];
+        if let Some(k) = &event.idempotency_key {
+            deletes.push(build(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk(org), idempotency_sk(k))))
+                    .condition_expression("eventId = :id")
+                    .expression_attribute_values(":id", Av::S(event.id.to_string()))
+                    .build(),
+            )?);
+        }
+        let items = deletes
+            .into_iter()
+            .map(|d| TransactWriteItem::builder().delete(d).build())
+            .collect();
+        match self.transact(items).await? {
+            TransactOutcome::Done | TransactOutcome::ConditionsFailed(_) => Ok(()),
+        }
+    }
+
+    async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
+        let puts = deliveries
+            .iter()
+            .map(|d| {
+                let it = item(delivery_pk(&d.organization, d.id), "DELIVERY".into(), d)?;
+                let put = build(PutRequest::builder().set_item(Some(it)).build())?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.batch_write(puts).await
+    }
+
+    async fn get_deliveries(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<Delivery>> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let keys = unique
+            .iter()
+            .map(|id| key(delivery_pk(org, *id), "DELIVERY".into()))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+
+    async fn claim_delivery(
+        &self,
+        org: &OrgId,
+        id: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Claim> {
+        use crate::model::DeliveryStatus as S;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
+            .update_expression(
+                "SET #status = :sending, leaseUntil = :lease, attempts = attempts + :one, \
+                 updatedAt = :now",
+            )
+            .condition_expression("#status = :queued OR (#status = :sending AND leaseUntil < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":sending", Av::S(S::Sending.as_str().into()))
+            .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
+            .expression_attribute_values(":lease", Av::S(timestamp::format(lease_until)))
+            .expression_attribute_values(":now", Av::S(timestamp::format(now)))
+            .expression_attribute_values(":one", Av::N("1".into()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Claim::Claimed(Box::new(record(
+                out.attributes.unwrap_or_default(),
+            )?))),
+            Err(e) if condition_failed(&e) => {
+                let current: Option<Delivery> =
+                    self.get(delivery_pk(org, id), "DELIVERY".into()).await?;
+                Ok(match current {
+                    None => Claim::Missing,
+                    Some(d) => match d.status {
+                        S::Held => Claim::Held,
+                        S::Sent | S::Failed | S::Skipped => Claim::Settled(d.status),
+                        // Queued again (or its lease ran out) since the write: another sender
+                        // may claim it; this one lets its message come back.
+                        S::Sending | S::Queued => Claim::Busy,
+                    },
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn settle_delivery(
+        &self,
+        org: &OrgId,
+        id: Uuid,
+        lease_until: OffsetDateTime,
+        outcome: &Outcome,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        use crate::model::DeliveryStatus as S;
+        let (status, field, text) = match outcome {
+            Outcome::Sent => (S::Sent, None, None),
+            Outcome::Failed(e) => (S::Failed, Some("lastError"), Some(e)),
+            Outcome::Retry(e) => (S::Queued, Some("lastError"), Some(e)),
+            Outcome::Skipped(r) => (S::Skipped, Some("reason"), Some(r)),
+        };
+        let mut set = "SET #status = :status, updatedAt = :now".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
+            .condition_expression("#status = :sending AND leaseUntil = :lease")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", Av::S(status.as_str().into()))
+            .expression_attribute_values(":sending", Av::S(S::Sending.as_str().into()))
+            .expression_attribute_values(":lease", Av::S(timestamp::format(lease_until)))
+            .expression_attribute_values(":now", Av::S(timestamp::format(now)));
+        if let (Some(field), Some(text)) = (field, text) {
+            set.push_str(&format!(", {field} = :text"));
+            request = request.expression_attribute_values(":text", Av::S(text.clone()));
+        }
+        let result = request
+            .update_expression(format!("{set} REMOVE leaseUntil"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }

@@ -10,8 +10,9 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    Delivery, Notification, Organization, Page, PageRequest, Preference, Recipient, Settings,
-    SettingsPatch, SmsCounter, SmsUsage, Store, StoreError, StoreResult, TokenRecord, Unique, User,
+    Claim, Delivery, Event, EventCreated, Notification, Organization, Outcome, Page, PageRequest,
+    Preference, Recipient, Settings, SettingsPatch, SmsCounter, SmsUsage, Store, StoreError,
+    StoreResult, TokenRecord, Unique, User,
 };
 use crate::model::{Email, NotificationId, OrgId, TokenId, Username};
 
@@ -42,6 +43,9 @@ struct Tenant {
     /// By user, then by template id.
     preferences: HashMap<Uuid, BTreeMap<Uuid, Preference>>,
     deliveries: HashMap<Uuid, Delivery>,
+    events: HashMap<Uuid, Event>,
+    /// Idempotency key → (event id, until when the key holds).
+    idempotency: HashMap<String, (Uuid, OffsetDateTime)>,
 }
 
 impl Tenant {
@@ -64,6 +68,8 @@ impl Tenant {
             },
             preferences: HashMap::new(),
             deliveries: HashMap::new(),
+            events: HashMap::new(),
+            idempotency: HashMap::new(),
             org,
         }
     }
@@ -549,5 +555,138 @@ impl Store for MemoryStore {
             .write()
             .get_mut(org)
             .is_some_and(|t| t.deliveries.remove(&id).is_some()))
+    }
+
+    async fn create_event(
+        &self,
+        event: &Event,
+        key_expires: OffsetDateTime,
+    ) -> StoreResult<EventCreated> {
+        let mut tenants = self.write();
+        let tenant = tenants
+            .get_mut(&event.organization)
+            .ok_or(StoreError::NotFound)?;
+        if let Some(key) = &event.idempotency_key {
+            if let Some((first, until)) = tenant.idempotency.get(key)
+                && *until > event.created_at
+            {
+                {
+                    return Ok(match tenant.events.get(first) {
+                        Some(first) if first.body_hash == event.body_hash => {
+                            EventCreated::Replay(first.clone())
+                        }
+                        _ => EventCreated::KeyReused,
+                    });
+                }
+            }
+            tenant
+                .idempotency
+                .insert(key.clone(), (event.id, key_expires));
+        }
+        tenant.events.insert(event.id, event.clone());
+        Ok(EventCreated::New)
+    }
+
+    async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>> {
+        Ok(self
+            .with_tenant(org, |t| t.events.get(&id).cloned())
+            .flatten())
+    }
+
+    async fn delete_event(&self, event: &Event) -> StoreResult<()> {
+        if let Some(tenant) = self.write().get_mut(&event.organization) {
+            tenant.events.remove(&event.id);
+            if let Some(key) = &event.idempotency_key
+                && tenant
+                    .idempotency
+                    .get(key)
+                    .is_some_and(|(id, _)| *id == event.id)
+            {
+                tenant.idempotency.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
+        let mut tenants = self.write();
+        for d in deliveries {
+            if let Some(tenant) = tenants.get_mut(&d.organization) {
+                tenant.deliveries.insert(d.id, d.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_deliveries(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<Delivery>> {
+        Ok(self
+            .with_tenant(org, |t| {
+                ids.iter()
+                    .filter_map(|id| t.deliveries.get(id).cloned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn claim_delivery(
+        &self,
+        org: &OrgId,
+        id: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Claim> {
+        use crate::model::DeliveryStatus as S;
+        let mut tenants = self.write();
+        let Some(d) = tenants.get_mut(org).and_then(|t| t.deliveries.get_mut(&id)) else {
+            return Ok(Claim::Missing);
+        };
+        match d.status {
+            S::Held => Ok(Claim::Held),
+            S::Sent | S::Failed | S::Skipped => Ok(Claim::Settled(d.status)),
+            S::Sending if d.lease_until.is_some_and(|l| l >= now) => Ok(Claim::Busy),
+            S::Queued | S::Sending => {
+                d.status = S::Sending;
+                d.lease_until = Some(lease_until);
+                d.attempts += 1;
+                d.updated_at = now;
+                Ok(Claim::Claimed(Box::new(d.clone())))
+            }
+        }
+    }
+
+    async fn settle_delivery(
+        &self,
+        org: &OrgId,
+        id: Uuid,
+        lease_until: OffsetDateTime,
+        outcome: &Outcome,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        use crate::model::DeliveryStatus as S;
+        let mut tenants = self.write();
+        let Some(d) = tenants.get_mut(org).and_then(|t| t.deliveries.get_mut(&id)) else {
+            return Ok(false);
+        };
+        if d.status != S::Sending || d.lease_until != Some(lease_until) {
+            return Ok(false);
+        }
+        d.lease_until = None;
+        d.updated_at = now;
+        match outcome {
+            Outcome::Sent => d.status = S::Sent,
+            Outcome::Failed(e) => {
+                d.status = S::Failed;
+                d.last_error = Some(e.clone());
+            }
+            Outcome::Retry(e) => {
+                d.status = S::Queued;
+                d.last_error = Some(e.clone());
+            }
+            Outcome::Skipped(reason) => {
+                d.status = S::Skipped;
+                d.reason = Some(reason.clone());
+            }
+        }
+        Ok(true)
     }
 }

@@ -298,17 +298,33 @@ pub struct Preference {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "lowercase")]
 pub enum Channel {
-    Email { to: Email },
-    Sms { to: Phone },
+    Email {
+        to: Email,
+    },
+    Sms {
+        to: Phone,
+    },
+    /// The notification's Slack channel (its stored incoming webhook or `chat.postMessage`).
+    Slack {
+        notification: NotificationId,
+    },
+    /// The notification's webhook URL, signed with its secret.
+    Webhook {
+        notification: NotificationId,
+    },
 }
 
 /// One message to one target (SPEC §1), recorded before it is enqueued.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
-    /// UUIDv7: time-ordered.
+    /// An event's delivery: UUIDv5 of (event, target), so a repeated fan-out names the same
+    /// deliveries. A test notification's: UUIDv7.
     pub id: Uuid,
     pub organization: OrgId,
+    /// The event it delivers (`None` for a test notification).
+    #[serde(default)]
+    pub event: Option<Uuid>,
     /// The system template rendered for it.
     pub template: Uuid,
     /// The user it is for, when it is for a user.
@@ -316,16 +332,76 @@ pub struct Delivery {
     pub user: Option<Uuid>,
     pub channel: Channel,
     pub language: Language,
-    /// What the template is rendered with.
-    pub data: serde_json::Value,
+    /// What the template is rendered with; `None`: the event's data.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
     pub status: DeliveryStatus,
     pub attempts: u32,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Why a delivery was `skipped` (e.g. `quota_exceeded`, `not_whitelisted`).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// While `sending`: until when the sender that claimed it holds it.
+    #[serde(default, with = "timestamp::option")]
+    pub lease_until: Option<OffsetDateTime>,
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
     #[serde(with = "timestamp")]
     pub updated_at: OffsetDateTime,
+}
+
+/// An event emitted into an organization (SPEC §7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// UUIDv7.
+    pub id: Uuid,
+    pub organization: OrgId,
+    #[serde(rename = "type")]
+    pub kind: crate::model::EventType,
+    pub data: serde_json::Value,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// SHA-256 (hex) of the request's type and data: tells a replay from a reused key.
+    pub body_hash: String,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What recording an event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventCreated {
+    New,
+    /// The idempotency key was used in the last 24 h with the same body: that first event.
+    Replay(Event),
+    /// The idempotency key was used in the last 24 h with another body.
+    KeyReused,
+}
+
+/// What claiming a delivery for sending found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// It is this sender's until `lease_until` (status `sending`, `attempts` counted).
+    Claimed(Box<Delivery>),
+    /// Another sender holds a live lease.
+    Busy,
+    /// It is `held` (the notifier is paused).
+    Held,
+    /// It is already `sent`, `failed` or `skipped`.
+    Settled(DeliveryStatus),
+    Missing,
+}
+
+/// How a claimed delivery ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Failed(String),
+    /// Back to `queued`, to be tried again.
+    Retry(String),
+    /// Not sent, on purpose (`quota_exceeded`, ...).
+    Skipped(String),
 }
 
 /// A page request: at most `limit` items after the sort key `after`.
@@ -552,4 +628,39 @@ pub trait Store: Send + Sync + 'static {
     async fn get_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>>;
     /// Removes a delivery that could not be enqueued; `false` when there was none.
     async fn delete_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<bool>;
+
+    /// Records an event, and its idempotency key (kept until `key_expires`) when it has one, in
+    /// one transaction.
+    async fn create_event(
+        &self,
+        event: &Event,
+        key_expires: OffsetDateTime,
+    ) -> StoreResult<EventCreated>;
+    async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>>;
+    /// Removes an event that could not be enqueued, and its idempotency key.
+    async fn delete_event(&self, event: &Event) -> StoreResult<()>;
+
+    /// Records deliveries that do not exist yet (BatchWriteItem, 25 per call); the caller makes
+    /// sure of that (a fan-out chunk writes its deliveries once).
+    async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()>;
+    /// The deliveries among `ids` that exist (BatchGetItem, 100 per call), any order.
+    async fn get_deliveries(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<Delivery>>;
+    /// Claims a delivery for sending: `queued` (or `sending` with an expired lease) becomes
+    /// `sending` until `lease_until`, one more attempt, by one conditional write.
+    async fn claim_delivery(
+        &self,
+        org: &OrgId,
+        id: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Claim>;
+    /// Ends a claim: only the holder of the lease `lease_until` may (`false` otherwise).
+    async fn settle_delivery(
+        &self,
+        org: &OrgId,
+        id: Uuid,
+        lease_until: OffsetDateTime,
+        outcome: &Outcome,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
 }

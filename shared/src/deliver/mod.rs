@@ -1,0 +1,358 @@
+//! The sender (SPEC §7): takes delivery messages from the queue and delivers each exactly once in
+//! effect, whatever the queue repeats.
+//!
+//! For each message: claim the delivery (`queued` → `sending` with a lease, one conditional write;
+//! a delivery already settled, or leased by another sender, is not sent), render it, send it,
+//! settle it (only the lease holder may). Then the message is acknowledged, or delayed for a retry
+//! (exponential backoff with full jitter, or the target's `Retry-After`), or left to come back.
+//!
+//! What "exactly once" can mean with an external target: a sender that dies after sending and
+//! before settling leaves a `sending` delivery whose lease runs out; the message comes back and the
+//! delivery is sent again with the **same** `webhook-id`, which Standard Webhooks receivers use to
+//! drop the repeat. Nothing is ever lost: a message is acknowledged only once its delivery is
+//! settled.
+
+pub mod outbox;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{StreamExt, stream};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::api::AppState;
+use crate::model::EventType;
+use crate::queue::{DeliveryMessage, Received};
+use crate::store::{Channel, Claim, Delivery, Outcome, Target};
+use crate::templates::{self, TemplateKey};
+use outbox::{Outbox, OutboxMessage};
+
+/// After this many attempts a delivery is `failed` and its message goes to the dead-letter queue
+/// (SQS `maxReceiveCount` 5).
+pub const MAX_ATTEMPTS: u32 = 5;
+/// How long a claim holds: well over the 15 s HTTP timeout.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Records of one batch handled at once.
+const CONCURRENCY: usize = 32;
+
+/// Why one send did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// Worth another attempt (timeout, 408, 429, 5xx), after `after` if the target said.
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    /// Final (another 4xx, a bad target).
+    Fail(String),
+    /// Final, and the target is gone (410, an archived Slack channel): disable the notification.
+    Gone(String),
+    /// Not sent, on purpose (`quota_exceeded`, `notification_deleted`, ...): `skipped`.
+    Skip(String),
+}
+
+/// What the sender uses to reach targets: built once per process.
+pub struct Transports {
+    pub http: reqwest::Client,
+    /// Email and SMS go here when set (the local server); otherwise through SES and SNS.
+    pub outbox: Option<Arc<Outbox>>,
+    /// The first retry's backoff; each further one doubles it (full jitter), up to 15 minutes.
+    pub backoff_base: Duration,
+}
+
+impl Transports {
+    pub fn new(state: &AppState, outbox: Option<Arc<Outbox>>) -> reqwest::Result<Self> {
+        Ok(Self {
+            http: crate::net::delivery_client(
+                state.resolver.clone(),
+                state.config.allow_private_targets,
+            )?,
+            outbox,
+            backoff_base: Duration::from_secs(2),
+        })
+    }
+
+    fn backoff(&self, attempts: u32) -> Duration {
+        let ceiling = self
+            .backoff_base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(Duration::from_secs(900));
+        ceiling.mul_f64(rand::random::<f64>().max(0.1))
+    }
+}
+
+/// What becomes of a received message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled: delete it.
+    Ack,
+    /// Try again after this long.
+    Delay(Duration),
+    /// Leave it: it comes back when its visibility ends (another sender holds the delivery, or
+    /// the last attempt failed and the queue's redrive takes it to the dead-letter queue).
+    Leave,
+}
+
+/// Handles a batch of delivery messages concurrently; returns the receipts of the messages that
+/// must come back (SQS `ReportBatchItemFailures`). Acks and delays are done here.
+pub async fn process_batch(
+    state: &AppState,
+    transports: &Transports,
+    batch: Vec<Received<DeliveryMessage>>,
+) -> Vec<String> {
+    stream::iter(batch)
+        .map(|received| async move {
+            let disposition = match deliver(state, transports, &received.message).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(delivery = %received.message.delivery, error = %e, "delivery attempt failed; its message comes back");
+                    Disposition::Leave
+                }
+            };
+            let done = match disposition {
+                Disposition::Ack => state.queue.ack(&received.receipt).await,
+                Disposition::Delay(after) => state.queue.delay(&received.receipt, after).await,
+                Disposition::Leave => Ok(()),
+            };
+            match (disposition, done) {
+                (Disposition::Ack, Ok(())) => None,
+                (_, Err(e)) => {
+                    tracing::warn!(error = %e, "queue call failed; the message comes back");
+                    Some(received.receipt)
+                }
+                _ => Some(received.receipt),
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
+}
+
+/// One delivery message: claim, send, settle.
+pub async fn deliver(
+    state: &AppState,
+    transports: &Transports,
+    message: &DeliveryMessage,
+) -> Result<Disposition, crate::error::ApiError> {
+    let now = state.clock.now();
+    let lease = now + LEASE;
+    let org = &message.organization;
+    let delivery = match state
+        .store
+        .claim_delivery(org, message.delivery, now, lease)
+        .await?
+    {
+        Claim::Claimed(d) => d,
+        Claim::Busy => return Ok(Disposition::Leave),
+        Claim::Held | Claim::Settled(_) | Claim::Missing => return Ok(Disposition::Ack),
+    };
+    let outcome = match send(state, transports, &delivery, now).await {
+        Ok(()) => Outcome::Sent,
+        Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => {
+            Outcome::Failed(format!("{error} (after {MAX_ATTEMPTS} attempts)"))
+        }
+        Err(SendError::Retry { error, after }) => {
+            let settled = state
+                .store
+                .settle_delivery(org, delivery.id, lease, &Outcome::Retry(error), now)
+                .await?;
+            let wait = after.unwrap_or_else(|| transports.backoff(delivery.attempts));
+            return Ok(if settled {
+                Disposition::Delay(wait)
+            } else {
+                Disposition::Leave
+            });
+        }
+        Err(SendError::Fail(error)) => Outcome::Failed(error),
+        Err(SendError::Gone(error)) => {
+            disable_notification(state, &delivery).await?;
+            Outcome::Failed(error)
+        }
+        Err(SendError::Skip(reason)) => Outcome::Skipped(reason),
+    };
+    let final_failure = matches!(outcome, Outcome::Failed(_)) && delivery.attempts >= MAX_ATTEMPTS;
+    let settled = state
+        .store
+        .settle_delivery(org, delivery.id, lease, &outcome, state.clock.now())
+        .await?;
+    Ok(match (settled, final_failure) {
+        // The dead-letter queue keeps the message of a delivery that failed every attempt.
+        (true, true) => Disposition::Leave,
+        (true, false) => Disposition::Ack,
+        (false, _) => Disposition::Leave,
+    })
+}
+
+async fn disable_notification(
+    state: &AppState,
+    delivery: &Delivery,
+) -> Result<(), crate::error::ApiError> {
+    let (Channel::Slack { notification } | Channel::Webhook { notification }) = &delivery.channel
+    else {
+        return Ok(());
+    };
+    for _ in 0..3 {
+        let Some(mut n) = state
+            .store
+            .get_notification(&delivery.organization, notification)
+            .await?
+        else {
+            return Ok(());
+        };
+        let read = n.updated_at;
+        n.enabled = false;
+        match state.store.update_notification(&n, read).await {
+            Ok(()) => return Ok(()),
+            Err(crate::store::StoreError::Stale) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Renders and sends one claimed delivery.
+async fn send(
+    state: &AppState,
+    transports: &Transports,
+    delivery: &Delivery,
+    now: OffsetDateTime,
+) -> Result<(), SendError> {
+    let unavailable = |e: crate::store::StoreError| SendError::Retry {
+        error: format!("store: {e}"),
+        after: None,
+    };
+    let template = templates::by_id(delivery.template)
+        .ok_or_else(|| SendError::Fail("unknown template".into()))?;
+    let (kind, data, at) = match (&delivery.event, &delivery.data) {
+        (Some(event), _) => {
+            let event = state
+                .store
+                .get_event(&delivery.organization, *event)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| SendError::Fail("the event is gone".into()))?;
+            (event.kind.as_str(), event.data, event.created_at)
+        }
+        (None, data) => (
+            "test",
+            data.clone().unwrap_or(Value::Null),
+            delivery.created_at,
+        ),
+    };
+    let rendered = template.render(delivery.language, &data);
+    match &delivery.channel {
+        Channel::Webhook { notification } | Channel::Slack { notification } => {
+            let n = state
+                .store
+                .get_notification(&delivery.organization, notification)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| SendError::Skip("notification_deleted".into()))?;
+            if !n.enabled {
+                return Err(SendError::Skip("notification_disabled".into()));
+            }
+            match n.target {
+                Target::Webhook(target) => {
+                    crate::net::check_webhook_url(
+                        &target.url,
+                        state.config.allow_private_targets,
+                        &*state.resolver,
+                    )
+                    .await
+                    .map_err(|e| SendError::Fail(format!("url: {e}")))?;
+                    let body = json!({
+                        "type": kind,
+                        "timestamp": crate::model::timestamp::format(at),
+                        "data": data,
+                        "title": rendered.title,
+                        "body": rendered.body,
+                        "organization": delivery.organization,
+                        "notification": notification,
+                    });
+                    let bytes = serde_json::to_vec(&body)
+                        .map_err(|e| SendError::Fail(format!("body: {e}")))?;
+                    webhook::post_webhook(
+                        &transports.http,
+                        &target.url,
+                        &target.secret,
+                        &delivery.id.to_string(),
+                        now.unix_timestamp(),
+                        bytes,
+                    )
+                    .await
+                }
+                Target::Slack(target) => {
+                    webhook::post_slack(&transports.http, &target.webhook_url, &rendered.slack())
+                        .await
+                }
+                Target::Email | Target::Sms => Err(SendError::Fail(
+                    "the notification is not a slack or webhook target".into(),
+                )),
+            }
+        }
+        Channel::Email { to } => {
+            let email = rendered.email();
+            let outbox = transports
+                .outbox
+                .as_ref()
+                .ok_or_else(|| SendError::Fail("email (SES) is not set up yet".into()))?;
+            outbox.push(OutboxMessage {
+                channel: "email",
+                delivery: delivery.id,
+                to: to.to_string(),
+                subject: Some(email.subject),
+                text: email.text,
+                html: Some(email.html),
+                sent_at: now,
+            });
+            Ok(())
+        }
+        Channel::Sms { to } => {
+            // One unit of the user's daily quota first; a spent quota skips the SMS.
+            if let Some(user) = delivery.user {
+                let settings = state
+                    .store
+                    .get_settings(&delivery.organization)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| SendError::Fail("the organization is gone".into()))?;
+                let day = crate::quota::today(now);
+                let taken = state
+                    .store
+                    .take_sms(
+                        &delivery.organization,
+                        user,
+                        day,
+                        settings.sms_daily_quota(),
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                if !taken {
+                    return Err(SendError::Skip("quota_exceeded".into()));
+                }
+            }
+            let outbox = transports
+                .outbox
+                .as_ref()
+                .ok_or_else(|| SendError::Fail("SMS (SNS) is not set up yet".into()))?;
+            outbox.push(OutboxMessage {
+                channel: "sms",
+                delivery: delivery.id,
+                to: to.to_string(),
+                subject: None,
+                text: rendered.sms(),
+                html: None,
+                sent_at: now,
+            });
+            Ok(())
+        }
+    }
+}
+
+/// The system template of an event type.
+pub fn event_template(kind: EventType) -> &'static templates::SystemTemplate {
+    templates::get(TemplateKey::Event(kind))
+}

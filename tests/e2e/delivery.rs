@@ -1,0 +1,320 @@
+//! Events, fan-out and the sender (SPEC §7) end to end, on both backends: a real HTTP receiver on
+//! loopback, the real queues (in memory, or SQS on moto).
+
+use std::time::Duration;
+
+use herald_tests::delivery::{DeliveryApp, Receiver};
+use herald_tests::{Backend, assert_error};
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::deliver::webhook::sign;
+use shared::model::{DeliveryStatus, OrgId};
+use shared::queue::DeliveryMessage;
+use shared::store::Delivery;
+use uuid::Uuid;
+
+const PUMP: Duration = Duration::from_secs(20);
+
+async fn webhook(d: &DeliveryApp, url: &str) -> String {
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/notifications"),
+            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": url}}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    res.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn emit(d: &DeliveryApp, body: Value) -> (StatusCode, Value) {
+    let res = d
+        .app
+        .admin(Method::POST, &d.app.path("/events"), Some(body))
+        .await;
+    (res.status, res.body)
+}
+
+fn build_event(key: Option<&str>) -> Value {
+    let mut body = json!({"type": "buildCreated", "data": {"appName": "Field Service", "version": "4.2.0", "buildNumber": "1187", "platform": "iOS", "createdBy": "Grace", "url": "https://console.example.com/b/1187"}});
+    if let Some(key) = key {
+        body["idempotencyKey"] = json!(key);
+    }
+    body
+}
+
+fn org(d: &DeliveryApp) -> OrgId {
+    OrgId::parse(&d.app.org).unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn delivery(d: &DeliveryApp, event: &str, notification: &str) -> Delivery {
+    let event: Uuid = event.parse().unwrap_or_else(|e| panic!("{e}"));
+    let id = Uuid::new_v5(&event, notification.as_bytes());
+    d.app
+        .state
+        .store
+        .get_delivery(&org(d), id)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("delivery {id} recorded"))
+}
+
+async fn a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let secret = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/notifications/{notification}")),
+            None,
+        )
+        .await
+        .body["data"]["config"]["webhook"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let (status, body) = emit(&d, build_event(Some("build-1187"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["status"], true);
+    assert_eq!(body["data"]["type"], "buildCreated");
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1, "delivered once");
+    let hit = &hits[0];
+    let sent = delivery(&d, &event, &notification).await;
+    assert_eq!(hit.header("webhook-id"), sent.id.to_string());
+    let ts: i64 = hit.header("webhook-timestamp").parse().unwrap_or_default();
+    assert_eq!(
+        sign(&secret, &hit.header("webhook-id"), ts, &hit.body).as_deref(),
+        Ok(hit.header("webhook-signature").as_str()),
+        "signed over the exact bytes with the notification's secret"
+    );
+    let payload = hit.json();
+    assert_eq!(payload["type"], "buildCreated");
+    assert_eq!(payload["title"], "New build of Field Service");
+    assert_eq!(
+        payload["body"],
+        "Grace uploaded Field Service 4.2.0 (build 1187) for iOS."
+    );
+    assert_eq!(payload["organization"], d.app.org);
+    assert_eq!(payload["notification"], notification);
+    assert_eq!(payload["data"]["buildNumber"], "1187");
+    assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 1));
+
+    // The same key and body: the first event again, nothing new sent.
+    let (status, again) = emit(&d, build_event(Some("build-1187"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(again["data"], body["data"]);
+    d.pump(Duration::from_secs(2)).await;
+    assert_eq!(receiver.hits().len(), 1);
+    // The same key with another body: 422.
+    let mut other = build_event(Some("build-1187"));
+    other["data"]["buildNumber"] = json!("1188");
+    let res = d
+        .app
+        .admin(Method::POST, &d.app.path("/events"), Some(other))
+        .await;
+    assert_error(&res, 422, 1003, None);
+}
+
+async fn a_500_then_200_is_delivered_once_with_the_same_webhook_id(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[(500, None), (429, Some(0))]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 3, "500, 429, then 200");
+    let ids: Vec<String> = hits.iter().map(|h| h.header("webhook-id")).collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one webhook-id: {ids:?}"
+    );
+    let sent = delivery(&d, &event, &notification).await;
+    assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 3));
+}
+
+async fn a_410_fails_at_once_and_disables_the_notification(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[(410, None)]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 1);
+    let failed = delivery(&d, &event, &notification).await;
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    assert_eq!(failed.last_error.as_deref(), Some("answered 410"));
+    let n = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/notifications/{notification}")),
+            None,
+        )
+        .await;
+    assert_eq!(n.body["data"]["enabled"], false);
+}
+
+async fn a_duplicated_queue_message_is_sent_once(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    let sent = delivery(&d, &event, &notification).await;
+    // SQS delivers the same message again, twice at once.
+    let again = DeliveryMessage {
+        organization: org(&d),
+        delivery: sent.id,
+    };
+    d.app
+        .state
+        .queue
+        .send(&[again.clone(), again])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 1);
+    let after = delivery(&d, &event, &notification).await;
+    assert_eq!((after.status, after.attempts), (DeliveryStatus::Sent, 1));
+}
+
+async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let created = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/notifications"),
+            Some(json!({"type": "email", "events": {"buildCreated": true}})),
+        )
+        .await;
+    let notification = created.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (ann, _) = d.app.user_with_token("ann", &["member"]).await;
+    let (bob, bob_token) = d.app.user_with_token("bob", &["member"]).await;
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &format!(
+                "/v1/deployments/{}/notifications/{notification}/recipients",
+                d.app.org
+            ),
+            Some(json!({"recipients": [{"userId": ann}, {"userId": bob}]})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    // Bob turns the build template off.
+    let template = shared::deliver::event_template(shared::model::EventType::BuildCreated)
+        .id
+        .to_string();
+    let res = d
+        .app
+        .call(
+            Method::PUT,
+            "/api/v2/users/me/notifications/preferences",
+            Some(&bob_token),
+            Some(json!({"template_disabled_map": {template: true}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    let sent = d.outbox.messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, "ann@example.com");
+    assert_eq!(
+        sent[0].subject.as_deref(),
+        Some("New build of Field Service")
+    );
+    let skipped = delivery(&d, &event, &format!("{notification}/{bob}")).await;
+    assert_eq!(skipped.status, DeliveryStatus::Skipped);
+    assert_eq!(skipped.reason.as_deref(), Some("preference_disabled"));
+    let ann_delivery = delivery(&d, &event, &format!("{notification}/{ann}")).await;
+    assert_eq!(ann_delivery.status, DeliveryStatus::Sent);
+}
+
+async fn bad_events_are_refused_and_record_nothing(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let (_, member) = d.app.user_with_token("mia", &["member"]).await;
+    let path = d.app.path("/events");
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &path,
+            Some(json!({"type": "buildDeleted", "data": [], "idempotencyKey": "", "extra": 1})),
+        )
+        .await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[
+            ("extra", "is not a known field"),
+            ("type", "must be one of the 15 event types"),
+            ("data", "must be an object"),
+            ("idempotencyKey", "must not be empty"),
+        ]),
+    );
+    let big = "x".repeat(64 * 1024);
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &path,
+            Some(json!({"type": "buildCreated", "data": {"blob": big}})),
+        )
+        .await;
+    assert_error(&res, 400, 1001, Some(&[("data", "must be at most 64 KiB")]));
+    let res = d.app.admin(Method::POST, &path, Some(json!({}))).await;
+    assert_error(&res, 400, 1001, Some(&[("type", "is required")]));
+    let res = d
+        .app
+        .call(Method::POST, &path, Some(&member), Some(build_event(None)))
+        .await;
+    assert_error(&res, 403, 4003, None);
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            "/v1/organizations/another-org/events",
+            Some(build_event(None)),
+        )
+        .await;
+    assert_error(&res, 404, 3001, None);
+    let fanouts = d
+        .app
+        .state
+        .fanout
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(fanouts.is_empty(), "nothing was queued");
+}
+
+herald_tests::on_both_backends!(
+    a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
+    a_500_then_200_is_delivered_once_with_the_same_webhook_id,
+    a_410_fails_at_once_and_disables_the_notification,
+    a_duplicated_queue_message_is_sent_once,
+    email_recipients_get_the_event_unless_their_preferences_say_no,
+    bad_events_are_refused_and_record_nothing,
+);

@@ -1,0 +1,160 @@
+//! Helpers of the delivery tests: a webhook receiver on loopback that answers as scripted, an app
+//! whose webhooks may target loopback, and a pump that runs fan-out and sender until the queues
+//! are quiet.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use shared::api::AppState;
+use shared::deliver::Transports;
+use shared::deliver::outbox::Outbox;
+
+use crate::{Backend, FakeResolver, TestApp, new_queue, new_store, slack_stand_in, test_config};
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Hit {
+    pub fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_default()
+    }
+}
+
+/// A scripted answer: a status, and a `Retry-After` in seconds.
+pub type Answer = (u16, Option<u64>);
+
+/// A webhook receiver on loopback: records every request, answers the scripted statuses in order
+/// (each with an optional `Retry-After`), then 200.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    script: Arc<Mutex<VecDeque<Answer>>>,
+    pub url: String,
+}
+
+impl Receiver {
+    pub async fn start(script: &[Answer]) -> Self {
+        let mut receiver = Receiver {
+            script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            ..Default::default()
+        };
+        let state = receiver.clone();
+        let app = Router::new().route(
+            "/hook",
+            post(move |headers: HeaderMap, body: Bytes| {
+                let state = state.clone();
+                async move {
+                    state
+                        .hits
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(Hit { headers, body });
+                    let next = state
+                        .script
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pop_front();
+                    let (status, after) = next.unwrap_or((200, None));
+                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                    let mut headers = HeaderMap::new();
+                    if let Some(after) = after {
+                        headers.insert("retry-after", after.into());
+                    }
+                    (status, headers, "ok").into_response()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr: SocketAddr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("addr: {e}"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver.url = format!("http://{addr}/hook");
+        receiver
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// An app whose webhooks may target loopback (the receiver), with a sender whose first retry
+/// waits 20 ms and an outbox for email and SMS.
+pub struct DeliveryApp {
+    pub app: TestApp,
+    pub transports: Transports,
+    pub outbox: Arc<Outbox>,
+}
+
+impl DeliveryApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let (store, calls) = new_store(backend).await;
+        let config = shared::config::Config {
+            allow_private_targets: true,
+            ..test_config(slack_stand_in().await)
+        };
+        let state = AppState::new(config, store)
+            .with_resolver(Arc::new(FakeResolver::default()))
+            .with_queue(new_queue(backend).await)
+            .with_fanout(new_queue(backend).await);
+        let app = TestApp::on_state(backend, state, calls).await;
+        let outbox = Arc::new(Outbox::new());
+        let mut transports = Transports::new(&app.state, Some(outbox.clone()))
+            .unwrap_or_else(|e| panic!("transports: {e}"));
+        transports.backoff_base = Duration::from_millis(20);
+        Self {
+            app,
+            transports,
+            outbox,
+        }
+    }
+
+    /// Runs fan-out and sender until both queues stay empty for a while (retries included), or
+    /// `limit` passes.
+    pub async fn pump(&self, limit: Duration) {
+        let state = &self.app.state;
+        let started = std::time::Instant::now();
+        let mut quiet = 0;
+        while started.elapsed() < limit && quiet < 15 {
+            let fanouts = state
+                .fanout
+                .receive(10, Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
+            let deliveries = state
+                .queue
+                .receive(10, Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|e| panic!("delivery queue: {e}"));
+            if fanouts.is_empty() && deliveries.is_empty() {
+                quiet += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            quiet = 0;
+            shared::fanout::process_batch(state, fanouts).await;
+            shared::deliver::process_batch(state, &self.transports, deliveries).await;
+        }
+    }
+}
