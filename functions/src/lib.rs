@@ -1,7 +1,10 @@
 //! The Lambda host: each binary in `src/bin/` is one route of `shared::api`, run by `lambda_http`
 //! (API Gateway HTTP API, payload v2). State (config, AWS clients) is built once per process.
 
+use std::collections::HashMap;
+
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -10,7 +13,9 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::api::{self, AppState, Route};
 use shared::config::Config;
+use shared::deliver::Transports;
 use shared::model::Clock;
+use shared::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
 use shared::quota::ResetReport;
 use shared::store::Store;
 
@@ -62,6 +67,120 @@ pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         quota_reset(&*state.store, &*state.clock, event).await
+    }))
+    .await
+}
+
+/// An SQS event's records as received messages, and the message id of each receipt (what
+/// `batchItemFailures` names). A record whose body does not parse is reported at once: after
+/// `maxReceiveCount` receives it goes to the dead-letter queue.
+fn received<M: QueueMessage>(
+    event: SqsEvent,
+) -> (Vec<Received<M>>, HashMap<String, String>, Vec<String>) {
+    let mut batch = Vec::new();
+    let mut ids = HashMap::new();
+    let mut unreadable = Vec::new();
+    for record in event.records {
+        let id = record.message_id.unwrap_or_default();
+        let receipt = record.receipt_handle.unwrap_or_default();
+        match serde_json::from_str::<M>(record.body.as_deref().unwrap_or_default()) {
+            Ok(message) => {
+                let receive_count = record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1);
+                ids.insert(receipt.clone(), id);
+                batch.push(Received {
+                    message,
+                    receipt,
+                    receive_count,
+                });
+            }
+            Err(e) => {
+                tracing::error!(message_id = %id, error = %e, "unreadable queue message");
+                unreadable.push(id);
+            }
+        }
+    }
+    (batch, ids, unreadable)
+}
+
+fn batch_response(
+    back: Vec<String>,
+    ids: &HashMap<String, String>,
+    unreadable: Vec<String>,
+) -> SqsBatchResponse {
+    let failures = back
+        .iter()
+        .filter_map(|receipt| ids.get(receipt).cloned())
+        .chain(unreadable)
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    response
+}
+
+/// The fan-out function's handler (SQS, `ReportBatchItemFailures`).
+pub async fn fan_out(
+    state: &AppState,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let (batch, ids, unreadable) = received::<FanoutMessage>(event.payload);
+    let results = shared::fanout::process_batch(state, batch).await;
+    let back = shared::queue::apply(&*state.fanout, results, false).await;
+    Ok(batch_response(back, &ids, unreadable))
+}
+
+/// The sender function's handler (SQS, `ReportBatchItemFailures`).
+pub async fn send(
+    state: &AppState,
+    transports: &Transports,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let (batch, ids, unreadable) = received::<DeliveryMessage>(event.payload);
+    let results = shared::deliver::process_batch(state, transports, batch).await;
+    let back = shared::queue::apply(&*state.queue, results, false).await;
+    Ok(batch_response(back, &ids, unreadable))
+}
+
+/// `main` of the fan-out function.
+pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_json();
+    let config = Config::from_env(false)?;
+    for (name, url) in [
+        ("HERALD_DELIVERY_QUEUE_URL", &config.delivery_queue_url),
+        ("HERALD_FANOUT_QUEUE_URL", &config.fanout_queue_url),
+    ] {
+        if url.is_none() {
+            return Err(format!("configuration: {name}: is required by fan-out").into());
+        }
+    }
+    let state = AppState::from_config_with(config, api::sqs_queue).await?;
+    let state = &state;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        fan_out(state, event).await
+    }))
+    .await
+}
+
+/// `main` of the sender function.
+pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_json();
+    let config = Config::from_env(false)?;
+    if config.delivery_queue_url.is_none() {
+        return Err("configuration: HERALD_DELIVERY_QUEUE_URL: is required by sender".into());
+    }
+    let state = AppState::from_config_with(config, api::sqs_queue).await?;
+    let transports = Transports::new(&state, None)?;
+    let (state, transports) = (&state, &transports);
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        send(state, transports, event).await
     }))
     .await
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::model::{DeliveryMode, DeliveryStatus};
-use crate::queue::{DeliveryMessage, FanoutMessage, FanoutPosition, Received};
+use crate::queue::{DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Received};
 use crate::store::{
     Channel, Delivery, Event, Notification, PageRequest, Recipient, Settings, Target,
 };
@@ -28,26 +28,24 @@ use crate::templates::SystemTemplate;
 /// Recipients per fan-out message.
 pub const CHUNK: usize = 500;
 
-/// Handles a batch of fan-out messages; returns the receipts of those that must come back.
-pub async fn process_batch(state: &AppState, batch: Vec<Received<FanoutMessage>>) -> Vec<String> {
+/// Handles a batch of fan-out messages: each message's receipt and what becomes of it (see
+/// [`crate::queue::apply`]).
+pub async fn process_batch(
+    state: &AppState,
+    batch: Vec<Received<FanoutMessage>>,
+) -> Vec<(String, Disposition)> {
     stream::iter(batch)
         .map(|received| async move {
-            match fan_out(state, &received.message).await {
-                Ok(()) => match state.fanout.ack(&received.receipt).await {
-                    Ok(()) => None,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "fan-out ack failed; the chunk is redone");
-                        Some(received.receipt)
-                    }
-                },
+            let disposition = match fan_out(state, &received.message).await {
+                Ok(()) => Disposition::Ack,
                 Err(e) => {
                     tracing::warn!(event = %received.message.event, error = %e, "fan-out chunk failed; its message comes back");
-                    Some(received.receipt)
+                    Disposition::Leave
                 }
-            }
+            };
+            (received.receipt, disposition)
         })
         .buffer_unordered(4)
-        .filter_map(std::future::ready)
         .collect()
         .await
 }

@@ -147,8 +147,11 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        if name.starts_with("quota-reset") {
-            continue; // the scheduled function: see the test below
+        if ["quota-reset", "fan-out", "sender"]
+            .iter()
+            .any(|f| name.starts_with(f))
+        {
+            continue; // the scheduled and SQS-triggered functions: see the tests below
         }
         let route = Route::ALL
             .iter()
@@ -251,4 +254,105 @@ async fn the_quota_reset_sample_event_closes_the_day_that_ended() {
     assert_eq!((report.summaries_recorded, report.counters_removed), (1, 1));
     let usage = parse(state.store.sms_usage(&org, yesterday).await);
     assert_eq!(usage.map(|u| (u.sent, u.users)), Some((3, 1)));
+}
+
+fn sqs_event(name: &str) -> lambda_runtime::LambdaEvent<aws_lambda_events::sqs::SqsEvent> {
+    let raw = parse(std::fs::read_to_string(
+        events_dir().join(format!("{name}.json")),
+    ));
+    let event: aws_lambda_events::sqs::SqsEvent = parse(serde_json::from_str(&raw));
+    lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default())
+}
+
+fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_fan_out_sample_event_queues_one_delivery_per_target() {
+    let state = seeded_state().await;
+    let org = parse(OrgId::parse(ORG));
+    let event = shared::store::Event {
+        id: parse("01890a5e-0000-7000-8000-00000000e001".parse()),
+        organization: org.clone(),
+        kind: EventType::BuildCreated,
+        data: serde_json::json!({"appName": "Sample"}),
+        idempotency_key: None,
+        body_hash: "h".into(),
+        created_at: SystemClock.now(),
+    };
+    let created = state
+        .store
+        .create_event(&event, SystemClock.now() + time::Duration::hours(24))
+        .await;
+    assert_eq!(created, Ok(shared::store::EventCreated::New));
+    let response = functions::fan_out(&state, sqs_event("fan-out")).await;
+    let response = response.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(failures(&response), Vec::<String>::new());
+    // The webhook notification and the email notification's one recipient.
+    let queued = parse(
+        state
+            .queue
+            .receive(10, std::time::Duration::from_secs(30))
+            .await,
+    );
+    let mut ids: Vec<uuid::Uuid> = queued.iter().map(|r| r.message.delivery).collect();
+    ids.sort();
+    let mut expected = vec![
+        uuid::Uuid::new_v5(&event.id, NOTIFICATION.as_bytes()),
+        uuid::Uuid::new_v5(&event.id, format!("{EMAIL_NOTIFICATION}/{USER}").as_bytes()),
+    ];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn the_sender_sample_event_sends_its_delivery_and_reports_the_unreadable_record() {
+    let state = seeded_state().await;
+    let org = parse(OrgId::parse(ORG));
+    let now = SystemClock.now();
+    let delivery = shared::store::Delivery {
+        id: parse("01890a5e-0000-7000-8000-0000000d0001".parse()),
+        organization: org.clone(),
+        event: None,
+        template: shared::templates::get(shared::templates::TemplateKey::Test).id,
+        user: Some(parse(USER.parse())),
+        channel: shared::store::Channel::Email {
+            to: parse(Email::parse("admin@sample.example")),
+        },
+        language: shared::model::Language::De,
+        data: Some(serde_json::json!({"userName": "sample-admin"})),
+        status: shared::model::DeliveryStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        reason: None,
+        lease_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    parse(state.store.create_delivery(&delivery).await);
+    let outbox = Arc::new(shared::deliver::outbox::Outbox::new());
+    let transports = parse(shared::deliver::Transports::new(
+        &state,
+        Some(outbox.clone()),
+    ));
+    let response = functions::send(&state, &transports, sqs_event("sender")).await;
+    let response = response.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        failures(&response),
+        ["sender-message-2"],
+        "the unreadable one"
+    );
+    let sent = outbox.messages();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject.as_deref(), Some("Testbenachrichtigung"));
+    let after = parse(state.store.get_delivery(&org, delivery.id).await);
+    assert_eq!(
+        after.map(|d| (d.status, d.attempts)),
+        Some((shared::model::DeliveryStatus::Sent, 1))
+    );
 }

@@ -153,8 +153,10 @@ impl DeliveryApp {
                 continue;
             }
             quiet = 0;
-            shared::fanout::process_batch(state, fanouts).await;
-            shared::deliver::process_batch(state, &self.transports, deliveries).await;
+            let results = shared::fanout::process_batch(state, fanouts).await;
+            shared::queue::apply(&*state.fanout, results, true).await;
+            let results = shared::deliver::process_batch(state, &self.transports, deliveries).await;
+            shared::queue::apply(&*state.queue, results, true).await;
         }
     }
 }

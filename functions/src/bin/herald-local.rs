@@ -143,7 +143,8 @@ async fn fanout_worker(state: AppState) {
     loop {
         match state.fanout.receive(10, VISIBILITY).await {
             Ok(batch) if !batch.is_empty() => {
-                shared::fanout::process_batch(&state, batch).await;
+                let results = shared::fanout::process_batch(&state, batch).await;
+                shared::queue::apply(&*state.fanout, results, true).await;
             }
             Ok(_) => tokio::time::sleep(IDLE).await,
             Err(e) => {
@@ -158,7 +159,8 @@ async fn sender_worker(state: AppState, transports: Arc<Transports>) {
     loop {
         match state.queue.receive(10, VISIBILITY).await {
             Ok(batch) if !batch.is_empty() => {
-                shared::deliver::process_batch(&state, &transports, batch).await;
+                let results = shared::deliver::process_batch(&state, &transports, batch).await;
+                shared::queue::apply(&*state.queue, results, true).await;
             }
             Ok(_) => tokio::time::sleep(IDLE).await,
             Err(e) => {

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::api::AppState;
 use crate::model::EventType;
-use crate::queue::{DeliveryMessage, Received};
+use crate::queue::{DeliveryMessage, Disposition, Received};
 use crate::store::{Channel, Claim, Delivery, Outcome, Target};
 use crate::templates::{self, TemplateKey};
 use outbox::{Outbox, OutboxMessage};
@@ -83,25 +83,13 @@ impl Transports {
     }
 }
 
-/// What becomes of a received message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disposition {
-    /// Handled: delete it.
-    Ack,
-    /// Try again after this long.
-    Delay(Duration),
-    /// Leave it: it comes back when its visibility ends (another sender holds the delivery, or
-    /// the last attempt failed and the queue's redrive takes it to the dead-letter queue).
-    Leave,
-}
-
-/// Handles a batch of delivery messages concurrently; returns the receipts of the messages that
-/// must come back (SQS `ReportBatchItemFailures`). Acks and delays are done here.
+/// Handles a batch of delivery messages concurrently: each message's receipt and what becomes of
+/// it (see [`crate::queue::apply`]).
 pub async fn process_batch(
     state: &AppState,
     transports: &Transports,
     batch: Vec<Received<DeliveryMessage>>,
-) -> Vec<String> {
+) -> Vec<(String, Disposition)> {
     stream::iter(batch)
         .map(|received| async move {
             let disposition = match deliver(state, transports, &received.message).await {
@@ -111,22 +99,9 @@ pub async fn process_batch(
                     Disposition::Leave
                 }
             };
-            let done = match disposition {
-                Disposition::Ack => state.queue.ack(&received.receipt).await,
-                Disposition::Delay(after) => state.queue.delay(&received.receipt, after).await,
-                Disposition::Leave => Ok(()),
-            };
-            match (disposition, done) {
-                (Disposition::Ack, Ok(())) => None,
-                (_, Err(e)) => {
-                    tracing::warn!(error = %e, "queue call failed; the message comes back");
-                    Some(received.receipt)
-                }
-                _ => Some(received.receipt),
-            }
+            (received.receipt, disposition)
         })
         .buffer_unordered(CONCURRENCY)
-        .filter_map(std::future::ready)
         .collect()
         .await
 }

@@ -91,3 +91,44 @@ pub trait Queue<M: QueueMessage = DeliveryMessage>: Send + Sync + 'static {
     /// Makes a received message visible again after `delay` (a retry's backoff).
     async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
 }
+
+/// What becomes of a received message once handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done: delete it.
+    Ack,
+    /// Make it visible again after this long (a retry's backoff).
+    Delay(Duration),
+    /// Leave it: it comes back when its visibility ends (another worker holds its work, or the
+    /// queue's redrive takes it to the dead-letter queue).
+    Leave,
+}
+
+/// Carries out the dispositions of a handled batch (by receipt): delays change the message's
+/// visibility, and acks delete it when `ack` is set (the local host; in Lambda the event source
+/// mapping deletes every message not reported). Returns the receipts of the messages that must
+/// come back: SQS's `batchItemFailures`.
+pub async fn apply<M: QueueMessage>(
+    queue: &dyn Queue<M>,
+    results: Vec<(String, Disposition)>,
+    ack: bool,
+) -> Vec<String> {
+    let mut back = Vec::new();
+    for (receipt, disposition) in results {
+        let done = match disposition {
+            Disposition::Ack if ack => queue.ack(&receipt).await.map(|()| true),
+            Disposition::Ack => Ok(true),
+            Disposition::Delay(after) => queue.delay(&receipt, after).await.map(|()| false),
+            Disposition::Leave => Ok(false),
+        };
+        match done {
+            Ok(true) => {}
+            Ok(false) => back.push(receipt),
+            Err(e) => {
+                tracing::warn!(error = %e, "queue call failed; the message comes back");
+                back.push(receipt);
+            }
+        }
+    }
+    back
+}
