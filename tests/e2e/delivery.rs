@@ -310,6 +310,142 @@ async fn bad_events_are_refused_and_record_nothing(backend: Backend) {
     assert!(fanouts.is_empty(), "nothing was queued");
 }
 
+async fn events_and_their_deliveries_are_listed_newest_first_and_filtered(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let hook = webhook(&d, &receiver.url).await;
+    let (first, _) = emit(&d, build_event(None)).await;
+    assert_eq!(first, StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (_, second) = emit(&d, build_event(None)).await;
+    let second_id = second["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 2);
+
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/events/{second_id}")),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let event = &res.body["data"];
+    assert_eq!(event["id"], second_id);
+    assert_eq!(event["type"], "buildCreated");
+    assert_eq!(event["data"]["buildNumber"], "1187");
+    let items = event["deliveries"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["method"], "webhook");
+    assert_eq!(items[0]["notificationId"], hook);
+    assert_eq!(items[0]["status"], "sent");
+    assert_eq!(items[0]["attempts"], 1);
+    assert!(event["deliveries"].get("nextCursor").is_none());
+
+    // All deliveries, newest first, one per page.
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path("/deliveries?status=sent&limit=1"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let page = &res.body["data"];
+    assert_eq!(page["items"][0]["eventId"], second_id, "newest first");
+    let cursor = page["nextCursor"].as_str().unwrap_or_default().to_owned();
+    assert!(!cursor.is_empty());
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app
+                .path(&format!("/deliveries?status=sent&limit=1&cursor={cursor}")),
+            None,
+        )
+        .await;
+    let page = &res.body["data"];
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1));
+    assert_ne!(page["items"][0]["eventId"], second_id);
+    assert!(page.get("nextCursor").is_none(), "{}", res.body);
+    // Filters: by event, by a status nothing has.
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/deliveries?eventId={second_id}")),
+            None,
+        )
+        .await;
+    assert_eq!(res.body["data"]["items"].as_array().map(Vec::len), Some(1));
+    let res = d
+        .app
+        .admin(Method::GET, &d.app.path("/deliveries?status=failed"), None)
+        .await;
+    assert_eq!(res.body["data"]["items"], json!([]));
+}
+
+async fn bad_event_and_delivery_reads_are_refused(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app
+                .path("/deliveries?status=lost&eventId=nope&limit=0&color=red"),
+            None,
+        )
+        .await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[
+            ("color", "is not a known query parameter"),
+            (
+                "status",
+                "must be one of queued, held, sending, sent, failed, skipped",
+            ),
+            ("eventId", "must be an event id (a UUID)"),
+            ("limit", "must be an integer from 1 to 100"),
+        ]),
+    );
+    let unknown = Uuid::now_v7();
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/events/{unknown}")),
+            None,
+        )
+        .await;
+    assert_error(&res, 404, 3001, None);
+    let res = d
+        .app
+        .admin(Method::GET, &d.app.path("/events/not-a-uuid"), None)
+        .await;
+    assert_error(&res, 404, 3001, None);
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            "/v1/organizations/another-org/deliveries",
+            None,
+        )
+        .await;
+    assert_error(&res, 404, 3001, None);
+    let res = d
+        .app
+        .call(Method::GET, &d.app.path("/deliveries"), None, None)
+        .await;
+    assert_error(&res, 401, 4002, None);
+}
+
 herald_tests::on_both_backends!(
     a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
     a_500_then_200_is_delivered_once_with_the_same_webhook_id,
@@ -317,4 +453,6 @@ herald_tests::on_both_backends!(
     a_duplicated_queue_message_is_sent_once,
     email_recipients_get_the_event_unless_their_preferences_say_no,
     bad_events_are_refused_and_record_nothing,
+    events_and_their_deliveries_are_listed_newest_first_and_filtered,
+    bad_event_and_delivery_reads_are_refused,
 );

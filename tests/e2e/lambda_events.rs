@@ -29,6 +29,21 @@ const NOTIFICATION: &str = "5f1e2d3c4b5a697887960001";
 const EMAIL_NOTIFICATION: &str = "5f1e2d3c4b5a697887960002";
 const USER: &str = "01890a5d-ac96-774b-bcce-b302099a8057";
 
+const EVENT: &str = "01890a5e-0000-7000-8000-00000000e001";
+
+/// The event the get-event and fan-out samples name.
+fn sample_event() -> shared::store::Event {
+    shared::store::Event {
+        id: parse(EVENT.parse()),
+        organization: parse(OrgId::parse(ORG)),
+        kind: EventType::BuildCreated,
+        data: serde_json::json!({"appName": "Sample"}),
+        idempotency_key: None,
+        body_hash: "sample".into(),
+        created_at: SystemClock.now(),
+    }
+}
+
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
@@ -115,6 +130,10 @@ async fn seeded_state() -> AppState {
         updated_at: now,
     };
     parse(store.put_recipients(&[recipient]).await);
+    let created = store
+        .create_event(&sample_event(), now + time::Duration::hours(24))
+        .await;
+    assert_eq!(created, Ok(shared::store::EventCreated::New));
     let config = Config {
         operator_token: Some("sample-operator-token".into()),
         ..test_config("http://127.0.0.1:9".into())
@@ -275,21 +294,7 @@ fn failures(response: &aws_lambda_events::sqs::SqsBatchResponse) -> Vec<String> 
 #[tokio::test]
 async fn the_fan_out_sample_event_queues_one_delivery_per_target() {
     let state = seeded_state().await;
-    let org = parse(OrgId::parse(ORG));
-    let event = shared::store::Event {
-        id: parse("01890a5e-0000-7000-8000-00000000e001".parse()),
-        organization: org.clone(),
-        kind: EventType::BuildCreated,
-        data: serde_json::json!({"appName": "Sample"}),
-        idempotency_key: None,
-        body_hash: "h".into(),
-        created_at: SystemClock.now(),
-    };
-    let created = state
-        .store
-        .create_event(&event, SystemClock.now() + time::Duration::hours(24))
-        .await;
-    assert_eq!(created, Ok(shared::store::EventCreated::New));
+    let event = sample_event();
     let response = functions::fan_out(&state, sqs_event("fan-out")).await;
     let response = response.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(failures(&response), Vec::<String>::new());

@@ -8,8 +8,10 @@
 //! - If the fan-out message cannot be queued, the event (and its key) is removed and the answer is
 //!   503: nothing happened, and a retry is safe.
 
+use std::collections::HashMap;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::Value;
@@ -17,13 +19,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, JsonObject, OrgPath, PathParams};
+use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
 use super::{AppState, Envelope, envelope};
 use crate::auth::{Principal, sha256_hex};
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::model::{EventType, Permission, timestamp};
+use crate::model::{DeliveryStatus, EventType, Permission, timestamp};
 use crate::queue::FanoutMessage;
-use crate::store::{Event, EventCreated};
+use crate::store::{Channel, Delivery, DeliveryFilter, Event, EventCreated, PageRequest};
 
 /// The largest `data`, as compact JSON.
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
@@ -163,4 +165,221 @@ pub async fn emit(
         return Err(e.into());
     }
     Ok(accepted(&event))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading events and deliveries
+
+/// One delivery as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryView {
+    pub id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Uuid>,
+    /// `slack`, `webhook`, `email` or `sms`.
+    pub method: &'static str,
+    /// The notification it goes through (Slack and webhook targets, and email/SMS recipients').
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<Uuid>,
+    /// The email address or phone number (email and SMS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// `queued`, `held`, `sending`, `sent`, `failed` or `skipped`.
+    pub status: String,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Why it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        let (method, notification, to) = match &d.channel {
+            Channel::Slack { notification } => ("slack", Some(notification.to_string()), None),
+            Channel::Webhook { notification } => ("webhook", Some(notification.to_string()), None),
+            Channel::Email { to } => ("email", None, Some(to.to_string())),
+            Channel::Sms { to } => ("sms", None, Some(to.to_string())),
+        };
+        Self {
+            id: d.id,
+            event_id: d.event,
+            method,
+            notification_id: notification,
+            user_id: d.user,
+            to,
+            status: d.status.as_str().to_owned(),
+            attempts: d.attempts,
+            last_error: d.last_error.clone(),
+            reason: d.reason.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+/// A page of deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `{"status": true, "data": {"items": [...], "nextCursor"}}`
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryPageResponse {
+    pub status: bool,
+    pub data: DeliveryPage,
+}
+
+/// An event and (the first page of) its deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: EventType,
+    pub data: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    #[serde(with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    /// Its deliveries, newest first: the first 100; `GET .../deliveries?eventId=` pages on.
+    pub deliveries: DeliveryPage,
+}
+
+/// `{"status": true, "data": <event>}`
+#[derive(Serialize, ToSchema)]
+pub struct EventResponse {
+    pub status: bool,
+    pub data: EventView,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventPath {
+    organization_id: String,
+    event_id: String,
+}
+
+fn page_of(page: crate::store::Page<Delivery>) -> DeliveryPage {
+    DeliveryPage {
+        items: page.items.iter().map(DeliveryView::from).collect(),
+        next_cursor: page.next.as_deref().map(encode_cursor),
+    }
+}
+
+/// Get an event and its deliveries
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organizationId}/events/{eventId}",
+    tag = "Events and delivery",
+    params(("organizationId" = String, Path), ("eventId" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = EventResponse), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<EventPath>,
+) -> ApiResult<Json<Envelope<EventView>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::NotificationRead)?;
+    let id = Uuid::parse_str(&path.event_id).map_err(|_| ApiError::NotFound)?;
+    let event = state
+        .store
+        .get_event(&org, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let filter = DeliveryFilter {
+        status: None,
+        event: Some(id),
+    };
+    let first = PageRequest {
+        limit: 100,
+        after: None,
+    };
+    let deliveries = state.store.list_deliveries(&org, &filter, &first).await?;
+    Ok(envelope(EventView {
+        id: event.id,
+        kind: event.kind,
+        data: event.data,
+        idempotency_key: event.idempotency_key,
+        created_at: event.created_at,
+        deliveries: page_of(deliveries),
+    }))
+}
+
+/// List deliveries, newest first
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organizationId}/deliveries",
+    tag = "Events and delivery",
+    params(("organizationId" = String, Path),
+        ("status" = Option<String>, Query, description = "queued, held, sending, sent, failed or skipped"),
+        ("eventId" = Option<String>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+    security(("bearer" = [])),
+    responses((status = 200, body = DeliveryPageResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<OrgPath>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Envelope<DeliveryPage>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::NotificationRead)?;
+    let mut problems = Problems::default();
+    for key in query.keys() {
+        if !["status", "eventId", "limit", "cursor"].contains(&key.as_str()) {
+            problems.add(key.clone(), "is not a known query parameter");
+        }
+    }
+    let status = match query.get("status") {
+        None => None,
+        Some(raw) => problems.check("status", DeliveryStatus::parse(raw)),
+    };
+    let event = match query.get("eventId") {
+        None => None,
+        Some(raw) => problems.check(
+            "eventId",
+            Uuid::parse_str(raw).map_err(|_| "must be an event id (a UUID)"),
+        ),
+    };
+    let page = match PageQuery::parse(&query) {
+        Ok(page) => Some(page),
+        Err(ApiError::Validation(details)) => {
+            for d in details {
+                problems.add(d.field, d.message);
+            }
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let page = problems.finish(|| page)?;
+    let filter = DeliveryFilter { status, event };
+    let request = PageRequest {
+        limit: page.limit,
+        after: page.after,
+    };
+    let found = state.store.list_deliveries(&org, &filter, &request).await?;
+    Ok(envelope(page_of(found)))
 }

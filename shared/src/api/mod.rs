@@ -252,6 +252,8 @@ pub enum Route {
     GetPreferences,
     UpdatePreferences,
     EmitEvent,
+    GetEvent,
+    ListDeliveries,
 }
 
 const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
@@ -289,6 +291,8 @@ impl Route {
         Route::GetPreferences,
         Route::UpdatePreferences,
         Route::EmitEvent,
+        Route::GetEvent,
+        Route::ListDeliveries,
     ];
 
     /// Whether the route puts deliveries on the delivery queue (its function needs
@@ -333,6 +337,8 @@ impl Route {
             Route::GetPreferences => "get-notification-preferences",
             Route::UpdatePreferences => "update-notification-preferences",
             Route::EmitEvent => "emit-event",
+            Route::GetEvent => "get-event",
+            Route::ListDeliveries => "list-deliveries",
         }
     }
 
@@ -399,6 +405,14 @@ impl Route {
             Route::EmitEvent => router.route(
                 "/v1/organizations/{organizationId}/events",
                 post(events::emit),
+            ),
+            Route::GetEvent => router.route(
+                "/v1/organizations/{organizationId}/events/{eventId}",
+                get(events::get),
+            ),
+            Route::ListDeliveries => router.route(
+                "/v1/organizations/{organizationId}/deliveries",
+                get(events::list_deliveries),
             ),
         }
     }

@@ -36,6 +36,8 @@ use super::{admin, events, notifications, organizations, recipients, settings};
         admin::get_preferences,
         admin::update_preferences,
         events::emit,
+        events::get,
+        events::list_deliveries,
     ),
     modifiers(&Security)
 )]

@@ -47,9 +47,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{
-    Claim, Delivery, Event, EventCreated, Notification, Organization, Outcome, Page, PageRequest,
-    Preference, Recipient, Settings, SettingsPatch, SmsCounter, SmsUsage, Store, StoreError,
-    StoreResult, TokenRecord, Unique, User,
+    Claim, Delivery, DeliveryFilter, Event, EventCreated, Notification, Organization, Outcome,
+    Page, PageRequest, Preference, Recipient, Settings, SettingsPatch, SmsCounter, SmsUsage, Store,
+    StoreError, StoreResult, TokenRecord, Unique, User,
 };
 use crate::model::{
     DeliveryMode, Email, Language, NotificationId, OrgId, OrgKind, TokenId, Username,
@@ -68,6 +68,10 @@ const BATCH_ATTEMPTS: u32 = 8;
 /// Shards of the `sms-day` index.
 const SMS_DAY_SHARDS: u32 = 8;
 const SMS_DAY_INDEX: &str = "sms-day";
+/// Deliveries of an organization, newest first: `deliveryOrg` (`ORG#<org>`) / `deliveryAt`.
+const DELIVERIES_BY_ORG: &str = "deliveries-by-org";
+/// Deliveries of an event, newest first: `deliveryEvent` (`ORG#<org>#EVENT#<id>`) / `deliveryAt`.
+const DELIVERIES_BY_EVENT: &str = "deliveries-by-event";
 /// Counters expire this long after their day begins (DynamoDB TTL).
 const SMS_COUNTER_TTL: time::Duration = time::Duration::days(4);
 
@@ -98,6 +102,20 @@ fn preference_sk(user: Uuid, template: Uuid) -> String {
 /// the organization's partition.
 fn delivery_pk(org: &OrgId, id: Uuid) -> String {
     format!("ORG#{org}#DELIVERY#{id}")
+}
+
+/// A delivery's item, with the keys of the two listing indexes.
+fn delivery_item(d: &Delivery) -> StoreResult<Item> {
+    let mut it = item(delivery_pk(&d.organization, d.id), "DELIVERY".into(), d)?;
+    it.insert("deliveryOrg".into(), Av::S(pk(&d.organization)));
+    it.insert("deliveryAt".into(), Av::S(d.list_key()));
+    if let Some(event) = d.event {
+        it.insert(
+            "deliveryEvent".into(),
+            Av::S(event_pk(&d.organization, event)),
+        );
+    }
+    Ok(it)
 }
 
 /// Each event is its own partition, like each delivery.
@@ -245,6 +263,20 @@ impl DynamoStore {
                 .key_type(kind)
                 .build()
         };
+        let listing = |name: &str, hash: &str| {
+            build(
+                GlobalSecondaryIndex::builder()
+                    .index_name(name)
+                    .key_schema(build(schema(hash, KeyType::Hash))?)
+                    .key_schema(build(schema("deliveryAt", KeyType::Range))?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
         let created = self
             .client
             .create_table()
@@ -253,6 +285,9 @@ impl DynamoStore {
             .attribute_definitions(build(attr("pk"))?)
             .attribute_definitions(build(attr("sk"))?)
             .attribute_definitions(build(attr("smsDay"))?)
+            .attribute_definitions(build(attr("deliveryOrg"))?)
+            .attribute_definitions(build(attr("deliveryEvent"))?)
+            .attribute_definitions(build(attr("deliveryAt"))?)
             .global_secondary_indexes(build(
                 GlobalSecondaryIndex::builder()
                     .index_name(SMS_DAY_INDEX)
@@ -264,6 +299,8 @@ impl DynamoStore {
                     )
                     .build(),
             )?)
+            .global_secondary_indexes(listing(DELIVERIES_BY_ORG, "deliveryOrg")?)
+            .global_secondary_indexes(listing(DELIVERIES_BY_EVENT, "deliveryEvent")?)
             .key_schema(build(schema("pk", KeyType::Hash))?)
             .key_schema(build(schema("sk", KeyType::Range))?)
             .send()
@@ -1238,11 +1275,7 @@ impl Store for DynamoStore {
     }
 
     async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
-        let it = item(
-            delivery_pk(&delivery.organization, delivery.id),
-            "DELIVERY".into(),
-            delivery,
-        )?;
+        let it = delivery_item(delivery)?;
         let result = self
             .client
             .put_item()
@@ -1365,7 +1398,7 @@ impl Store for DynamoStore {
         let puts = deliveries
             .iter()
             .map(|d| {
-                let it = item(delivery_pk(&d.organization, d.id), "DELIVERY".into(), d)?;
+                let it = delivery_item(d)?;
                 let put = build(PutRequest::builder().set_item(Some(it)).build())?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
@@ -1386,6 +1419,57 @@ impl Store for DynamoStore {
             .into_iter()
             .map(record)
             .collect()
+    }
+
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        let (index, hash_name, hash) = match filter.event {
+            Some(event) => (DELIVERIES_BY_EVENT, "deliveryEvent", event_pk(org, event)),
+            None => (DELIVERIES_BY_ORG, "deliveryOrg", pk(org)),
+        };
+        let want = page.limit + 1;
+        let mut items: Vec<Delivery> = Vec::with_capacity(want);
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .scan_index_forward(false)
+                .expression_attribute_names("#h", hash_name)
+                .expression_attribute_values(":h", Av::S(hash.clone()))
+                .set_exclusive_start_key(start);
+            query = match &page.after {
+                Some(after) => query
+                    .key_condition_expression("#h = :h AND deliveryAt < :after")
+                    .expression_attribute_values(":after", Av::S(after.clone())),
+                None => query.key_condition_expression("#h = :h"),
+            };
+            if let Some(status) = filter.status {
+                query = query
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", Av::S(status.as_str().into()));
+            } else {
+                let limit = i32::try_from(want - items.len()).unwrap_or(i32::MAX);
+                query = query.limit(limit);
+            }
+            let out = query.send().await.map_err(unavailable)?;
+            for it in out.items.unwrap_or_default() {
+                items.push(record(it)?);
+            }
+            match out.last_evaluated_key {
+                Some(next) if items.len() < want => start = Some(next),
+                _ => break,
+            }
+        }
+        items.truncate(want);
+        Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
 
     async fn claim_delivery(

@@ -10,9 +10,9 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    Claim, Delivery, Event, EventCreated, Notification, Organization, Outcome, Page, PageRequest,
-    Preference, Recipient, Settings, SettingsPatch, SmsCounter, SmsUsage, Store, StoreError,
-    StoreResult, TokenRecord, Unique, User,
+    Claim, Delivery, DeliveryFilter, Event, EventCreated, Notification, Organization, Outcome,
+    Page, PageRequest, Preference, Recipient, Settings, SettingsPatch, SmsCounter, SmsUsage, Store,
+    StoreError, StoreResult, TokenRecord, Unique, User,
 };
 use crate::model::{Email, NotificationId, OrgId, TokenId, Username};
 
@@ -626,6 +626,32 @@ impl Store for MemoryStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        let mut items: Vec<(String, Delivery)> = self
+            .with_tenant(org, |t| {
+                t.deliveries
+                    .values()
+                    .filter(|d| filter.status.is_none_or(|s| d.status == s))
+                    .filter(|d| filter.event.is_none_or(|e| d.event == Some(e)))
+                    .map(|d| (d.list_key(), d.clone()))
+                    .filter(|(k, _)| page.after.as_ref().is_none_or(|a| k < a))
+                    .collect()
+            })
+            .unwrap_or_default();
+        items.sort_by(|a, b| b.0.cmp(&a.0));
+        items.truncate(page.limit + 1);
+        let page = Page::from_overfetch(items, page.limit, |(k, _)| k.clone());
+        Ok(Page {
+            items: page.items.into_iter().map(|(_, d)| d).collect(),
+            next: page.next,
+        })
     }
 
     async fn claim_delivery(

@@ -404,6 +404,20 @@ pub enum Outcome {
     Skipped(String),
 }
 
+/// Which deliveries a listing wants.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub event: Option<Uuid>,
+}
+
+impl Delivery {
+    /// The listing order's key (newest first): creation time, then id.
+    pub fn list_key(&self) -> String {
+        format!("{}#{}", timestamp::format(self.created_at), self.id)
+    }
+}
+
 /// A page request: at most `limit` items after the sort key `after`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageRequest {
@@ -654,6 +668,14 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> StoreResult<Claim>;
+    /// Deliveries newest first (by [`Delivery::list_key`]), filtered; `page.after` is the list key
+    /// of the last one seen.
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
     /// Ends a claim: only the holder of the lease `lease_until` may (`false` otherwise).
     async fn settle_delivery(
         &self,

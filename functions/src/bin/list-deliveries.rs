@@ -1,0 +1,6 @@
+//! Lambda function `list-deliveries`: see `shared::api::Route::ListDeliveries`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::ListDeliveries).await
+}
