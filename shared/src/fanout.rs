@@ -194,7 +194,8 @@ fn delivery(
         last_error: None,
         reason: None,
         lease_until: None,
-        created_at: now,
+        // The event's time: the delivery log lists deliveries in the order of their events.
+        created_at: event.created_at,
         updated_at: now,
     }
 }

@@ -345,6 +345,7 @@ pub struct Delivery {
     /// While `sending`: until when the sender that claimed it holds it.
     #[serde(default, with = "timestamp::option")]
     pub lease_until: Option<OffsetDateTime>,
+    /// For an event's delivery, the event's time (the delivery log's order).
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
     #[serde(with = "timestamp")]
