@@ -18,10 +18,11 @@ use uuid::Uuid;
 
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::model::{DeliveryMode, DeliveryStatus};
+use crate::model::{DeliveryMode, DeliveryStatus, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Received};
 use crate::store::{
-    Channel, Delivery, Event, Notification, PageRequest, Recipient, Settings, Target,
+    Channel, Delivery, DeliveryFilter, Event, Notification, PageRequest, Recipient, Settings,
+    Target,
 };
 use crate::templates::SystemTemplate;
 
@@ -36,10 +37,18 @@ pub async fn process_batch(
 ) -> Vec<(String, Disposition)> {
     stream::iter(batch)
         .map(|received| async move {
-            let disposition = match fan_out(state, &received.message).await {
+            let done = match &received.message {
+                FanoutMessage::Event {
+                    organization,
+                    event,
+                    position,
+                } => fan_out(state, organization, *event, position.as_ref()).await,
+                FanoutMessage::Resume { organization } => resume(state, organization).await,
+            };
+            let disposition = match done {
                 Ok(()) => Disposition::Ack,
                 Err(e) => {
-                    tracing::warn!(event = %received.message.event, error = %e, "fan-out chunk failed; its message comes back");
+                    tracing::warn!(job = ?received.message, error = %e, "fan-out job failed; its message comes back");
                     Disposition::Leave
                 }
             };
@@ -51,9 +60,13 @@ pub async fn process_batch(
 }
 
 /// Does one chunk of an event's fan-out, and queues the next chunk's message if there is one.
-pub async fn fan_out(state: &AppState, message: &FanoutMessage) -> Result<(), ApiError> {
-    let org = &message.organization;
-    let Some(event) = state.store.get_event(org, message.event).await? else {
+pub async fn fan_out(
+    state: &AppState,
+    org: &OrgId,
+    event: Uuid,
+    position: Option<&FanoutPosition>,
+) -> Result<(), ApiError> {
+    let Some(event) = state.store.get_event(org, event).await? else {
         // Removed after its fan-out could not be queued: it never happened.
         return Ok(());
     };
@@ -68,7 +81,7 @@ pub async fn fan_out(state: &AppState, message: &FanoutMessage) -> Result<(), Ap
         .iter()
         .filter(|n| matches!(n.target, Target::Email | Target::Sms))
         .collect();
-    let (current, after, chunk) = match &message.position {
+    let (current, after, chunk) = match position {
         None => {
             for n in notifications
                 .iter()
@@ -137,7 +150,7 @@ pub async fn fan_out(state: &AppState, message: &FanoutMessage) -> Result<(), Ap
     if let Some(position) = next {
         state
             .fanout
-            .send(&[FanoutMessage {
+            .send(&[FanoutMessage::Event {
                 organization: org.clone(),
                 event: event.id,
                 position: Some(position),
@@ -292,5 +305,50 @@ async fn record_and_queue(
         })
         .collect();
     state.queue.send(&queued).await?;
+    Ok(())
+}
+
+/// Held deliveries released per round of a resume job.
+const RESUME_CHUNK: usize = 500;
+
+/// The resume job: one chunk of the organization's `held` deliveries back to `queued` and on the
+/// queue; if there may be more, it queues itself again (bounded work per message). Nothing is
+/// released while the notifier is paused again (the sender holds what it then meets).
+pub async fn resume(state: &AppState, org: &OrgId) -> Result<(), ApiError> {
+    let paused = state
+        .store
+        .get_settings(org)
+        .await?
+        .is_none_or(|s| s.notifier_paused);
+    if paused {
+        return Ok(());
+    }
+    let filter = DeliveryFilter {
+        status: Some(DeliveryStatus::Held),
+        event: None,
+    };
+    let page = PageRequest {
+        limit: RESUME_CHUNK,
+        after: None,
+    };
+    let held = state.store.list_deliveries(org, &filter, &page).await?;
+    let mut released = Vec::new();
+    for d in &held.items {
+        if state.store.release_held(org, d.id).await? {
+            released.push(DeliveryMessage {
+                organization: org.clone(),
+                delivery: d.id,
+            });
+        }
+    }
+    state.queue.send(&released).await?;
+    if held.next.is_some() {
+        state
+            .fanout
+            .send(&[FanoutMessage::Resume {
+                organization: org.clone(),
+            }])
+            .await?;
+    }
     Ok(())
 }

@@ -446,6 +446,55 @@ async fn bad_event_and_delivery_reads_are_refused(backend: Backend) {
     assert_error(&res, 401, 4002, None);
 }
 
+async fn while_paused_deliveries_are_held_and_resuming_sends_every_one(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    webhook(&d, &receiver.url).await;
+    let settings = "/api/v2/notifications/settings";
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            settings,
+            Some(json!({"notifier_paused": true})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    for _ in 0..3 {
+        let (status, _) = emit(&d, build_event(None)).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    d.pump(PUMP).await;
+    assert!(receiver.hits().is_empty(), "nothing is sent while paused");
+    let held = d
+        .app
+        .admin(Method::GET, &d.app.path("/deliveries?status=held"), None)
+        .await;
+    assert_eq!(held.body["data"]["items"].as_array().map(Vec::len), Some(3));
+
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            settings,
+            Some(json!({"notifier_paused": false})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 3, "every held delivery is sent");
+    let held = d
+        .app
+        .admin(Method::GET, &d.app.path("/deliveries?status=held"), None)
+        .await;
+    assert_eq!(held.body["data"]["items"], json!([]));
+    let sent = d
+        .app
+        .admin(Method::GET, &d.app.path("/deliveries?status=sent"), None)
+        .await;
+    assert_eq!(sent.body["data"]["items"].as_array().map(Vec::len), Some(3));
+}
+
 herald_tests::on_both_backends!(
     a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
     a_500_then_200_is_delivered_once_with_the_same_webhook_id,
@@ -455,4 +504,5 @@ herald_tests::on_both_backends!(
     bad_events_are_refused_and_record_nothing,
     events_and_their_deliveries_are_listed_newest_first_and_filtered,
     bad_event_and_delivery_reads_are_refused,
+    while_paused_deliveries_are_held_and_resuming_sends_every_one,
 );

@@ -16,6 +16,8 @@
 //! - `{user}` that names no user of the organization is 404 for everyone (members may list users
 //!   anyway); only then is a member asking for someone else's preferences refused (403).
 //! - Preferences that a PUT does not change keep their `updated_at`.
+//! - While paused, the sender holds what it meets (`held`); resuming queues a job that puts every
+//!   held delivery back on the queue, chunk by chunk.
 
 use std::sync::LazyLock;
 
@@ -35,7 +37,7 @@ use super::organizations::find_user;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{DeliveryStatus, DispatchMethod, Permission, timestamp};
-use crate::queue::DeliveryMessage;
+use crate::queue::{DeliveryMessage, FanoutMessage};
 use crate::store::{Channel, Delivery, Preference};
 use crate::templates::{self, TemplateKey};
 
@@ -142,18 +144,27 @@ pub async fn update_settings(
         }
     };
     let paused = problems.finish(|| paused)?;
-    if state
-        .store
-        .set_notifier_paused(&principal.org, paused)
-        .await?
-    {
-        Ok(Json(NotifierSettings {
-            notifier_paused: paused,
-        })
-        .into_response())
-    } else {
-        Ok(StatusCode::NOT_MODIFIED.into_response())
+    let org = &principal.org;
+    if !state.store.set_notifier_paused(org, paused).await? {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
     }
+    if !paused {
+        // Resumed: the held deliveries go back on the queue (the fan-out function's resume
+        // job). If that job cannot be queued, the pause is put back and the answer is 503.
+        let job = FanoutMessage::Resume {
+            organization: org.clone(),
+        };
+        if let Err(e) = state.fanout.send(&[job]).await {
+            if let Err(undo) = state.store.set_notifier_paused(org, true).await {
+                tracing::error!(error = %undo, "resumed without its resume job");
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(Json(NotifierSettings {
+        notifier_paused: paused,
+    })
+    .into_response())
 }
 
 // ---------------------------------------------------------------------------------------------

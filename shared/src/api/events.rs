@@ -153,7 +153,7 @@ pub async fn emit(
         EventCreated::KeyReused => return Err(ApiError::IdempotencyKeyReused),
         EventCreated::New => {}
     }
-    let message = FanoutMessage {
+    let message = FanoutMessage::Event {
         organization: org,
         event: event.id,
         position: None,

@@ -306,7 +306,7 @@ impl Route {
     /// `HERALD_FANOUT_QUEUE_URL` and the SQS client).
     #[inline(always)]
     pub fn enqueues_fanouts(self) -> bool {
-        matches!(self, Route::EmitEvent)
+        matches!(self, Route::EmitEvent | Route::UpdateNotifierSettings)
     }
 
     /// The Lambda function (and binary) serving the route.

@@ -124,6 +124,9 @@ pub async fn deliver(
         Claim::Busy => return Ok(Disposition::Leave),
         Claim::Held | Claim::Settled(_) | Claim::Missing => return Ok(Disposition::Ack),
     };
+    if paused(state, org).await? {
+        return hold(state, &delivery, lease).await;
+    }
     let outcome = match send(state, transports, &delivery, now).await {
         Ok(()) => Outcome::Sent,
         Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => {
@@ -159,6 +162,46 @@ pub async fn deliver(
         (true, false) => Disposition::Ack,
         (false, _) => Disposition::Leave,
     })
+}
+
+async fn paused(
+    state: &AppState,
+    org: &crate::model::OrgId,
+) -> Result<bool, crate::error::ApiError> {
+    Ok(state
+        .store
+        .get_settings(org)
+        .await?
+        .is_some_and(|s| s.notifier_paused))
+}
+
+/// While the notifier is paused, a claimed delivery becomes `held` (the resume job queues it
+/// again). If the notifier was resumed meanwhile (the resume job may have run before this
+/// delivery was held), it is released and queued here, so nothing stays held.
+async fn hold(
+    state: &AppState,
+    delivery: &Delivery,
+    lease: OffsetDateTime,
+) -> Result<Disposition, crate::error::ApiError> {
+    let org = &delivery.organization;
+    let now = state.clock.now();
+    if !state
+        .store
+        .settle_delivery(org, delivery.id, lease, &Outcome::Held, now)
+        .await?
+    {
+        return Ok(Disposition::Leave);
+    }
+    if !paused(state, org).await? && state.store.release_held(org, delivery.id).await? {
+        state
+            .queue
+            .send(&[DeliveryMessage {
+                organization: org.clone(),
+                delivery: delivery.id,
+            }])
+            .await?;
+    }
+    Ok(Disposition::Ack)
 }
 
 async fn disable_notification(

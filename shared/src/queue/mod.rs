@@ -23,14 +23,20 @@ pub struct DeliveryMessage {
     pub delivery: Uuid,
 }
 
-/// The body of one fan-out queue message: fan `event` out, from `position` on (the start when
-/// `None`). Each message does one bounded chunk, then queues the next.
+/// The body of one fan-out queue message: a job of the fan-out function.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct FanoutMessage {
-    pub organization: OrgId,
-    pub event: Uuid,
-    #[serde(default)]
-    pub position: Option<FanoutPosition>,
+#[serde(tag = "job", rename_all = "camelCase")]
+pub enum FanoutMessage {
+    /// Fan `event` out, from `position` on (the start when `None`): one bounded chunk per
+    /// message, each queueing the next.
+    Event {
+        organization: OrgId,
+        event: Uuid,
+        #[serde(default)]
+        position: Option<FanoutPosition>,
+    },
+    /// Queue the organization's `held` deliveries again: its notifier was resumed.
+    Resume { organization: OrgId },
 }
 
 /// Where a fan-out goes on: in the email/SMS notification `notification`, after the recipient

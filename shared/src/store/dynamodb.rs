@@ -72,6 +72,9 @@ const SMS_DAY_INDEX: &str = "sms-day";
 const DELIVERIES_BY_ORG: &str = "deliveries-by-org";
 /// Deliveries of an event, newest first: `deliveryEvent` (`ORG#<org>#EVENT#<id>`) / `deliveryAt`.
 const DELIVERIES_BY_EVENT: &str = "deliveries-by-event";
+/// An organization's `held` deliveries (the resume job's input): `heldOrg` / `deliveryAt`, set
+/// only while held.
+const DELIVERIES_HELD: &str = "deliveries-held";
 /// Counters expire this long after their day begins (DynamoDB TTL).
 const SMS_COUNTER_TTL: time::Duration = time::Duration::days(4);
 
@@ -288,6 +291,7 @@ impl DynamoStore {
             .attribute_definitions(build(attr("deliveryOrg"))?)
             .attribute_definitions(build(attr("deliveryEvent"))?)
             .attribute_definitions(build(attr("deliveryAt"))?)
+            .attribute_definitions(build(attr("heldOrg"))?)
             .global_secondary_indexes(build(
                 GlobalSecondaryIndex::builder()
                     .index_name(SMS_DAY_INDEX)
@@ -301,6 +305,7 @@ impl DynamoStore {
             )?)
             .global_secondary_indexes(listing(DELIVERIES_BY_ORG, "deliveryOrg")?)
             .global_secondary_indexes(listing(DELIVERIES_BY_EVENT, "deliveryEvent")?)
+            .global_secondary_indexes(listing(DELIVERIES_HELD, "heldOrg")?)
             .key_schema(build(schema("pk", KeyType::Hash))?)
             .key_schema(build(schema("sk", KeyType::Range))?)
             .send()
@@ -1427,9 +1432,12 @@ impl Store for DynamoStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>> {
-        let (index, hash_name, hash) = match filter.event {
-            Some(event) => (DELIVERIES_BY_EVENT, "deliveryEvent", event_pk(org, event)),
-            None => (DELIVERIES_BY_ORG, "deliveryOrg", pk(org)),
+        let (index, hash_name, hash) = match (filter.event, filter.status) {
+            (Some(event), _) => (DELIVERIES_BY_EVENT, "deliveryEvent", event_pk(org, event)),
+            (None, Some(crate::model::DeliveryStatus::Held)) => {
+                (DELIVERIES_HELD, "heldOrg", pk(org))
+            }
+            (None, _) => (DELIVERIES_BY_ORG, "deliveryOrg", pk(org)),
         };
         let want = page.limit + 1;
         let mut items: Vec<Delivery> = Vec::with_capacity(want);
@@ -1470,6 +1478,27 @@ impl Store for DynamoStore {
         }
         items.truncate(want);
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
+    }
+
+    async fn release_held(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+        use crate::model::DeliveryStatus as S;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
+            .update_expression("SET #status = :queued REMOVE heldOrg")
+            .condition_expression("#status = :held")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
+            .expression_attribute_values(":held", Av::S(S::Held.as_str().into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     async fn claim_delivery(
@@ -1535,6 +1564,7 @@ impl Store for DynamoStore {
             Outcome::Failed(e) => (S::Failed, Some("lastError"), Some(e)),
             Outcome::Retry(e) => (S::Queued, Some("lastError"), Some(e)),
             Outcome::Skipped(r) => (S::Skipped, Some("reason"), Some(r)),
+            Outcome::Held => (S::Held, None, None),
         };
         let mut set = "SET #status = :status, updatedAt = :now".to_owned();
         let mut request = self
@@ -1551,6 +1581,11 @@ impl Store for DynamoStore {
         if let (Some(field), Some(text)) = (field, text) {
             set.push_str(&format!(", {field} = :text"));
             request = request.expression_attribute_values(":text", Av::S(text.clone()));
+        }
+        if status == S::Held {
+            // The key of the sparse index the resume job reads.
+            set.push_str(", heldOrg = :org");
+            request = request.expression_attribute_values(":org", Av::S(pk(org)));
         }
         let result = request
             .update_expression(format!("{set} REMOVE leaseUntil"))

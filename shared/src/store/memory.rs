@@ -654,6 +654,18 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn release_held(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+        use crate::model::DeliveryStatus as S;
+        let mut tenants = self.write();
+        match tenants.get_mut(org).and_then(|t| t.deliveries.get_mut(&id)) {
+            Some(d) if d.status == S::Held => {
+                d.status = S::Queued;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn claim_delivery(
         &self,
         org: &OrgId,
@@ -712,6 +724,7 @@ impl Store for MemoryStore {
                 d.status = S::Skipped;
                 d.reason = Some(reason.clone());
             }
+            Outcome::Held => d.status = S::Held,
         }
         Ok(true)
     }

@@ -403,6 +403,8 @@ pub enum Outcome {
     Retry(String),
     /// Not sent, on purpose (`quota_exceeded`, ...).
     Skipped(String),
+    /// Not sent while the notifier is paused: `held` until a resume releases it.
+    Held,
 }
 
 /// Which deliveries a listing wants.
@@ -677,6 +679,8 @@ pub trait Store: Send + Sync + 'static {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>>;
+    /// A `held` delivery back to `queued` (`false` if it was not held).
+    async fn release_held(&self, org: &OrgId, id: Uuid) -> StoreResult<bool>;
     /// Ends a claim: only the holder of the lease `lease_until` may (`false` otherwise).
     async fn settle_delivery(
         &self,
