@@ -13,7 +13,8 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::api::{self, AppState, Route};
 use shared::config::Config;
-use shared::deliver::Transports;
+use shared::deliver::aws::AwsSenders;
+use shared::deliver::{Mail, Transports};
 use shared::model::Clock;
 use shared::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
 use shared::quota::ResetReport;
@@ -176,8 +177,15 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
     if config.delivery_queue_url.is_none() {
         return Err("configuration: HERALD_DELIVERY_QUEUE_URL: is required by sender".into());
     }
+    let from = config.email_from.clone();
     let state = AppState::from_config_with(config, api::sqs_queue).await?;
-    let transports = Transports::new(&state, None)?;
+    let aws = shared::aws::sdk_config().await?;
+    let mail = Mail::Aws(AwsSenders {
+        ses: aws_sdk_sesv2::Client::new(&aws),
+        sns: aws_sdk_sns::Client::new(&aws),
+        from,
+    });
+    let transports = Transports::new(&state, mail)?;
     let (state, transports) = (&state, &transports);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         send(state, transports, event).await

@@ -191,6 +191,28 @@ async fn a_duplicated_queue_message_is_sent_once(backend: Backend) {
     assert_eq!((after.status, after.attempts), (DeliveryStatus::Sent, 1));
 }
 
+/// A unique username (moto's record of sent mail is shared by every test).
+fn unique(name: &str) -> String {
+    format!("{name}-{}", &Uuid::new_v4().simple().to_string()[..8])
+}
+
+/// What was sent to `to`: (to, subject or text), from the outbox or from moto.
+async fn sent_to(d: &DeliveryApp, backend: Backend, to: &str) -> Vec<(String, String)> {
+    let all: Vec<(String, String)> = match backend {
+        Backend::Memory => d
+            .outbox
+            .messages()
+            .into_iter()
+            .map(|m| (m.to, m.subject.unwrap_or(m.text)))
+            .collect(),
+        Backend::Moto => {
+            let (emails, sms) = herald_tests::delivery::moto_sent().await;
+            emails.into_iter().chain(sms).collect()
+        }
+    };
+    all.into_iter().filter(|(t, _)| t == to).collect()
+}
+
 async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
     let created = d
@@ -205,8 +227,9 @@ async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend:
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let (ann, _) = d.app.user_with_token("ann", &["member"]).await;
-    let (bob, bob_token) = d.app.user_with_token("bob", &["member"]).await;
+    let (ann_name, bob_name) = (unique("ann"), unique("bob"));
+    let (ann, _) = d.app.user_with_token(&ann_name, &["member"]).await;
+    let (bob, bob_token) = d.app.user_with_token(&bob_name, &["member"]).await;
     let res = d
         .app
         .admin(
@@ -237,18 +260,93 @@ async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend:
     let (_, body) = emit(&d, build_event(None)).await;
     let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
     d.pump(PUMP).await;
-    let sent = d.outbox.messages();
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    assert_eq!(sent[0].to, "ann@example.com");
+    let ann_mail = format!("{ann_name}@example.com");
     assert_eq!(
-        sent[0].subject.as_deref(),
-        Some("New build of Field Service")
+        sent_to(&d, backend, &ann_mail).await,
+        [(ann_mail.clone(), "New build of Field Service".to_owned())]
+    );
+    assert!(
+        sent_to(&d, backend, &format!("{bob_name}@example.com"))
+            .await
+            .is_empty()
     );
     let skipped = delivery(&d, &event, &format!("{notification}/{bob}")).await;
     assert_eq!(skipped.status, DeliveryStatus::Skipped);
     assert_eq!(skipped.reason.as_deref(), Some("preference_disabled"));
     let ann_delivery = delivery(&d, &event, &format!("{notification}/{ann}")).await;
     assert_eq!(ann_delivery.status, DeliveryStatus::Sent);
+}
+
+async fn sms_take_the_daily_quota_and_skip_past_it(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            &format!("/v1/environments/{}/notificationsSettings", d.app.org),
+            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 1}}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let created = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/notifications"),
+            Some(json!({"type": "sms", "events": {"buildCreated": true}})),
+        )
+        .await;
+    let notification = created.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let phone = format!("+1415{:07}", rand_digits());
+    let name = unique("sam");
+    let user = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/users"),
+            Some(json!({"username": name, "email": format!("{name}@example.com"), "phone": phone, "roles": ["member"]})),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let user_id = user.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &format!(
+                "/v1/deployments/{}/notifications/{notification}/recipients",
+                d.app.org
+            ),
+            Some(json!({"recipients": [{"userId": user_id}]})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let (_, first) = emit(&d, build_event(None)).await;
+    d.pump(PUMP).await;
+    let (_, second) = emit(&d, build_event(None)).await;
+    d.pump(PUMP).await;
+    let sent = sent_to(&d, backend, &phone).await;
+    assert_eq!(sent.len(), 1, "one SMS: the quota is 1 a day");
+    assert!(
+        sent[0].1.starts_with("New build of Field Service\n"),
+        "{sent:?}"
+    );
+    let key = format!("{notification}/{user_id}");
+    let ok = delivery(&d, first["data"]["id"].as_str().unwrap_or_default(), &key).await;
+    assert_eq!(ok.status, DeliveryStatus::Sent);
+    let over = delivery(&d, second["data"]["id"].as_str().unwrap_or_default(), &key).await;
+    assert_eq!(over.status, DeliveryStatus::Skipped);
+    assert_eq!(over.reason.as_deref(), Some("quota_exceeded"));
+}
+
+fn rand_digits() -> u32 {
+    (Uuid::new_v4().as_u128() % 10_000_000) as u32
 }
 
 async fn bad_events_are_refused_and_record_nothing(backend: Backend) {
@@ -501,6 +599,7 @@ herald_tests::on_both_backends!(
     a_410_fails_at_once_and_disables_the_notification,
     a_duplicated_queue_message_is_sent_once,
     email_recipients_get_the_event_unless_their_preferences_say_no,
+    sms_take_the_daily_quota_and_skip_past_it,
     bad_events_are_refused_and_record_nothing,
     events_and_their_deliveries_are_listed_newest_first_and_filtered,
     bad_event_and_delivery_reads_are_refused,

@@ -13,10 +13,86 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use shared::api::AppState;
-use shared::deliver::Transports;
+use shared::deliver::aws::AwsSenders;
 use shared::deliver::outbox::Outbox;
+use shared::deliver::{Mail, Transports};
 
-use crate::{Backend, FakeResolver, TestApp, new_queue, new_store, slack_stand_in, test_config};
+use crate::{
+    Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_queue, new_store,
+    slack_stand_in, test_config,
+};
+
+/// The sender address of the email tests (its SES identity is created on moto).
+pub const EMAIL_FROM: &str = "herald@example.com";
+
+/// SES and SNS on moto, the sender's identity created.
+pub async fn moto_senders() -> AwsSenders {
+    let sdk = moto_sdk_config().await;
+    let ses = aws_sdk_sesv2::Client::new(&sdk);
+    let created = ses
+        .create_email_identity()
+        .email_identity(EMAIL_FROM)
+        .send()
+        .await;
+    if let Err(e) = created {
+        let exists = e
+            .as_service_error()
+            .is_some_and(|s| s.is_already_exists_exception());
+        assert!(exists, "creating the SES identity on moto: {e:?}");
+    }
+    AwsSenders {
+        ses,
+        sns: aws_sdk_sns::Client::new(&sdk),
+        from: Some(EMAIL_FROM.into()),
+    }
+}
+
+/// What moto "sent": emails as (to, subject), SMS as (phone, text), from its data endpoint.
+pub async fn moto_sent() -> (Vec<(String, String)>, Vec<(String, String)>) {
+    // scripts/moto_server.py restricts data.json to these services (the whole of it is huge).
+    let url = format!("{}/moto-api/data.json?services=ses,sns", moto_endpoint());
+    let data: serde_json::Value = reqwest_json(&url).await;
+    let emails = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|m| {
+            let subject = m["subject"].as_str().unwrap_or_default().to_owned();
+            m["destinations"]["ToAddresses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |to| (to.as_str().unwrap_or_default().to_owned(), subject.clone()))
+        })
+        .collect();
+    let sms = data["sns"]["SMS"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            (
+                m["phone_number"].as_str().unwrap_or_default().to_owned(),
+                m["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    (emails, sms)
+}
+
+async fn reqwest_json(url: &str) -> serde_json::Value {
+    let client = shared::net::http_client().unwrap_or_else(|e| panic!("client: {e}"));
+    let res = client
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    res.json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
@@ -120,8 +196,12 @@ impl DeliveryApp {
             .with_fanout(new_queue(backend).await);
         let app = TestApp::on_state(backend, state, calls).await;
         let outbox = Arc::new(Outbox::new());
-        let mut transports = Transports::new(&app.state, Some(outbox.clone()))
-            .unwrap_or_else(|e| panic!("transports: {e}"));
+        let mail = match backend {
+            Backend::Memory => Mail::Outbox(outbox.clone()),
+            Backend::Moto => Mail::Aws(moto_senders().await),
+        };
+        let mut transports =
+            Transports::new(&app.state, mail).unwrap_or_else(|e| panic!("transports: {e}"));
         transports.backoff_base = Duration::from_millis(20);
         Self {
             app,

@@ -26,8 +26,9 @@ use base64::Engine;
 use shared::api::organizations::{NewOrganization, provision};
 use shared::api::{AppState, Route, openapi};
 use shared::config::{Backend, Config};
-use shared::deliver::Transports;
+use shared::deliver::aws::AwsSenders;
 use shared::deliver::outbox::Outbox;
+use shared::deliver::{Mail, Transports};
 use shared::model::{OrgId, OrgKind, Plan};
 use shared::queue::sqs::SqsQueue;
 use shared::queue::{DeliveryMessage, FanoutMessage};
@@ -57,16 +58,18 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     config.operator_token = Some(operator_token.clone());
     let port = config.port;
 
+    let mut aws = None;
     let state = match config.backend {
         Backend::Embedded => AppState::from_config(config).await?,
         Backend::Aws => {
-            let aws = shared::aws::sdk_config().await?;
+            let sdk = shared::aws::sdk_config().await?;
+            let aws = aws.insert(sdk);
             let store = DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&aws),
+                aws_sdk_dynamodb::Client::new(aws),
                 config.table_name.clone(),
             );
             store.create_table_if_missing().await?;
-            let sqs = aws_sdk_sqs::Client::new(&aws);
+            let sqs = aws_sdk_sqs::Client::new(aws);
             let queue: SqsQueue<DeliveryMessage> = match config.delivery_queue_url.clone() {
                 Some(url) => SqsQueue::with_client(sqs.clone(), url),
                 None => SqsQueue::create(sqs.clone(), "herald-deliveries", 5).await?,
@@ -98,7 +101,16 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 
     tokio::spawn(quota_job(state.clone()));
     let outbox = Arc::new(Outbox::new());
-    let transports = Arc::new(Transports::new(&state, Some(outbox.clone()))?);
+    let mail = match &aws {
+        // With the AWS backend, email and SMS go through SES and SNS.
+        Some(aws) => Mail::Aws(AwsSenders {
+            ses: aws_sdk_sesv2::Client::new(aws),
+            sns: aws_sdk_sns::Client::new(aws),
+            from: state.config.email_from.clone(),
+        }),
+        None => Mail::Outbox(outbox.clone()),
+    };
+    let transports = Arc::new(Transports::new(&state, mail)?);
     for _ in 0..WORKERS {
         tokio::spawn(fanout_worker(state.clone()));
         tokio::spawn(sender_worker(state.clone(), transports.clone()));

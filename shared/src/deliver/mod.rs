@@ -12,6 +12,7 @@
 //! drop the repeat. Nothing is ever lost: a message is acknowledged only once its delivery is
 //! settled.
 
+pub mod aws;
 pub mod outbox;
 pub mod webhook;
 
@@ -53,23 +54,31 @@ pub enum SendError {
     Skip(String),
 }
 
+/// Where email and SMS go.
+#[derive(Clone, Debug)]
+pub enum Mail {
+    /// The local server's outbox.
+    Outbox(Arc<Outbox>),
+    /// SES and SNS.
+    Aws(aws::AwsSenders),
+}
+
 /// What the sender uses to reach targets: built once per process.
 pub struct Transports {
     pub http: reqwest::Client,
-    /// Email and SMS go here when set (the local server); otherwise through SES and SNS.
-    pub outbox: Option<Arc<Outbox>>,
+    pub mail: Mail,
     /// The first retry's backoff; each further one doubles it (full jitter), up to 15 minutes.
     pub backoff_base: Duration,
 }
 
 impl Transports {
-    pub fn new(state: &AppState, outbox: Option<Arc<Outbox>>) -> reqwest::Result<Self> {
+    pub fn new(state: &AppState, mail: Mail) -> reqwest::Result<Self> {
         Ok(Self {
             http: crate::net::delivery_client(
                 state.resolver.clone(),
                 state.config.allow_private_targets,
             )?,
-            outbox,
+            mail,
             backoff_base: Duration::from_secs(2),
         })
     }
@@ -313,20 +322,21 @@ async fn send(
         }
         Channel::Email { to } => {
             let email = rendered.email();
-            let outbox = transports
-                .outbox
-                .as_ref()
-                .ok_or_else(|| SendError::Fail("email (SES) is not set up yet".into()))?;
-            outbox.push(OutboxMessage {
-                channel: "email",
-                delivery: delivery.id,
-                to: to.to_string(),
-                subject: Some(email.subject),
-                text: email.text,
-                html: Some(email.html),
-                sent_at: now,
-            });
-            Ok(())
+            match &transports.mail {
+                Mail::Aws(senders) => senders.email(to.as_str(), email).await,
+                Mail::Outbox(outbox) => {
+                    outbox.push(OutboxMessage {
+                        channel: "email",
+                        delivery: delivery.id,
+                        to: to.to_string(),
+                        subject: Some(email.subject),
+                        text: email.text,
+                        html: Some(email.html),
+                        sent_at: now,
+                    });
+                    Ok(())
+                }
+            }
         }
         Channel::Sms { to } => {
             // One unit of the user's daily quota first; a spent quota skips the SMS.
@@ -352,20 +362,21 @@ async fn send(
                     return Err(SendError::Skip("quota_exceeded".into()));
                 }
             }
-            let outbox = transports
-                .outbox
-                .as_ref()
-                .ok_or_else(|| SendError::Fail("SMS (SNS) is not set up yet".into()))?;
-            outbox.push(OutboxMessage {
-                channel: "sms",
-                delivery: delivery.id,
-                to: to.to_string(),
-                subject: None,
-                text: rendered.sms(),
-                html: None,
-                sent_at: now,
-            });
-            Ok(())
+            match &transports.mail {
+                Mail::Aws(senders) => senders.sms(to.as_str(), rendered.sms()).await,
+                Mail::Outbox(outbox) => {
+                    outbox.push(OutboxMessage {
+                        channel: "sms",
+                        delivery: delivery.id,
+                        to: to.to_string(),
+                        subject: None,
+                        text: rendered.sms(),
+                        html: None,
+                        sent_at: now,
+                    });
+                    Ok(())
+                }
+            }
         }
     }
 }
