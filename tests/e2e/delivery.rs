@@ -593,6 +593,72 @@ async fn while_paused_deliveries_are_held_and_resuming_sends_every_one(backend: 
     assert_eq!(sent.body["data"]["items"].as_array().map(Vec::len), Some(3));
 }
 
+async fn a_notification_test_really_delivers_through_it(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let hook = webhook(&d, &receiver.url).await;
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path(&format!("/notifications/{hook}/test")),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    let id = res.body["data"]["deliveryId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].header("webhook-id"), id);
+    let payload = hits[0].json();
+    assert_eq!(payload["type"], "test");
+    assert_eq!(payload["title"], "Test Notification");
+    // The admin's own test notification (seed 002) arrives by email.
+    let res = d
+        .app
+        .admin(Method::POST, "/api/v2/notifications/test", None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    d.pump(PUMP).await;
+    let me = d
+        .app
+        .admin(Method::GET, &d.app.path("/users/me"), None)
+        .await;
+    let email = me.body["data"]["email"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        sent_to(&d, backend, &email).await,
+        [(email.clone(), "Test Notification".to_owned())]
+    );
+    // Refusals.
+    let (_, member) = d.app.user_with_token(&unique("mia"), &["member"]).await;
+    let res = d
+        .app
+        .call(
+            Method::POST,
+            &d.app.path(&format!("/notifications/{hook}/test")),
+            Some(&member),
+            None,
+        )
+        .await;
+    assert_error(&res, 403, 4003, None);
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/notifications/5f1e2d3c4b5a697887969999/test"),
+            None,
+        )
+        .await;
+    assert_error(&res, 404, 3001, None);
+}
+
 herald_tests::on_both_backends!(
     a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
     a_500_then_200_is_delivered_once_with_the_same_webhook_id,
@@ -604,4 +670,5 @@ herald_tests::on_both_backends!(
     events_and_their_deliveries_are_listed_newest_first_and_filtered,
     bad_event_and_delivery_reads_are_refused,
     while_paused_deliveries_are_held_and_resuming_sends_every_one,
+    a_notification_test_really_delivers_through_it,
 );

@@ -145,7 +145,7 @@ async fn seeded_state() -> AppState {
 fn expected_status(route: Route) -> u16 {
     match route {
         Route::CreateOrganization | Route::CreateUser | Route::CreateToken => 201,
-        Route::EmitEvent => 202,
+        Route::EmitEvent | Route::TestNotification => 202,
         _ => 200,
     }
 }

@@ -249,9 +249,11 @@ pub async fn send_test(
     let (user, settings) = user.zip(settings).ok_or(ApiError::NotFound)?;
     let method = DEFAULT_METHOD;
     let channel = match method {
-        DispatchMethod::Email => Channel::Email { to: user.email },
+        DispatchMethod::Email => Channel::Email {
+            to: user.email.clone(),
+        },
         DispatchMethod::Sms => Channel::Sms {
-            to: user.phone.ok_or_else(|| {
+            to: user.phone.clone().ok_or_else(|| {
                 ApiError::field("method", "the caller has no phone number for sms")
             })?,
         },
@@ -268,10 +270,22 @@ pub async fn send_test(
             format!("{method} delivery is not configured on this deployment"),
         ));
     }
+    let delivery = test_delivery(&state, &user, &settings, channel);
+    queue_delivery(&state, &delivery).await?;
+    Ok(StatusCode::OK)
+}
+
+/// A "Test Notification" delivery to `channel`, addressed to `user` (rendered with their name).
+pub(super) fn test_delivery(
+    state: &AppState,
+    user: &crate::store::User,
+    settings: &crate::store::Settings,
+    channel: Channel,
+) -> Delivery {
     let now = state.clock.now();
-    let delivery = Delivery {
+    Delivery {
         id: Uuid::now_v7(),
-        organization: org.clone(),
+        organization: user.organization.clone(),
         event: None,
         template: templates::get(TemplateKey::Test).id,
         user: Some(user.id),
@@ -285,21 +299,26 @@ pub async fn send_test(
         lease_until: None,
         created_at: now,
         updated_at: now,
-    };
-    state.store.create_delivery(&delivery).await?;
+    }
+}
+
+/// Records a delivery, then puts it on the queue. If the queue refuses it, the record is removed
+/// (nothing is left for a retry to duplicate) and the error is a 503.
+pub(super) async fn queue_delivery(state: &AppState, delivery: &Delivery) -> ApiResult<()> {
+    let org = &delivery.organization;
+    state.store.create_delivery(delivery).await?;
     let message = DeliveryMessage {
         organization: org.clone(),
         delivery: delivery.id,
     };
     if let Err(e) = state.queue.send(&[message]).await {
-        // Nothing is left behind for a retry to duplicate: the record goes too.
         if let Err(cleanup) = state.store.delete_delivery(org, delivery.id).await {
-            tracing::error!(delivery = %delivery.id, error = %cleanup, "unqueued test delivery left recorded");
+            tracing::error!(delivery = %delivery.id, error = %cleanup, "an unqueued delivery is left recorded");
         }
         return Err(e.into());
     }
     tracing::info!(delivery = %delivery.id, "test notification queued");
-    Ok(StatusCode::OK)
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -254,6 +254,7 @@ pub enum Route {
     EmitEvent,
     GetEvent,
     ListDeliveries,
+    TestNotification,
 }
 
 const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
@@ -293,13 +294,14 @@ impl Route {
         Route::EmitEvent,
         Route::GetEvent,
         Route::ListDeliveries,
+        Route::TestNotification,
     ];
 
     /// Whether the route puts deliveries on the delivery queue (its function needs
     /// `HERALD_DELIVERY_QUEUE_URL` and the SQS client).
     #[inline(always)]
     pub fn enqueues_deliveries(self) -> bool {
-        matches!(self, Route::SendTestNotification)
+        matches!(self, Route::SendTestNotification | Route::TestNotification)
     }
 
     /// Whether the route puts events on the fan-out queue (its function needs
@@ -339,6 +341,7 @@ impl Route {
             Route::EmitEvent => "emit-event",
             Route::GetEvent => "get-event",
             Route::ListDeliveries => "list-deliveries",
+            Route::TestNotification => "test-notification",
         }
     }
 
@@ -413,6 +416,10 @@ impl Route {
             Route::ListDeliveries => router.route(
                 "/v1/organizations/{organizationId}/deliveries",
                 get(events::list_deliveries),
+            ),
+            Route::TestNotification => router.route(
+                "/v1/organizations/{organizationId}/notifications/{id}/test",
+                post(n::test),
             ),
         }
     }

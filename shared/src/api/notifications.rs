@@ -17,7 +17,9 @@ use crate::model::{
     EventSet, EventType, NotificationId, NotificationType, OrgId, Permission, timestamp,
 };
 use crate::slack::ExchangeError;
-use crate::store::{Notification, PageRequest, SlackTarget, StoreError, Target, WebhookTarget};
+use crate::store::{
+    Channel, Notification, PageRequest, SlackTarget, StoreError, Target, WebhookTarget,
+};
 
 const DESCRIPTION_MAX: usize = 128;
 const SLACK_CODE_MAX: usize = 256;
@@ -587,4 +589,70 @@ pub async fn remove(
     } else {
         Err(ApiError::NotFound)
     }
+}
+
+/// `{"deliveryId"}`: the test delivery, to follow with `GET .../deliveries`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestQueued {
+    pub delivery_id: uuid::Uuid,
+}
+
+/// `{"status": true, "data": {"deliveryId"}}`
+#[derive(Serialize, ToSchema)]
+pub struct TestQueuedResponse {
+    pub status: bool,
+    pub data: TestQueued,
+}
+
+/// Send a test notification through this notification (ext, SPEC §7): a "Test Notification" to
+/// its Slack channel or webhook; for an email or SMS notification, to the caller by that channel
+/// (its recipients are not all messaged). 202 once recorded and queued.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{organizationId}/notifications/{id}/test",
+    tag = "Organization notifications",
+    params(("organizationId" = String, Path), ("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 202, body = TestQueuedResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+)]
+pub async fn test(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<NotificationPath>,
+) -> ApiResult<(axum::http::StatusCode, Json<Envelope<TestQueued>>)> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::NotificationUpdate)?;
+    let notification = load(&state, &org, &notification_id(&path.id)?).await?;
+    let (user, settings) = tokio::try_join!(
+        state.store.get_user(&org, principal.user_id),
+        state.store.get_settings(&org)
+    )?;
+    let (user, settings) = user.zip(settings).ok_or(ApiError::NotFound)?;
+    let channel = match &notification.target {
+        Target::Slack(_) => Channel::Slack {
+            notification: notification.id.clone(),
+        },
+        Target::Webhook(_) => Channel::Webhook {
+            notification: notification.id.clone(),
+        },
+        Target::Email => Channel::Email {
+            to: user.email.clone(),
+        },
+        Target::Sms => Channel::Sms {
+            to: user.phone.clone().ok_or_else(|| {
+                ApiError::field("phone", "the caller has no phone number to test sms with")
+            })?,
+        },
+    };
+    let delivery = super::admin::test_delivery(&state, &user, &settings, channel);
+    super::admin::queue_delivery(&state, &delivery).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        envelope(TestQueued {
+            delivery_id: delivery.id,
+        }),
+    ))
 }

@@ -22,6 +22,7 @@ use super::{admin, events, notifications, organizations, recipients, settings};
         notifications::get,
         notifications::update,
         notifications::remove,
+        notifications::test,
         recipients::add,
         recipients::list,
         recipients::remove,

@@ -1,0 +1,6 @@
+//! Lambda function `test-notification`: see `shared::api::Route::TestNotification`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::TestNotification).await
+}
