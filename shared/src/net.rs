@@ -25,9 +25,18 @@ pub fn delivery_client(
     resolver: std::sync::Arc<dyn Resolver>,
     allow_private: bool,
 ) -> reqwest::Result<reqwest::Client> {
+    delivery_client_with_timeout(resolver, allow_private, std::time::Duration::from_secs(15))
+}
+
+/// [`delivery_client`] with another timeout (tests).
+pub fn delivery_client_with_timeout(
+    resolver: std::sync::Arc<dyn Resolver>,
+    allow_private: bool,
+    timeout: std::time::Duration,
+) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(15))
+        .timeout(timeout)
         .dns_resolver(std::sync::Arc::new(GuardedDns {
             resolver,
             allow_private,

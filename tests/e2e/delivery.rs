@@ -659,6 +659,76 @@ async fn a_notification_test_really_delivers_through_it(backend: Backend) {
     assert_error(&res, 404, 3001, None);
 }
 
+async fn a_timeout_is_retried_and_delivered_with_the_same_webhook_id(backend: Backend) {
+    let mut d = DeliveryApp::spawn(backend).await;
+    d.transports.http = shared::net::delivery_client_with_timeout(
+        d.app.state.resolver.clone(),
+        true,
+        Duration::from_millis(300),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let receiver = Receiver::start_slow(&[], Some(Duration::from_secs(2))).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 2, "timed out, then delivered");
+    assert_eq!(hits[0].header("webhook-id"), hits[1].header("webhook-id"));
+    let sent = delivery(&d, &event, &notification).await;
+    assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 2));
+}
+
+async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend) {
+    let mut d = DeliveryApp::spawn(backend).await;
+    d.visibility = Duration::from_secs(1);
+    let receiver = Receiver::start_slow(&[], Some(Duration::from_secs(5))).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    let state = d.app.state.clone();
+    let fanouts = state
+        .fanout
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let results = shared::fanout::process_batch(&state, fanouts).await;
+    shared::queue::apply(&*state.fanout, results, true).await;
+    let batch = state
+        .queue
+        .receive(10, d.visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(batch.len(), 1);
+    // The sender sends, then dies before it settles or acknowledges anything.
+    let transports = d.transports.clone();
+    let sender =
+        tokio::spawn(
+            async move { shared::deliver::process_batch(&state, &transports, batch).await },
+        );
+    for _ in 0..100 {
+        if !receiver.hits().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sender.abort();
+    assert_eq!(receiver.hits().len(), 1, "the request went out");
+    let stuck = delivery(&d, &event, &notification).await;
+    assert_eq!(stuck.status, DeliveryStatus::Sending);
+    // Its lease runs out, its message comes back, and another sender delivers it again under
+    // the same webhook-id (which the receiver uses to drop the repeat).
+    d.clock
+        .advance(shared::deliver::LEASE + Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0].header("webhook-id"), hits[1].header("webhook-id"));
+    let sent = delivery(&d, &event, &notification).await;
+    assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 2));
+}
+
 herald_tests::on_both_backends!(
     a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
     a_500_then_200_is_delivered_once_with_the_same_webhook_id,
@@ -671,4 +741,6 @@ herald_tests::on_both_backends!(
     bad_event_and_delivery_reads_are_refused,
     while_paused_deliveries_are_held_and_resuming_sends_every_one,
     a_notification_test_really_delivers_through_it,
+    a_timeout_is_retried_and_delivered_with_the_same_webhook_id,
+    a_sender_killed_between_send_and_settle_loses_nothing,
 );

@@ -124,13 +124,21 @@ pub type Answer = (u16, Option<u64>);
 pub struct Receiver {
     hits: Arc<Mutex<Vec<Hit>>>,
     script: Arc<Mutex<VecDeque<Answer>>>,
+    /// The first request's answer waits this long (a slow or hung receiver).
+    first_delay: Option<Duration>,
     pub url: String,
 }
 
 impl Receiver {
     pub async fn start(script: &[Answer]) -> Self {
+        Self::start_slow(script, None).await
+    }
+
+    /// A receiver whose first answer takes `first_delay`.
+    pub async fn start_slow(script: &[Answer], first_delay: Option<Duration>) -> Self {
         let mut receiver = Receiver {
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            first_delay,
             ..Default::default()
         };
         let state = receiver.clone();
@@ -139,11 +147,14 @@ impl Receiver {
             post(move |headers: HeaderMap, body: Bytes| {
                 let state = state.clone();
                 async move {
-                    state
-                        .hits
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(Hit { headers, body });
+                    let first = {
+                        let mut hits = state.hits.lock().unwrap_or_else(|e| e.into_inner());
+                        hits.push(Hit { headers, body });
+                        hits.len() == 1
+                    };
+                    if let (true, Some(delay)) = (first, state.first_delay) {
+                        tokio::time::sleep(delay).await;
+                    }
                     let next = state
                         .script
                         .lock()
@@ -175,12 +186,33 @@ impl Receiver {
     }
 }
 
+/// The system clock, moved forward by the tests (to let a lease run out).
+#[derive(Debug, Default)]
+pub struct ShiftedClock(std::sync::atomic::AtomicI64);
+
+impl ShiftedClock {
+    pub fn advance(&self, by: Duration) {
+        let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
+        self.0.fetch_add(secs, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl shared::model::Clock for ShiftedClock {
+    fn now(&self) -> time::OffsetDateTime {
+        let shift = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        shared::model::SystemClock.now() + time::Duration::seconds(shift)
+    }
+}
+
 /// An app whose webhooks may target loopback (the receiver), with a sender whose first retry
 /// waits 20 ms and an outbox for email and SMS.
 pub struct DeliveryApp {
     pub app: TestApp,
     pub transports: Transports,
     pub outbox: Arc<Outbox>,
+    pub clock: Arc<ShiftedClock>,
+    /// How long a message the pump received stays hidden.
+    pub visibility: Duration,
 }
 
 impl DeliveryApp {
@@ -190,8 +222,10 @@ impl DeliveryApp {
             allow_private_targets: true,
             ..test_config(slack_stand_in().await)
         };
+        let clock = Arc::new(ShiftedClock::default());
         let state = AppState::new(config, store)
             .with_resolver(Arc::new(FakeResolver::default()))
+            .with_clock(clock.clone())
             .with_queue(new_queue(backend).await)
             .with_fanout(new_queue(backend).await);
         let app = TestApp::on_state(backend, state, calls).await;
@@ -207,6 +241,8 @@ impl DeliveryApp {
             app,
             transports,
             outbox,
+            clock,
+            visibility: Duration::from_secs(30),
         }
     }
 
@@ -224,7 +260,7 @@ impl DeliveryApp {
                 .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
             let deliveries = state
                 .queue
-                .receive(10, Duration::from_secs(30))
+                .receive(10, self.visibility)
                 .await
                 .unwrap_or_else(|e| panic!("delivery queue: {e}"));
             if fanouts.is_empty() && deliveries.is_empty() {

@@ -64,6 +64,7 @@ pub enum Mail {
 }
 
 /// What the sender uses to reach targets: built once per process.
+#[derive(Clone, Debug)]
 pub struct Transports {
     pub http: reqwest::Client,
     pub mail: Mail,
