@@ -1,7 +1,12 @@
-//! Benchmark baseline: a bare axum hello-world on 127.0.0.1:$PORT, for bench/load.sh.
+//! Benchmark baseline and receiver: a bare axum hello-world on 127.0.0.1:$PORT (`GET /`, for
+//! bench/load.sh), and a webhook receiver that only counts (`POST /hook`, read back with
+//! `GET /count`, for bench/deliveries.py).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -9,7 +14,24 @@ async fn main() -> std::io::Result<()> {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(3001);
-    let app = Router::new().route("/", get(|| async { "hello" }));
+    let hooks = Arc::new(AtomicU64::new(0));
+    let counted = hooks.clone();
+    let app = Router::new()
+        .route("/", get(|| async { "hello" }))
+        .route(
+            "/hook",
+            post(move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                async { "ok" }
+            }),
+        )
+        .route(
+            "/count",
+            get(move || {
+                let n = hooks.load(Ordering::Relaxed);
+                async move { n.to_string() }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, app).await
 }

@@ -122,7 +122,15 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
 
 /// A new delivery queue of its own on moto (with its dead-letter queue, redrive after 5).
 pub async fn moto_queue<M: QueueMessage>() -> SqsQueue<M> {
-    let client = aws_sdk_sqs::Client::new(&moto_sdk_config().await);
+    moto_counted_queue(Arc::new(CallCounter::default())).await
+}
+
+/// [`moto_queue`], counting its SQS calls into `counter`.
+pub async fn moto_counted_queue<M: QueueMessage>(counter: Arc<CallCounter>) -> SqsQueue<M> {
+    let config = aws_sdk_sqs::config::Builder::from(&moto_sdk_config().await)
+        .interceptor(Counting(counter))
+        .build();
+    let client = aws_sdk_sqs::Client::from_conf(config);
     let name = format!("herald-test-{}", uuid::Uuid::new_v4().simple());
     SqsQueue::create(client, &name, 5)
         .await

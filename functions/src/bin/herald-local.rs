@@ -123,9 +123,19 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route(
             "/_local/outbox",
+            get({
+                let outbox = outbox.clone();
+                move || {
+                    let outbox = outbox.clone();
+                    async move { axum::Json(outbox.messages()) }
+                }
+            }),
+        )
+        .route(
+            "/_local/outbox/count",
             get(move || {
                 let outbox = outbox.clone();
-                async move { axum::Json(outbox.messages()) }
+                async move { axum::Json(serde_json::json!({"count": outbox.len()})) }
             }),
         )
         .merge(shared::api::router(state, Route::ALL));

@@ -50,6 +50,18 @@ impl Outbox {
             .push(message);
     }
 
+    /// How many messages so far.
+    pub fn len(&self) -> usize {
+        self.messages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Every message so far, oldest first.
     pub fn messages(&self) -> Vec<OutboxMessage> {
         self.messages
