@@ -682,6 +682,7 @@ async fn a_timeout_is_retried_and_delivered_with_the_same_webhook_id(backend: Ba
 async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend) {
     let mut d = DeliveryApp::spawn(backend).await;
     d.visibility = Duration::from_secs(1);
+    d.quiet = Duration::from_millis(1500);
     let receiver = Receiver::start_slow(&[], Some(Duration::from_secs(5))).await;
     let notification = webhook(&d, &receiver.url).await;
     let (_, body) = emit(&d, build_event(None)).await;
@@ -729,6 +730,73 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
     assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 2));
 }
 
+async fn when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once(backend: Backend) {
+    use herald_tests::delivery::FlakyQueue;
+    let mut d = DeliveryApp::spawn(backend).await;
+    d.visibility = Duration::from_secs(1);
+    d.quiet = Duration::from_millis(1500);
+    let fanout = FlakyQueue::wrap(d.app.state.fanout.clone(), 0);
+    let deliveries = FlakyQueue::wrap(d.app.state.queue.clone(), 0);
+    d.app.state = d
+        .app
+        .state
+        .clone()
+        .with_fanout(fanout.clone())
+        .with_queue(deliveries.clone());
+    d.app.router = shared::api::router(d.app.state.clone(), shared::api::Route::ALL);
+    let receiver = Receiver::start(&[]).await;
+    let notification = webhook(&d, &receiver.url).await;
+
+    // Emit: the fan-out cannot be queued: 503, and the event (and its key) is gone.
+    fanout.fail_next(1);
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/events"),
+            Some(build_event(Some("k-1"))),
+        )
+        .await;
+    assert_error(&res, 503, 5003, None);
+    let listed = d
+        .app
+        .admin(Method::GET, &d.app.path("/deliveries"), None)
+        .await;
+    assert_eq!(listed.body["data"]["items"], json!([]));
+    // The retry (same key) is a new event, accepted.
+    let (status, body) = emit(&d, build_event(Some("k-1"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+
+    // Fan-out: its deliveries cannot be queued: the chunk's message comes back and is redone,
+    // without a second record or a second send.
+    deliveries.fail_next(1);
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 1, "delivered once");
+    let sent = delivery(&d, &event, &notification).await;
+    assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 1));
+
+    // Test notification: the delivery cannot be queued: 503, and its record is gone.
+    deliveries.fail_next(1);
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path(&format!("/notifications/{notification}/test")),
+            None,
+        )
+        .await;
+    assert_error(&res, 503, 5003, None);
+    let listed = d
+        .app
+        .admin(Method::GET, &d.app.path("/deliveries"), None)
+        .await;
+    assert_eq!(
+        listed.body["data"]["items"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
 herald_tests::on_both_backends!(
     a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
     a_500_then_200_is_delivered_once_with_the_same_webhook_id,
@@ -743,4 +811,5 @@ herald_tests::on_both_backends!(
     a_notification_test_really_delivers_through_it,
     a_timeout_is_retried_and_delivered_with_the_same_webhook_id,
     a_sender_killed_between_send_and_settle_loses_nothing,
+    when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once,
 );

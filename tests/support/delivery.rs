@@ -213,6 +213,8 @@ pub struct DeliveryApp {
     pub clock: Arc<ShiftedClock>,
     /// How long a message the pump received stays hidden.
     pub visibility: Duration,
+    /// The pump stops after this long without work.
+    pub quiet: Duration,
 }
 
 impl DeliveryApp {
@@ -243,6 +245,7 @@ impl DeliveryApp {
             outbox,
             clock,
             visibility: Duration::from_secs(30),
+            quiet: Duration::from_millis(300),
         }
     }
 
@@ -251,11 +254,11 @@ impl DeliveryApp {
     pub async fn pump(&self, limit: Duration) {
         let state = &self.app.state;
         let started = std::time::Instant::now();
-        let mut quiet = 0;
-        while started.elapsed() < limit && quiet < 15 {
+        let mut idle_since = std::time::Instant::now();
+        while started.elapsed() < limit && idle_since.elapsed() < self.quiet {
             let fanouts = state
                 .fanout
-                .receive(10, Duration::from_secs(30))
+                .receive(10, self.visibility)
                 .await
                 .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
             let deliveries = state
@@ -264,15 +267,65 @@ impl DeliveryApp {
                 .await
                 .unwrap_or_else(|e| panic!("delivery queue: {e}"));
             if fanouts.is_empty() && deliveries.is_empty() {
-                quiet += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
-            quiet = 0;
             let results = shared::fanout::process_batch(state, fanouts).await;
             shared::queue::apply(&*state.fanout, results, true).await;
             let results = shared::deliver::process_batch(state, &self.transports, deliveries).await;
             shared::queue::apply(&*state.queue, results, true).await;
+            idle_since = std::time::Instant::now();
         }
+    }
+}
+
+/// A queue that refuses the next `fail` sends (SQS unavailable), then passes everything through.
+pub struct FlakyQueue<M: shared::queue::QueueMessage> {
+    pub inner: Arc<dyn shared::queue::Queue<M>>,
+    pub fail: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl<M: shared::queue::QueueMessage> shared::queue::Queue<M> for FlakyQueue<M> {
+    async fn send(&self, messages: &[M]) -> Result<(), shared::queue::QueueError> {
+        let left = self.fail.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.fail
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(shared::queue::QueueError::Unavailable(
+                "injected: SQS unavailable".into(),
+            ));
+        }
+        self.inner.send(messages).await
+    }
+
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<shared::queue::Received<M>>, shared::queue::QueueError> {
+        self.inner.receive(max, visibility).await
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<(), shared::queue::QueueError> {
+        self.inner.ack(receipt).await
+    }
+
+    async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), shared::queue::QueueError> {
+        self.inner.delay(receipt, delay).await
+    }
+}
+
+impl<M: shared::queue::QueueMessage> FlakyQueue<M> {
+    /// Wraps `inner`, refusing its next `fail` sends.
+    pub fn wrap(inner: Arc<dyn shared::queue::Queue<M>>, fail: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            fail: std::sync::atomic::AtomicUsize::new(fail),
+        })
+    }
+
+    pub fn fail_next(&self, n: usize) {
+        self.fail.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 }
