@@ -797,6 +797,85 @@ async fn when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once(backend:
     );
 }
 
+async fn five_failures_fail_the_delivery_and_its_message_goes_to_the_dead_letter_queue(
+    backend: Backend,
+) {
+    let mut d = DeliveryApp::spawn(backend).await;
+    d.visibility = Duration::from_secs(1);
+    d.quiet = Duration::from_millis(1500);
+    let receiver = Receiver::start(&[(500, None); 6]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 5, "five attempts, no sixth");
+    let failed = delivery(&d, &event, &notification).await;
+    assert_eq!(
+        (failed.status, failed.attempts),
+        (DeliveryStatus::Failed, 5)
+    );
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("answered 500 (after 5 attempts)")
+    );
+    // Its message was left, came back past maxReceiveCount and was moved out of the queue.
+    let left = d
+        .app
+        .state
+        .queue
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(left.is_empty());
+}
+
+async fn in_whitelist_mode_only_whitelisted_recipients_get_email(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let created = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/notifications"),
+            Some(json!({"type": "email", "events": {"buildCreated": true}})),
+        )
+        .await;
+    let notification = created.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (ann, _) = d.app.user_with_token(&unique("ann"), &["member"]).await;
+    let (bob, _) = d.app.user_with_token(&unique("bob"), &["member"]).await;
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &format!(
+                "/v1/deployments/{}/notifications/{notification}/recipients",
+                d.app.org
+            ),
+            Some(json!({"recipients": [{"userId": ann}, {"userId": bob}]})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            &format!("/v1/environments/{}/notificationsSettings", d.app.org),
+            Some(json!({"deliveryMode": "WHITELIST", "whitelist": [{"user": {"id": ann}}]})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    let ann_delivery = delivery(&d, &event, &format!("{notification}/{ann}")).await;
+    assert_eq!(ann_delivery.status, DeliveryStatus::Sent);
+    let bob_delivery = delivery(&d, &event, &format!("{notification}/{bob}")).await;
+    assert_eq!(bob_delivery.status, DeliveryStatus::Skipped);
+    assert_eq!(bob_delivery.reason.as_deref(), Some("not_whitelisted"));
+}
+
 herald_tests::on_both_backends!(
     a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
     a_500_then_200_is_delivered_once_with_the_same_webhook_id,
@@ -812,4 +891,6 @@ herald_tests::on_both_backends!(
     a_timeout_is_retried_and_delivered_with_the_same_webhook_id,
     a_sender_killed_between_send_and_settle_loses_nothing,
     when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once,
+    five_failures_fail_the_delivery_and_its_message_goes_to_the_dead_letter_queue,
+    in_whitelist_mode_only_whitelisted_recipients_get_email,
 );
