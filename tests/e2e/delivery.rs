@@ -16,19 +16,53 @@ use uuid::Uuid;
 const PUMP: Duration = Duration::from_secs(20);
 
 async fn webhook(d: &DeliveryApp, url: &str) -> String {
+    create_notification(
+        d,
+        json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": url}}}),
+    )
+    .await
+}
+
+/// Creates a notification (as the admin); its id.
+async fn create_notification(d: &DeliveryApp, body: Value) -> String {
     let res = d
         .app
-        .admin(
-            Method::POST,
-            &d.app.path("/notifications"),
-            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": url}}})),
-        )
+        .admin(Method::POST, &d.app.path("/notifications"), Some(body))
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     res.body["data"]["id"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// Subscribes `recipients` (seed 004's objects) to an email or SMS notification.
+async fn subscribe(d: &DeliveryApp, notification: &str, recipients: Value) {
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &format!(
+                "/v1/deployments/{}/notifications/{notification}/recipients",
+                d.app.org
+            ),
+            Some(json!({"recipients": recipients})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+}
+
+/// The notification's `enabled` as the API shows it.
+async fn enabled(d: &DeliveryApp, notification: &str) -> Value {
+    let n = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/notifications/{notification}")),
+            None,
+        )
+        .await;
+    n.body["data"]["enabled"].clone()
 }
 
 async fn emit(d: &DeliveryApp, body: Value) -> (StatusCode, Value) {
@@ -155,15 +189,7 @@ async fn a_410_fails_at_once_and_disables_the_notification(backend: Backend) {
     let failed = delivery(&d, &event, &notification).await;
     assert_eq!(failed.status, DeliveryStatus::Failed);
     assert_eq!(failed.last_error.as_deref(), Some("answered 410"));
-    let n = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/notifications/{notification}")),
-            None,
-        )
-        .await;
-    assert_eq!(n.body["data"]["enabled"], false);
+    assert_eq!(enabled(&d, &notification).await, false);
 }
 
 async fn a_duplicated_queue_message_is_sent_once(backend: Backend) {
@@ -215,33 +241,15 @@ async fn sent_to(d: &DeliveryApp, backend: Backend, to: &str) -> Vec<(String, St
 
 async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
-    let created = d
-        .app
-        .admin(
-            Method::POST,
-            &d.app.path("/notifications"),
-            Some(json!({"type": "email", "events": {"buildCreated": true}})),
-        )
-        .await;
-    let notification = created.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let notification = create_notification(
+        &d,
+        json!({"type": "email", "events": {"buildCreated": true}}),
+    )
+    .await;
     let (ann_name, bob_name) = (unique("ann"), unique("bob"));
     let (ann, _) = d.app.user_with_token(&ann_name, &["member"]).await;
     let (bob, bob_token) = d.app.user_with_token(&bob_name, &["member"]).await;
-    let res = d
-        .app
-        .admin(
-            Method::POST,
-            &format!(
-                "/v1/deployments/{}/notifications/{notification}/recipients",
-                d.app.org
-            ),
-            Some(json!({"recipients": [{"userId": ann}, {"userId": bob}]})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    subscribe(&d, &notification, json!([{"userId": ann}, {"userId": bob}])).await;
     // Bob turns the build template off.
     let template = shared::deliver::event_template(shared::model::EventType::BuildCreated)
         .id
@@ -288,18 +296,8 @@ async fn sms_take_the_daily_quota_and_skip_past_it(backend: Backend) {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    let created = d
-        .app
-        .admin(
-            Method::POST,
-            &d.app.path("/notifications"),
-            Some(json!({"type": "sms", "events": {"buildCreated": true}})),
-        )
-        .await;
-    let notification = created.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let notification =
+        create_notification(&d, json!({"type": "sms", "events": {"buildCreated": true}})).await;
     let phone = format!("+1415{:07}", rand_digits());
     let name = unique("sam");
     let user = d
@@ -315,18 +313,7 @@ async fn sms_take_the_daily_quota_and_skip_past_it(backend: Backend) {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let res = d
-        .app
-        .admin(
-            Method::POST,
-            &format!(
-                "/v1/deployments/{}/notifications/{notification}/recipients",
-                d.app.org
-            ),
-            Some(json!({"recipients": [{"userId": user_id}]})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    subscribe(&d, &notification, json!([{"userId": user_id}])).await;
     let (_, first) = emit(&d, build_event(None)).await;
     d.pump(PUMP).await;
     let (_, second) = emit(&d, build_event(None)).await;
@@ -831,32 +818,14 @@ async fn five_failures_fail_the_delivery_and_its_message_goes_to_the_dead_letter
 
 async fn in_whitelist_mode_only_whitelisted_recipients_get_email(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
-    let created = d
-        .app
-        .admin(
-            Method::POST,
-            &d.app.path("/notifications"),
-            Some(json!({"type": "email", "events": {"buildCreated": true}})),
-        )
-        .await;
-    let notification = created.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let notification = create_notification(
+        &d,
+        json!({"type": "email", "events": {"buildCreated": true}}),
+    )
+    .await;
     let (ann, _) = d.app.user_with_token(&unique("ann"), &["member"]).await;
     let (bob, _) = d.app.user_with_token(&unique("bob"), &["member"]).await;
-    let res = d
-        .app
-        .admin(
-            Method::POST,
-            &format!(
-                "/v1/deployments/{}/notifications/{notification}/recipients",
-                d.app.org
-            ),
-            Some(json!({"recipients": [{"userId": ann}, {"userId": bob}]})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    subscribe(&d, &notification, json!([{"userId": ann}, {"userId": bob}])).await;
     let res = d
         .app
         .admin(
@@ -876,6 +845,42 @@ async fn in_whitelist_mode_only_whitelisted_recipients_get_email(backend: Backen
     assert_eq!(bob_delivery.reason.as_deref(), Some("not_whitelisted"));
 }
 
+async fn slack_gets_block_kit_honours_retry_after_and_an_archived_channel_disables_it(
+    backend: Backend,
+) {
+    let d = DeliveryApp::spawn(backend).await;
+    let notification = create_notification(&d, json!({"type": "slack", "events": {"buildCreated": true}, "setup": {"slack": {"code": "good-code", "redirectUri": "https://app.example.com/cb"}}})).await;
+    d.slack.answer(&[(429, "rate_limited", Some(0))]);
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    let posts = d.slack.posts();
+    assert_eq!(posts.len(), 2, "429, then delivered");
+    assert_eq!(
+        posts[1]["text"],
+        "New build of Field Service\nGrace uploaded Field Service 4.2.0 (build 1187) for iOS."
+    );
+    assert_eq!(posts[1]["blocks"][0]["type"], "header");
+    assert_eq!(
+        posts[1]["blocks"][2]["elements"][0]["url"],
+        "https://console.example.com/b/1187"
+    );
+    let sent = delivery(&d, &event, &notification).await;
+    assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 2));
+
+    d.slack.answer(&[(404, "channel_is_archived", None)]);
+    let (_, body) = emit(&d, build_event(None)).await;
+    let event = body["data"]["id"].as_str().unwrap_or_default().to_owned();
+    d.pump(PUMP).await;
+    let failed = delivery(&d, &event, &notification).await;
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    assert_eq!(
+        failed.last_error.as_deref(),
+        Some("slack answered channel_is_archived")
+    );
+    assert_eq!(enabled(&d, &notification).await, false);
+}
+
 herald_tests::on_both_backends!(
     a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing,
     a_500_then_200_is_delivered_once_with_the_same_webhook_id,
@@ -893,4 +898,5 @@ herald_tests::on_both_backends!(
     when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once,
     five_failures_fail_the_delivery_and_its_message_goes_to_the_dead_letter_queue,
     in_whitelist_mode_only_whitelisted_recipients_get_email,
+    slack_gets_block_kit_honours_retry_after_and_an_archived_channel_disables_it,
 );

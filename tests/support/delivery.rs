@@ -19,7 +19,7 @@ use shared::deliver::{Mail, Transports};
 
 use crate::{
     Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_queue, new_store,
-    slack_stand_in, test_config,
+    test_config,
 };
 
 /// The sender address of the email tests (its SES identity is created on moto).
@@ -208,6 +208,8 @@ impl shared::model::Clock for ShiftedClock {
 /// waits 20 ms and an outbox for email and SMS.
 pub struct DeliveryApp {
     pub app: TestApp,
+    /// The Slack stand-in's incoming webhook (what Slack notifications deliver to).
+    pub slack: crate::SlackHook,
     pub transports: Transports,
     pub outbox: Arc<Outbox>,
     pub clock: Arc<ShiftedClock>,
@@ -220,9 +222,10 @@ pub struct DeliveryApp {
 impl DeliveryApp {
     pub async fn spawn(backend: Backend) -> Self {
         let (store, calls) = new_store(backend).await;
+        let (slack_url, slack) = crate::slack_stand_in_with_hook().await;
         let config = shared::config::Config {
             allow_private_targets: true,
-            ..test_config(slack_stand_in().await)
+            ..test_config(slack_url)
         };
         let clock = Arc::new(ShiftedClock::default());
         let state = AppState::new(config, store)
@@ -241,6 +244,7 @@ impl DeliveryApp {
         transports.backoff_base = Duration::from_millis(20);
         Self {
             app,
+            slack,
             transports,
             outbox,
             clock,

@@ -205,34 +205,89 @@ impl Resolver for FakeResolver {
 /// A Slack stand-in on loopback: `oauth.v2.access` accepts the code `good-code` (with client id
 /// `test-client` / secret `test-secret`) and refuses any other with `invalid_code`.
 pub async fn slack_stand_in() -> String {
+    slack_stand_in_with_hook().await.0
+}
+
+/// A scripted Slack answer: status, body, `Retry-After` seconds.
+pub type SlackAnswer = (u16, &'static str, Option<u64>);
+
+/// Slack's incoming webhook as the stand-in serves it: every message posted, and the answers to
+/// give (status, body, `Retry-After`) in order, then `200 ok`.
+#[derive(Clone, Default)]
+pub struct SlackHook {
+    pub posts: Arc<Mutex<Vec<Value>>>,
+    pub script: Arc<Mutex<std::collections::VecDeque<SlackAnswer>>>,
+}
+
+impl SlackHook {
+    pub fn posts(&self) -> Vec<Value> {
+        self.posts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn answer(&self, answers: &[SlackAnswer]) {
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(answers.iter().copied());
+    }
+}
+
+/// [`slack_stand_in`], whose OAuth answer installs an incoming webhook served by the stand-in
+/// itself (`/services/T1/B1/x`): returns the API base URL and that webhook.
+pub async fn slack_stand_in_with_hook() -> (String, SlackHook) {
     use axum::Form;
     use axum::routing::post;
-    let app = Router::new().route(
-        "/api/oauth.v2.access",
-        post(|Form(form): Form<HashMap<String, String>>| async move {
-            let client_ok = form.get("client_id").map(String::as_str) == Some("test-client")
-                && form.get("client_secret").map(String::as_str) == Some("test-secret");
-            let body = if client_ok && form.get("code").map(String::as_str) == Some("good-code") {
-                serde_json::json!({
-                    "ok": true,
-                    "access_token": "xoxb-test",
-                    "team": {"id": "T1", "name": "Acme Team"},
-                    "incoming_webhook": {"channel": "#alerts", "channel_id": "C1", "url": "https://hooks.slack.com/services/T1/B1/x"}
-                })
-            } else {
-                serde_json::json!({"ok": false, "error": "invalid_code"})
-            };
-            axum::Json(body)
-        }),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
     let addr: SocketAddr = listener
         .local_addr()
         .unwrap_or_else(|e| panic!("addr: {e}"));
+    let hook_url = format!("http://{addr}/services/T1/B1/x");
+    let hook = SlackHook::default();
+    let recorder = hook.clone();
+    let app = Router::new()
+        .route(
+            "/api/oauth.v2.access",
+            post(move |Form(form): Form<HashMap<String, String>>| async move {
+                let client_ok = form.get("client_id").map(String::as_str) == Some("test-client")
+                    && form.get("client_secret").map(String::as_str) == Some("test-secret");
+                let body = if client_ok && form.get("code").map(String::as_str) == Some("good-code") {
+                    serde_json::json!({
+                        "ok": true,
+                        "access_token": "xoxb-test",
+                        "team": {"id": "T1", "name": "Acme Team"},
+                        "incoming_webhook": {"channel": "#alerts", "channel_id": "C1", "url": hook_url}
+                    })
+                } else {
+                    serde_json::json!({"ok": false, "error": "invalid_code"})
+                };
+                axum::Json(body)
+            }),
+        )
+        .route(
+            "/services/T1/B1/x",
+            post(move |axum::Json(message): axum::Json<Value>| async move {
+                recorder
+                    .posts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(message);
+                let next = recorder
+                    .script
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pop_front();
+                let (status, body, after) = next.unwrap_or((200, "ok", None));
+                let mut headers = http::HeaderMap::new();
+                if let Some(after) = after {
+                    headers.insert("retry-after", after.into());
+                }
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), headers, body)
+            }),
+        );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/api")
+    (format!("http://{addr}/api"), hook)
 }
 
 pub const OPERATOR_TOKEN: &str = "operator-secret-for-tests";
