@@ -68,10 +68,9 @@ const BATCH_ATTEMPTS: u32 = 8;
 /// Shards of the `sms-day` index.
 const SMS_DAY_SHARDS: u32 = 8;
 const SMS_DAY_INDEX: &str = "sms-day";
-/// Deliveries of an organization, newest first: `deliveryOrg` (`ORG#<org>`) / `deliveryAt`.
+/// Deliveries of an organization, newest first: `deliveryOrg` (`ORG#<org>`) / `deliveryAt`, keys
+/// only. An event's deliveries are a range of it (they carry the event's time).
 const DELIVERIES_BY_ORG: &str = "deliveries-by-org";
-/// Deliveries of an event, newest first: `deliveryEvent` (`ORG#<org>#EVENT#<id>`) / `deliveryAt`.
-const DELIVERIES_BY_EVENT: &str = "deliveries-by-event";
 /// An organization's `held` deliveries (the resume job's input): `heldOrg` / `deliveryAt`, set
 /// only while held.
 const DELIVERIES_HELD: &str = "deliveries-held";
@@ -112,12 +111,6 @@ fn delivery_item(d: &Delivery) -> StoreResult<Item> {
     let mut it = item(delivery_pk(&d.organization, d.id), "DELIVERY".into(), d)?;
     it.insert("deliveryOrg".into(), Av::S(pk(&d.organization)));
     it.insert("deliveryAt".into(), Av::S(d.list_key()));
-    if let Some(event) = d.event {
-        it.insert(
-            "deliveryEvent".into(),
-            Av::S(event_pk(&d.organization, event)),
-        );
-    }
     Ok(it)
 }
 
@@ -189,6 +182,14 @@ fn value<T: Serialize>(v: &T) -> StoreResult<Av> {
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(25u64 << attempt.min(6))
+}
+
+/// A string attribute of an item.
+fn string(item: &Item, name: &str) -> Option<String> {
+    match item.get(name) {
+        Some(Av::S(s)) => Some(s.clone()),
+        _ => None,
+    }
 }
 
 fn key(pk: String, sk: String) -> Item {
@@ -274,7 +275,7 @@ impl DynamoStore {
                     .key_schema(build(schema("deliveryAt", KeyType::Range))?)
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::All)
+                            .projection_type(ProjectionType::KeysOnly)
                             .build(),
                     )
                     .build(),
@@ -289,7 +290,6 @@ impl DynamoStore {
             .attribute_definitions(build(attr("sk"))?)
             .attribute_definitions(build(attr("smsDay"))?)
             .attribute_definitions(build(attr("deliveryOrg"))?)
-            .attribute_definitions(build(attr("deliveryEvent"))?)
             .attribute_definitions(build(attr("deliveryAt"))?)
             .attribute_definitions(build(attr("heldOrg"))?)
             .global_secondary_indexes(build(
@@ -304,7 +304,6 @@ impl DynamoStore {
                     .build(),
             )?)
             .global_secondary_indexes(listing(DELIVERIES_BY_ORG, "deliveryOrg")?)
-            .global_secondary_indexes(listing(DELIVERIES_BY_EVENT, "deliveryEvent")?)
             .global_secondary_indexes(listing(DELIVERIES_HELD, "heldOrg")?)
             .key_schema(build(schema("pk", KeyType::Hash))?)
             .key_schema(build(schema("sk", KeyType::Range))?)
@@ -1432,13 +1431,28 @@ impl Store for DynamoStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>> {
-        let (index, hash_name, hash) = match (filter.event, filter.status) {
-            (Some(event), _) => (DELIVERIES_BY_EVENT, "deliveryEvent", event_pk(org, event)),
-            (None, Some(crate::model::DeliveryStatus::Held)) => {
-                (DELIVERIES_HELD, "heldOrg", pk(org))
-            }
-            (None, _) => (DELIVERIES_BY_ORG, "deliveryOrg", pk(org)),
+        use crate::model::DeliveryStatus as S;
+        // The indexes hold keys only (a status change does not rewrite them): the query finds
+        // the keys newest first, a BatchGetItem reads the items, the filters apply to those.
+        let (index, hash_name) = match filter.status {
+            Some(S::Held) => (DELIVERIES_HELD, "heldOrg"),
+            _ => (DELIVERIES_BY_ORG, "deliveryOrg"),
         };
+        // An event's deliveries carry the event's time: their keys lie in `<time>#...`.
+        let mut upper = page.after.clone();
+        let mut lower = None;
+        if let Some(event) = filter.event {
+            let Some(event) = self.get_event(org, event).await? else {
+                return Ok(Page::default());
+            };
+            let at = timestamp::format(event.created_at);
+            lower = Some(format!("{at}#"));
+            let end = format!("{at}#~");
+            upper = Some(match upper {
+                Some(after) if after < end => after,
+                _ => end,
+            });
+        }
         let want = page.limit + 1;
         let mut items: Vec<Delivery> = Vec::with_capacity(want);
         let mut start = None;
@@ -1449,28 +1463,40 @@ impl Store for DynamoStore {
                 .table_name(&self.table)
                 .index_name(index)
                 .scan_index_forward(false)
+                .limit(i32::try_from(want.max(25)).unwrap_or(100))
                 .expression_attribute_names("#h", hash_name)
-                .expression_attribute_values(":h", Av::S(hash.clone()))
+                .expression_attribute_values(":h", Av::S(pk(org)))
                 .set_exclusive_start_key(start);
-            query = match &page.after {
-                Some(after) => query
-                    .key_condition_expression("#h = :h AND deliveryAt < :after")
-                    .expression_attribute_values(":after", Av::S(after.clone())),
-                None => query.key_condition_expression("#h = :h"),
+            query = match (&lower, &upper) {
+                (Some(lower), Some(upper)) => query
+                    .key_condition_expression("#h = :h AND deliveryAt BETWEEN :lower AND :upper")
+                    .expression_attribute_values(":lower", Av::S(lower.clone()))
+                    .expression_attribute_values(":upper", Av::S(upper.clone())),
+                (None, Some(upper)) => query
+                    .key_condition_expression("#h = :h AND deliveryAt < :upper")
+                    .expression_attribute_values(":upper", Av::S(upper.clone())),
+                _ => query.key_condition_expression("#h = :h"),
             };
-            if let Some(status) = filter.status {
-                query = query
-                    .filter_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", Av::S(status.as_str().into()));
-            } else {
-                let limit = i32::try_from(want - items.len()).unwrap_or(i32::MAX);
-                query = query.limit(limit);
-            }
             let out = query.send().await.map_err(unavailable)?;
-            for it in out.items.unwrap_or_default() {
-                items.push(record(it)?);
-            }
+            let keys: Vec<Item> = out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|it| Some(key(string(&it, "pk")?, string(&it, "sk")?)))
+                .collect();
+            let mut found: Vec<Delivery> = self
+                .batch_get(keys)
+                .await?
+                .into_iter()
+                .map(record)
+                .collect::<StoreResult<_>>()?;
+            found.retain(|d| {
+                filter.status.is_none_or(|s| d.status == s)
+                    && filter.event.is_none_or(|e| d.event == Some(e))
+                    && page.after.as_ref().is_none_or(|a| d.list_key() < *a)
+            });
+            found.sort_by_key(|d| std::cmp::Reverse(d.list_key()));
+            items.extend(found);
             match out.last_evaluated_key {
                 Some(next) if items.len() < want => start = Some(next),
                 _ => break,
