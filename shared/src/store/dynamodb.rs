@@ -267,19 +267,19 @@ impl DynamoStore {
                 .key_type(kind)
                 .build()
         };
+        let index = |name: &str, hash: &str, range: Option<&str>, projection| {
+            let mut index = GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(build(schema(hash, KeyType::Hash))?)
+                .projection(Projection::builder().projection_type(projection).build());
+            if let Some(range) = range {
+                index = index.key_schema(build(schema(range, KeyType::Range))?);
+            }
+            build(index.build())
+        };
+        // The delivery listings: keys only, newest first by `deliveryAt`.
         let listing = |name: &str, hash: &str| {
-            build(
-                GlobalSecondaryIndex::builder()
-                    .index_name(name)
-                    .key_schema(build(schema(hash, KeyType::Hash))?)
-                    .key_schema(build(schema("deliveryAt", KeyType::Range))?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build(),
-            )
+            index(name, hash, Some("deliveryAt"), ProjectionType::KeysOnly)
         };
         let created = self
             .client
@@ -292,17 +292,7 @@ impl DynamoStore {
             .attribute_definitions(build(attr("deliveryOrg"))?)
             .attribute_definitions(build(attr("deliveryAt"))?)
             .attribute_definitions(build(attr("heldOrg"))?)
-            .global_secondary_indexes(build(
-                GlobalSecondaryIndex::builder()
-                    .index_name(SMS_DAY_INDEX)
-                    .key_schema(build(schema("smsDay", KeyType::Hash))?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build(),
-            )?)
+            .global_secondary_indexes(index(SMS_DAY_INDEX, "smsDay", None, ProjectionType::All)?)
             .global_secondary_indexes(listing(DELIVERIES_BY_ORG, "deliveryOrg")?)
             .global_secondary_indexes(listing(DELIVERIES_HELD, "heldOrg")?)
             .key_schema(build(schema("pk", KeyType::Hash))?)
