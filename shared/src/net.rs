@@ -138,6 +138,33 @@ pub async fn check_webhook_url(
     allow_private: bool,
     resolver: &dyn Resolver,
 ) -> Result<Url, String> {
+    let url = check_webhook_url_shape(raw, allow_private)?;
+    if allow_private {
+        return Ok(url);
+    }
+    if let Some(Host::Domain(name)) = url.host() {
+        let port = url.port_or_known_default().unwrap_or(443);
+        let found = resolver
+            .resolve(name, port)
+            .await
+            .map_err(|_| "host does not resolve".to_owned())?;
+        if found.is_empty() {
+            return Err("host does not resolve".into());
+        }
+        if found.into_iter().any(is_forbidden) {
+            return Err(FORBIDDEN.into());
+        }
+    }
+    Ok(url)
+}
+
+const FORBIDDEN: &str = "must not point to a loopback, private, link-local or metadata address";
+
+/// Everything [`check_webhook_url`] checks without DNS: the scheme, no credentials, a host, and
+/// (unless private targets are allowed) no forbidden address written as an IP. The sender uses
+/// this alone: its client's resolver ([`delivery_client`]) applies the rule to names as it
+/// connects, so a send resolves a name once.
+pub fn check_webhook_url_shape(raw: &str, allow_private: bool) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|_| "must be an absolute URL".to_owned())?;
     match url.scheme() {
         "https" => {}
@@ -148,27 +175,13 @@ pub async fn check_webhook_url(
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry credentials".into());
     }
-    let host = url.host().ok_or_else(|| "must have a host".to_owned())?;
-    if allow_private {
-        return Ok(url);
-    }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addresses = match host {
-        Host::Ipv4(v4) => vec![IpAddr::V4(v4)],
-        Host::Ipv6(v6) => vec![IpAddr::V6(v6)],
-        Host::Domain(name) => {
-            let found = resolver
-                .resolve(name, port)
-                .await
-                .map_err(|_| "host does not resolve".to_owned())?;
-            if found.is_empty() {
-                return Err("host does not resolve".into());
-            }
-            found
-        }
+    let literal = match url.host().ok_or_else(|| "must have a host".to_owned())? {
+        Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        Host::Domain(_) => None,
     };
-    if addresses.into_iter().any(is_forbidden) {
-        return Err("must not point to a loopback, private, link-local or metadata address".into());
+    if !allow_private && literal.is_some_and(is_forbidden) {
+        return Err(FORBIDDEN.into());
     }
     Ok(url)
 }

@@ -284,12 +284,11 @@ async fn send(
             }
             match n.target {
                 Target::Webhook(target) => {
-                    crate::net::check_webhook_url(
+                    // Names are checked by the client's resolver as it connects.
+                    crate::net::check_webhook_url_shape(
                         &target.url,
                         state.config.allow_private_targets,
-                        &*state.resolver,
                     )
-                    .await
                     .map_err(|e| SendError::Fail(format!("url: {e}")))?;
                     let body = json!({
                         "type": kind,
