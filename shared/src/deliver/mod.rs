@@ -134,10 +134,12 @@ pub async fn deliver(
         Claim::Busy => return Ok(Disposition::Leave),
         Claim::Held | Claim::Settled(_) | Claim::Missing => return Ok(Disposition::Ack),
     };
-    if paused(state, org).await? {
+    // One read of the settings per delivery: the pause, and the SMS quota.
+    let settings = state.store.get_settings(org).await?;
+    if settings.as_ref().is_some_and(|s| s.notifier_paused) {
         return hold(state, &delivery, lease).await;
     }
-    let outcome = match send(state, transports, &delivery, now).await {
+    let outcome = match send(state, transports, &delivery, settings.as_ref(), now).await {
         Ok(()) => Outcome::Sent,
         Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => {
             Outcome::Failed(format!("{error} (after {MAX_ATTEMPTS} attempts)"))
@@ -246,6 +248,7 @@ async fn send(
     state: &AppState,
     transports: &Transports,
     delivery: &Delivery,
+    settings: Option<&crate::store::Settings>,
     now: OffsetDateTime,
 ) -> Result<(), SendError> {
     let unavailable = |e: crate::store::StoreError| SendError::Retry {
@@ -341,12 +344,8 @@ async fn send(
         Channel::Sms { to } => {
             // One unit of the user's daily quota first; a spent quota skips the SMS.
             if let Some(user) = delivery.user {
-                let settings = state
-                    .store
-                    .get_settings(&delivery.organization)
-                    .await
-                    .map_err(unavailable)?
-                    .ok_or_else(|| SendError::Fail("the organization is gone".into()))?;
+                let settings =
+                    settings.ok_or_else(|| SendError::Fail("the organization is gone".into()))?;
                 let day = crate::quota::today(now);
                 let taken = state
                     .store
