@@ -177,14 +177,13 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
     if config.delivery_queue_url.is_none() {
         return Err("configuration: HERALD_DELIVERY_QUEUE_URL: is required by sender".into());
     }
-    let from = config.email_from.clone();
-    let state = AppState::from_config_with(config, api::sqs_queue).await?;
     let aws = shared::aws::sdk_config().await?;
     let mail = Mail::Aws(AwsSenders {
         ses: aws_sdk_sesv2::Client::new(&aws),
         sns: aws_sdk_sns::Client::new(&aws),
-        from,
+        from: config.email_from.clone(),
     });
+    let state = AppState::on_aws(config, aws, api::sqs_queue);
     let transports = Transports::new(&state, mail)?;
     let (state, transports) = (&state, &transports);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {

@@ -83,18 +83,21 @@ impl AppState {
     ) -> Result<Self, ConfigError> {
         match config.backend {
             Backend::Embedded => Ok(Self::new(config, Arc::new(MemoryStore::new()))),
-            Backend::Aws => {
-                let aws = crate::aws::sdk_config().await?;
-                let store = Arc::new(DynamoStore::new(
-                    aws_sdk_dynamodb::Client::new(&aws),
-                    config.table_name.clone(),
-                ));
-                let queues = queue(aws, &config);
-                let mut state = Self::new(config, store).with_queue(queues.deliveries);
-                state.fanout = queues.fanout;
-                Ok(state)
-            }
+            Backend::Aws => Ok(Self::on_aws(config, crate::aws::sdk_config().await?, queue)),
         }
+    }
+
+    /// State on DynamoDB and the queues `queue` makes, from an SDK configuration the caller
+    /// already has (the sender builds its SES and SNS clients from the same one).
+    pub fn on_aws(config: Config, aws: aws_config::SdkConfig, queue: QueueFactory) -> Self {
+        let store = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            config.table_name.clone(),
+        ));
+        let queues = queue(aws, &config);
+        Self::new(config, store)
+            .with_queue(queues.deliveries)
+            .with_fanout(queues.fanout)
     }
 
     pub fn with_fanout(mut self, fanout: Arc<dyn Queue<FanoutMessage>>) -> Self {
