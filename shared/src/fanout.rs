@@ -7,9 +7,10 @@
 //! before it is acknowledged. Recipients filtered out by their preferences (§4) or the delivery
 //! mode (§5) are recorded as `skipped` with the reason, and not queued.
 //!
-//! Repeats are harmless: delivery ids are UUIDv5s of (event, notification, recipient), a chunk
-//! writes only the deliveries that do not exist yet (one BatchGetItem per 100 first), and queues
-//! every one of its deliveries still `queued` (the sender's claim drops a message repeated).
+//! A chunk writes only the deliveries it skips; the others go on the queue whole, and are first
+//! recorded by the sender's claim (two writes per delivery in all: the claim and the settlement).
+//! Repeats are harmless: delivery ids are UUIDv5s of (event, notification, recipient), so a
+//! repeated chunk queues the same deliveries again, and the claim drops any already made.
 
 use std::collections::{HashMap, HashSet};
 
@@ -146,7 +147,7 @@ pub async fn fan_out(
             };
         }
     }
-    record_and_queue(state, &event, deliveries).await?;
+    record_and_queue(state, deliveries).await?;
     if let Some(position) = next {
         state
             .fanout
@@ -273,38 +274,18 @@ async fn people_deliveries(
         .collect())
 }
 
-/// Writes the deliveries that do not exist yet, then queues every one still `queued`.
-async fn record_and_queue(
-    state: &AppState,
-    event: &Event,
-    deliveries: Vec<Delivery>,
-) -> Result<(), ApiError> {
-    if deliveries.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
-    let existing: HashMap<Uuid, DeliveryStatus> = state
-        .store
-        .get_deliveries(&event.organization, &ids)
-        .await?
+/// Records the skipped deliveries, then queues the others: a queued delivery's message is its
+/// only record until the sender claims it (and the claim drops a repeat of one already made).
+async fn record_and_queue(state: &AppState, deliveries: Vec<Delivery>) -> Result<(), ApiError> {
+    let (skipped, queued): (Vec<Delivery>, Vec<Delivery>) = deliveries
         .into_iter()
-        .map(|d| (d.id, d.status))
+        .partition(|d| d.status == DeliveryStatus::Skipped);
+    state.store.put_deliveries(&skipped).await?;
+    let messages: Vec<DeliveryMessage> = queued
+        .into_iter()
+        .map(|delivery| DeliveryMessage { delivery })
         .collect();
-    let new: Vec<Delivery> = deliveries
-        .iter()
-        .filter(|d| !existing.contains_key(&d.id))
-        .cloned()
-        .collect();
-    state.store.put_deliveries(&new).await?;
-    let queued: Vec<DeliveryMessage> = deliveries
-        .iter()
-        .filter(|d| existing.get(&d.id).copied().unwrap_or(d.status) == DeliveryStatus::Queued)
-        .map(|d| DeliveryMessage {
-            organization: event.organization.clone(),
-            delivery: d.id,
-        })
-        .collect();
-    state.queue.send(&queued).await?;
+    state.queue.send(&messages).await?;
     Ok(())
 }
 
@@ -333,12 +314,9 @@ pub async fn resume(state: &AppState, org: &OrgId) -> Result<(), ApiError> {
     };
     let held = state.store.list_deliveries(org, &filter, &page).await?;
     let mut released = Vec::new();
-    for d in &held.items {
-        if state.store.release_held(org, d.id).await? {
-            released.push(DeliveryMessage {
-                organization: org.clone(),
-                delivery: d.id,
-            });
+    for d in held.items {
+        if state.store.release_held(&d).await? {
+            released.push(DeliveryMessage { delivery: d });
         }
     }
     state.queue.send(&released).await?;

@@ -88,10 +88,15 @@ fn org(d: &DeliveryApp) -> OrgId {
 async fn delivery(d: &DeliveryApp, event: &str, notification: &str) -> Delivery {
     let event: Uuid = event.parse().unwrap_or_else(|e| panic!("{e}"));
     let id = Uuid::new_v5(&event, notification.as_bytes());
-    d.app
-        .state
-        .store
-        .get_delivery(&org(d), id)
+    let store = &d.app.state.store;
+    let at = store
+        .get_event(&org(d), event)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("event {event} recorded"))
+        .created_at;
+    store
+        .get_delivery(&org(d), at, id)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("delivery {id} recorded"))
@@ -202,8 +207,11 @@ async fn a_duplicated_queue_message_is_sent_once(backend: Backend) {
     let sent = delivery(&d, &event, &notification).await;
     // SQS delivers the same message again, twice at once.
     let again = DeliveryMessage {
-        organization: org(&d),
-        delivery: sent.id,
+        delivery: Delivery {
+            status: DeliveryStatus::Queued,
+            attempts: 0,
+            ..sent
+        },
     };
     d.app
         .state
@@ -763,7 +771,7 @@ async fn when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once(backend:
     let sent = delivery(&d, &event, &notification).await;
     assert_eq!((sent.status, sent.attempts), (DeliveryStatus::Sent, 1));
 
-    // Test notification: the delivery cannot be queued: 503, and its record is gone.
+    // Test notification: the delivery cannot be queued: 503, and nothing is recorded.
     deliveries.fail_next(1);
     let res = d
         .app

@@ -305,7 +305,7 @@ async fn the_fan_out_sample_event_queues_one_delivery_per_target() {
             .receive(10, std::time::Duration::from_secs(30))
             .await,
     );
-    let mut ids: Vec<uuid::Uuid> = queued.iter().map(|r| r.message.delivery).collect();
+    let mut ids: Vec<uuid::Uuid> = queued.iter().map(|r| r.message.delivery.id).collect();
     ids.sort();
     let mut expected = vec![
         uuid::Uuid::new_v5(&event.id, NOTIFICATION.as_bytes()),
@@ -319,27 +319,13 @@ async fn the_fan_out_sample_event_queues_one_delivery_per_target() {
 async fn the_sender_sample_event_sends_its_delivery_and_reports_the_unreadable_record() {
     let state = seeded_state().await;
     let org = parse(OrgId::parse(ORG));
-    let now = SystemClock.now();
-    let delivery = shared::store::Delivery {
-        id: parse("01890a5e-0000-7000-8000-0000000d0001".parse()),
-        organization: org.clone(),
-        event: None,
-        template: shared::templates::get(shared::templates::TemplateKey::Test).id,
-        user: Some(parse(USER.parse())),
-        channel: shared::store::Channel::Email {
-            to: parse(Email::parse("admin@sample.example")),
-        },
-        language: shared::model::Language::De,
-        data: Some(serde_json::json!({"userName": "sample-admin"})),
-        status: shared::model::DeliveryStatus::Queued,
-        attempts: 0,
-        last_error: None,
-        reason: None,
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
-    };
-    parse(state.store.create_delivery(&delivery).await);
+    let id: uuid::Uuid = parse("01890a5e-0000-7000-8000-0000000d0001".parse());
+    let created_at = parse(shared::model::timestamp::parse("2026-11-16T12:00:00.000Z"));
+    assert_eq!(
+        state.store.get_delivery(&org, created_at, id).await,
+        Ok(None),
+        "the message is the delivery until it is claimed"
+    );
     let outbox = Arc::new(shared::deliver::outbox::Outbox::new());
     let transports = parse(shared::deliver::Transports::new(
         &state,
@@ -355,7 +341,7 @@ async fn the_sender_sample_event_sends_its_delivery_and_reports_the_unreadable_r
     let sent = outbox.messages();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].subject.as_deref(), Some("Testbenachrichtigung"));
-    let after = parse(state.store.get_delivery(&org, delivery.id).await);
+    let after = parse(state.store.get_delivery(&org, created_at, id).await);
     assert_eq!(
         after.map(|d| (d.status, d.attempts)),
         Some((shared::model::DeliveryStatus::Sent, 1))

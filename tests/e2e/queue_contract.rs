@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use herald_tests::{Backend, new_queue};
-use shared::model::OrgId;
+use herald_tests::{Backend, new_queue, queued_delivery};
+use shared::model::{Email, OrgId};
 use shared::queue::DeliveryMessage;
 use uuid::Uuid;
 
@@ -12,8 +12,11 @@ fn messages(n: usize) -> Vec<DeliveryMessage> {
     let org = OrgId::generate();
     (0..n)
         .map(|_| DeliveryMessage {
-            organization: org.clone(),
-            delivery: Uuid::now_v7(),
+            delivery: queued_delivery(
+                &org,
+                Uuid::now_v7(),
+                Email::parse("q@example.com").unwrap_or_else(|e| panic!("{e}")),
+            ),
         })
         .collect()
 }
@@ -34,9 +37,9 @@ async fn every_sent_message_is_received_once_until_acknowledged(backend: Backend
         }
         got.extend(batch);
     }
-    let ids: HashSet<Uuid> = got.iter().map(|r| r.message.delivery).collect();
+    let ids: HashSet<Uuid> = got.iter().map(|r| r.message.delivery.id).collect();
     assert_eq!(got.len(), 23, "each message once while in flight");
-    assert_eq!(ids, sent.iter().map(|m| m.delivery).collect());
+    assert_eq!(ids, sent.iter().map(|m| m.delivery.id).collect());
     assert!(got.iter().all(|r| r.receive_count == 1));
     for r in &got {
         queue

@@ -11,8 +11,8 @@ use shared::model::{
     Username,
 };
 use shared::store::{
-    Channel, Delivery, Notification, Organization, PageRequest, Preference, Store, StoreError,
-    Target, TokenRecord, Unique, User, WebhookTarget,
+    Claim, Delivery, DeliveryFilter, Notification, Organization, Outcome, PageRequest, Preference,
+    Store, StoreError, Target, TokenRecord, Unique, User, WebhookTarget,
 };
 use uuid::Uuid;
 
@@ -626,42 +626,136 @@ async fn the_notifier_pause_reports_whether_it_changed(backend: Backend) {
     );
 }
 
-async fn deliveries_are_recorded_once_read_and_removed(backend: Backend) {
+async fn a_delivery_is_recorded_by_its_first_claim_and_sent_at_most_once(backend: Backend) {
     let (store, o, admin) = seeded(backend).await;
     let now = SystemClock.now();
-    let delivery = Delivery {
-        id: Uuid::now_v7(),
-        organization: o.id.clone(),
-        event: None,
-        template: Uuid::from_u128(9),
-        user: Some(admin.id),
-        channel: Channel::Email {
-            to: admin.email.clone(),
-        },
-        language: shared::model::Language::Fr,
-        data: Some(serde_json::json!({"userName": "admin", "n": 1})),
-        status: DeliveryStatus::Queued,
-        attempts: 0,
-        last_error: None,
-        reason: None,
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
+    let lease = now + time::Duration::seconds(60);
+    let queued = herald_tests::queued_delivery(&o.id, Uuid::now_v7(), admin.email.clone());
+    assert_eq!(
+        store
+            .get_delivery(&o.id, queued.created_at, queued.id)
+            .await,
+        Ok(None),
+        "a queued delivery is only its message"
+    );
+    let claimed = match store.claim_delivery(&queued, now, lease).await {
+        Ok(Claim::Claimed(d)) => *d,
+        other => panic!("the first claim records and claims it: {other:?}"),
     };
-    assert_eq!(store.create_delivery(&delivery).await, Ok(()));
+    let expected = Delivery {
+        status: DeliveryStatus::Sending,
+        attempts: 1,
+        lease_until: Some(lease),
+        updated_at: now,
+        ..queued.clone()
+    };
+    assert_eq!(claimed, expected);
     assert_eq!(
-        store.create_delivery(&delivery).await,
-        Err(StoreError::Conflict(vec![Unique::DeliveryId]))
+        store
+            .get_delivery(&o.id, queued.created_at, queued.id)
+            .await,
+        Ok(Some(expected.clone()))
+    );
+    // A repeated message while the lease is live: not claimed.
+    assert_eq!(
+        store.claim_delivery(&queued, now, lease).await,
+        Ok(Claim::Busy)
+    );
+    // Only the lease holder settles; a retry goes back to `queued` and keeps its error.
+    let other_lease = lease + time::Duration::seconds(1);
+    let retry = Outcome::Retry("answered 500".into());
+    assert_eq!(
+        store
+            .settle_delivery(&claimed, other_lease, &retry, now)
+            .await,
+        Ok(false)
     );
     assert_eq!(
-        store.get_delivery(&o.id, delivery.id).await,
-        Ok(Some(delivery.clone()))
+        store.settle_delivery(&claimed, lease, &retry, now).await,
+        Ok(true)
     );
+    let later = now + time::Duration::seconds(5);
+    let again = match store
+        .claim_delivery(&queued, later, later + time::Duration::seconds(60))
+        .await
+    {
+        Ok(Claim::Claimed(d)) => *d,
+        other => panic!("a queued delivery is claimed again: {other:?}"),
+    };
+    assert_eq!(
+        (
+            again.attempts,
+            again.last_error.as_deref(),
+            again.channel.clone()
+        ),
+        (2, Some("answered 500"), queued.channel.clone()),
+        "the claim counts attempts and keeps what the record holds"
+    );
+    // A lease that ran out may be taken over.
+    let expired = later + time::Duration::seconds(61);
+    let third = match store
+        .claim_delivery(&queued, expired, expired + time::Duration::seconds(60))
+        .await
+    {
+        Ok(Claim::Claimed(d)) => *d,
+        other => panic!("an expired lease is taken over: {other:?}"),
+    };
+    assert_eq!(third.attempts, 3);
+    let third_lease = third.lease_until.unwrap_or(expired);
+    assert_eq!(
+        store
+            .settle_delivery(&third, third_lease, &Outcome::Sent, expired)
+            .await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.claim_delivery(&queued, expired, lease).await,
+        Ok(Claim::Settled(DeliveryStatus::Sent)),
+        "a sent delivery is never claimed again"
+    );
+    // Another organization never sees it.
     let elsewhere = OrgId::parse("no-such-org").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(store.get_delivery(&elsewhere, delivery.id).await, Ok(None));
-    assert_eq!(store.delete_delivery(&o.id, delivery.id).await, Ok(true));
-    assert_eq!(store.delete_delivery(&o.id, delivery.id).await, Ok(false));
-    assert_eq!(store.get_delivery(&o.id, delivery.id).await, Ok(None));
+    assert_eq!(
+        store
+            .get_delivery(&elsewhere, queued.created_at, queued.id)
+            .await,
+        Ok(None)
+    );
+    // A delivery recorded settled at birth (skipped by the fan-out) is not claimed.
+    let skipped = Delivery {
+        id: Uuid::now_v7(),
+        status: DeliveryStatus::Skipped,
+        reason: Some("not_whitelisted".into()),
+        ..queued.clone()
+    };
+    assert_eq!(
+        store.put_deliveries(std::slice::from_ref(&skipped)).await,
+        Ok(())
+    );
+    assert_eq!(
+        store.claim_delivery(&skipped, now, lease).await,
+        Ok(Claim::Settled(DeliveryStatus::Skipped))
+    );
+    let log = store
+        .list_deliveries(
+            &o.id,
+            &DeliveryFilter::default(),
+            &PageRequest {
+                limit: 10,
+                after: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<(Uuid, DeliveryStatus)> = log.items.iter().map(|d| (d.id, d.status)).collect();
+    assert_eq!(
+        ids,
+        [
+            (skipped.id, DeliveryStatus::Skipped),
+            (queued.id, DeliveryStatus::Sent)
+        ],
+        "newest first"
+    );
 }
 
 herald_tests::on_both_backends!(
@@ -676,5 +770,5 @@ herald_tests::on_both_backends!(
     updates_are_conditional_on_the_version_read,
     template_preferences_are_merged_and_read_for_many_users_in_batches,
     the_notifier_pause_reports_whether_it_changed,
-    deliveries_are_recorded_once_read_and_removed,
+    a_delivery_is_recorded_by_its_first_claim_and_sent_at_most_once,
 );

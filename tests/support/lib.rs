@@ -55,6 +55,34 @@ pub enum Backend {
     Moto,
 }
 
+/// A queued email delivery of a test notification to `to` in `org` (the shape of a queue
+/// message before its claim).
+pub fn queued_delivery(
+    org: &OrgId,
+    id: uuid::Uuid,
+    to: shared::model::Email,
+) -> shared::store::Delivery {
+    use shared::model::Clock;
+    let now = shared::model::SystemClock.now();
+    shared::store::Delivery {
+        id,
+        organization: org.clone(),
+        event: None,
+        template: shared::templates::get(shared::templates::TemplateKey::Test).id,
+        user: None,
+        channel: shared::store::Channel::Email { to },
+        language: shared::model::Language::Fr,
+        data: Some(serde_json::json!({"userName": "admin", "n": 1})),
+        status: shared::model::DeliveryStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        reason: None,
+        lease_until: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// moto's endpoint, from `HERALD_MOTO_ENDPOINT` (set by `scripts/test`).
 pub fn moto_endpoint() -> String {
     match std::env::var("HERALD_MOTO_ENDPOINT") {

@@ -11,8 +11,9 @@
 //! - The default dispatch method is `email`: no seed has a field to change it yet.
 //! - The templates list shows each template's English source (`en`); deliveries render the
 //!   organization's `defaultLanguage`. Listing them reads nothing but the caller's token.
-//! - `POST /notifications/test` answers 200 with an empty body once the delivery is recorded and
-//!   on the queue; if the queue refuses it, the record is removed and the answer is 503.
+//! - `POST /notifications/test` answers 200 with an empty body once the delivery is durably on
+//!   the queue (its message is its record until the sender claims it); if the queue refuses it,
+//!   nothing was written and the answer is 503.
 //! - `{user}` that names no user of the organization is 404 for everyone (members may list users
 //!   anyway); only then is a member asking for someone else's preferences refused (403).
 //! - Preferences that a PUT does not change keep their `updated_at`.
@@ -232,7 +233,7 @@ static SYSTEM_TEMPLATES_JSON: LazyLock<Vec<u8>> = LazyLock::new(|| {
     path = "/api/v2/notifications/test",
     tag = "Notifications admin",
     security(("bearer" = []), ("coder" = [])),
-    responses((status = 200, description = "the test notification is recorded and queued"),
+    responses((status = 200, description = "the test notification is durably queued"),
         (status = 400, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
         (status = 403, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
 )]
@@ -302,21 +303,13 @@ pub(super) fn test_delivery(
     }
 }
 
-/// Records a delivery, then puts it on the queue. If the queue refuses it, the record is removed
-/// (nothing is left for a retry to duplicate) and the error is a 503.
+/// Puts a delivery on the queue (its message is its only record until the sender claims it). If
+/// the queue refuses it, nothing was written and the error is a 503.
 pub(super) async fn queue_delivery(state: &AppState, delivery: &Delivery) -> ApiResult<()> {
-    let org = &delivery.organization;
-    state.store.create_delivery(delivery).await?;
     let message = DeliveryMessage {
-        organization: org.clone(),
-        delivery: delivery.id,
+        delivery: delivery.clone(),
     };
-    if let Err(e) = state.queue.send(&[message]).await {
-        if let Err(cleanup) = state.store.delete_delivery(org, delivery.id).await {
-            tracing::error!(delivery = %delivery.id, error = %cleanup, "an unqueued delivery is left recorded");
-        }
-        return Err(e.into());
-    }
+    state.queue.send(&[message]).await?;
     tracing::info!(delivery = %delivery.id, "test notification queued");
     Ok(())
 }

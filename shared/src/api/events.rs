@@ -259,7 +259,9 @@ pub struct EventView {
     #[serde(with = "timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
-    /// Its deliveries, newest first: the first 100; `GET .../deliveries?eventId=` pages on.
+    /// Its deliveries, newest first: the first 100; `GET .../deliveries?eventId=` pages on. A
+    /// delivery shows here once the fan-out has skipped it or the sender has taken it from the
+    /// queue (at once while the queue keeps up), not while it waits in the queue.
     pub deliveries: DeliveryPage,
 }
 

@@ -607,7 +607,7 @@ pub struct TestQueuedResponse {
 
 /// Send a test notification through this notification (ext, SPEC §7): a "Test Notification" to
 /// its Slack channel or webhook; for an email or SMS notification, to the caller by that channel
-/// (its recipients are not all messaged). 202 once recorded and queued.
+/// (its recipients are not all messaged). 202 once durably queued.
 #[utoipa::path(
     post,
     path = "/v1/organizations/{organizationId}/notifications/{id}/test",

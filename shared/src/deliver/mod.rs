@@ -1,9 +1,10 @@
 //! The sender (SPEC §7): takes delivery messages from the queue and delivers each exactly once in
 //! effect, whatever the queue repeats.
 //!
-//! For each message: claim the delivery (`queued` → `sending` with a lease, one conditional write;
-//! a delivery already settled, or leased by another sender, is not sent), render it, send it,
-//! settle it (only the lease holder may). Then the message is acknowledged, or delayed for a retry
+//! For each message: claim the delivery (new or `queued` → `sending` with a lease, one conditional
+//! write that records it; a delivery already settled, or leased by another sender, is not sent),
+//! render it, send it, settle it (only the lease holder may): two writes per delivery. What the
+//! deliveries of a batch share (settings, event, notification) is read once per batch. Then the message is acknowledged, or delayed for a retry
 //! (exponential backoff with full jitter, or the target's `Retry-After`), or left to come back.
 //!
 //! What "exactly once" can mean with an external target: a sender that dies after sending and
@@ -16,17 +17,23 @@ pub mod aws;
 pub mod outbox;
 pub mod webhook;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
 
 use crate::api::AppState;
-use crate::model::EventType;
+use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
-use crate::store::{Channel, Claim, Delivery, Outcome, Target};
+use crate::store::{
+    Channel, Claim, Delivery, Event, Notification, Outcome, Settings, StoreResult, Target,
+};
 use crate::templates::{self, TemplateKey};
 use outbox::{Outbox, OutboxMessage};
 
@@ -100,12 +107,14 @@ pub async fn process_batch(
     transports: &Transports,
     batch: Vec<Received<DeliveryMessage>>,
 ) -> Vec<(String, Disposition)> {
+    let reads = BatchReads::default();
+    let reads = &reads;
     stream::iter(batch)
         .map(|received| async move {
-            let disposition = match deliver(state, transports, &received.message).await {
+            let disposition = match deliver(state, transports, reads, &received.message).await {
                 Ok(d) => d,
                 Err(e) => {
-                    tracing::warn!(delivery = %received.message.delivery, error = %e, "delivery attempt failed; its message comes back");
+                    tracing::warn!(delivery = %received.message.delivery.id, error = %e, "delivery attempt failed; its message comes back");
                     Disposition::Leave
                 }
             };
@@ -116,30 +125,101 @@ pub async fn process_batch(
         .await
 }
 
+/// One read per key, shared by whoever asks for it: the first caller reads, the others wait for
+/// that read (a failed read is not kept: the next caller tries again).
+struct Memo<K, V>(Mutex<HashMap<K, Arc<OnceCell<V>>>>);
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Memo<K, V> {
+    async fn get<E, F>(&self, key: K, read: impl FnOnce() -> F) -> Result<V, E>
+    where
+        F: Future<Output = Result<V, E>>,
+    {
+        let cell = self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        cell.get_or_try_init(read).await.cloned()
+    }
+}
+
+/// What the deliveries of one batch share, read once per batch rather than once per delivery:
+/// the organizations' settings (the pause, the SMS quota), the events, the notifications. A
+/// batch lives for seconds; the pause is read again before a delivery is held or released.
+#[derive(Default)]
+pub struct BatchReads {
+    settings: Memo<OrgId, Option<Arc<Settings>>>,
+    events: Memo<(OrgId, Uuid), Option<Arc<Event>>>,
+    notifications: Memo<(OrgId, NotificationId), Option<Arc<Notification>>>,
+}
+
+impl BatchReads {
+    async fn settings(&self, state: &AppState, org: &OrgId) -> StoreResult<Option<Arc<Settings>>> {
+        self.settings
+            .get(org.clone(), || async {
+                Ok(state.store.get_settings(org).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    async fn event(
+        &self,
+        state: &AppState,
+        org: &OrgId,
+        id: Uuid,
+    ) -> StoreResult<Option<Arc<Event>>> {
+        self.events
+            .get((org.clone(), id), || async {
+                Ok(state.store.get_event(org, id).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    async fn notification(
+        &self,
+        state: &AppState,
+        org: &OrgId,
+        id: &NotificationId,
+    ) -> StoreResult<Option<Arc<Notification>>> {
+        self.notifications
+            .get((org.clone(), id.clone()), || async {
+                Ok(state.store.get_notification(org, id).await?.map(Arc::new))
+            })
+            .await
+    }
+}
+
 /// One delivery message: claim, send, settle.
 pub async fn deliver(
     state: &AppState,
     transports: &Transports,
+    reads: &BatchReads,
     message: &DeliveryMessage,
 ) -> Result<Disposition, crate::error::ApiError> {
     let now = state.clock.now();
     let lease = now + LEASE;
-    let org = &message.organization;
-    let delivery = match state
-        .store
-        .claim_delivery(org, message.delivery, now, lease)
-        .await?
-    {
+    let queued = &message.delivery;
+    let Some(settings) = reads.settings(state, &queued.organization).await? else {
+        // The organization is gone, and with it everything it would have delivered.
+        return Ok(Disposition::Ack);
+    };
+    let delivery = match state.store.claim_delivery(queued, now, lease).await? {
         Claim::Claimed(d) => d,
         Claim::Busy => return Ok(Disposition::Leave),
-        Claim::Held | Claim::Settled(_) | Claim::Missing => return Ok(Disposition::Ack),
+        Claim::Held | Claim::Settled(_) => return Ok(Disposition::Ack),
     };
-    // One read of the settings per delivery: the pause, and the SMS quota.
-    let settings = state.store.get_settings(org).await?;
-    if settings.as_ref().is_some_and(|s| s.notifier_paused) {
+    if settings.notifier_paused {
         return hold(state, &delivery, lease).await;
     }
-    let outcome = match send(state, transports, &delivery, settings.as_ref(), now).await {
+    let outcome = match send(state, transports, reads, &delivery, &settings, now).await {
         Ok(()) => Outcome::Sent,
         Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => {
             Outcome::Failed(format!("{error} (after {MAX_ATTEMPTS} attempts)"))
@@ -147,7 +227,7 @@ pub async fn deliver(
         Err(SendError::Retry { error, after }) => {
             let settled = state
                 .store
-                .settle_delivery(org, delivery.id, lease, &Outcome::Retry(error), now)
+                .settle_delivery(&delivery, lease, &Outcome::Retry(error), now)
                 .await?;
             let wait = after.unwrap_or_else(|| transports.backoff(delivery.attempts));
             return Ok(if settled {
@@ -166,7 +246,7 @@ pub async fn deliver(
     let final_failure = matches!(outcome, Outcome::Failed(_)) && delivery.attempts >= MAX_ATTEMPTS;
     let settled = state
         .store
-        .settle_delivery(org, delivery.id, lease, &outcome, state.clock.now())
+        .settle_delivery(&delivery, lease, &outcome, state.clock.now())
         .await?;
     Ok(match (settled, final_failure) {
         // The dead-letter queue keeps the message of a delivery that failed every attempt.
@@ -176,10 +256,7 @@ pub async fn deliver(
     })
 }
 
-async fn paused(
-    state: &AppState,
-    org: &crate::model::OrgId,
-) -> Result<bool, crate::error::ApiError> {
+async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::error::ApiError> {
     Ok(state
         .store
         .get_settings(org)
@@ -195,21 +272,19 @@ async fn hold(
     delivery: &Delivery,
     lease: OffsetDateTime,
 ) -> Result<Disposition, crate::error::ApiError> {
-    let org = &delivery.organization;
     let now = state.clock.now();
     if !state
         .store
-        .settle_delivery(org, delivery.id, lease, &Outcome::Held, now)
+        .settle_delivery(delivery, lease, &Outcome::Held, now)
         .await?
     {
         return Ok(Disposition::Leave);
     }
-    if !paused(state, org).await? && state.store.release_held(org, delivery.id).await? {
+    if !paused(state, &delivery.organization).await? && state.store.release_held(delivery).await? {
         state
             .queue
             .send(&[DeliveryMessage {
-                organization: org.clone(),
-                delivery: delivery.id,
+                delivery: delivery.clone(),
             }])
             .await?;
     }
@@ -247,8 +322,9 @@ async fn disable_notification(
 async fn send(
     state: &AppState,
     transports: &Transports,
+    reads: &BatchReads,
     delivery: &Delivery,
-    settings: Option<&crate::store::Settings>,
+    settings: &Settings,
     now: OffsetDateTime,
 ) -> Result<(), SendError> {
     let unavailable = |e: crate::store::StoreError| SendError::Retry {
@@ -259,13 +335,12 @@ async fn send(
         .ok_or_else(|| SendError::Fail("unknown template".into()))?;
     let (kind, data, at) = match (&delivery.event, &delivery.data) {
         (Some(event), _) => {
-            let event = state
-                .store
-                .get_event(&delivery.organization, *event)
+            let event = reads
+                .event(state, &delivery.organization, *event)
                 .await
                 .map_err(unavailable)?
                 .ok_or_else(|| SendError::Fail("the event is gone".into()))?;
-            (event.kind.as_str(), event.data, event.created_at)
+            (event.kind.as_str(), event.data.clone(), event.created_at)
         }
         (None, data) => (
             "test",
@@ -276,16 +351,15 @@ async fn send(
     let rendered = template.render(delivery.language, &data);
     match &delivery.channel {
         Channel::Webhook { notification } | Channel::Slack { notification } => {
-            let n = state
-                .store
-                .get_notification(&delivery.organization, notification)
+            let n = reads
+                .notification(state, &delivery.organization, notification)
                 .await
                 .map_err(unavailable)?
                 .ok_or_else(|| SendError::Skip("notification_deleted".into()))?;
             if !n.enabled {
                 return Err(SendError::Skip("notification_disabled".into()));
             }
-            match n.target {
+            match &n.target {
                 Target::Webhook(target) => {
                     // Names are checked by the client's resolver as it connects.
                     crate::net::check_webhook_url_shape(
@@ -344,8 +418,6 @@ async fn send(
         Channel::Sms { to } => {
             // One unit of the user's daily quota first; a spent quota skips the SMS.
             if let Some(user) = delivery.user {
-                let settings =
-                    settings.ok_or_else(|| SendError::Fail("the organization is gone".into()))?;
                 let day = crate::quota::today(now);
                 let taken = state
                     .store

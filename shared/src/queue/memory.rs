@@ -144,11 +144,12 @@ impl<M: QueueMessage> Queue<M> for MemoryQueue<M> {
 mod tests {
     use super::*;
     use crate::model::OrgId;
+    use crate::queue::FanoutMessage;
 
-    fn message(n: u128) -> DeliveryMessage {
-        DeliveryMessage {
-            organization: OrgId::parse("test-org").unwrap(),
-            delivery: uuid::Uuid::from_u128(n),
+    /// The queue is the same whatever it carries: its tests carry small fan-out jobs.
+    fn message(n: u128) -> FanoutMessage {
+        FanoutMessage::Resume {
+            organization: OrgId::parse(&format!("org-{n}")).unwrap(),
         }
     }
 
@@ -191,7 +192,7 @@ mod tests {
 
     #[tokio::test]
     async fn receive_takes_at_most_ten() {
-        let queue: MemoryQueue = MemoryQueue::default();
+        let queue: MemoryQueue<FanoutMessage> = MemoryQueue::default();
         let messages: Vec<_> = (0..15).map(message).collect();
         queue.send(&messages).await.unwrap();
         assert_eq!(

@@ -2,8 +2,9 @@
 //! (an SQS standard queue with redrive to a dead-letter queue) and [`memory::MemoryQueue`] (the
 //! same at-least-once semantics in process: visibility timeout, receive count, redrive).
 //!
-//! A message names one recorded delivery; the delivery itself (target, template, data) is in the
-//! store, written before the message is sent.
+//! A delivery message carries the whole delivery as it was queued (target, template, language,
+//! its place in the log): until the sender claims it, the message is the delivery, and nothing
+//! is written for it (SPEC §7's cost: two writes per delivery, the claim and the settlement).
 
 pub mod memory;
 pub mod sqs;
@@ -16,11 +17,11 @@ use uuid::Uuid;
 
 use crate::model::OrgId;
 
-/// The body of one queue message: which delivery to make.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The body of one queue message: the delivery to make, as queued (`queued`, no attempts). The
+/// store's record, once the sender has claimed it, is what counts from then on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryMessage {
-    pub organization: OrgId,
-    pub delivery: Uuid,
+    pub delivery: crate::store::Delivery,
 }
 
 /// The body of one fan-out queue message: a job of the fan-out function.

@@ -68,10 +68,7 @@ const BATCH_ATTEMPTS: u32 = 8;
 /// Shards of the `sms-day` index.
 const SMS_DAY_SHARDS: u32 = 8;
 const SMS_DAY_INDEX: &str = "sms-day";
-/// Deliveries of an organization, newest first: `deliveryOrg` (`ORG#<org>`) / `deliveryAt`, keys
-/// only. An event's deliveries are a range of it (they carry the event's time).
-const DELIVERIES_BY_ORG: &str = "deliveries-by-org";
-/// An organization's `held` deliveries (the resume job's input): `heldOrg` / `deliveryAt`, set
+/// An organization's `held` deliveries (the resume job's input): `heldOrg` / `sk`, keys only, set
 /// only while held.
 const DELIVERIES_HELD: &str = "deliveries-held";
 /// Counters expire this long after their day begins (DynamoDB TTL).
@@ -100,19 +97,33 @@ fn preference_sk(user: Uuid, template: Uuid) -> String {
     format!("PREF#{user}#{template}")
 }
 
-/// Each delivery is its own partition: a large fan-out spreads its writes instead of heating
-/// the organization's partition.
-fn delivery_pk(org: &OrgId, id: Uuid) -> String {
-    format!("ORG#{org}#DELIVERY#{id}")
+/// An organization's delivery log is one item collection, sorted newest-last by
+/// [`Delivery::list_key`]: listing it (all, or one event's range) is one Query of the table
+/// itself, with no index to write. The cost of that: one partition key per organization, which
+/// DynamoDB serves at 1,000 write units/s (about 500 deliveries/s, each claimed and settled) before
+/// it splits it; an organization that needs more needs the key sharded.
+fn deliveries_pk(org: &OrgId) -> String {
+    format!("ORG#{org}#DELIVERIES")
 }
 
-/// A delivery's item, with the keys of the two listing indexes.
-fn delivery_item(d: &Delivery) -> StoreResult<Item> {
-    let mut it = item(delivery_pk(&d.organization, d.id), "DELIVERY".into(), d)?;
-    it.insert("deliveryOrg".into(), Av::S(pk(&d.organization)));
-    it.insert("deliveryAt".into(), Av::S(d.list_key()));
-    Ok(it)
+fn delivery_key(d: &Delivery) -> Item {
+    key(deliveries_pk(&d.organization), d.list_key())
 }
+
+fn delivery_item(d: &Delivery) -> StoreResult<Item> {
+    item(deliveries_pk(&d.organization), d.list_key(), d)
+}
+
+/// The attributes a delivery is born with (the claim writes them only if it creates the record;
+/// the others are its state).
+const DELIVERY_STATE: [&str; 6] = [
+    "status",
+    "attempts",
+    "lastError",
+    "reason",
+    "leaseUntil",
+    "updatedAt",
+];
 
 /// Each event is its own partition, like each delivery.
 fn event_pk(org: &OrgId, id: Uuid) -> String {
@@ -277,10 +288,6 @@ impl DynamoStore {
             }
             build(index.build())
         };
-        // The delivery listings: keys only, newest first by `deliveryAt`.
-        let listing = |name: &str, hash: &str| {
-            index(name, hash, Some("deliveryAt"), ProjectionType::KeysOnly)
-        };
         let created = self
             .client
             .create_table()
@@ -289,12 +296,14 @@ impl DynamoStore {
             .attribute_definitions(build(attr("pk"))?)
             .attribute_definitions(build(attr("sk"))?)
             .attribute_definitions(build(attr("smsDay"))?)
-            .attribute_definitions(build(attr("deliveryOrg"))?)
-            .attribute_definitions(build(attr("deliveryAt"))?)
             .attribute_definitions(build(attr("heldOrg"))?)
             .global_secondary_indexes(index(SMS_DAY_INDEX, "smsDay", None, ProjectionType::All)?)
-            .global_secondary_indexes(listing(DELIVERIES_BY_ORG, "deliveryOrg")?)
-            .global_secondary_indexes(listing(DELIVERIES_HELD, "heldOrg")?)
+            .global_secondary_indexes(index(
+                DELIVERIES_HELD,
+                "heldOrg",
+                Some("sk"),
+                ProjectionType::KeysOnly,
+            )?)
             .key_schema(build(schema("pk", KeyType::Hash))?)
             .key_schema(build(schema("sk", KeyType::Range))?)
             .send()
@@ -1268,38 +1277,14 @@ impl Store for DynamoStore {
             .collect()
     }
 
-    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
-        let it = delivery_item(delivery)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(it))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => Err(StoreError::Conflict(vec![Unique::DeliveryId])),
-            Err(e) => Err(unavailable(e)),
-        }
-    }
-
-    async fn get_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>> {
-        self.get(delivery_pk(org, id), "DELIVERY".into()).await
-    }
-
-    async fn delete_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
-            .return_values(ReturnValue::AllOld)
-            .send()
+    async fn get_delivery(
+        &self,
+        org: &OrgId,
+        created_at: OffsetDateTime,
+        id: Uuid,
+    ) -> StoreResult<Option<Delivery>> {
+        self.get(deliveries_pk(org), Delivery::key_of(created_at, id))
             .await
-            .map_err(unavailable)?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 
     async fn create_event(
@@ -1400,21 +1385,6 @@ impl Store for DynamoStore {
         self.batch_write(puts).await
     }
 
-    async fn get_deliveries(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<Delivery>> {
-        let mut unique = ids.to_vec();
-        unique.sort_unstable();
-        unique.dedup();
-        let keys = unique
-            .iter()
-            .map(|id| key(delivery_pk(org, *id), "DELIVERY".into()))
-            .collect();
-        self.batch_get(keys)
-            .await?
-            .into_iter()
-            .map(record)
-            .collect()
-    }
-
     async fn list_deliveries(
         &self,
         org: &OrgId,
@@ -1422,11 +1392,13 @@ impl Store for DynamoStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>> {
         use crate::model::DeliveryStatus as S;
-        // The indexes hold keys only (a status change does not rewrite them): the query finds
-        // the keys newest first, a BatchGetItem reads the items, the filters apply to those.
-        let (index, hash_name) = match filter.status {
-            Some(S::Held) => (DELIVERIES_HELD, "heldOrg"),
-            _ => (DELIVERIES_BY_ORG, "deliveryOrg"),
+        // The log is the table's own item collection (strongly consistent); `held` ones are
+        // found through their sparse keys-only index, then read. Filters apply to the items.
+        let held = filter.status == Some(S::Held);
+        let (hash_name, hash) = if held {
+            ("heldOrg", pk(org))
+        } else {
+            ("pk", deliveries_pk(org))
         };
         // An event's deliveries carry the event's time: their keys lie in `<time>#...`.
         let mut upper = page.after.clone();
@@ -1451,35 +1423,39 @@ impl Store for DynamoStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(index)
                 .scan_index_forward(false)
                 .limit(i32::try_from(want.max(25)).unwrap_or(100))
                 .expression_attribute_names("#h", hash_name)
-                .expression_attribute_values(":h", Av::S(pk(org)))
+                .expression_attribute_values(":h", Av::S(hash.clone()))
                 .set_exclusive_start_key(start);
+            query = if held {
+                query.index_name(DELIVERIES_HELD)
+            } else {
+                query.consistent_read(true)
+            };
             query = match (&lower, &upper) {
                 (Some(lower), Some(upper)) => query
-                    .key_condition_expression("#h = :h AND deliveryAt BETWEEN :lower AND :upper")
+                    .key_condition_expression("#h = :h AND sk BETWEEN :lower AND :upper")
                     .expression_attribute_values(":lower", Av::S(lower.clone()))
                     .expression_attribute_values(":upper", Av::S(upper.clone())),
                 (None, Some(upper)) => query
-                    .key_condition_expression("#h = :h AND deliveryAt < :upper")
+                    .key_condition_expression("#h = :h AND sk < :upper")
                     .expression_attribute_values(":upper", Av::S(upper.clone())),
                 _ => query.key_condition_expression("#h = :h"),
             };
             let out = query.send().await.map_err(unavailable)?;
-            let keys: Vec<Item> = out
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|it| Some(key(string(&it, "pk")?, string(&it, "sk")?)))
-                .collect();
-            let mut found: Vec<Delivery> = self
-                .batch_get(keys)
-                .await?
-                .into_iter()
-                .map(record)
-                .collect::<StoreResult<_>>()?;
+            let got = out.items.unwrap_or_default();
+            let got = if held {
+                let keys = got
+                    .into_iter()
+                    .filter_map(|it| Some(key(string(&it, "pk")?, string(&it, "sk")?)))
+                    .collect();
+                self.batch_get(keys).await?
+            } else {
+                got
+            };
+            let mut found: Vec<Delivery> =
+                got.into_iter().map(record).collect::<StoreResult<_>>()?;
             found.retain(|d| {
                 filter.status.is_none_or(|s| d.status == s)
                     && filter.event.is_none_or(|e| d.event == Some(e))
@@ -1496,13 +1472,13 @@ impl Store for DynamoStore {
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
 
-    async fn release_held(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool> {
         use crate::model::DeliveryStatus as S;
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
+            .set_key(Some(delivery_key(delivery)))
             .update_expression("SET #status = :queued REMOVE heldOrg")
             .condition_expression("#status = :held")
             .expression_attribute_names("#status", "status")
@@ -1519,29 +1495,46 @@ impl Store for DynamoStore {
 
     async fn claim_delivery(
         &self,
-        org: &OrgId,
-        id: Uuid,
+        delivery: &Delivery,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> StoreResult<Claim> {
         use crate::model::DeliveryStatus as S;
-        let result = self
+        // One UpdateItem creates the record if it is new (its birth attributes only if absent)
+        // or claims it if it is `queued` or its lease ran out.
+        let born = delivery_item(delivery)?;
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
-            .update_expression(
-                "SET #status = :sending, leaseUntil = :lease, attempts = attempts + :one, \
-                 updatedAt = :now",
+            .set_key(Some(delivery_key(delivery)))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #status = :queued \
+                 OR (#status = :sending AND leaseUntil < :now)",
             )
-            .condition_expression("#status = :queued OR (#status = :sending AND leaseUntil < :now)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":sending", Av::S(S::Sending.as_str().into()))
             .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
             .expression_attribute_values(":lease", Av::S(timestamp::format(lease_until)))
             .expression_attribute_values(":now", Av::S(timestamp::format(now)))
             .expression_attribute_values(":one", Av::N("1".into()))
-            .return_values(ReturnValue::AllNew)
+            .return_values(ReturnValue::AllNew);
+        let mut set = vec![
+            "#status = :sending".to_owned(),
+            "leaseUntil = :lease".to_owned(),
+            "updatedAt = :now".to_owned(),
+        ];
+        let birth = born.into_iter().filter(|(name, _)| {
+            name != "pk" && name != "sk" && !DELIVERY_STATE.contains(&name.as_str())
+        });
+        for (i, (name, value)) in birth.enumerate() {
+            set.push(format!("#b{i} = if_not_exists(#b{i}, :b{i})"));
+            request = request
+                .expression_attribute_names(format!("#b{i}"), name)
+                .expression_attribute_values(format!(":b{i}"), value);
+        }
+        let result = request
+            .update_expression(format!("SET {} ADD attempts :one", set.join(", ")))
             .send()
             .await;
         match result {
@@ -1549,17 +1542,15 @@ impl Store for DynamoStore {
                 out.attributes.unwrap_or_default(),
             )?))),
             Err(e) if condition_failed(&e) => {
-                let current: Option<Delivery> =
-                    self.get(delivery_pk(org, id), "DELIVERY".into()).await?;
-                Ok(match current {
-                    None => Claim::Missing,
-                    Some(d) => match d.status {
-                        S::Held => Claim::Held,
-                        S::Sent | S::Failed | S::Skipped => Claim::Settled(d.status),
-                        // Queued again (or its lease ran out) since the write: another sender
-                        // may claim it; this one lets its message come back.
-                        S::Sending | S::Queued => Claim::Busy,
-                    },
+                let current: Option<Delivery> = self
+                    .get(deliveries_pk(&delivery.organization), delivery.list_key())
+                    .await?;
+                Ok(match current.map(|d| d.status) {
+                    Some(S::Held) => Claim::Held,
+                    Some(status @ (S::Sent | S::Failed | S::Skipped)) => Claim::Settled(status),
+                    // Queued again (or its lease ran out) since the write: another sender may
+                    // claim it; this one lets its message come back.
+                    Some(S::Sending | S::Queued) | None => Claim::Busy,
                 })
             }
             Err(e) => Err(unavailable(e)),
@@ -1568,8 +1559,7 @@ impl Store for DynamoStore {
 
     async fn settle_delivery(
         &self,
-        org: &OrgId,
-        id: Uuid,
+        delivery: &Delivery,
         lease_until: OffsetDateTime,
         outcome: &Outcome,
         now: OffsetDateTime,
@@ -1587,7 +1577,7 @@ impl Store for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(delivery_pk(org, id), "DELIVERY".into())))
+            .set_key(Some(delivery_key(delivery)))
             .condition_expression("#status = :sending AND leaseUntil = :lease")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", Av::S(status.as_str().into()))
@@ -1601,7 +1591,8 @@ impl Store for DynamoStore {
         if status == S::Held {
             // The key of the sparse index the resume job reads.
             set.push_str(", heldOrg = :org");
-            request = request.expression_attribute_values(":org", Av::S(pk(org)));
+            request =
+                request.expression_attribute_values(":org", Av::S(pk(&delivery.organization)));
         }
         let result = request
             .update_expression(format!("{set} REMOVE leaseUntil"))

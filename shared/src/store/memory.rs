@@ -42,7 +42,8 @@ struct Tenant {
     settings: Settings,
     /// By user, then by template id.
     preferences: HashMap<Uuid, BTreeMap<Uuid, Preference>>,
-    deliveries: HashMap<Uuid, Delivery>,
+    /// By list key (`<created at>#<id>`): the log's order.
+    deliveries: BTreeMap<String, Delivery>,
     events: HashMap<Uuid, Event>,
     /// Idempotency key → (event id, until when the key holds).
     idempotency: HashMap<String, (Uuid, OffsetDateTime)>,
@@ -67,7 +68,7 @@ impl Tenant {
                 notifier_paused: false,
             },
             preferences: HashMap::new(),
-            deliveries: HashMap::new(),
+            deliveries: BTreeMap::new(),
             events: HashMap::new(),
             idempotency: HashMap::new(),
             org,
@@ -113,6 +114,16 @@ impl MemoryStore {
 
     fn with_tenant<T>(&self, org: &OrgId, f: impl FnOnce(&Tenant) -> T) -> Option<T> {
         self.read().get(org).map(f)
+    }
+
+    fn delivery_mut<'a>(
+        tenants: &'a mut HashMap<OrgId, Tenant>,
+        delivery: &Delivery,
+    ) -> Option<&'a mut Delivery> {
+        tenants
+            .get_mut(&delivery.organization)?
+            .deliveries
+            .get_mut(&delivery.list_key())
     }
 }
 
@@ -532,29 +543,16 @@ impl Store for MemoryStore {
             .unwrap_or_default())
     }
 
-    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
-        let mut tenants = self.write();
-        let tenant = tenants
-            .get_mut(&delivery.organization)
-            .ok_or(StoreError::NotFound)?;
-        if tenant.deliveries.contains_key(&delivery.id) {
-            return Err(StoreError::Conflict(vec![Unique::DeliveryId]));
-        }
-        tenant.deliveries.insert(delivery.id, delivery.clone());
-        Ok(())
-    }
-
-    async fn get_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>> {
+    async fn get_delivery(
+        &self,
+        org: &OrgId,
+        created_at: OffsetDateTime,
+        id: Uuid,
+    ) -> StoreResult<Option<Delivery>> {
+        let key = Delivery::key_of(created_at, id);
         Ok(self
-            .with_tenant(org, |t| t.deliveries.get(&id).cloned())
+            .with_tenant(org, |t| t.deliveries.get(&key).cloned())
             .flatten())
-    }
-
-    async fn delete_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
-        Ok(self
-            .write()
-            .get_mut(org)
-            .is_some_and(|t| t.deliveries.remove(&id).is_some()))
     }
 
     async fn create_event(
@@ -612,20 +610,10 @@ impl Store for MemoryStore {
         let mut tenants = self.write();
         for d in deliveries {
             if let Some(tenant) = tenants.get_mut(&d.organization) {
-                tenant.deliveries.insert(d.id, d.clone());
+                tenant.deliveries.insert(d.list_key(), d.clone());
             }
         }
         Ok(())
-    }
-
-    async fn get_deliveries(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<Delivery>> {
-        Ok(self
-            .with_tenant(org, |t| {
-                ids.iter()
-                    .filter_map(|id| t.deliveries.get(id).cloned())
-                    .collect()
-            })
-            .unwrap_or_default())
     }
 
     async fn list_deliveries(
@@ -634,30 +622,30 @@ impl Store for MemoryStore {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>> {
-        let mut items: Vec<(String, Delivery)> = self
+        let items: Vec<Delivery> = self
             .with_tenant(org, |t| {
+                let before = match &page.after {
+                    Some(after) => Bound::Excluded(after.clone()),
+                    None => Bound::Unbounded,
+                };
                 t.deliveries
-                    .values()
+                    .range((Bound::Unbounded, before))
+                    .rev()
+                    .map(|(_, d)| d)
                     .filter(|d| filter.status.is_none_or(|s| d.status == s))
                     .filter(|d| filter.event.is_none_or(|e| d.event == Some(e)))
-                    .map(|d| (d.list_key(), d.clone()))
-                    .filter(|(k, _)| page.after.as_ref().is_none_or(|a| k < a))
+                    .take(page.limit + 1)
+                    .cloned()
                     .collect()
             })
             .unwrap_or_default();
-        items.sort_by(|a, b| b.0.cmp(&a.0));
-        items.truncate(page.limit + 1);
-        let page = Page::from_overfetch(items, page.limit, |(k, _)| k.clone());
-        Ok(Page {
-            items: page.items.into_iter().map(|(_, d)| d).collect(),
-            next: page.next,
-        })
+        Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
 
-    async fn release_held(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool> {
         use crate::model::DeliveryStatus as S;
         let mut tenants = self.write();
-        match tenants.get_mut(org).and_then(|t| t.deliveries.get_mut(&id)) {
+        match Self::delivery_mut(&mut tenants, delivery) {
             Some(d) if d.status == S::Held => {
                 d.status = S::Queued;
                 Ok(true)
@@ -668,16 +656,26 @@ impl Store for MemoryStore {
 
     async fn claim_delivery(
         &self,
-        org: &OrgId,
-        id: Uuid,
+        delivery: &Delivery,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> StoreResult<Claim> {
         use crate::model::DeliveryStatus as S;
         let mut tenants = self.write();
-        let Some(d) = tenants.get_mut(org).and_then(|t| t.deliveries.get_mut(&id)) else {
-            return Ok(Claim::Missing);
-        };
+        let tenant = tenants
+            .get_mut(&delivery.organization)
+            .ok_or(StoreError::NotFound)?;
+        let d = tenant
+            .deliveries
+            .entry(delivery.list_key())
+            .or_insert_with(|| Delivery {
+                status: S::Queued,
+                attempts: 0,
+                last_error: None,
+                reason: None,
+                lease_until: None,
+                ..delivery.clone()
+            });
         match d.status {
             S::Held => Ok(Claim::Held),
             S::Sent | S::Failed | S::Skipped => Ok(Claim::Settled(d.status)),
@@ -694,15 +692,14 @@ impl Store for MemoryStore {
 
     async fn settle_delivery(
         &self,
-        org: &OrgId,
-        id: Uuid,
+        delivery: &Delivery,
         lease_until: OffsetDateTime,
         outcome: &Outcome,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
         use crate::model::DeliveryStatus as S;
         let mut tenants = self.write();
-        let Some(d) = tenants.get_mut(org).and_then(|t| t.deliveries.get_mut(&id)) else {
+        let Some(d) = Self::delivery_mut(&mut tenants, delivery) else {
             return Ok(false);
         };
         if d.status != S::Sending || d.lease_until != Some(lease_until) {

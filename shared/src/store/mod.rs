@@ -314,7 +314,8 @@ pub enum Channel {
     },
 }
 
-/// One message to one target (SPEC §1), recorded before it is enqueued.
+/// One message to one target (SPEC §1). A queued delivery travels as its queue message; the
+/// sender's claim records it (the fan-out records only those it skips).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
@@ -391,7 +392,6 @@ pub enum Claim {
     Held,
     /// It is already `sent`, `failed` or `skipped`.
     Settled(DeliveryStatus),
-    Missing,
 }
 
 /// How a claimed delivery ended.
@@ -417,7 +417,12 @@ pub struct DeliveryFilter {
 impl Delivery {
     /// The listing order's key (newest first): creation time, then id.
     pub fn list_key(&self) -> String {
-        format!("{}#{}", timestamp::format(self.created_at), self.id)
+        Self::key_of(self.created_at, self.id)
+    }
+
+    /// The list key of the delivery `id` created at `created_at`.
+    pub fn key_of(created_at: OffsetDateTime, id: Uuid) -> String {
+        format!("{}#{id}", timestamp::format(created_at))
     }
 }
 
@@ -640,11 +645,13 @@ pub trait Store: Send + Sync + 'static {
         users: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, bool>>;
 
-    /// Records a new delivery (`Conflict` if its id exists).
-    async fn create_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
-    async fn get_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>>;
-    /// Removes a delivery that could not be enqueued; `false` when there was none.
-    async fn delete_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<bool>;
+    /// The delivery `id` created at `created_at` (its place in the log), if it is recorded.
+    async fn get_delivery(
+        &self,
+        org: &OrgId,
+        created_at: OffsetDateTime,
+        id: Uuid,
+    ) -> StoreResult<Option<Delivery>>;
 
     /// Records an event, and its idempotency key (kept until `key_expires`) when it has one, in
     /// one transaction.
@@ -657,17 +664,15 @@ pub trait Store: Send + Sync + 'static {
     /// Removes an event that could not be enqueued, and its idempotency key.
     async fn delete_event(&self, event: &Event) -> StoreResult<()>;
 
-    /// Records deliveries that do not exist yet (BatchWriteItem, 25 per call); the caller makes
-    /// sure of that (a fan-out chunk writes its deliveries once).
+    /// Records deliveries settled at birth (the fan-out's `skipped` ones; BatchWriteItem, 25 per
+    /// call). Writing one again writes the same.
     async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()>;
-    /// The deliveries among `ids` that exist (BatchGetItem, 100 per call), any order.
-    async fn get_deliveries(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<Delivery>>;
-    /// Claims a delivery for sending: `queued` (or `sending` with an expired lease) becomes
-    /// `sending` until `lease_until`, one more attempt, by one conditional write.
+    /// Claims a delivery for sending, by one conditional write that also records it if it is not
+    /// yet (a queued delivery exists only as its message until then): new, `queued`, or
+    /// `sending` with an expired lease becomes `sending` until `lease_until`, one more attempt.
     async fn claim_delivery(
         &self,
-        org: &OrgId,
-        id: Uuid,
+        delivery: &Delivery,
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> StoreResult<Claim>;
@@ -680,12 +685,11 @@ pub trait Store: Send + Sync + 'static {
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>>;
     /// A `held` delivery back to `queued` (`false` if it was not held).
-    async fn release_held(&self, org: &OrgId, id: Uuid) -> StoreResult<bool>;
+    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool>;
     /// Ends a claim: only the holder of the lease `lease_until` may (`false` otherwise).
     async fn settle_delivery(
         &self,
-        org: &OrgId,
-        id: Uuid,
+        delivery: &Delivery,
         lease_until: OffsetDateTime,
         outcome: &Outcome,
         now: OffsetDateTime,
