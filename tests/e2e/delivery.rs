@@ -792,6 +792,134 @@ async fn when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once(backend:
     );
 }
 
+/// Emits an event that must be accepted; its id.
+async fn emitted(d: &DeliveryApp) -> String {
+    let (status, body) = emit(d, build_event(None)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    body["data"]["id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Runs what is on the queues once: one fan-out batch, then one sender batch.
+async fn run_once(d: &DeliveryApp) {
+    let state = &d.app.state;
+    let fanouts = state
+        .fanout
+        .receive(10, d.visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let results = shared::fanout::process_batch(state, fanouts).await;
+    shared::queue::apply(&*state.fanout, results, true).await;
+    let deliveries = state
+        .queue
+        .receive(10, d.visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let results = shared::deliver::process_batch(state, &d.transports, deliveries).await;
+    shared::queue::apply(&*state.queue, results, true).await;
+}
+
+/// DynamoDB (moto) failing at each step of an event's way, one step per event: the emit's
+/// transaction, the fan-out's reads, the sender's settings read, its claim, its settlement, and
+/// the test notification's reads. Every event ends delivered, once, except the one whose
+/// settlement failed after its send: that one is sent again once its lease ends, under the same
+/// `webhook-id` (the documented at-least-once edge, as when a sender dies there).
+async fn when_dynamodb_fails_at_any_step_nothing_is_lost_or_sent_twice(backend: Backend) {
+    let mut d = DeliveryApp::spawn(backend).await;
+    d.visibility = Duration::from_secs(1);
+    d.quiet = Duration::from_millis(1500);
+    let receiver = Receiver::start(&[]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let calls = d.app.calls.clone();
+
+    // The emit's transaction: 503, nothing recorded or queued; the same key again is accepted.
+    calls.fail("TransactWriteItems", 0, 1);
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/events"),
+            Some(build_event(Some("db-1"))),
+        )
+        .await;
+    assert_error(&res, 503, 5003, None);
+    let (status, body) = emit(&d, build_event(Some("db-1"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mut events = vec![body["data"]["id"].as_str().unwrap_or_default().to_owned()];
+
+    // The fan-out's event read, then its notifications query: the chunk comes back and is done.
+    calls.fail("GetItem", 0, 1);
+    d.pump(PUMP).await;
+    calls.fail("Query", 0, 1);
+    events.push(emitted(&d).await);
+    d.pump(PUMP).await;
+    assert!(!calls.faults_pending(), "each fault met its call");
+    assert_eq!(receiver.hits().len(), 2);
+
+    // The sender's settings read, then its claim: nothing was written, the message comes back.
+    for operation in ["GetItem", "UpdateItem"] {
+        events.push(emitted(&d).await);
+        let state = &d.app.state;
+        let fanouts = state
+            .fanout
+            .receive(10, d.visibility)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let results = shared::fanout::process_batch(state, fanouts).await;
+        shared::queue::apply(&*state.fanout, results, true).await;
+        calls.fail(operation, 0, 1);
+        d.pump(PUMP).await;
+        assert!(!calls.faults_pending(), "{operation} failed once");
+    }
+    assert_eq!(receiver.hits().len(), 4, "each sent once");
+
+    // The settlement after a send (the claim passes, the next UpdateItem fails): the delivery
+    // stays `sending` under its lease; when the lease ends it is sent again, same webhook-id.
+    events.push(emitted(&d).await);
+    calls.fail("UpdateItem", 1, 1);
+    run_once(&d).await;
+    assert!(!calls.faults_pending(), "the settlement failed");
+    let last = events.last().cloned().unwrap_or_default();
+    let stuck = delivery(&d, &last, &notification).await;
+    assert_eq!(stuck.status, DeliveryStatus::Sending);
+    d.clock
+        .advance(shared::deliver::LEASE + Duration::from_secs(1));
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 6);
+    assert_eq!(hits[4].header("webhook-id"), hits[5].header("webhook-id"));
+
+    // The test notification's reads: 503, and nothing is queued.
+    calls.fail("GetItem", 0, 1);
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path(&format!("/notifications/{notification}/test")),
+            None,
+        )
+        .await;
+    assert_error(&res, 503, 5003, None);
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 6, "the refused test sent nothing");
+
+    let mut attempts = Vec::new();
+    for event in &events {
+        let sent = delivery(&d, event, &notification).await;
+        attempts.push((sent.status, sent.attempts));
+    }
+    let sent_once = (DeliveryStatus::Sent, 1);
+    assert_eq!(
+        attempts,
+        [
+            sent_once,
+            sent_once,
+            sent_once,
+            sent_once,
+            (DeliveryStatus::Sent, 2)
+        ]
+    );
+}
+
 async fn five_failures_fail_the_delivery_and_its_message_goes_to_the_dead_letter_queue(
     backend: Backend,
 ) {
@@ -908,3 +1036,14 @@ herald_tests::on_both_backends!(
     in_whitelist_mode_only_whitelisted_recipients_get_email,
     slack_gets_block_kit_honours_retry_after_and_an_archived_channel_disables_it,
 );
+
+/// DynamoDB's failures are injected into its client: moto only.
+mod moto_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_dynamodb_fails_at_any_step_nothing_is_lost_or_sent_twice() {
+        super::when_dynamodb_fails_at_any_step_nothing_is_lost_or_sent_twice(
+            herald_tests::Backend::Moto,
+        )
+        .await
+    }
+}

@@ -93,15 +93,71 @@ pub fn moto_endpoint() -> String {
     }
 }
 
-/// Counts DynamoDB calls by operation (`GetItem`, `TransactWriteItems`, ...), retries included.
+/// Counts DynamoDB calls by operation (`GetItem`, `TransactWriteItems`, ...), retries included;
+/// and fails the ones it is told to, as an unreachable DynamoDB would (the client's call returns
+/// an error before anything is sent).
 #[derive(Debug, Default)]
 pub struct CallCounter {
     calls: Mutex<Vec<String>>,
+    faults: Mutex<Vec<Fault>>,
+}
+
+#[derive(Debug)]
+struct Fault {
+    operation: String,
+    skip: usize,
+    fail: usize,
 }
 
 impl CallCounter {
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Lets the next `skip` calls of `operation` through, then fails the `fail` after them.
+    pub fn fail(&self, operation: &str, skip: usize, fail: usize) {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Fault {
+                operation: operation.to_owned(),
+                skip,
+                fail,
+            });
+    }
+
+    /// Whether faults are still waiting for their calls.
+    pub fn faults_pending(&self) -> bool {
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|f| f.fail > 0)
+    }
+
+    /// Records a call; `true` if it is to fail.
+    fn record(&self, operation: String) -> bool {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let fails = match faults
+            .iter_mut()
+            .find(|f| f.operation == operation && f.fail > 0)
+        {
+            Some(f) if f.skip > 0 => {
+                f.skip -= 1;
+                false
+            }
+            Some(f) => {
+                f.fail -= 1;
+                true
+            }
+            None => false,
+        };
+        faults.retain(|f| f.fail > 0);
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(operation);
+        fails
     }
 }
 
@@ -125,11 +181,9 @@ impl Intercept for Counting {
             .get("x-amz-target")
             .unwrap_or_default();
         let op = target.rsplit('.').next().unwrap_or_default().to_owned();
-        self.0
-            .calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(op);
+        if self.0.record(op.clone()) {
+            return Err(format!("injected: DynamoDB unavailable for {op}").into());
+        }
         Ok(())
     }
 }
