@@ -15,6 +15,8 @@ pub struct SlackInstall {
     pub channel_id: Option<String>,
     pub webhook_url: String,
     pub access_token: String,
+    /// The install granted `chat:write`: its bot token can post with `chat.postMessage`.
+    pub chat_write: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,6 +36,9 @@ struct AccessResponse {
     error: Option<String>,
     #[serde(default)]
     access_token: Option<String>,
+    /// The scopes granted, comma-separated.
+    #[serde(default)]
+    scope: String,
     #[serde(default)]
     team: Option<Named>,
     #[serde(default)]
@@ -121,6 +126,7 @@ impl SlackOAuth {
                 body.error.unwrap_or_else(|| "unknown_error".into()),
             ));
         }
+        let chat_write = body.scope.split(',').any(|s| s.trim() == "chat:write");
         match (body.team, body.incoming_webhook, body.access_token) {
             (Some(team), Some(hook), Some(token)) => Ok(SlackInstall {
                 team: team.name,
@@ -128,6 +134,7 @@ impl SlackOAuth {
                 channel_id: hook.channel_id,
                 webhook_url: hook.url,
                 access_token: token,
+                chat_write,
             }),
             _ => Err(ExchangeError::Refused(
                 "missing_incoming_webhook_scope".into(),

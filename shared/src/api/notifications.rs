@@ -317,6 +317,7 @@ async fn resolve_setup(
                     channel_id: install.channel_id,
                     webhook_url: install.webhook_url,
                     access_token: install.access_token,
+                    chat_write: install.chat_write,
                 }))),
                 Err(ExchangeError::Refused(error)) => Err(ApiError::field(
                     "setup.slack.code",

@@ -389,8 +389,26 @@ async fn send(
                     .await
                 }
                 Target::Slack(target) => {
-                    webhook::post_slack(&transports.http, &target.webhook_url, &rendered.slack())
+                    let message = rendered.slack();
+                    if target.chat_write
+                        && let Some(channel) = &target.channel_id
+                    {
+                        match webhook::post_slack_api(
+                            &transports.http,
+                            &state.config.slack_api_url,
+                            &target.access_token,
+                            channel,
+                            &message,
+                        )
                         .await
+                        {
+                            Ok(()) => return Ok(()),
+                            Err(webhook::SlackApiRefusal::Error(e)) => return Err(e),
+                            // The incoming webhook is tied to the channel: post there instead.
+                            Err(webhook::SlackApiRefusal::NotInChannel) => {}
+                        }
+                    }
+                    webhook::post_slack(&transports.http, &target.webhook_url, &message).await
                 }
                 Target::Email | Target::Sms => Err(SendError::Fail(
                     "the notification is not a slack or webhook target".into(),

@@ -99,6 +99,11 @@ pub struct SlackTarget {
     pub webhook_url: String,
     /// The bot access token from the OAuth exchange. Never returned.
     pub access_token: String,
+    /// The install granted `chat:write`: deliveries use `chat.postMessage` (to `channel_id`),
+    /// falling back to the incoming webhook where the bot is not in the channel. Installs
+    /// without it (and older records) use the incoming webhook.
+    #[serde(default)]
+    pub chat_write: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -304,7 +309,7 @@ pub enum Channel {
     Sms {
         to: Phone,
     },
-    /// The notification's Slack channel (its stored incoming webhook or `chat.postMessage`).
+    /// The notification's Slack channel (`chat.postMessage` or its stored incoming webhook).
     Slack {
         notification: NotificationId,
     },
