@@ -2,6 +2,7 @@
 //! its visibility timeout and comes back if not acknowledged; after `max_receives` receives it
 //! moves to the dead-letter list instead (SQS redrive, `maxReceiveCount`).
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -18,10 +19,15 @@ struct Entry<M> {
     receipt: Option<String>,
 }
 
+/// Entries by arrival number (oldest first), and the live receipts: acknowledging or delaying a
+/// message is a lookup, and nothing moves the messages (a delivery message carries the whole
+/// delivery, and a busy queue holds thousands).
 #[derive(Debug)]
 struct Inner<M> {
-    entries: Vec<Entry<M>>,
+    entries: BTreeMap<u64, Entry<M>>,
+    receipts: HashMap<String, u64>,
     dead: Vec<M>,
+    next_entry: u64,
     next_receipt: u64,
 }
 
@@ -42,8 +48,10 @@ impl<M: Clone> MemoryQueue<M> {
     pub fn new(max_receives: u32) -> Self {
         Self {
             inner: Mutex::new(Inner {
-                entries: Vec::new(),
+                entries: BTreeMap::new(),
+                receipts: HashMap::new(),
                 dead: Vec::new(),
+                next_entry: 0,
                 next_receipt: 0,
             }),
             max_receives,
@@ -58,7 +66,7 @@ impl<M: Clone> MemoryQueue<M> {
     pub fn pending(&self) -> Vec<M> {
         self.lock()
             .entries
-            .iter()
+            .values()
             .map(|e| e.message.clone())
             .collect()
     }
@@ -73,14 +81,20 @@ impl<M: Clone> MemoryQueue<M> {
 impl<M: QueueMessage> Queue<M> for MemoryQueue<M> {
     async fn send(&self, messages: &[M]) -> Result<(), QueueError> {
         let now = Instant::now();
-        self.lock()
-            .entries
-            .extend(messages.iter().map(|message| Entry {
-                message: message.clone(),
-                visible_at: now,
-                receives: 0,
-                receipt: None,
-            }));
+        let mut inner = self.lock();
+        for message in messages {
+            let n = inner.next_entry;
+            inner.next_entry += 1;
+            inner.entries.insert(
+                n,
+                Entry {
+                    message: message.clone(),
+                    visible_at: now,
+                    receives: 0,
+                    receipt: None,
+                },
+            );
+        }
         Ok(())
     }
 
@@ -90,51 +104,63 @@ impl<M: QueueMessage> Queue<M> for MemoryQueue<M> {
         visibility: Duration,
     ) -> Result<Vec<Received<M>>, QueueError> {
         let now = Instant::now();
-        let mut inner = self.lock();
         let max_receives = self.max_receives;
+        let inner = &mut *self.lock();
         // Redrive: a message received `max_receives` times and visible again goes dead.
-        let (dead, live): (Vec<Entry<M>>, Vec<Entry<M>>) = std::mem::take(&mut inner.entries)
-            .into_iter()
-            .partition(|e| e.receives >= max_receives && e.visible_at <= now);
-        inner.entries = live;
-        inner.dead.extend(dead.into_iter().map(|e| e.message));
+        let dead: Vec<u64> = inner
+            .entries
+            .iter()
+            .filter(|(_, e)| e.receives >= max_receives && e.visible_at <= now)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in dead {
+            if let Some(e) = inner.entries.remove(&n) {
+                if let Some(receipt) = &e.receipt {
+                    inner.receipts.remove(receipt);
+                }
+                inner.dead.push(e.message);
+            }
+        }
         let mut out = Vec::new();
-        let mut next_receipt = inner.next_receipt;
-        for entry in inner.entries.iter_mut() {
+        for (n, entry) in inner.entries.iter_mut() {
             if out.len() >= max.min(10) {
                 break;
             }
             if entry.visible_at > now {
                 continue;
             }
-            next_receipt += 1;
-            let receipt = format!("r{next_receipt}");
+            inner.next_receipt += 1;
+            let receipt = format!("r{}", inner.next_receipt);
+            if let Some(old) = entry.receipt.replace(receipt.clone()) {
+                inner.receipts.remove(&old);
+            }
+            inner.receipts.insert(receipt.clone(), *n);
             entry.receives += 1;
             entry.visible_at = now + visibility;
-            entry.receipt = Some(receipt.clone());
             out.push(Received {
                 message: entry.message.clone(),
                 receipt,
                 receive_count: entry.receives,
             });
         }
-        inner.next_receipt = next_receipt;
         Ok(out)
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        self.lock()
-            .entries
-            .retain(|e| e.receipt.as_deref() != Some(receipt));
+        let mut inner = self.lock();
+        if let Some(n) = inner.receipts.remove(receipt) {
+            inner.entries.remove(&n);
+        }
         Ok(())
     }
 
     async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError> {
         let at = Instant::now() + delay;
-        for entry in self.lock().entries.iter_mut() {
-            if entry.receipt.as_deref() == Some(receipt) {
-                entry.visible_at = at;
-            }
+        let mut inner = self.lock();
+        if let Some(n) = inner.receipts.get(receipt).copied()
+            && let Some(entry) = inner.entries.get_mut(&n)
+        {
+            entry.visible_at = at;
         }
         Ok(())
     }
