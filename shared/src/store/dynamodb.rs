@@ -215,6 +215,12 @@ fn item<T: Serialize>(pk: String, sk: String, record: &T) -> StoreResult<Item> {
     Ok(item)
 }
 
+/// One put of a BatchWriteItem.
+fn put_request(item: Item) -> StoreResult<WriteRequest> {
+    let put = build(PutRequest::builder().set_item(Some(item)).build())?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
 fn record<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -926,13 +932,11 @@ impl Store for DynamoStore {
         let puts = recipients
             .iter()
             .map(|r| {
-                let it = item(
+                put_request(item(
                     recipients_pk(&r.organization, &r.notification),
                     format!("RCPT#{}", r.id),
                     r,
-                )?;
-                let put = build(PutRequest::builder().set_item(Some(it)).build())?;
-                Ok(WriteRequest::builder().put_request(put).build())
+                )?)
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.batch_write(puts).await
@@ -1376,11 +1380,7 @@ impl Store for DynamoStore {
     async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
         let puts = deliveries
             .iter()
-            .map(|d| {
-                let it = delivery_item(d)?;
-                let put = build(PutRequest::builder().set_item(Some(it)).build())?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
+            .map(|d| put_request(delivery_item(d)?))
             .collect::<StoreResult<Vec<_>>>()?;
         self.batch_write(puts).await
     }
