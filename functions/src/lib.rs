@@ -64,7 +64,7 @@ pub async fn quota_reset(
 /// `main` of the quota-reset function.
 pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json();
-    let state = AppState::from_config_with(Config::from_env(false)?, api::no_queue).await?;
+    let state = AppState::on_aws_from_env(Config::from_env(false)?, api::no_queue).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         quota_reset(&*state.store, &*state.clock, event).await
@@ -162,7 +162,7 @@ pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
             return Err(format!("configuration: {name}: is required by fan-out").into());
         }
     }
-    let state = AppState::from_config_with(config, api::sqs_queue).await?;
+    let state = AppState::on_aws_from_env(config, api::sqs_queue).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         fan_out(state, event).await
@@ -241,6 +241,6 @@ async fn serve_route(
     if needs.fanouts && config.fanout_queue_url.is_none() {
         return Err(missing("HERALD_FANOUT_QUEUE_URL").into());
     }
-    let state = AppState::from_config_with(config, queue).await?;
+    let state = AppState::on_aws_from_env(config, queue).await?;
     lambda_http::run(host(state, mounted)).await
 }

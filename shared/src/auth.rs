@@ -40,6 +40,18 @@ pub fn sha256_hex(input: &str) -> String {
     out
 }
 
+impl IssuedToken {
+    /// A token issued earlier, from its secret: `None` unless it is a well-formed token of `org`.
+    pub fn from_secret(org: &OrgId, secret: &str) -> Option<Self> {
+        let presented = parse_presented(secret)?;
+        (presented.org == *org).then(|| Self {
+            secret: secret.to_owned(),
+            id: presented.id,
+            hash: presented.hash,
+        })
+    }
+}
+
 /// Issues a new random token for `org`.
 pub fn issue_token(org: &OrgId) -> IssuedToken {
     let random: [u8; 32] = rand::random();

@@ -14,9 +14,9 @@ pub struct ConfigError {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    /// In-memory store (the local server's default).
+    /// The embedded SQLite database in `HERALD_DATA_DIR` (the local server's default).
     Embedded,
-    /// DynamoDB (and, with later issues, SQS/SES/SNS) through the standard AWS variables.
+    /// DynamoDB, SQS, SES and SNS through the standard AWS variables.
     Aws,
 }
 
@@ -51,6 +51,12 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// `HERALD_PORT` of the local server, default 3000.
     pub port: u16,
+    /// `HERALD_DATA_DIR` of the local server, default `./herald-data`: its database and the
+    /// ready-made organization's credentials.
+    pub data_dir: std::path::PathBuf,
+    /// `HERALD_RETENTION_DAYS`, default 30: how long events and the delivery log are kept
+    /// (SQLite: the scheduled prune; DynamoDB: the items' TTL).
+    pub retention: time::Duration,
     /// At most this many notifications per organization (SPEC §3).
     pub max_notifications: u32,
 }
@@ -72,10 +78,17 @@ impl Default for Config {
             fanout_queue_url: None,
             allow_private_targets: true,
             port: 3000,
+            data_dir: DEFAULT_DATA_DIR.into(),
+            retention: time::Duration::days(DEFAULT_RETENTION_DAYS),
             max_notifications: 100,
         }
     }
 }
+
+const DEFAULT_DATA_DIR: &str = "./herald-data";
+const DEFAULT_RETENTION_DAYS: i64 = 30;
+/// Ten years: a longer retention is a mistake, not a policy.
+const MAX_RETENTION_DAYS: i64 = 3650;
 
 const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
 
@@ -103,12 +116,12 @@ impl Config {
         let backend = match var("HERALD_BACKEND").as_deref() {
             None if local => Backend::Embedded,
             None => Backend::Aws,
-            Some("embedded" | "memory") => Backend::Embedded,
+            Some("embedded" | "sqlite") => Backend::Embedded,
             Some("aws") => Backend::Aws,
             Some(other) => {
                 return Err(ConfigError {
                     name: "HERALD_BACKEND",
-                    problem: format!("must be embedded or aws, not {other:?}"),
+                    problem: format!("must be embedded (SQLite) or aws, not {other:?}"),
                 });
             }
         };
@@ -140,6 +153,19 @@ impl Config {
                 problem: "must be a port number".into(),
             })?,
         };
+        let retention_days = match var("HERALD_RETENTION_DAYS") {
+            None => DEFAULT_RETENTION_DAYS,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=MAX_RETENTION_DAYS).contains(d))
+                .ok_or_else(|| ConfigError {
+                    name: "HERALD_RETENTION_DAYS",
+                    problem: format!(
+                        "must be a whole number of days from 1 to {MAX_RETENTION_DAYS}, not {raw:?}"
+                    ),
+                })?,
+        };
         Ok(Self {
             backend,
             table_name,
@@ -154,6 +180,10 @@ impl Config {
             fanout_queue_url: var("HERALD_FANOUT_QUEUE_URL"),
             allow_private_targets: flag("HERALD_ALLOW_PRIVATE_TARGETS", local)?,
             port,
+            data_dir: var("HERALD_DATA_DIR")
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into())
+                .into(),
+            retention: time::Duration::days(retention_days),
             max_notifications: 100,
         })
     }

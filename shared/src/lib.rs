@@ -7,6 +7,8 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod fanout;
+pub mod intake;
+pub mod local;
 pub mod model;
 pub mod net;
 pub mod queue;

@@ -29,9 +29,12 @@ pub fn init_json() {
         .try_init();
 }
 
-/// Human-readable output for the local server.
+/// Human-readable output for the local server, on stderr: its stdout carries only its three
+/// lines (SPEC §9).
 pub fn init_human() {
-    let layer = tracing_subscriber::fmt::layer().with_target(false);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .with_writer(std::io::stderr);
     let _ = tracing_subscriber::registry()
         .with(layer)
         .with(filter())

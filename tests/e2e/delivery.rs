@@ -233,7 +233,7 @@ fn unique(name: &str) -> String {
 /// What was sent to `to`: (to, subject or text), from the outbox or from moto.
 async fn sent_to(d: &DeliveryApp, backend: Backend, to: &str) -> Vec<(String, String)> {
     let all: Vec<(String, String)> = match backend {
-        Backend::Memory => d
+        Backend::Sqlite => d
             .outbox
             .messages()
             .into_iter()

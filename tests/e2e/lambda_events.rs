@@ -15,10 +15,9 @@ use shared::model::{
     Clock, Email, EventSet, EventType, NotificationId, OrgId, OrgKind, Plan, Role, SystemClock,
     TokenId, Username,
 };
-use shared::store::memory::MemoryStore;
 use shared::store::{
-    Notification, Organization, Recipient, RecipientKind, Store, Target, TokenRecord, User,
-    WebhookTarget,
+    DeliveryStore, Notification, NotificationStore, Organization, OrganizationStore, Recipient,
+    RecipientKind, RecipientStore, Target, TokenRecord, User, WebhookTarget,
 };
 use tower::ServiceExt;
 
@@ -66,9 +65,9 @@ fn token_record(secret: &str, user: &User) -> TokenRecord {
     }
 }
 
-/// A memory store holding what the sample events refer to.
+/// A database holding what the sample events refer to.
 async fn seeded_state() -> AppState {
-    let store = MemoryStore::new();
+    let store = herald_tests::temp_database();
     let now = SystemClock.now();
     let org = parse(OrgId::parse(ORG));
     let admin = User {
@@ -139,7 +138,7 @@ async fn seeded_state() -> AppState {
         ..test_config("http://127.0.0.1:9".into())
     };
     assert_ne!(config.operator_token.as_deref(), Some(OPERATOR_TOKEN));
-    AppState::new(config, Arc::new(store)).with_resolver(Arc::new(FakeResolver::default()))
+    AppState::on_sqlite(config, store).with_resolver(Arc::new(FakeResolver::default()))
 }
 
 fn expected_status(route: Route) -> u16 {

@@ -1,151 +1,415 @@
-//! `herald-local` as a process: it prints its three lines, serves the API and the OpenAPI
-//! document, and stops on SIGTERM. `scripts/test` builds it before the suite.
+//! `herald-local` as a process on a data directory of its own: it prints its three lines, serves
+//! the API and the OpenAPI document, keeps everything across a restart (printing the same lines),
+//! stops gracefully on SIGTERM and Ctrl-C, and starts on a restored backup.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn binary() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug/herald-local");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p functions --bin herald-local` (scripts/test does)",
-        path.display()
-    );
-    path
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Raw HTTP/1.1 over a loopback socket (the test needs nothing more).
-fn http(port: u16, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .unwrap_or_else(|e| panic!("write: {e}"));
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .unwrap_or_else(|e| panic!("read: {e}"));
-    let status = response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
-}
+use herald_tests::delivery::Receiver;
+use herald_tests::local::{Local, temp_path};
+use reqwest::Method;
+use serde_json::{Value, json};
 
 /// Starts herald-local with `env`, checks its three lines and drives the API through a socket.
-fn serves_the_api(env: &[(&str, String)]) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0);
-    let mut command = Command::new(binary());
-    command
-        .env("HERALD_PORT", port.to_string())
-        .env("HERALD_OPERATOR_TOKEN", "fixed-operator-token")
-        .env_remove("HERALD_BACKEND");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-    let server = Server(child);
-    let lines: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .take(3)
-        .map(|l| l.unwrap_or_default())
-        .collect();
-    assert_eq!(lines[0], "HERALD_OPERATOR_TOKEN=fixed-operator-token");
-    let org = lines[1]
-        .strip_prefix("HERALD_ORGANIZATION_ID=")
-        .unwrap_or_else(|| panic!("{lines:?}"));
-    let token = lines[2]
-        .strip_prefix("HERALD_ADMIN_TOKEN=")
-        .unwrap_or_else(|| panic!("{lines:?}"));
-    assert!(token.starts_with(&format!("hrld_{org}_")));
-
-    let body = r#"{"type":"webhook","events":{"buildCreated":true},"setup":{"webhook":{"url":"http://127.0.0.1:9/hook"}}}"#;
-    let (status, created) = http(
-        port,
-        "POST",
-        &format!("/v1/organizations/{org}/notifications/"),
-        token,
-        body,
+async fn serves_the_api(env: &[(&str, &str)]) {
+    let dir = temp_path("data");
+    let mut env = env.to_vec();
+    env.push(("HERALD_OPERATOR_TOKEN", "fixed-operator-token"));
+    let local = Local::start(&dir, &env);
+    assert_eq!(local.operator_token(), "fixed-operator-token");
+    assert!(
+        local
+            .admin_token()
+            .starts_with(&format!("hrld_{}_", local.org()))
     );
+    let body = json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": "http://127.0.0.1:9/hook"}}});
+    let (status, created) = local
+        .admin(Method::POST, &local.path("/notifications/"), Some(body))
+        .await;
     assert_eq!(
         status, 200,
         "private targets are allowed locally: {created}"
     );
-    let (status, listed) = http(
-        port,
-        "GET",
-        &format!("/v1/organizations/{org}/notifications"),
-        token,
-        "",
-    );
+    let (status, listed) = local
+        .admin(Method::GET, &local.path("/notifications"), None)
+        .await;
     assert_eq!(status, 200);
-    assert!(listed.contains("http://127.0.0.1:9/hook"), "{listed}");
-    let (status, doc) = http(port, "GET", "/openapi.json", "", "");
-    assert_eq!(status, 200);
-    assert!(doc.contains("\"openapi\": \"3.1.0\""));
-    let (status, created_org) = http(
-        port,
-        "POST",
-        "/v1/organizations",
-        "fixed-operator-token",
-        r#"{"name":"Second","kind":"SANDBOX","plan":"TRIAL"}"#,
+    assert_eq!(
+        listed["data"]["items"][0]["config"]["webhook"]["url"],
+        "http://127.0.0.1:9/hook"
     );
+    let (status, doc) = local.call(Method::GET, "/openapi.json", "", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let (status, created_org) = local
+        .call(
+            Method::POST,
+            "/v1/organizations",
+            "fixed-operator-token",
+            Some(json!({"name": "Second", "kind": "SANDBOX", "plan": "TRIAL"})),
+        )
+        .await;
     assert_eq!(status, 201, "{created_org}");
-    drop(server);
 }
 
-#[test]
-fn herald_local_prints_its_credentials_and_serves_the_api() {
-    serves_the_api(&[]);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_local_prints_its_credentials_and_serves_the_api() {
+    serves_the_api(&[]).await;
 }
 
 mod moto {
-    /// `HERALD_BACKEND=aws`: the same process on DynamoDB (moto), creating its table.
-    #[test]
-    fn herald_local_on_dynamodb_prints_its_credentials_and_serves_the_api() {
+    /// `HERALD_BACKEND=aws`: the same process on DynamoDB and SQS (moto), creating its table.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn herald_local_on_dynamodb_prints_its_credentials_and_serves_the_api() {
         let table = format!("herald-local-{}", uuid::Uuid::new_v4().simple());
+        let endpoint = herald_tests::moto_endpoint();
         super::serves_the_api(&[
-            ("HERALD_BACKEND", "aws".into()),
-            ("AWS_ENDPOINT_URL", herald_tests::moto_endpoint()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("TABLE_NAME", table),
-        ]);
+            ("HERALD_BACKEND", "aws"),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("TABLE_NAME", &table),
+        ])
+        .await;
     }
+}
+
+fn id(body: &Value) -> String {
+    body["data"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no data.id in {body}"))
+        .to_owned()
+}
+
+/// Waits until `done` holds, up to `limit`.
+async fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_every_record_and_prints_the_same_three_lines() {
+    let dir = temp_path("data");
+    let receiver = Receiver::start(&[]).await;
+    let mut first = Local::start(&dir, &[]);
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&dir), 0o700, "the data directory is its owner's");
+        assert_eq!(mode(&dir.join("credentials.json")), 0o600);
+        assert_eq!(mode(&dir.join("herald.db")), 0o600);
+    }
+    // A record of every kind.
+    let (status, user) = first
+        .admin(
+            Method::POST,
+            &first.path("/users"),
+            Some(json!({"username": "ann", "email": "ann@example.com", "phone": "+14155550100", "roles": ["member"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let ann = id(&user);
+    let (status, token) = first
+        .admin(
+            Method::POST,
+            &first.path("/tokens"),
+            Some(json!({"userId": ann})),
+        )
+        .await;
+    assert_eq!(status, 201, "{token}");
+    let ann_token = token["data"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (_, webhook) = first
+        .admin(
+            Method::POST,
+            &first.path("/notifications"),
+            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": receiver.url}}})),
+        )
+        .await;
+    let webhook = id(&webhook);
+    let (_, email) = first
+        .admin(
+            Method::POST,
+            &first.path("/notifications"),
+            Some(json!({"type": "email", "events": {"feedbackCreated": true}})),
+        )
+        .await;
+    let email = id(&email);
+    let recipients = format!(
+        "/v1/deployments/{}/notifications/{email}/recipients",
+        first.org()
+    );
+    let (status, added) = first
+        .admin(
+            Method::POST,
+            &recipients,
+            Some(json!({"recipients": [{"userId": ann}, {"embedTenantName": "t", "externalId": "e@example.com"}]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{added}");
+    let settings = format!("/v1/environments/{}/notificationsSettings", first.org());
+    let (status, _) = first
+        .admin(
+            Method::PUT,
+            &settings,
+            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 7}}, "defaultLanguage": "de"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, templates) = first
+        .admin(Method::GET, "/api/v2/notifications/templates/system", None)
+        .await;
+    let template = templates[0]["id"].as_str().unwrap_or_default().to_owned();
+    let preferences = "/api/v2/users/me/notifications/preferences";
+    let (status, _) = first
+        .call(
+            Method::PUT,
+            preferences,
+            &ann_token,
+            Some(json!({"template_disabled_map": {template.clone(): true}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let emit =
+        json!({"type": "buildCreated", "data": {"appName": "Demo"}, "idempotencyKey": "restart-1"});
+    let (status, accepted) = first
+        .admin(Method::POST, &first.path("/events"), Some(emit.clone()))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let event = id(&accepted);
+    assert!(until(Duration::from_secs(20), || receiver.received() == 1).await);
+
+    first.signal("TERM");
+    let stopped = first.wait(Duration::from_secs(15));
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "{stopped:?}: {}",
+        first.stderr()
+    );
+
+    let second = Local::start(&dir, &[]);
+    assert_eq!(second.lines, first.lines, "the same three lines");
+    let (status, listed) = second
+        .admin(Method::GET, &second.path("/notifications"), None)
+        .await;
+    assert_eq!(status, 200, "the admin token still works: {listed}");
+    let ids: Vec<&str> = listed["data"]["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n["id"].as_str()).collect())
+        .unwrap_or_default();
+    let mut want = vec![webhook.as_str(), email.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
+    let (status, kept) = second.admin(Method::GET, &recipients, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(kept["items"].as_array().map(Vec::len), Some(2), "{kept}");
+    let (_, kept) = second.admin(Method::GET, &settings, None).await;
+    assert_eq!(kept["restrictions"]["smsVoiceQuota"]["daily"], 7);
+    assert_eq!(kept["defaultLanguage"], "de");
+    let (status, me) = second
+        .call(Method::GET, &second.path("/users/me"), &ann_token, None)
+        .await;
+    assert_eq!(
+        (status, me["data"]["username"].as_str()),
+        (200, Some("ann"))
+    );
+    let (_, kept) = second
+        .call(Method::GET, preferences, &ann_token, None)
+        .await;
+    assert_eq!(kept[0]["id"], template.as_str());
+    assert_eq!(kept[0]["disabled"], true);
+    let (_, got) = second
+        .admin(Method::GET, &second.path(&format!("/events/{event}")), None)
+        .await;
+    assert_eq!(got["data"]["deliveries"]["items"][0]["status"], "sent");
+    // The idempotency key holds across the restart: the first event, nothing sent again.
+    let (status, replay) = second
+        .admin(Method::POST, &second.path("/events"), Some(emit))
+        .await;
+    assert_eq!((status, id(&replay)), (202, event));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.received(), 1);
+    drop(second);
+
+    // An explicit operator token wins, and what is kept stays as it is.
+    let third = Local::start(
+        &dir,
+        &[("HERALD_OPERATOR_TOKEN", "explicit-operator-token")],
+    );
+    assert_eq!(third.operator_token(), "explicit-operator-token");
+    assert_eq!(third.lines[1..], first.lines[1..]);
+    let org = json!({"name": "Other", "kind": "SANDBOX", "plan": "TRIAL"});
+    let (status, _) = third
+        .call(
+            Method::POST,
+            "/v1/organizations",
+            "explicit-operator-token",
+            Some(org.clone()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = third
+        .call(
+            Method::POST,
+            "/v1/organizations",
+            first.operator_token(),
+            Some(org),
+        )
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_accepting_lets_the_batch_being_sent_finish_and_exits_zero() {
+    let dir = temp_path("data");
+    let receiver = Receiver::start_pacing(Duration::from_millis(1500)).await;
+    let mut local = Local::start(&dir, &[]);
+    let (status, _) = local
+        .admin(
+            Method::POST,
+            &local.path("/notifications"),
+            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": receiver.url}}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for _ in 0..3 {
+        let (status, _) = local
+            .admin(
+                Method::POST,
+                &local.path("/events"),
+                Some(json!({"type": "buildCreated", "data": {}})),
+            )
+            .await;
+        assert_eq!(status, 202);
+    }
+    assert!(
+        until(Duration::from_secs(20), || receiver.received() == 3).await,
+        "three deliveries in flight"
+    );
+    assert_eq!(receiver.answered(), 0);
+    local.signal("TERM");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", local.port)).is_err(),
+        "no new connection is accepted once stopping"
+    );
+    let stopped = local.wait(Duration::from_secs(12));
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "{stopped:?}: {}",
+        local.stderr()
+    );
+    assert_eq!(receiver.answered(), 3, "the batch being sent finished");
+    let wal = dir.join("herald.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
+        "checkpointed: the database file holds everything"
+    );
+
+    let again = Local::start(&dir, &[]);
+    let (_, log) = again
+        .admin(Method::GET, &again.path("/deliveries"), None)
+        .await;
+    let states: Vec<(String, u64)> = log["data"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            (
+                d["status"].as_str().unwrap_or_default().to_owned(),
+                d["attempts"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![("sent".to_owned(), 1); 3],
+        "settled before exiting"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received(), 3, "nothing was sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_it_gracefully_too() {
+    let dir = temp_path("data");
+    let mut local = Local::start(&dir, &[]);
+    local.signal("INT");
+    let stopped = local.wait(Duration::from_secs(12));
+    assert!(stopped.is_some_and(|s| s.success()), "{stopped:?}");
+    let again = Local::start(&dir, &[]);
+    assert_eq!(again.lines, local.lines);
+}
+
+/// The README's backup: `VACUUM INTO` run by Python's standard `sqlite3` module against the
+/// running server's database, then the copy (with `credentials.json`) started as a new data
+/// directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_a_running_server_restores_and_starts() {
+    let dir = temp_path("data");
+    let local = Local::start(&dir, &[]);
+    let (_, created) = local
+        .admin(
+            Method::POST,
+            &local.path("/notifications"),
+            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": "http://127.0.0.1:9/hook"}}})),
+        )
+        .await;
+    let notification = id(&created);
+    let backup = temp_path("backup").with_extension("db");
+    let copied = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('VACUUM INTO ?', (sys.argv[2],))")
+        .arg(dir.join("herald.db"))
+        .arg(&backup)
+        .status()
+        .unwrap_or_else(|e| panic!("python3: {e}"));
+    assert!(copied.success(), "VACUUM INTO");
+    // Written after the copy: not in it.
+    let (status, _) = local
+        .admin(
+            Method::POST,
+            &local.path("/notifications"),
+            Some(json!({"type": "email", "events": {"buildCreated": true}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let restored = temp_path("restored");
+    std::fs::create_dir_all(&restored).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(&backup, restored.join("herald.db")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        dir.join("credentials.json"),
+        restored.join("credentials.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let from_backup = Local::start(&restored, &[]);
+    assert_eq!(from_backup.lines, local.lines);
+    let (status, listed) = from_backup
+        .admin(Method::GET, &from_backup.path("/notifications"), None)
+        .await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = listed["data"]["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|n| n["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, [notification.as_str()]);
 }

@@ -3,7 +3,10 @@
 mod admin;
 mod delivery;
 mod dynamodb_calls;
+mod event_store_contract;
 mod lambda_events;
+mod local_crash;
+mod local_refusals;
 mod local_server;
 mod notifications;
 mod openapi;

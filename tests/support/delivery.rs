@@ -18,8 +18,7 @@ use shared::deliver::outbox::Outbox;
 use shared::deliver::{Mail, Transports};
 
 use crate::{
-    Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_queue, new_store,
-    test_config,
+    Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_backends, test_config,
 };
 
 /// The sender address of the email tests (its SES identity is created on moto).
@@ -126,6 +125,10 @@ pub struct Receiver {
     script: Arc<Mutex<VecDeque<Answer>>>,
     /// The first request's answer waits this long (a slow or hung receiver).
     first_delay: Option<Duration>,
+    /// Every answer waits this long (a receiver that keeps deliveries in flight).
+    every_delay: Option<Duration>,
+    /// Requests answered so far.
+    answered: Arc<std::sync::atomic::AtomicUsize>,
     pub url: String,
 }
 
@@ -136,11 +139,24 @@ impl Receiver {
 
     /// A receiver whose first answer takes `first_delay`.
     pub async fn start_slow(script: &[Answer], first_delay: Option<Duration>) -> Self {
-        let mut receiver = Receiver {
+        Self::serve(Receiver {
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             first_delay,
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    /// A receiver answering 200 to everything, each answer after `delay`.
+    pub async fn start_pacing(delay: Duration) -> Self {
+        Self::serve(Receiver {
+            every_delay: Some(delay),
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn serve(mut receiver: Receiver) -> Self {
         let state = receiver.clone();
         let app = Router::new().route(
             "/hook",
@@ -155,6 +171,12 @@ impl Receiver {
                     if let (true, Some(delay)) = (first, state.first_delay) {
                         tokio::time::sleep(delay).await;
                     }
+                    if let Some(delay) = state.every_delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    state
+                        .answered
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let next = state
                         .script
                         .lock()
@@ -183,6 +205,16 @@ impl Receiver {
 
     pub fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Requests received so far (answered or not yet).
+    pub fn received(&self) -> usize {
+        self.hits.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Requests answered so far.
+    pub fn answered(&self) -> usize {
+        self.answered.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -221,22 +253,20 @@ pub struct DeliveryApp {
 
 impl DeliveryApp {
     pub async fn spawn(backend: Backend) -> Self {
-        let (store, calls) = new_store(backend).await;
+        let (backends, calls) = new_backends(backend).await;
         let (slack_url, slack) = crate::slack_stand_in_with_hook().await;
         let config = shared::config::Config {
             allow_private_targets: true,
             ..test_config(slack_url)
         };
         let clock = Arc::new(ShiftedClock::default());
-        let state = AppState::new(config, store)
+        let state = AppState::new(config, backends)
             .with_resolver(Arc::new(FakeResolver::default()))
-            .with_clock(clock.clone())
-            .with_queue(new_queue(backend).await)
-            .with_fanout(new_queue(backend).await);
+            .with_clock(clock.clone());
         let app = TestApp::on_state(backend, state, calls).await;
         let outbox = Arc::new(Outbox::new());
         let mail = match backend {
-            Backend::Memory => Mail::Outbox(outbox.clone()),
+            Backend::Sqlite => Mail::Outbox(outbox.clone()),
             Backend::Moto => Mail::Aws(moto_senders().await),
         };
         let mut transports =

@@ -1,5 +1,6 @@
-//! Helpers shared by the end-to-end tests: the two backends, an app spawned on either, a Slack
-//! stand-in on loopback, a resolver the tests control, and a DynamoDB call counter.
+//! Helpers shared by the end-to-end tests: the two backends (SQLite in a temporary file, and
+//! DynamoDB + SQS on moto), an app spawned on either, a Slack stand-in on loopback, a resolver the
+//! tests control, and a DynamoDB call counter.
 //!
 //! The DynamoDB backend needs moto: `scripts/test` starts it and exports `HERALD_MOTO_ENDPOINT`.
 //! Without it the moto tests fail (they are never skipped) with a message saying so.
@@ -19,28 +20,29 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::api::organizations::{NewOrganization, provision};
-use shared::api::{AppState, Route};
+use shared::api::{AppState, Backends, Route};
 use shared::config::Config;
 use shared::model::{OrgId, OrgKind, Plan};
 use shared::net::Resolver;
-use shared::queue::memory::MemoryQueue;
+use shared::queue::sqlite::SqliteQueue;
 use shared::queue::sqs::SqsQueue;
 use shared::queue::{Queue, QueueMessage};
 use shared::store::Store;
 use shared::store::dynamodb::DynamoStore;
-use shared::store::memory::MemoryStore;
+use shared::store::sqlite::Sqlite;
 use tower::ServiceExt;
 
 pub mod delivery;
+pub mod local;
 
-/// Declares each listed `async fn name(backend: Backend)` as two tests: `memory::name` and
+/// Declares each listed `async fn name(backend: Backend)` as two tests: `sqlite::name` and
 /// `moto::name`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),+ $(,)?) => {
-        mod memory {
+        mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(herald_tests::Backend::Memory).await })+
+            async fn $name() { super::$name(herald_tests::Backend::Sqlite).await })+
         }
         mod moto {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,8 +53,23 @@ macro_rules! on_both_backends {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
-    Memory,
+    /// The embedded backend: a new SQLite database in a temporary file.
+    Sqlite,
+    /// DynamoDB and SQS on moto: a new table and new queues.
     Moto,
+}
+
+/// A new, empty embedded database in a temporary file of its own (under
+/// `$TMPDIR/herald-tests/`, which `scripts/test` empties before each run).
+pub fn temp_database() -> Sqlite {
+    let dir = std::env::temp_dir().join("herald-tests");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = dir.join(format!(
+        "{}-{}.db",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    Sqlite::open(&path).unwrap_or_else(|e| panic!("opening a test database: {e}"))
 }
 
 /// A queued email delivery of a test notification to `to` in `org` (the shape of a queue
@@ -219,11 +236,70 @@ pub async fn moto_counted_queue<M: QueueMessage>(counter: Arc<CallCounter>) -> S
         .unwrap_or_else(|e| panic!("creating the test queue on moto: {e}"))
 }
 
-/// A fresh, empty queue: in memory, or a new queue of its own on moto.
-pub async fn new_queue<M: QueueMessage>(backend: Backend) -> Arc<dyn Queue<M>> {
+/// A fresh, empty queue with a way to read its dead letters: on a new SQLite database, or a new
+/// queue of its own (and its dead-letter queue) on moto.
+pub async fn new_queue<M: QueueMessage>(backend: Backend) -> ContractQueue<M> {
     match backend {
-        Backend::Memory => Arc::new(MemoryQueue::<M>::default()),
-        Backend::Moto => Arc::new(moto_queue::<M>().await),
+        Backend::Sqlite => {
+            let queue = Arc::new(SqliteQueue::<M>::new(
+                temp_database(),
+                "test",
+                shared::queue::MAX_RECEIVES,
+            ));
+            ContractQueue {
+                queue: queue.clone(),
+                dead: DeadLetters::Sqlite(queue),
+            }
+        }
+        Backend::Moto => {
+            let queue = Arc::new(moto_queue::<M>().await);
+            ContractQueue {
+                queue: queue.clone(),
+                dead: DeadLetters::Sqs(queue),
+            }
+        }
+    }
+}
+
+/// A queue under test, and where its dead letters go.
+pub struct ContractQueue<M: QueueMessage> {
+    pub queue: Arc<dyn Queue<M>>,
+    dead: DeadLetters<M>,
+}
+
+enum DeadLetters<M: QueueMessage> {
+    Sqlite(Arc<SqliteQueue<M>>),
+    Sqs(Arc<SqsQueue<M>>),
+}
+
+impl<M: QueueMessage> ContractQueue<M> {
+    /// The messages redriven to the dead-letter queue.
+    pub async fn dead_letters(&self) -> Vec<M> {
+        match &self.dead {
+            DeadLetters::Sqlite(q) => q.dead_letters(),
+            DeadLetters::Sqs(q) => q.dead_letters().await,
+        }
+        .unwrap_or_else(|e| panic!("reading the dead letters: {e}"))
+    }
+}
+
+/// The store, queues and event intake of `backend`, fresh: one new SQLite database holding all
+/// of them, or a new table and two new queues on moto. The counter counts the DynamoDB calls.
+pub async fn new_backends(backend: Backend) -> (Backends, Arc<CallCounter>) {
+    match backend {
+        Backend::Sqlite => (
+            Backends::sqlite(temp_database()),
+            Arc::new(CallCounter::default()),
+        ),
+        Backend::Moto => {
+            let (store, calls) = new_store(backend).await;
+            let backends = Backends::separate(
+                store,
+                Arc::new(moto_queue::<shared::queue::DeliveryMessage>().await),
+                Arc::new(moto_queue::<shared::queue::FanoutMessage>().await),
+            );
+            (backends, calls)
+        }
     }
 }
 
@@ -236,11 +312,11 @@ pub async fn moto_client(counter: Arc<CallCounter>) -> aws_sdk_dynamodb::Client 
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
-/// A fresh, empty store: in memory, or a new table of its own on moto.
+/// A fresh, empty store: a new SQLite database, or a new table of its own on moto.
 pub async fn new_store(backend: Backend) -> (Arc<dyn Store>, Arc<CallCounter>) {
     let counter = Arc::new(CallCounter::default());
     match backend {
-        Backend::Memory => (Arc::new(MemoryStore::new()), counter),
+        Backend::Sqlite => (Arc::new(temp_database()), counter),
         Backend::Moto => {
             let n = TABLES.fetch_add(1, Ordering::SeqCst);
             let table = format!(
@@ -455,11 +531,9 @@ pub struct Response {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
-        let (store, calls) = new_store(backend).await;
-        let state = AppState::new(test_config(slack_stand_in().await), store)
-            .with_resolver(Arc::new(FakeResolver::default()))
-            .with_queue(new_queue(backend).await)
-            .with_fanout(new_queue(backend).await);
+        let (backends, calls) = new_backends(backend).await;
+        let state = AppState::new(test_config(slack_stand_in().await), backends)
+            .with_resolver(Arc::new(FakeResolver::default()));
         Self::on_state(backend, state, calls).await
     }
 
@@ -489,6 +563,7 @@ impl TestApp {
                 admin_username: None,
                 admin_email: None,
                 admin_phone: None,
+                admin_token: None,
             },
         )
         .await

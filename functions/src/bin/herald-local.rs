@@ -1,11 +1,19 @@
-//! `herald-local`: the whole API in one process on 127.0.0.1:3000 (SPEC §9).
+//! `herald-local`: the whole API in one process on 127.0.0.1:3000 (SPEC §9), durable.
 //!
-//! Embedded backends by default; `HERALD_BACKEND=aws` uses DynamoDB through the standard AWS
-//! variables (creating the table, and the delivery queue unless `HERALD_DELIVERY_QUEUE_URL` names
-//! one, if missing, which makes moto usable as-is). At start it
-//! creates a ready-made organization and prints, one per line:
-//! `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`. It also runs the
-//! quota-reset job at start and at every UTC midnight.
+//! - Data lives in `HERALD_DATA_DIR` (default `./herald-data`): the SQLite database holding the
+//!   store and both queues, and the ready-made organization's credentials (`shared::local`). A
+//!   second server on the same directory is refused.
+//! - On a new directory it creates the ready-made organization once; every start prints the same
+//!   three lines: `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`
+//!   (`HERALD_OPERATOR_TOKEN`, when set, wins).
+//! - It runs the fan-out and sender loops, the quota-reset job (at start and every UTC midnight)
+//!   and the retention job (at start and hourly) in-process.
+//! - SIGTERM or Ctrl-C: it stops accepting requests, lets the requests in flight and the batches
+//!   being sent finish (at most 10 s), checkpoints the database and exits 0.
+//!
+//! `HERALD_BACKEND=aws` uses DynamoDB, SQS, SES and SNS through the standard AWS variables instead
+//! (creating the table and the queues if missing, which makes moto usable as-is); the
+//! credentials still live in `HERALD_DATA_DIR`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -22,17 +30,31 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
-use base64::Engine;
 use shared::api::organizations::{NewOrganization, provision};
-use shared::api::{AppState, Route, openapi};
+use shared::api::{AppState, Backends, Route, openapi};
+use shared::auth::IssuedToken;
 use shared::config::{Backend, Config};
 use shared::deliver::aws::AwsSenders;
 use shared::deliver::outbox::Outbox;
 use shared::deliver::{Mail, Transports};
-use shared::model::{OrgId, OrgKind, Plan};
+use shared::local::{Credentials, DataDir};
+use shared::model::{OrgKind, Plan};
 use shared::queue::sqs::SqsQueue;
-use shared::queue::{DeliveryMessage, FanoutMessage};
+use shared::queue::{DeliveryMessage, FanoutMessage, MAX_RECEIVES};
 use shared::store::dynamodb::DynamoStore;
+use shared::store::sqlite::{Pruned, Sqlite};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Fan-out and sender loops per kind: the Lambda bundle's SQS-triggered functions, in-process.
+const WORKERS: usize = 4;
+/// A received message stays hidden this long: 6× the sender's HTTP timeout, as in template.yaml.
+const VISIBILITY: Duration = Duration::from_secs(90);
+const IDLE: Duration = Duration::from_millis(10);
+/// How long a shutdown waits for the requests in flight and the batches being sent.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How often the retention job runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -48,58 +70,61 @@ async fn main() -> ExitCode {
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::from_env(true)?;
-    let operator_token = config.operator_token.clone().unwrap_or_else(|| {
-        let random: [u8; 32] = rand::random();
-        format!(
-            "hrld_operator_{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
-        )
-    });
-    config.operator_token = Some(operator_token.clone());
+    let dir = DataDir::open(&config.data_dir)?;
+    let credentials = match dir.credentials()? {
+        Some(kept) => kept,
+        None => {
+            let new = Credentials::generate();
+            dir.save_credentials(&new)?;
+            new
+        }
+    };
+    let operator_token = config
+        .operator_token
+        .get_or_insert_with(|| credentials.operator_token.clone())
+        .clone();
     let port = config.port;
 
+    let mut db = None;
     let mut aws = None;
     let state = match config.backend {
-        Backend::Embedded => AppState::from_config(config).await?,
+        Backend::Embedded => {
+            let sqlite = Sqlite::open(&dir.database())?;
+            let (messages, leases) = sqlite.recover_after_restart().await?;
+            if messages + leases > 0 {
+                tracing::info!(
+                    messages,
+                    leases,
+                    "taken back from the previous run: its messages in flight are visible again and its leases ended"
+                );
+            }
+            AppState::on_sqlite(config, db.insert(sqlite).clone())
+        }
         Backend::Aws => {
-            let sdk = shared::aws::sdk_config().await?;
-            let aws = aws.insert(sdk);
+            let sdk = aws.insert(shared::aws::sdk_config().await?);
             let store = DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(aws),
+                aws_sdk_dynamodb::Client::new(sdk),
                 config.table_name.clone(),
-            );
+            )
+            .with_retention(config.retention);
             store.create_table_if_missing().await?;
-            let sqs = aws_sdk_sqs::Client::new(aws);
+            let sqs = aws_sdk_sqs::Client::new(sdk);
             let queue: SqsQueue<DeliveryMessage> = match config.delivery_queue_url.clone() {
                 Some(url) => SqsQueue::with_client(sqs.clone(), url),
-                None => SqsQueue::create(sqs.clone(), "herald-deliveries", 5).await?,
+                None => SqsQueue::create(sqs.clone(), "herald-deliveries", MAX_RECEIVES).await?,
             };
             let fanout: SqsQueue<FanoutMessage> = match config.fanout_queue_url.clone() {
                 Some(url) => SqsQueue::with_client(sqs, url),
-                None => SqsQueue::create(sqs, "herald-fanout", 5).await?,
+                None => SqsQueue::create(sqs, "herald-fanout", MAX_RECEIVES).await?,
             };
-            AppState::new(config, Arc::new(store))
-                .with_queue(Arc::new(queue))
-                .with_fanout(Arc::new(fanout))
+            AppState::new(
+                config,
+                Backends::separate(Arc::new(store), Arc::new(queue), Arc::new(fanout)),
+            )
         }
     };
+    ensure_organization(&state, &credentials).await?;
 
-    let created = provision(
-        &state,
-        NewOrganization {
-            id: OrgId::generate(),
-            name: "Local organization".into(),
-            kind: OrgKind::Production,
-            plan: Plan::Paid,
-            admin_username: None,
-            admin_email: None,
-            admin_phone: None,
-        },
-    )
-    .await
-    .map_err(|e| format!("creating the local organization: {e}"))?;
-
-    tokio::spawn(quota_job(state.clone()));
     let outbox = Arc::new(Outbox::new());
     let mail = match &aws {
         // With the AWS backend, email and SMS go through SES and SNS.
@@ -111,10 +136,20 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         None => Mail::Outbox(outbox.clone()),
     };
     let transports = Arc::new(Transports::new(&state, mail)?);
+    let (stop, stopping) = watch::channel(false);
+    let mut workers = JoinSet::new();
     for _ in 0..WORKERS {
-        tokio::spawn(fanout_worker(state.clone()));
-        tokio::spawn(sender_worker(state.clone(), transports.clone()));
+        workers.spawn(fanout_worker(state.clone(), stopping.clone()));
+        workers.spawn(sender_worker(
+            state.clone(),
+            transports.clone(),
+            stopping.clone(),
+        ));
     }
+    let jobs = [
+        tokio::spawn(quota_job(state.clone())),
+        tokio::spawn(prune_job(state.clone(), db.clone())),
+    ];
 
     let app = Router::new()
         .route(
@@ -143,51 +178,126 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let listener =
         tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     println!("HERALD_OPERATOR_TOKEN={operator_token}");
-    println!("HERALD_ORGANIZATION_ID={}", created.organization.id);
-    println!("HERALD_ADMIN_TOKEN={}", created.token);
+    println!("HERALD_ORGANIZATION_ID={}", credentials.organization_id);
+    println!("HERALD_ADMIN_TOKEN={}", credentials.admin_token);
     tracing::info!(
-        "herald-local listening on http://{}",
-        listener.local_addr()?
+        "herald-local listening on http://{}, data in {}",
+        listener.local_addr()?,
+        dir.path().display()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stopped(stopping.clone()))
+            .into_future(),
+    );
+    tokio::select! {
+        () = signal() => {}
+        served = &mut server => return Ok(served??),
+    }
+
+    tracing::info!("shutting down: no new requests; finishing the requests and batches in flight");
+    let _ = stop.send(true);
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    match tokio::time::timeout_at(deadline, &mut server).await {
+        Ok(served) => served??,
+        Err(_) => {
+            tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; closing them");
+            server.abort();
+        }
+    }
+    if tokio::time::timeout_at(deadline, workers.join_all())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "deliveries still being sent after {SHUTDOWN_GRACE:?}: their messages come back at the next start"
+        );
+    }
+    for job in jobs {
+        job.abort();
+    }
+    if let Some(db) = db {
+        db.checkpoint().await?;
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 
-/// Fan-out and sender loops per kind: the Lambda bundle's SQS-triggered functions, in-process.
-const WORKERS: usize = 4;
-/// A received message stays hidden this long: 6× the sender's HTTP timeout, as in template.yaml.
-const VISIBILITY: Duration = Duration::from_secs(90);
-const IDLE: Duration = Duration::from_millis(10);
+/// Makes sure the ready-made organization of `credentials` exists (created on the first start,
+/// or again if its database was removed), with that admin token.
+async fn ensure_organization(
+    state: &AppState,
+    credentials: &Credentials,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let org = &credentials.organization_id;
+    if state.store.get_organization(org).await?.is_some() {
+        return Ok(());
+    }
+    let token = IssuedToken::from_secret(org, &credentials.admin_token).ok_or_else(|| {
+        format!(
+            "{}: its admin token does not belong to organization {org}; remove the file to start with a new organization",
+            "credentials.json"
+        )
+    })?;
+    provision(
+        state,
+        NewOrganization {
+            id: org.clone(),
+            name: "Local organization".into(),
+            kind: OrgKind::Production,
+            plan: Plan::Paid,
+            admin_username: None,
+            admin_email: None,
+            admin_phone: None,
+            admin_token: Some(token),
+        },
+    )
+    .await
+    .map_err(|e| format!("creating the local organization: {e}"))?;
+    Ok(())
+}
 
-async fn fanout_worker(state: AppState) {
-    loop {
+/// Resolves once `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// Waits `IDLE`, or less if the server is stopping.
+async fn idle(stop: &mut watch::Receiver<bool>, wait: Duration) {
+    let _ = tokio::time::timeout(wait, stop.wait_for(|stopping| *stopping)).await;
+}
+
+async fn fanout_worker(state: AppState, mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
         match state.fanout.receive(10, VISIBILITY).await {
             Ok(batch) if !batch.is_empty() => {
                 let results = shared::fanout::process_batch(&state, batch).await;
                 shared::queue::apply(&*state.fanout, results, true).await;
             }
-            Ok(_) => tokio::time::sleep(IDLE).await,
+            Ok(_) => idle(&mut stop, IDLE).await,
             Err(e) => {
                 tracing::warn!(error = %e, "fan-out queue unavailable");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                idle(&mut stop, Duration::from_secs(1)).await;
             }
         }
     }
 }
 
-async fn sender_worker(state: AppState, transports: Arc<Transports>) {
-    loop {
+async fn sender_worker(
+    state: AppState,
+    transports: Arc<Transports>,
+    mut stop: watch::Receiver<bool>,
+) {
+    while !*stop.borrow() {
         match state.queue.receive(10, VISIBILITY).await {
             Ok(batch) if !batch.is_empty() => {
                 let results = shared::deliver::process_batch(&state, &transports, batch).await;
                 shared::queue::apply(&*state.queue, results, true).await;
             }
-            Ok(_) => tokio::time::sleep(IDLE).await,
+            Ok(_) => idle(&mut stop, IDLE).await,
             Err(e) => {
                 tracing::warn!(error = %e, "delivery queue unavailable");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                idle(&mut stop, Duration::from_secs(1)).await;
             }
         }
     }
@@ -214,7 +324,24 @@ async fn quota_job(state: AppState) {
     }
 }
 
-async fn shutdown() {
+/// The retention job on the embedded database (DynamoDB expires the same items by TTL): at start,
+/// then hourly, it removes the events and deliveries older than `HERALD_RETENTION_DAYS` and the
+/// idempotency keys past their 24 hours.
+async fn prune_job(state: AppState, db: Option<Sqlite>) {
+    let Some(db) = db else { return };
+    loop {
+        let now = state.clock.now();
+        match db.prune(now - state.config.retention, now).await {
+            Ok(pruned) if pruned == Pruned::default() => {}
+            Ok(pruned) => tracing::info!(?pruned, "retention: pruned"),
+            Err(e) => tracing::warn!(error = %e, "retention run failed; the next run retries"),
+        }
+        tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+/// Resolves at SIGTERM or Ctrl-C (SIGINT).
+async fn signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -5,8 +5,9 @@
 //! - `idempotencyKey` is 1–255 characters. A replay (same key, same `type` and `data` within 24 h)
 //!   answers 202 with the first event and queues nothing; another body under the key is 422 1003.
 //! - `data` is an object of at most 64 KiB (its compact JSON).
-//! - If the fan-out message cannot be queued, the event (and its key) is removed and the answer is
-//!   503: nothing happened, and a retry is safe.
+//! - The event, its key and its fan-out message are recorded as one unit (`intake`): on SQLite in
+//!   one transaction; on AWS, if SQS refuses the message, the event and its key are removed again.
+//!   Either way a 503 means nothing happened, and a retry is safe.
 
 use std::collections::HashMap;
 
@@ -24,7 +25,6 @@ use super::{AppState, Envelope, envelope};
 use crate::auth::{Principal, sha256_hex};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{DeliveryStatus, EventType, Permission, timestamp};
-use crate::queue::FanoutMessage;
 use crate::store::{Channel, Delivery, DeliveryFilter, Event, EventCreated, PageRequest};
 
 /// The largest `data`, as compact JSON.
@@ -148,21 +148,10 @@ pub async fn emit(
             }),
         )
     };
-    match state.store.create_event(&event, now + KEY_LIFETIME).await? {
+    match state.intake.accept(&event, now + KEY_LIFETIME).await? {
         EventCreated::Replay(first) => return Ok(accepted(&first)),
         EventCreated::KeyReused => return Err(ApiError::IdempotencyKeyReused),
         EventCreated::New => {}
-    }
-    let message = FanoutMessage::Event {
-        organization: org,
-        event: event.id,
-        position: None,
-    };
-    if let Err(e) = state.fanout.send(&[message]).await {
-        if let Err(cleanup) = state.store.delete_event(&event).await {
-            tracing::error!(event = %event.id, error = %cleanup, "an event whose fan-out was not queued is left recorded");
-        }
-        return Err(e.into());
     }
     Ok(accepted(&event))
 }

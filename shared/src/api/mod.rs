@@ -22,16 +22,17 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::auth::sha256_hex;
-use crate::config::{Backend, Config, ConfigError};
+use crate::config::{Config, ConfigError};
 use crate::error::{ApiError, FieldError, REQUEST_ID};
+use crate::intake::{EventIntake, RecordThenQueue};
 use crate::model::{Clock, SystemClock};
 use crate::net::{Resolver, SystemResolver};
-use crate::queue::memory::MemoryQueue;
+use crate::queue::sqlite::SqliteQueue;
 use crate::queue::sqs::SqsQueue;
-use crate::queue::{DeliveryMessage, FanoutMessage, Queue, QueueError, QueueMessage};
+use crate::queue::{DeliveryMessage, FanoutMessage, MAX_RECEIVES, Queue, QueueError, QueueMessage};
 use crate::slack::SlackOAuth;
 use crate::store::dynamodb::DynamoStore;
-use crate::store::memory::MemoryStore;
+use crate::store::sqlite::Sqlite;
 use crate::store::{Store, StoreError};
 
 /// Everything a handler needs, built once per process and shared.
@@ -42,6 +43,8 @@ pub struct AppState {
     pub queue: Arc<dyn Queue<DeliveryMessage>>,
     /// The fan-out queue (emitted events, one chunk per message).
     pub fanout: Arc<dyn Queue<FanoutMessage>>,
+    /// Records an event and queues its fan-out, as one unit.
+    pub intake: Arc<dyn EventIntake>,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
@@ -50,13 +53,61 @@ pub struct AppState {
     pub operator_token_hash: Option<Arc<str>>,
 }
 
-impl AppState {
-    /// State over `store` with an embedded queue, the system clock and resolver.
-    pub fn new(config: Config, store: Arc<dyn Store>) -> Self {
+/// The store and the queues a state runs on.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue<DeliveryMessage>>,
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+    pub intake: Arc<dyn EventIntake>,
+}
+
+impl Backends {
+    /// The embedded database: its store, both its queues, and events accepted in one
+    /// transaction with their fan-out message.
+    pub fn sqlite(db: Sqlite) -> Self {
         Self {
+            queue: Arc::new(SqliteQueue::<DeliveryMessage>::new(
+                db.clone(),
+                crate::queue::sqlite::DELIVERIES,
+                MAX_RECEIVES,
+            )),
+            fanout: Arc::new(SqliteQueue::<FanoutMessage>::new(
+                db.clone(),
+                crate::queue::sqlite::FANOUT,
+                MAX_RECEIVES,
+            )),
+            intake: Arc::new(db.clone()),
+            store: Arc::new(db),
+        }
+    }
+
+    /// A store and two queues that are separate services (DynamoDB and SQS): an event is
+    /// recorded, then queued.
+    pub fn separate(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue<DeliveryMessage>>,
+        fanout: Arc<dyn Queue<FanoutMessage>>,
+    ) -> Self {
+        Self {
+            intake: Arc::new(RecordThenQueue {
+                store: store.clone(),
+                fanout: fanout.clone(),
+            }),
             store,
-            queue: Arc::new(MemoryQueue::<DeliveryMessage>::default()),
-            fanout: Arc::new(MemoryQueue::<FanoutMessage>::default()),
+            queue,
+            fanout,
+        }
+    }
+}
+
+impl AppState {
+    /// State over `backends`, with the system clock and resolver.
+    pub fn new(config: Config, backends: Backends) -> Self {
+        Self {
+            store: backends.store,
+            queue: backends.queue,
+            fanout: backends.fanout,
+            intake: backends.intake,
             slack: SlackOAuth::new(&config),
             operator_token_hash: config
                 .operator_token
@@ -68,39 +119,40 @@ impl AppState {
         }
     }
 
-    /// State for `config`'s backend: the embedded store and queue, or DynamoDB and SQS through
-    /// the standard AWS variables (the DynamoDB client created here, once; the SQS client on first
-    /// use).
-    pub async fn from_config(config: Config) -> Result<Self, ConfigError> {
-        Self::from_config_with(config, sqs_queue).await
+    /// State on the embedded database (the local server, and the fast tests).
+    pub fn on_sqlite(config: Config, db: Sqlite) -> Self {
+        Self::new(config, Backends::sqlite(db))
     }
 
-    /// As [`AppState::from_config`], with the AWS backend's queue made by `queue`: a function
+    /// State on DynamoDB and the queues `queue` makes, from the standard AWS variables (a Lambda
+    /// function: the DynamoDB client created here, once; the SQS client on first use). A function
     /// binary that never enqueues passes [`no_queue`], so it does not link the SQS client.
-    pub async fn from_config_with(
-        config: Config,
-        queue: QueueFactory,
-    ) -> Result<Self, ConfigError> {
-        match config.backend {
-            Backend::Embedded => Ok(Self::new(config, Arc::new(MemoryStore::new()))),
-            Backend::Aws => Ok(Self::on_aws(config, crate::aws::sdk_config().await?, queue)),
-        }
+    pub async fn on_aws_from_env(config: Config, queue: QueueFactory) -> Result<Self, ConfigError> {
+        Ok(Self::on_aws(config, crate::aws::sdk_config().await?, queue))
     }
 
     /// State on DynamoDB and the queues `queue` makes, from an SDK configuration the caller
     /// already has (the sender builds its SES and SNS clients from the same one).
     pub fn on_aws(config: Config, aws: aws_config::SdkConfig, queue: QueueFactory) -> Self {
-        let store = Arc::new(DynamoStore::new(
+        let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&aws),
             config.table_name.clone(),
-        ));
+        )
+        .with_retention(config.retention);
         let queues = queue(aws, &config);
-        Self::new(config, store)
-            .with_queue(queues.deliveries)
-            .with_fanout(queues.fanout)
+        Self::new(
+            config,
+            Backends::separate(Arc::new(store), queues.deliveries, queues.fanout),
+        )
     }
 
+    /// Replaces the fan-out queue (tests wrap it to make it fail). Events are then recorded and
+    /// queued in two steps, as on AWS: a transaction cannot span a queue it does not own.
     pub fn with_fanout(mut self, fanout: Arc<dyn Queue<FanoutMessage>>) -> Self {
+        self.intake = Arc::new(RecordThenQueue {
+            store: self.store.clone(),
+            fanout: fanout.clone(),
+        });
         self.fanout = fanout;
         self
     }

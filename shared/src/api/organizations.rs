@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
 use super::{AppState, Envelope, envelope};
-use crate::auth::{Operator, Principal, issue_token};
+use crate::auth::{IssuedToken, Operator, Principal, issue_token};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{
     Email, OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId, Username, timestamp,
@@ -312,6 +312,7 @@ pub async fn create_organization(
         admin_username: admin.username,
         admin_email: admin.email,
         admin_phone: admin.phone,
+        admin_token: None,
     };
     let created = provision(&state, new).await?;
     Ok((StatusCode::CREATED, envelope(created)))
@@ -327,6 +328,9 @@ pub struct NewOrganization {
     pub admin_username: Option<Username>,
     pub admin_email: Option<Email>,
     pub admin_phone: Option<Phone>,
+    /// The admin's token, when the caller issued it already (the local server keeps its
+    /// ready-made organization's token across restarts); a new one otherwise.
+    pub admin_token: Option<IssuedToken>,
 }
 
 /// Creates an organization, its first admin (username `admin` and email `admin@<id>.invalid`
@@ -361,7 +365,7 @@ pub async fn provision(state: &AppState, new: NewOrganization) -> ApiResult<Crea
         plan: new.plan,
         created_at: now,
     };
-    let issued = issue_token(&new.id);
+    let issued = new.admin_token.unwrap_or_else(|| issue_token(&new.id));
     let token = TokenRecord {
         id: issued.id,
         organization: new.id,

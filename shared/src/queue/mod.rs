@@ -1,12 +1,13 @@
-//! The delivery queue (ARCHITECTURE "queue"): one trait, two implementations — [`sqs::SqsQueue`]
-//! (an SQS standard queue with redrive to a dead-letter queue) and [`memory::MemoryQueue`] (the
-//! same at-least-once semantics in process: visibility timeout, receive count, redrive).
+//! The queues (ARCHITECTURE "queue"): one trait, two implementations — [`sqs::SqsQueue`] (an SQS
+//! standard queue with redrive to a dead-letter queue) and [`sqlite::SqliteQueue`] (the same
+//! at-least-once semantics in the embedded database: visibility timeout, receive count, redrive).
+//! The contract suite in `tests/e2e/queue_contract.rs` runs every assertion against both.
 //!
 //! A delivery message carries the whole delivery as it was queued (target, template, language,
 //! its place in the log): until the sender claims it, the message is the delivery, and nothing
 //! is written for it (SPEC §7's cost: two writes per delivery, the claim and the settlement).
 
-pub mod memory;
+pub mod sqlite;
 pub mod sqs;
 
 use std::time::Duration;
@@ -16,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::model::OrgId;
+
+/// Receives of a message without an acknowledgement before it goes to the dead-letter queue
+/// (`maxReceiveCount` in `template.yaml`; the sender's attempts match it).
+pub const MAX_RECEIVES: u32 = 5;
 
 /// The body of one queue message: the delivery to make, as queued (`queued`, no attempts). The
 /// store's record, once the sender has claimed it, is what counts from then on.
@@ -38,6 +43,17 @@ pub enum FanoutMessage {
     },
     /// Queue the organization's `held` deliveries again: its notifier was resumed.
     Resume { organization: OrgId },
+}
+
+impl FanoutMessage {
+    /// The first fan-out message of an accepted event.
+    pub fn first(event: &crate::store::Event) -> Self {
+        FanoutMessage::Event {
+            organization: event.organization.clone(),
+            event: event.id,
+            position: None,
+        }
+    }
 }
 
 /// Where a fan-out goes on: in the email/SMS notification `notification`, after the recipient

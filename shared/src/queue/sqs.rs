@@ -25,6 +25,8 @@ pub struct SqsQueue<M = DeliveryMessage> {
     sdk: SdkConfig,
     client: OnceLock<Client>,
     url: String,
+    /// Its dead-letter queue, when `create` made it.
+    dead_letter_url: Option<String>,
     message: std::marker::PhantomData<fn() -> M>,
 }
 
@@ -44,6 +46,7 @@ impl<M: QueueMessage> SqsQueue<M> {
             sdk,
             client: OnceLock::new(),
             url: url.into(),
+            dead_letter_url: None,
             message: std::marker::PhantomData,
         }
     }
@@ -54,6 +57,7 @@ impl<M: QueueMessage> SqsQueue<M> {
             sdk: SdkConfig::builder().build(),
             client: OnceLock::from(client),
             url: url.into(),
+            dead_letter_url: None,
             message: std::marker::PhantomData,
         }
     }
@@ -102,10 +106,35 @@ impl<M: QueueMessage> SqsQueue<M> {
             .send()
             .await
             .map_err(unavailable)?;
-        Ok(Self::with_client(
-            client,
-            queue.queue_url.unwrap_or_default(),
-        ))
+        Ok(Self {
+            dead_letter_url: Some(dlq_url),
+            ..Self::with_client(client, queue.queue_url.unwrap_or_default())
+        })
+    }
+
+    /// Up to 10 of the messages redriven to the dead-letter queue `create` made (received with no
+    /// visibility timeout: they stay there). None without one.
+    pub async fn dead_letters(&self) -> Result<Vec<M>, QueueError> {
+        let Some(url) = &self.dead_letter_url else {
+            return Ok(Vec::new());
+        };
+        let out = self
+            .client()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                serde_json::from_str(m.body.as_deref().unwrap_or_default())
+                    .map_err(|e| QueueError::Corrupt(e.to_string()))
+            })
+            .collect()
     }
 
     async fn send_chunk(&self, chunk: Vec<M>) -> Result<(), QueueError> {

@@ -1,0 +1,467 @@
+//! Events and deliveries on SQLite: an event and its idempotency key written in one job; a
+//! delivery's birth record (JSON) and its state (columns), claimed and settled by one job each;
+//! the delivery log in `list_key` order; and the retention job that prunes what is older than
+//! `HERALD_RETENTION_DAYS`.
+
+use async_trait::async_trait;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Sqlite, error, json, millis, one, parse};
+use crate::model::{DeliveryStatus, OrgId, timestamp};
+use crate::store::{
+    Claim, Delivery, DeliveryFilter, DeliveryStore, Event, EventCreated, Outcome, Page,
+    PageRequest, StoreError, StoreResult, Unique,
+};
+
+/// The columns a delivery is read from: its state, then its birth record.
+const DELIVERY: &str =
+    "status, attempts, last_error, reason, lease_until, updated_at, record FROM deliveries";
+
+/// A delivery from a row of [`DELIVERY`]'s columns.
+fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
+    let status: String = row.get(0)?;
+    let attempts: u32 = row.get(1)?;
+    let last_error: Option<String> = row.get(2)?;
+    let reason: Option<String> = row.get(3)?;
+    let lease: Option<String> = row.get(4)?;
+    let updated: String = row.get(5)?;
+    let record: String = row.get(6)?;
+    Ok((|| {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("delivery: {what}"));
+        let mut d: Delivery = parse(&record)?;
+        d.status = DeliveryStatus::parse(&status).map_err(corrupt)?;
+        d.attempts = attempts;
+        d.last_error = last_error;
+        d.reason = reason;
+        d.lease_until = lease
+            .as_deref()
+            .map(timestamp::parse)
+            .transpose()
+            .map_err(corrupt)?;
+        d.updated_at = timestamp::parse(&updated).map_err(corrupt)?;
+        Ok(d)
+    })())
+}
+
+fn optional_delivery(
+    conn: &Connection,
+    org: &str,
+    list_key: &str,
+) -> StoreResult<Option<Delivery>> {
+    conn.prepare_cached(&format!(
+        "SELECT {DELIVERY} WHERE org = ?1 AND list_key = ?2"
+    ))
+    .and_then(|mut s| s.query_row([org, list_key], delivery).optional())
+    .map_err(error)?
+    .transpose()
+}
+
+/// Writes a delivery whole (state and birth record), replacing one with the same key.
+fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
+    let record = json(d)?;
+    conn.prepare_cached(
+        "INSERT INTO deliveries
+            (org, list_key, event, status, attempts, last_error, reason, lease_until, updated_at, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (org, list_key) DO UPDATE SET
+            event = excluded.event, status = excluded.status, attempts = excluded.attempts,
+            last_error = excluded.last_error, reason = excluded.reason,
+            lease_until = excluded.lease_until, updated_at = excluded.updated_at,
+            record = excluded.record",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            d.organization.as_str(),
+            d.list_key(),
+            d.event.map(|e| e.to_string()),
+            d.status.as_str(),
+            d.attempts,
+            d.last_error,
+            d.reason,
+            d.lease_until.map(timestamp::format),
+            timestamp::format(d.updated_at),
+            record,
+        ])
+    })
+    .map_err(error)?;
+    Ok(())
+}
+
+/// Records an event and its idempotency key (part of a writer job: the event intake's too).
+pub(crate) fn record_event(
+    conn: &Connection,
+    event: &Event,
+    key_expires: OffsetDateTime,
+) -> StoreResult<EventCreated> {
+    let org = event.organization.as_str();
+    if let Some(key) = &event.idempotency_key {
+        let held: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT event, expires_at FROM idempotency_keys WHERE org = ?1 AND key = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row([org, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(error)?;
+        // As DynamoDB's condition: a key holds until its expiry (TTL deletes lazily there).
+        if let Some((first, expires)) = held
+            && expires >= timestamp::format(event.created_at)
+        {
+            let first: Option<Event> = one(
+                conn,
+                "SELECT record FROM events WHERE org = ?1 AND id = ?2",
+                [org, &first],
+            )?;
+            return Ok(match first {
+                Some(first) if first.body_hash == event.body_hash => EventCreated::Replay(first),
+                _ => EventCreated::KeyReused,
+            });
+        }
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (org, key, event, expires_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (org, key) DO UPDATE SET event = excluded.event, expires_at = excluded.expires_at",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                org,
+                key,
+                event.id.to_string(),
+                timestamp::format(key_expires)
+            ])
+        })
+        .map_err(error)?;
+    }
+    let taken = conn
+        .prepare_cached("SELECT 1 FROM events WHERE org = ?1 AND id = ?2")
+        .and_then(|mut s| s.exists([org, &event.id.to_string()]))
+        .map_err(error)?;
+    if taken {
+        return Err(StoreError::Conflict(vec![Unique::DeliveryId]));
+    }
+    let record = json(event)?;
+    conn.prepare_cached("INSERT INTO events (org, id, created_at, record) VALUES (?1, ?2, ?3, ?4)")
+        .and_then(|mut s| {
+            s.execute(params![
+                org,
+                event.id.to_string(),
+                timestamp::format(event.created_at),
+                record
+            ])
+        })
+        .map_err(error)?;
+    Ok(EventCreated::New)
+}
+
+#[async_trait]
+impl DeliveryStore for Sqlite {
+    async fn get_delivery(
+        &self,
+        org: &OrgId,
+        created_at: OffsetDateTime,
+        id: Uuid,
+    ) -> StoreResult<Option<Delivery>> {
+        let key = Delivery::key_of(created_at, id);
+        self.read(|conn| optional_delivery(conn, org.as_str(), &key))
+    }
+
+    async fn create_event(
+        &self,
+        event: &Event,
+        key_expires: OffsetDateTime,
+    ) -> StoreResult<EventCreated> {
+        let event = event.clone();
+        self.write(move |conn| record_event(conn, &event, key_expires))
+            .await
+    }
+
+    async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>> {
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT record FROM events WHERE org = ?1 AND id = ?2",
+                [org.as_str(), &id.to_string()],
+            )
+        })
+    }
+
+    async fn delete_event(&self, event: &Event) -> StoreResult<()> {
+        let event = event.clone();
+        self.write(move |conn| {
+            let (org, id) = (event.organization.as_str(), event.id.to_string());
+            conn.prepare_cached("DELETE FROM events WHERE org = ?1 AND id = ?2")
+                .and_then(|mut s| s.execute([org, &id]))
+                .map_err(error)?;
+            if let Some(key) = &event.idempotency_key {
+                conn.prepare_cached(
+                    "DELETE FROM idempotency_keys WHERE org = ?1 AND key = ?2 AND event = ?3",
+                )
+                .and_then(|mut s| s.execute([org, key, &id]))
+                .map_err(error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let deliveries = deliveries.to_vec();
+        self.write(move |conn| deliveries.iter().try_for_each(|d| put_delivery(conn, d)))
+            .await
+    }
+
+    async fn claim_delivery(
+        &self,
+        queued: &Delivery,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Claim> {
+        use DeliveryStatus as S;
+        let queued = queued.clone();
+        self.write(move |conn| {
+            let (org, key) = (queued.organization.as_str(), queued.list_key());
+            let state: Option<(String, Option<String>)> = conn
+                .prepare_cached(
+                    "SELECT status, lease_until FROM deliveries WHERE org = ?1 AND list_key = ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_row([org, &key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(error)?;
+            let lease = timestamp::format(lease_until);
+            let now_text = timestamp::format(now);
+            let Some((status, held_until)) = state else {
+                // New: the claim records it (its message was its only record until now).
+                let claimed = Delivery {
+                    status: S::Sending,
+                    attempts: 1,
+                    last_error: None,
+                    reason: None,
+                    lease_until: Some(lease_until),
+                    updated_at: now,
+                    ..queued.clone()
+                };
+                put_delivery(conn, &claimed)?;
+                return Ok(Claim::Claimed(Box::new(claimed)));
+            };
+            let status = DeliveryStatus::parse(&status)
+                .map_err(|e| StoreError::Corrupt(format!("delivery status: {e}")))?;
+            let expired = held_until.is_some_and(|until| until < now_text);
+            match status {
+                S::Held => return Ok(Claim::Held),
+                S::Sent | S::Failed | S::Skipped => return Ok(Claim::Settled(status)),
+                S::Sending if !expired => return Ok(Claim::Busy),
+                S::Queued | S::Sending => {}
+            }
+            conn.prepare_cached(&format!(
+                "UPDATE deliveries SET status = 'sending', lease_until = ?3,
+                    attempts = attempts + 1, updated_at = ?4
+                 WHERE org = ?1 AND list_key = ?2
+                 RETURNING {}",
+                DELIVERY.trim_end_matches(" FROM deliveries")
+            ))
+            .and_then(|mut s| s.query_row([org, &key, &lease, &now_text], delivery))
+            .map_err(error)?
+            .map(|d| Claim::Claimed(Box::new(d)))
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        let mut sql = format!("SELECT {DELIVERY} WHERE org = ?");
+        let mut values = vec![Value::Text(org.to_string())];
+        if let Some(after) = &page.after {
+            sql.push_str(" AND list_key < ?");
+            values.push(Value::Text(after.clone()));
+        }
+        match filter.status {
+            // A literal, so that the partial index of held deliveries serves it.
+            Some(DeliveryStatus::Held) => sql.push_str(" AND status = 'held'"),
+            Some(status) => {
+                sql.push_str(" AND status = ?");
+                values.push(Value::Text(status.as_str().into()));
+            }
+            None => {}
+        }
+        let event_time = match filter.event {
+            Some(event) => match self.get_event(org, event).await? {
+                // An event's deliveries carry its time: their keys lie in `<time>#…`.
+                Some(e) => Some((event, timestamp::format(e.created_at))),
+                None => return Ok(Page::default()),
+            },
+            None => None,
+        };
+        if let Some((event, at)) = event_time {
+            sql.push_str(" AND list_key > ? AND list_key < ? AND event = ?");
+            values.push(Value::Text(format!("{at}#")));
+            values.push(Value::Text(format!("{at}#~")));
+            values.push(Value::Text(event.to_string()));
+        }
+        sql.push_str(" ORDER BY list_key DESC LIMIT ?");
+        values.push(Value::Integer(
+            i64::try_from(page.limit + 1).unwrap_or(i64::MAX),
+        ));
+        let items = self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(error)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(values), delivery)
+                .map_err(error)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.map_err(error)??);
+            }
+            Ok(out)
+        })?;
+        Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
+    }
+
+    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool> {
+        let (org, key) = (delivery.organization.clone(), delivery.list_key());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE deliveries SET status = 'queued'
+                 WHERE org = ?1 AND list_key = ?2 AND status = 'held'",
+            )
+            .and_then(|mut s| s.execute([org.as_str(), &key]))
+            .map(|n| n == 1)
+            .map_err(error)
+        })
+        .await
+    }
+
+    async fn settle_delivery(
+        &self,
+        delivery: &Delivery,
+        lease_until: OffsetDateTime,
+        outcome: &Outcome,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        use DeliveryStatus as S;
+        let (status, last_error, reason) = match outcome {
+            Outcome::Sent => (S::Sent, None, None),
+            Outcome::Failed(e) => (S::Failed, Some(e.clone()), None),
+            Outcome::Retry(e) => (S::Queued, Some(e.clone()), None),
+            Outcome::Skipped(r) => (S::Skipped, None, Some(r.clone())),
+            Outcome::Held => (S::Held, None, None),
+        };
+        let (org, key) = (delivery.organization.clone(), delivery.list_key());
+        let (lease, now) = (timestamp::format(lease_until), timestamp::format(now));
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE deliveries SET status = ?3, updated_at = ?4, lease_until = NULL,
+                    last_error = coalesce(?5, last_error), reason = coalesce(?6, reason)
+                 WHERE org = ?1 AND list_key = ?2 AND status = 'sending' AND lease_until = ?7",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    org.as_str(),
+                    key,
+                    status.as_str(),
+                    now,
+                    last_error,
+                    reason,
+                    lease
+                ])
+            })
+            .map(|n| n == 1)
+            .map_err(error)
+        })
+        .await
+    }
+}
+
+/// What one retention run removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pruned {
+    pub deliveries: usize,
+    pub events: usize,
+    pub idempotency_keys: usize,
+    pub dead_letters: usize,
+}
+
+/// Rows removed per job of the retention run, so that other writes go on between them.
+const PRUNE_CHUNK: usize = 5_000;
+
+impl Sqlite {
+    /// The retention job (SPEC §7): removes the deliveries and events created before `before`,
+    /// the dead letters that died before it, and the idempotency keys expired at `now` — in
+    /// chunks of [`PRUNE_CHUNK`] rows, each its own job of the writer.
+    pub async fn prune(&self, before: OffsetDateTime, now: OffsetDateTime) -> StoreResult<Pruned> {
+        let before_text = timestamp::format(before);
+        let orgs: Vec<String> = self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id FROM organizations")
+                .map_err(error)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(error)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(error)
+        })?;
+        let mut pruned = Pruned::default();
+        for org in orgs {
+            // The log is keyed by time within an organization: a range of its primary key.
+            pruned.deliveries += self
+                .prune_chunks(
+                    "DELETE FROM deliveries WHERE org = ?1 AND list_key < ?2 AND list_key <= coalesce(
+                        (SELECT list_key FROM deliveries WHERE org = ?1 AND list_key < ?2
+                         ORDER BY list_key LIMIT 1 OFFSET ?3 - 1), ?2)",
+                    vec![Value::Text(org), Value::Text(before_text.clone())],
+                )
+                .await?;
+        }
+        pruned.events = self
+            .prune_chunks(
+                "DELETE FROM events WHERE (org, id) IN
+                    (SELECT org, id FROM events WHERE created_at < ?1 LIMIT ?2)",
+                vec![Value::Text(before_text)],
+            )
+            .await?;
+        pruned.idempotency_keys = self
+            .prune_chunks(
+                "DELETE FROM idempotency_keys WHERE (org, key) IN
+                    (SELECT org, key FROM idempotency_keys WHERE expires_at < ?1 LIMIT ?2)",
+                vec![Value::Text(timestamp::format(now))],
+            )
+            .await?;
+        pruned.dead_letters = self
+            .prune_chunks(
+                "DELETE FROM dead_letters WHERE id IN
+                    (SELECT id FROM dead_letters WHERE died_at < ?1 LIMIT ?2)",
+                vec![Value::Integer(millis(before))],
+            )
+            .await?;
+        Ok(pruned)
+    }
+
+    /// Runs `sql` (whose last parameter is the chunk size) until it deletes less than a chunk.
+    async fn prune_chunks(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<usize> {
+        let mut total = 0;
+        loop {
+            let mut values = values.clone();
+            values.push(Value::Integer(PRUNE_CHUNK as i64));
+            let deleted = self
+                .write(move |conn| {
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.execute(rusqlite::params_from_iter(values)))
+                        .map_err(error)
+                })
+                .await?;
+            total += deleted;
+            if deleted < PRUNE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Notifications on SQLite: the organization's counter and the notification written in one job
+//! (the limit of SPEC §3), and a PATCH conditional on the version read.
+
+use async_trait::async_trait;
+use rusqlite::params;
+use time::OffsetDateTime;
+
+use super::organizations::org_exists;
+use super::{Sqlite, error, json, one, page};
+use crate::model::{NotificationId, OrgId, timestamp};
+use crate::store::{
+    Notification, NotificationStore, Page, PageRequest, StoreError, StoreResult, Unique,
+};
+
+#[async_trait]
+impl NotificationStore for Sqlite {
+    async fn create_notification(&self, notification: &Notification, max: u32) -> StoreResult<()> {
+        let record = json(notification)?;
+        let (org, id) = (notification.organization.clone(), notification.id.clone());
+        self.write(move |conn| {
+            let count: Option<i64> = conn
+                .prepare_cached("SELECT notification_count FROM organizations WHERE id = ?1")
+                .and_then(|mut s| {
+                    rusqlite::OptionalExtension::optional(s.query_row([org.as_str()], |r| r.get(0)))
+                })
+                .map_err(error)?;
+            match count {
+                None => return Err(StoreError::NotFound),
+                Some(n) if n >= i64::from(max) => return Err(StoreError::LimitReached),
+                Some(_) => {}
+            }
+            let taken = conn
+                .prepare_cached("SELECT 1 FROM notifications WHERE org = ?1 AND id = ?2")
+                .and_then(|mut s| s.exists([org.as_str(), id.as_str()]))
+                .map_err(error)?;
+            if taken {
+                return Err(StoreError::Conflict(vec![Unique::NotificationId]));
+            }
+            conn.prepare_cached("INSERT INTO notifications (org, id, record) VALUES (?1, ?2, ?3)")
+                .and_then(|mut s| s.execute(params![org.as_str(), id.as_str(), record]))
+                .map_err(error)?;
+            conn.prepare_cached(
+                "UPDATE organizations SET notification_count = notification_count + 1 WHERE id = ?1",
+            )
+            .and_then(|mut s| s.execute([org.as_str()]))
+            .map_err(error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_notification(
+        &self,
+        org: &OrgId,
+        id: &NotificationId,
+    ) -> StoreResult<Option<Notification>> {
+        self.read(|conn| {
+            one(
+                conn,
+                "SELECT record FROM notifications WHERE org = ?1 AND id = ?2",
+                [org.as_str(), id.as_str()],
+            )
+        })
+    }
+
+    async fn list_notifications(
+        &self,
+        org: &OrgId,
+        request: &PageRequest,
+    ) -> StoreResult<Page<Notification>> {
+        self.read(|conn| {
+            page(
+                conn,
+                "SELECT id, record FROM notifications WHERE org = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                &[org.as_str()],
+                request,
+            )
+        })
+    }
+
+    async fn update_notification(
+        &self,
+        notification: &Notification,
+        expected_updated_at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let record = json(notification)?;
+        let (org, id) = (notification.organization.clone(), notification.id.clone());
+        self.write(move |conn| {
+            let stored: Option<Notification> = one(
+                conn,
+                "SELECT record FROM notifications WHERE org = ?1 AND id = ?2",
+                [org.as_str(), id.as_str()],
+            )?;
+            let stored = stored.ok_or(StoreError::NotFound)?;
+            // As DynamoDB's condition compares them: at the millisecond the API shows.
+            if timestamp::format(stored.updated_at) != timestamp::format(expected_updated_at) {
+                return Err(StoreError::Stale);
+            }
+            conn.prepare_cached("UPDATE notifications SET record = ?3 WHERE org = ?1 AND id = ?2")
+                .and_then(|mut s| s.execute(params![org.as_str(), id.as_str(), record]))
+                .map_err(error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool> {
+        let (org, id) = (org.clone(), id.clone());
+        self.write(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM notifications WHERE org = ?1 AND id = ?2")
+                .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
+                .map_err(error)?
+                > 0;
+            if deleted && org_exists(conn, org.as_str())? {
+                conn.prepare_cached(
+                    "UPDATE organizations SET notification_count = notification_count - 1 WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute([org.as_str()]))
+                .map_err(error)?;
+            }
+            conn.prepare_cached("DELETE FROM recipients WHERE org = ?1 AND notification = ?2")
+                .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
+                .map_err(error)?;
+            Ok(deleted)
+        })
+        .await
+    }
+}

@@ -1,0 +1,324 @@
+//! The store contract for events and the delivery log, and the event intake (an event, its
+//! idempotency key and its fan-out message as one unit): the same assertions on SQLite and on
+//! DynamoDB + SQS (moto).
+
+use std::time::Duration;
+
+use herald_tests::{Backend, new_backends, queued_delivery};
+use shared::api::Backends;
+use shared::auth::issue_token;
+use shared::model::{
+    Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, Plan, Role, SystemClock, Username,
+};
+use shared::queue::FanoutMessage;
+use shared::store::{
+    Claim, Delivery, DeliveryFilter, Event, EventCreated, Organization, Outcome, PageRequest,
+    TokenRecord, User,
+};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+async fn seeded(backend: Backend) -> (Backends, OrgId) {
+    let (backends, _) = new_backends(backend).await;
+    let org =
+        OrgId::parse(&format!("org-{}", Uuid::new_v4().simple())).unwrap_or_else(|e| panic!("{e}"));
+    let now = SystemClock.now();
+    let admin = User {
+        id: Uuid::now_v7(),
+        organization: org.clone(),
+        username: Username::parse("admin").unwrap_or_else(|e| panic!("{e}")),
+        email: Email::parse("admin@example.com").unwrap_or_else(|e| panic!("{e}")),
+        phone: None,
+        roles: vec![Role::Admin],
+        created_at: now,
+    };
+    let issued = issue_token(&org);
+    let token = TokenRecord {
+        id: issued.id,
+        organization: org.clone(),
+        hash: issued.hash,
+        user_id: admin.id,
+        roles: admin.roles.clone(),
+        permissions: None,
+        expires_at: None,
+        created_at: now,
+    };
+    let organization = Organization {
+        id: org.clone(),
+        name: "Org".into(),
+        kind: OrgKind::Production,
+        plan: Plan::Paid,
+        created_at: now,
+    };
+    backends
+        .store
+        .create_organization(&organization, &admin, &token)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (backends, org)
+}
+
+fn event(org: &OrgId, key: Option<&str>, body_hash: &str, at: OffsetDateTime) -> Event {
+    Event {
+        id: Uuid::now_v7(),
+        organization: org.clone(),
+        kind: EventType::BuildCreated,
+        data: serde_json::json!({"appName": "Demo"}),
+        idempotency_key: key.map(str::to_owned),
+        body_hash: body_hash.into(),
+        created_at: at,
+    }
+}
+
+/// The fan-out messages waiting on the queue (received, then left to come back).
+async fn fanouts(backends: &Backends) -> Vec<FanoutMessage> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let got = backends
+            .fanout
+            .receive(10, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        out.extend(got.into_iter().map(|r| r.message));
+    }
+    out
+}
+
+async fn an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_once(
+    backend: Backend,
+) {
+    let (backends, org) = seeded(backend).await;
+    let now = SystemClock.now();
+    let expires = now + time::Duration::hours(24);
+    let first = event(&org, Some("k-1"), "hash-a", now);
+    assert_eq!(
+        backends.intake.accept(&first, expires).await,
+        Ok(EventCreated::New)
+    );
+    assert_eq!(
+        backends.store.get_event(&org, first.id).await,
+        Ok(Some(first.clone()))
+    );
+    // The same key and body within 24 h: the first event, nothing queued again.
+    let replay = event(
+        &org,
+        Some("k-1"),
+        "hash-a",
+        now + time::Duration::seconds(5),
+    );
+    assert_eq!(
+        backends.intake.accept(&replay, expires).await,
+        Ok(EventCreated::Replay(first.clone()))
+    );
+    // The same key with another body: refused, nothing written.
+    let other = event(
+        &org,
+        Some("k-1"),
+        "hash-b",
+        now + time::Duration::seconds(6),
+    );
+    assert_eq!(
+        backends.intake.accept(&other, expires).await,
+        Ok(EventCreated::KeyReused)
+    );
+    assert_eq!(backends.store.get_event(&org, other.id).await, Ok(None));
+    assert_eq!(
+        backends.store.get_event(&org, replay.id).await,
+        Ok(None),
+        "a replay records no event"
+    );
+    // Without a key, every event is new.
+    let keyless = event(&org, None, "hash-a", now);
+    assert_eq!(
+        backends.intake.accept(&keyless, expires).await,
+        Ok(EventCreated::New)
+    );
+    assert_eq!(
+        fanouts(&backends).await,
+        [FanoutMessage::first(&first), FanoutMessage::first(&keyless)],
+        "one fan-out message per new event, none for a replay or a reused key"
+    );
+}
+
+async fn an_expired_idempotency_key_is_taken_by_the_next_event(backend: Backend) {
+    let (backends, org) = seeded(backend).await;
+    let now = SystemClock.now();
+    let first = event(&org, Some("k-2"), "hash-a", now);
+    let expires = now + time::Duration::hours(24);
+    assert_eq!(
+        backends.store.create_event(&first, expires).await,
+        Ok(EventCreated::New)
+    );
+    let later = expires + time::Duration::seconds(1);
+    let second = event(&org, Some("k-2"), "hash-b", later);
+    assert_eq!(
+        backends
+            .store
+            .create_event(&second, later + time::Duration::hours(24))
+            .await,
+        Ok(EventCreated::New)
+    );
+    let third = event(
+        &org,
+        Some("k-2"),
+        "hash-b",
+        later + time::Duration::seconds(1),
+    );
+    assert_eq!(
+        backends
+            .store
+            .create_event(&third, later + time::Duration::hours(24))
+            .await,
+        Ok(EventCreated::Replay(second))
+    );
+}
+
+async fn a_deleted_event_frees_its_key(backend: Backend) {
+    let (backends, org) = seeded(backend).await;
+    let now = SystemClock.now();
+    let expires = now + time::Duration::hours(24);
+    let first = event(&org, Some("k-3"), "hash-a", now);
+    assert_eq!(
+        backends.store.create_event(&first, expires).await,
+        Ok(EventCreated::New)
+    );
+    assert_eq!(backends.store.delete_event(&first).await, Ok(()));
+    assert_eq!(backends.store.get_event(&org, first.id).await, Ok(None));
+    let retry = event(&org, Some("k-3"), "hash-a", now);
+    assert_eq!(
+        backends.store.create_event(&retry, expires).await,
+        Ok(EventCreated::New)
+    );
+}
+
+/// Records a claimed delivery of `event` settled with `outcome`.
+async fn settled(backends: &Backends, org: &OrgId, event: &Event, outcome: Outcome) -> Delivery {
+    let now = SystemClock.now();
+    let lease = now + time::Duration::seconds(60);
+    let queued = Delivery {
+        event: Some(event.id),
+        created_at: event.created_at,
+        ..queued_delivery(
+            org,
+            Uuid::now_v7(),
+            Email::parse("to@example.com").unwrap_or_else(|e| panic!("{e}")),
+        )
+    };
+    let claimed = match backends.store.claim_delivery(&queued, now, lease).await {
+        Ok(Claim::Claimed(d)) => *d,
+        other => panic!("claim: {other:?}"),
+    };
+    assert_eq!(
+        backends
+            .store
+            .settle_delivery(&claimed, lease, &outcome, now)
+            .await,
+        Ok(true)
+    );
+    queued
+}
+
+async fn the_delivery_log_filters_by_status_and_event_newest_first_and_pages(backend: Backend) {
+    let (backends, org) = seeded(backend).await;
+    let base = SystemClock.now();
+    let (one, two) = (
+        event(&org, None, "h", base),
+        event(&org, None, "h", base + time::Duration::seconds(1)),
+    );
+    for e in [&one, &two] {
+        assert_eq!(
+            backends
+                .store
+                .create_event(e, base + time::Duration::hours(24))
+                .await,
+            Ok(EventCreated::New)
+        );
+    }
+    let a = settled(&backends, &org, &one, Outcome::Sent).await;
+    let b = settled(
+        &backends,
+        &org,
+        &one,
+        Outcome::Failed("answered 400".into()),
+    )
+    .await;
+    let c = settled(&backends, &org, &two, Outcome::Sent).await;
+    let d = settled(&backends, &org, &two, Outcome::Held).await;
+    let list = |status: Option<DeliveryStatus>, event: Option<Uuid>, after: Option<String>| {
+        let store = backends.store.clone();
+        let org = org.clone();
+        async move {
+            store
+                .list_deliveries(
+                    &org,
+                    &DeliveryFilter { status, event },
+                    &PageRequest { limit: 2, after },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let ids = |page: &shared::store::Page<Delivery>| -> Vec<Uuid> {
+        page.items.iter().map(|d| d.id).collect()
+    };
+    // Newest first: the second event's deliveries, then the first's (ids within an event in
+    // key order, descending).
+    let mut by_key = [a.clone(), b.clone(), c.clone(), d.clone()];
+    by_key.sort_by_key(|d| std::cmp::Reverse(d.list_key()));
+    let first = list(None, None, None).await;
+    assert_eq!(ids(&first), [by_key[0].id, by_key[1].id]);
+    let second = list(None, None, first.next.clone()).await;
+    assert_eq!(ids(&second), [by_key[2].id, by_key[3].id]);
+    assert_eq!(second.next, None, "the last page carries no cursor");
+    assert_eq!(
+        ids(&list(Some(DeliveryStatus::Failed), None, None).await),
+        [b.id]
+    );
+    assert_eq!(
+        ids(&list(Some(DeliveryStatus::Held), None, None).await),
+        [d.id]
+    );
+    let mut of_one = ids(&list(None, Some(one.id), None).await);
+    of_one.sort();
+    let mut want = vec![a.id, b.id];
+    want.sort();
+    assert_eq!(of_one, want);
+    assert_eq!(
+        ids(&list(Some(DeliveryStatus::Sent), Some(two.id), None).await),
+        [c.id]
+    );
+    assert_eq!(
+        ids(&list(None, Some(Uuid::now_v7()), None).await),
+        Vec::<Uuid>::new(),
+        "an unknown event has no deliveries"
+    );
+}
+
+async fn a_held_delivery_is_released_once(backend: Backend) {
+    let (backends, org) = seeded(backend).await;
+    let e = event(&org, None, "h", SystemClock.now());
+    let held = settled(&backends, &org, &e, Outcome::Held).await;
+    assert_eq!(backends.store.release_held(&held).await, Ok(true));
+    assert_eq!(
+        backends.store.release_held(&held).await,
+        Ok(false),
+        "already released"
+    );
+    let now = SystemClock.now();
+    match backends
+        .store
+        .claim_delivery(&held, now, now + time::Duration::seconds(60))
+        .await
+    {
+        Ok(Claim::Claimed(d)) => assert_eq!((d.status, d.attempts), (DeliveryStatus::Sending, 2)),
+        other => panic!("a released delivery is claimed again: {other:?}"),
+    }
+}
+
+herald_tests::on_both_backends!(
+    an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_once,
+    an_expired_idempotency_key_is_taken_by_the_next_event,
+    a_deleted_event_frees_its_key,
+    the_delivery_log_filters_by_status_and_event_newest_first_and_pages,
+    a_held_delivery_is_released_once,
+);

@@ -1,0 +1,244 @@
+//! Bad ground under `herald-local`, each with a real process: a data directory that is a file,
+//! one it cannot write in (a read-only tmpfs), a random file as `herald.db`, a database of a
+//! newer schema or of another application, a second server on the same directory, and a disk
+//! that fills up while it runs (a size-limited tmpfs). Each ends in one clear message (start-up)
+//! or a 503 (run time), never a panic, and the data already there intact.
+
+use std::path::Path;
+use std::time::Duration;
+
+use herald_tests::delivery::Receiver;
+use herald_tests::local::{Local, Tmpfs, temp_path};
+use reqwest::Method;
+use serde_json::json;
+
+/// Starts on `dir`, expecting a refusal: exit status 1, and stderr naming the problem in one
+/// `herald-local: …` line that contains `expected`.
+fn refused(dir: &Path, expected: &str) -> String {
+    refused_in(None, dir, expected)
+}
+
+fn refused_in(tmpfs: Option<&Tmpfs>, dir: &Path, expected: &str) -> String {
+    let refusal = match Local::try_start_in(tmpfs, dir, &[]) {
+        Ok(local) => panic!("started on a bad directory: {:?}", local.lines),
+        Err(refusal) => refusal,
+    };
+    assert_eq!(
+        refusal.status.and_then(|s| s.code()),
+        Some(1),
+        "{}",
+        refusal.stderr
+    );
+    let line = refusal
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("herald-local: "))
+        .unwrap_or_else(|| panic!("no message: {}", refusal.stderr))
+        .to_owned();
+    assert!(line.contains(expected), "{line}");
+    assert!(!refusal.stderr.contains("panicked"), "{}", refusal.stderr);
+    line
+}
+
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn a_data_directory_that_is_a_file_is_refused() {
+    let path = temp_path("file");
+    std::fs::write(&path, b"not a directory").unwrap_or_else(|e| panic!("{e}"));
+    let line = refused(&path, "is a file, not a directory");
+    assert!(line.contains(&format!("HERALD_DATA_DIR {}", path.display())));
+    assert_eq!(bytes(&path), b"not a directory");
+}
+
+#[test]
+fn a_directory_it_cannot_write_in_is_refused() {
+    // A read-only filesystem: unwritable even for root, as CI runs.
+    let tmpfs = Tmpfs::mount("ro,size=1m");
+    refused_in(
+        Some(&tmpfs),
+        tmpfs.inside(),
+        "cannot write in it (Read-only file system",
+    );
+}
+
+#[test]
+fn a_random_file_as_its_database_is_refused_and_left_as_it_was() {
+    let dir = temp_path("data");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let mut random = vec![0u8; 1 << 20];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").unwrap_or_else(|e| panic!("{e}")),
+        &mut random,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let db = dir.join("herald.db");
+    std::fs::write(&db, &random).unwrap_or_else(|e| panic!("{e}"));
+    refused(&dir, "herald.db: not a SQLite database");
+    assert_eq!(bytes(&db), random, "the file is untouched");
+    assert!(!dir.join("herald.db-wal").exists());
+}
+
+/// A database made by this build, then changed by `change` (run with rusqlite, the same SQLite).
+fn database_then(change: &str) -> std::path::PathBuf {
+    let dir = temp_path("data");
+    let mut local = Local::start(&dir, &[]);
+    local.signal("TERM");
+    assert!(local.wait(Duration::from_secs(12)).is_some());
+    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap_or_else(|e| panic!("{e}"));
+    conn.execute_batch(change)
+        .unwrap_or_else(|e| panic!("{change}: {e}"));
+    drop(conn);
+    dir
+}
+
+#[test]
+fn a_database_of_a_newer_schema_is_refused_and_left_as_it_was() {
+    let newer = shared::store::sqlite::schema::VERSION + 1;
+    let dir = database_then(&format!("PRAGMA user_version = {newer};"));
+    let before = bytes(&dir.join("herald.db"));
+    refused(
+        &dir,
+        &format!(
+            "herald.db: written by a newer Herald (schema version {newer}; this build knows versions up to {})",
+            shared::store::sqlite::schema::VERSION
+        ),
+    );
+    assert_eq!(bytes(&dir.join("herald.db")), before);
+}
+
+#[test]
+fn a_database_of_another_application_is_refused() {
+    let dir = temp_path("data");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap_or_else(|e| panic!("{e}"));
+    conn.execute_batch("CREATE TABLE notes (text TEXT); INSERT INTO notes VALUES ('mine');")
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(conn);
+    let before = bytes(&dir.join("herald.db"));
+    refused(&dir, "herald.db: a SQLite database of another application");
+    assert_eq!(bytes(&dir.join("herald.db")), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_directory_is_refused_and_the_first_keeps_serving() {
+    let dir = temp_path("data");
+    let first = Local::start(&dir, &[]);
+    refused(
+        &dir,
+        &format!("another herald-local (pid {}) is using it", first.pid()),
+    );
+    let (status, _) = first
+        .admin(Method::GET, &first.path("/notifications"), None)
+        .await;
+    assert_eq!(status, 200);
+}
+
+/// Fills the filesystem of `dir` with a file of its own; returns that file.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap_or_else(|e| panic!("{e}"));
+    let chunk = vec![0u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    // The last bytes that fit.
+    while file.write_all(&[0]).is_ok() {}
+    filler
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_writes_nothing_and_keeps_what_is_there() {
+    let tmpfs = Tmpfs::mount("size=8m");
+    let dir = tmpfs.inside().join("data");
+    let receiver = Receiver::start(&[]).await;
+    let mut local = Local::start_in(Some(&tmpfs), &dir, &[]);
+    let (status, created) = local
+        .admin(
+            Method::POST,
+            &local.path("/notifications"),
+            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": receiver.url}}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let event = json!({"type": "buildCreated", "data": {"appName": "Disk"}});
+    let (status, _) = local
+        .admin(Method::POST, &local.path("/events"), Some(event.clone()))
+        .await;
+    assert_eq!(status, 202);
+    let mut accepted = 1;
+
+    let filler = fill(&tmpfs.root());
+    // Writes now fail: each answers 503 with the envelope, and nothing of it is kept.
+    let mut refused = 0;
+    for _ in 0..20 {
+        let (status, body) = local
+            .admin(Method::POST, &local.path("/events"), Some(event.clone()))
+            .await;
+        match status {
+            202 => accepted += 1,
+            503 => {
+                assert_eq!(body["error"]["code"], 5003, "{body}");
+                refused += 1;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(refused > 0, "the full disk refused writes");
+    let (status, body) = local
+        .admin(
+            Method::POST,
+            &local.path("/notifications"),
+            Some(json!({"type": "email", "events": {"buildCreated": true}})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!(5003)),
+        "{body}"
+    );
+    // Reads go on.
+    let (status, listed) = local
+        .admin(Method::GET, &local.path("/notifications"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["data"]["items"].as_array().map(Vec::len), Some(1));
+
+    // Space again: it takes writes at once, without a restart.
+    std::fs::remove_file(&filler).unwrap_or_else(|e| panic!("{e}"));
+    let (status, _) = local
+        .admin(Method::POST, &local.path("/events"), Some(event.clone()))
+        .await;
+    assert_eq!(status, 202);
+    accepted += 1;
+    local.signal("TERM");
+    assert!(
+        local
+            .wait(Duration::from_secs(15))
+            .is_some_and(|s| s.success()),
+        "{}",
+        local.stderr()
+    );
+    assert!(!local.stderr().contains("panicked"), "{}", local.stderr());
+
+    // Restarted on the same disk: what was there is intact, what was refused is not.
+    let again = Local::start_in(Some(&tmpfs), &dir, &[]);
+    let (_, listed) = again
+        .admin(Method::GET, &again.path("/notifications"), None)
+        .await;
+    assert_eq!(listed["data"]["items"].as_array().map(Vec::len), Some(1));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while receiver.received() < accepted && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, log) = again
+        .admin(Method::GET, &again.path("/deliveries?limit=100"), None)
+        .await;
+    assert_eq!(
+        log["data"]["items"].as_array().map(Vec::len),
+        Some(accepted),
+        "one delivery per accepted event, none for a refused one"
+    );
+    assert_eq!(receiver.received(), accepted);
+}
