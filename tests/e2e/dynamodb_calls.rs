@@ -295,3 +295,90 @@ mod moto {
         );
     }
 }
+
+/// Retention on DynamoDB (`HERALD_RETENTION_DAYS`): events and deliveries carry a `ttl` of their
+/// creation plus the retention, an idempotency key its 24 hours; the table's TTL deletes them.
+mod ttl {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use herald_tests::{CallCounter, moto_client, queued_delivery};
+    use shared::model::{Clock, Email, EventType, OrgId, SystemClock};
+    use shared::store::dynamodb::DynamoStore;
+    use shared::store::{Claim, DeliveryStore, Event, EventCreated};
+    use uuid::Uuid;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_and_deliveries_expire_by_ttl_after_the_retention() {
+        let client = moto_client(Arc::new(CallCounter::default())).await;
+        let table = format!("herald-ttl-{}", Uuid::new_v4().simple());
+        let retention = time::Duration::days(7);
+        let store = DynamoStore::new(client.clone(), &table).with_retention(retention);
+        store
+            .create_table_if_missing()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let org = OrgId::generate();
+        let now = SystemClock.now();
+        let event = Event {
+            id: Uuid::now_v7(),
+            organization: org.clone(),
+            kind: EventType::BuildCreated,
+            data: serde_json::json!({}),
+            idempotency_key: Some("k".into()),
+            body_hash: "h".into(),
+            created_at: now,
+        };
+        let key_expires = now + time::Duration::hours(24);
+        assert_eq!(
+            store.create_event(&event, key_expires).await,
+            Ok(EventCreated::New)
+        );
+        let delivery = shared::store::Delivery {
+            event: Some(event.id),
+            created_at: now,
+            ..queued_delivery(
+                &org,
+                Uuid::now_v7(),
+                Email::parse("to@example.com").unwrap_or_else(|e| panic!("{e}")),
+            )
+        };
+        assert!(matches!(
+            store
+                .claim_delivery(&delivery, now, now + time::Duration::seconds(60))
+                .await,
+            Ok(Claim::Claimed(_))
+        ));
+        let items = client
+            .scan()
+            .table_name(&table)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .items
+            .unwrap_or_default();
+        let ttl_of = |pk: &str, sk_prefix: &str| -> Option<i64> {
+            items
+                .iter()
+                .find(|i: &&HashMap<String, AttributeValue>| {
+                    i.get("pk") == Some(&AttributeValue::S(pk.into()))
+                        && matches!(i.get("sk"), Some(AttributeValue::S(sk)) if sk.starts_with(sk_prefix))
+                })
+                .and_then(|i| match i.get("ttl") {
+                    Some(AttributeValue::N(n)) => n.parse().ok(),
+                    _ => None,
+                })
+        };
+        let expires = (now + retention).unix_timestamp();
+        assert_eq!(
+            ttl_of(&format!("ORG#{org}#EVENT#{}", event.id), "EVENT"),
+            Some(expires)
+        );
+        assert_eq!(ttl_of(&format!("ORG#{org}#DELIVERIES"), ""), Some(expires));
+        assert_eq!(
+            ttl_of(&format!("ORG#{org}"), "IDEM#"),
+            Some(key_expires.unix_timestamp())
+        );
+    }
+}

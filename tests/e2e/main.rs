@@ -15,4 +15,5 @@ mod queue_contract;
 mod quota;
 mod recipients;
 mod settings;
+mod sqlite;
 mod store_contract;
