@@ -31,14 +31,16 @@ use crate::templates::SystemTemplate;
 pub const CHUNK: usize = 500;
 
 /// Handles a batch of fan-out messages: each message's receipt and what becomes of it (see
-/// [`crate::queue::apply`]).
+/// [`crate::queue::apply`]). The batch's jobs run concurrently, then what they produced is
+/// written together (one write of skipped deliveries, one send per queue); a job's message is
+/// acknowledged only once that is done, and comes back otherwise (its work is idempotent).
 pub async fn process_batch(
     state: &AppState,
     batch: Vec<Received<FanoutMessage>>,
 ) -> Vec<(String, Disposition)> {
-    stream::iter(batch)
+    let results: Vec<(Received<FanoutMessage>, Result<Produced, ApiError>)> = stream::iter(batch)
         .map(|received| async move {
-            let done = match &received.message {
+            let produced = match &received.message {
                 FanoutMessage::Event {
                     organization,
                     event,
@@ -46,33 +48,86 @@ pub async fn process_batch(
                 } => fan_out(state, organization, *event, position.as_ref()).await,
                 FanoutMessage::Resume { organization } => resume(state, organization).await,
             };
-            let disposition = match done {
-                Ok(()) => Disposition::Ack,
-                Err(e) => {
-                    tracing::warn!(job = ?received.message, error = %e, "fan-out job failed; its message comes back");
-                    Disposition::Leave
-                }
-            };
-            (received.receipt, disposition)
+            (received, produced)
         })
         .buffer_unordered(4)
         .collect()
-        .await
+        .await;
+    let mut answers = Vec::with_capacity(results.len());
+    let mut all = Produced::default();
+    let mut done = Vec::new();
+    for (received, produced) in results {
+        match produced {
+            Ok(produced) => {
+                all.add(produced);
+                done.push(received.receipt);
+            }
+            Err(e) => {
+                tracing::warn!(job = ?received.message, error = %e, "fan-out job failed; its message comes back");
+                answers.push((received.receipt, Disposition::Leave));
+            }
+        }
+    }
+    let disposition = match write(state, all).await {
+        Ok(()) => Disposition::Ack,
+        Err(e) => {
+            tracing::warn!(error = %e, "fan-out results not written; their messages come back");
+            Disposition::Leave
+        }
+    };
+    answers.extend(done.into_iter().map(|receipt| (receipt, disposition)));
+    answers
 }
 
-/// Does one chunk of an event's fan-out, and queues the next chunk's message if there is one.
+/// What fan-out jobs produced, to be written once they are done.
+#[derive(Debug, Default)]
+pub struct Produced {
+    /// Deliveries settled at birth (skipped by preference or delivery mode): recorded.
+    skipped: Vec<Delivery>,
+    /// Deliveries to make: queued (a queued delivery's message is its only record until the
+    /// sender claims it).
+    queued: Vec<DeliveryMessage>,
+    /// Held deliveries whose message is queued above: released once it is.
+    released: Vec<Delivery>,
+    /// The fan-out jobs that go on after these (the next chunk, the next round of a resume).
+    next: Vec<FanoutMessage>,
+}
+
+impl Produced {
+    fn add(&mut self, other: Produced) {
+        self.skipped.extend(other.skipped);
+        self.queued.extend(other.queued);
+        self.released.extend(other.released);
+        self.next.extend(other.next);
+    }
+}
+
+/// Writes what jobs produced, in the order that keeps a crash at any point harmless: deliveries,
+/// then the release of held ones whose messages are already queued, then the jobs that go on.
+async fn write(state: &AppState, produced: Produced) -> Result<(), ApiError> {
+    state.store.put_deliveries(&produced.skipped).await?;
+    state.queue.send(&produced.queued).await?;
+    for released in state.store.release_held_all(&produced.released).await {
+        released?;
+    }
+    state.fanout.send(&produced.next).await?;
+    Ok(())
+}
+
+/// Does one chunk of an event's fan-out: its deliveries, and the next chunk's message if there
+/// is one.
 pub async fn fan_out(
     state: &AppState,
     org: &OrgId,
     event: Uuid,
     position: Option<&FanoutPosition>,
-) -> Result<(), ApiError> {
+) -> Result<Produced, ApiError> {
     let Some(event) = state.store.get_event(org, event).await? else {
         // Removed after its fan-out could not be queued: it never happened.
-        return Ok(());
+        return Ok(Produced::default());
     };
     let Some(settings) = state.store.get_settings(org).await? else {
-        return Ok(()); // the organization is gone
+        return Ok(Produced::default()); // the organization is gone
     };
     let notifications = subscribed(state, &event).await?;
     let template = crate::deliver::event_template(event.kind);
@@ -147,18 +202,25 @@ pub async fn fan_out(
             };
         }
     }
-    record_and_queue(state, deliveries).await?;
-    if let Some(position) = next {
-        state
-            .fanout
-            .send(&[FanoutMessage::Event {
+    let (skipped, queued): (Vec<Delivery>, Vec<Delivery>) = deliveries
+        .into_iter()
+        .partition(|d| d.status == DeliveryStatus::Skipped);
+    Ok(Produced {
+        skipped,
+        queued: queued
+            .into_iter()
+            .map(|delivery| DeliveryMessage { delivery })
+            .collect(),
+        released: Vec::new(),
+        next: next
+            .map(|position| FanoutMessage::Event {
                 organization: org.clone(),
                 event: event.id,
                 position: Some(position),
-            }])
-            .await?;
-    }
-    Ok(())
+            })
+            .into_iter()
+            .collect(),
+    })
 }
 
 /// The organization's enabled notifications subscribed to the event's type, in id order.
@@ -274,35 +336,23 @@ async fn people_deliveries(
         .collect())
 }
 
-/// Records the skipped deliveries, then queues the others: a queued delivery's message is its
-/// only record until the sender claims it (and the claim drops a repeat of one already made).
-async fn record_and_queue(state: &AppState, deliveries: Vec<Delivery>) -> Result<(), ApiError> {
-    let (skipped, queued): (Vec<Delivery>, Vec<Delivery>) = deliveries
-        .into_iter()
-        .partition(|d| d.status == DeliveryStatus::Skipped);
-    state.store.put_deliveries(&skipped).await?;
-    let messages: Vec<DeliveryMessage> = queued
-        .into_iter()
-        .map(|delivery| DeliveryMessage { delivery })
-        .collect();
-    state.queue.send(&messages).await?;
-    Ok(())
-}
-
 /// Held deliveries released per round of a resume job.
 const RESUME_CHUNK: usize = 500;
 
-/// The resume job: one chunk of the organization's `held` deliveries back to `queued` and on the
-/// queue; if there may be more, it queues itself again (bounded work per message). Nothing is
-/// released while the notifier is paused again (the sender holds what it then meets).
-pub async fn resume(state: &AppState, org: &OrgId) -> Result<(), ApiError> {
+/// The resume job: one chunk of the organization's `held` deliveries queued again, then released
+/// (back to `queued`); if there may be more, the job goes on in a message of its own (bounded
+/// work per message). A delivery the sender claims before its release simply is not released
+/// (the claim takes held deliveries); a crash before the release leaves it held, and the job's
+/// message, left to come back, queues it again. Nothing is released while the notifier is paused
+/// again (the sender holds what it then meets).
+pub async fn resume(state: &AppState, org: &OrgId) -> Result<Produced, ApiError> {
     let paused = state
         .store
         .get_settings(org)
         .await?
         .is_none_or(|s| s.notifier_paused);
     if paused {
-        return Ok(());
+        return Ok(Produced::default());
     }
     let filter = DeliveryFilter {
         status: Some(DeliveryStatus::Held),
@@ -313,20 +363,22 @@ pub async fn resume(state: &AppState, org: &OrgId) -> Result<(), ApiError> {
         after: None,
     };
     let held = state.store.list_deliveries(org, &filter, &page).await?;
-    let mut released = Vec::new();
-    for d in held.items {
-        if state.store.release_held(&d).await? {
-            released.push(DeliveryMessage { delivery: d });
-        }
-    }
-    state.queue.send(&released).await?;
-    if held.next.is_some() {
-        state
-            .fanout
-            .send(&[FanoutMessage::Resume {
+    Ok(Produced {
+        skipped: Vec::new(),
+        queued: held
+            .items
+            .iter()
+            .map(|d| DeliveryMessage {
+                delivery: d.clone(),
+            })
+            .collect(),
+        released: held.items,
+        next: held
+            .next
+            .map(|_| FanoutMessage::Resume {
                 organization: org.clone(),
-            }])
-            .await?;
-    }
-    Ok(())
+            })
+            .into_iter()
+            .collect(),
+    })
 }

@@ -341,8 +341,8 @@ impl<M: shared::queue::QueueMessage> shared::queue::Queue<M> for FlakyQueue<M> {
         self.inner.receive(max, visibility).await
     }
 
-    async fn ack(&self, receipt: &str) -> Result<(), shared::queue::QueueError> {
-        self.inner.ack(receipt).await
+    async fn ack_all(&self, receipts: &[String]) -> Result<(), shared::queue::QueueError> {
+        self.inner.ack_all(receipts).await
     }
 
     async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), shared::queue::QueueError> {

@@ -46,8 +46,13 @@ use shared::store::sqlite::{Pruned, Sqlite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// Fan-out and sender loops per kind: the Lambda bundle's SQS-triggered functions, in-process.
-const WORKERS: usize = 4;
+/// Fan-out loops: the Lambda bundle's fan-out function, in-process.
+const FANOUT_WORKERS: usize = 4;
+/// Sender loops: the Lambda bundle's sender function, in-process. Each handles a batch of up to
+/// 10 deliveries at once, so up to 160 are in flight; with fewer, the sender waits on its
+/// database writes more than it sends (BENCHMARKS.md). `examples/post-loop.rs`, the sender's
+/// benchmark baseline, uses the same concurrency.
+const SENDERS: usize = 16;
 /// A received message stays hidden this long: 6× the sender's HTTP timeout, as in template.yaml.
 const VISIBILITY: Duration = Duration::from_secs(90);
 const IDLE: Duration = Duration::from_millis(10);
@@ -138,8 +143,10 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let transports = Arc::new(Transports::new(&state, mail)?);
     let (stop, stopping) = watch::channel(false);
     let mut workers = JoinSet::new();
-    for _ in 0..WORKERS {
+    for _ in 0..FANOUT_WORKERS {
         workers.spawn(fanout_worker(state.clone(), stopping.clone()));
+    }
+    for _ in 0..SENDERS {
         workers.spawn(sender_worker(
             state.clone(),
             transports.clone(),

@@ -250,7 +250,7 @@ impl<M: QueueMessage> Queue<M> for NoQueue {
         Err(no_queue_error())
     }
 
-    async fn ack(&self, _: &str) -> Result<(), QueueError> {
+    async fn ack_all(&self, _: &[String]) -> Result<(), QueueError> {
         Err(no_queue_error())
     }
 

@@ -1,11 +1,13 @@
 //! The sender (SPEC §7): takes delivery messages from the queue and delivers each exactly once in
 //! effect, whatever the queue repeats.
 //!
-//! For each message: claim the delivery (new or `queued` → `sending` with a lease, one conditional
-//! write that records it; a delivery already settled, or leased by another sender, is not sent),
-//! render it, send it, settle it (only the lease holder may): two writes per delivery. What the
-//! deliveries of a batch share (settings, event, notification) is read once per batch. Then the message is acknowledged, or delayed for a retry
-//! (exponential backoff with full jitter, or the target's `Retry-After`), or left to come back.
+//! For a batch of messages: claim the deliveries (new or `queued` → `sending` with a lease, one
+//! conditional write each that records it; a delivery already settled, or leased by another
+//! sender, is not sent), render and send them concurrently, settle them (only the lease holder
+//! may): two writes per delivery, made for the whole batch at once (on SQLite, one transaction
+//! each). What the deliveries of a batch share (settings, event, notification) is read once per
+//! batch. Then each message is acknowledged, or delayed for a retry (exponential backoff with full
+//! jitter, or the target's `Retry-After`), or left to come back.
 //!
 //! What "exactly once" can mean with an external target: a sender that dies after sending and
 //! before settling leaves a `sending` delivery whose lease runs out; the message comes back and the
@@ -32,7 +34,8 @@ use crate::api::AppState;
 use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
 use crate::store::{
-    Channel, Claim, Delivery, Event, Notification, Outcome, Settings, StoreResult, Target,
+    Channel, Claim, Delivery, Event, Notification, Outcome, Settings, Settlement, StoreResult,
+    Target,
 };
 use crate::templates::{self, TemplateKey};
 use outbox::{Outbox, OutboxMessage};
@@ -100,29 +103,150 @@ impl Transports {
     }
 }
 
-/// Handles a batch of delivery messages concurrently: each message's receipt and what becomes of
-/// it (see [`crate::queue::apply`]).
+/// Handles a batch of delivery messages: each message's receipt and what becomes of it (see
+/// [`crate::queue::apply`]). The batch's deliveries are claimed together, sent concurrently and
+/// settled together: on SQLite two transactions for the whole batch, on DynamoDB two
+/// conditional writes per delivery, made at once.
 pub async fn process_batch(
     state: &AppState,
     transports: &Transports,
     batch: Vec<Received<DeliveryMessage>>,
 ) -> Vec<(String, Disposition)> {
     let reads = BatchReads::default();
+    let now = state.clock.now();
+    let lease = now + LEASE;
+    let mut answers: Vec<(String, Disposition)> = Vec::with_capacity(batch.len());
+    // The organization's settings (read once per batch); one that is gone takes with it
+    // everything it would have delivered.
+    let mut live = Vec::with_capacity(batch.len());
+    for received in batch {
+        let org = received.message.delivery.organization.clone();
+        match reads.settings(state, &org).await {
+            Ok(Some(settings)) => live.push((received, settings)),
+            Ok(None) => answers.push((received.receipt, Disposition::Ack)),
+            Err(e) => answers.push(left(&received, &e)),
+        }
+    }
+    let queued: Vec<Delivery> = live
+        .iter()
+        .map(|(r, _)| r.message.delivery.clone())
+        .collect();
+    let claims = state.store.claim_deliveries(&queued, now, lease).await;
+    let mut claimed = Vec::with_capacity(live.len());
+    for ((received, settings), claim) in live.into_iter().zip(claims) {
+        match claim {
+            Ok(Claim::Claimed(delivery)) => claimed.push((received, settings, delivery)),
+            // Another sender holds it: its message comes back after the visibility timeout.
+            Ok(Claim::Busy) => answers.push((received.receipt, Disposition::Leave)),
+            // Already settled: this message is a repeat.
+            Ok(Claim::Settled(_)) => answers.push((received.receipt, Disposition::Ack)),
+            Err(e) => answers.push(left(&received, &e)),
+        }
+    }
     let reads = &reads;
-    stream::iter(batch)
-        .map(|received| async move {
-            let disposition = match deliver(state, transports, reads, &received.message).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(delivery = %received.message.delivery.id, error = %e, "delivery attempt failed; its message comes back");
-                    Disposition::Leave
-                }
-            };
-            (received.receipt, disposition)
+    let decided: Vec<(Received<DeliveryMessage>, Box<Delivery>, Outcome, Then)> =
+        stream::iter(claimed)
+            .map(|(received, settings, delivery)| async move {
+                let (outcome, then) =
+                    attempt(state, transports, reads, &delivery, &settings, now).await;
+                (received, delivery, outcome, then)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+    let settlements: Vec<Settlement> = decided
+        .iter()
+        .map(|(_, delivery, outcome, _)| Settlement {
+            delivery: (**delivery).clone(),
+            lease_until: lease,
+            outcome: outcome.clone(),
         })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await
+        .collect();
+    let settled = state
+        .store
+        .settle_deliveries(&settlements, state.clock.now())
+        .await;
+    for ((received, delivery, _, then), settled) in decided.into_iter().zip(settled) {
+        let disposition = match settled {
+            // Its lease ended meanwhile and another sender took it: that one settles it.
+            Ok(false) => Disposition::Leave,
+            Ok(true) => match then {
+                Then::Ack => Disposition::Ack,
+                Then::Delay(wait) => Disposition::Delay(wait),
+                // The dead-letter queue keeps the message of a delivery that failed every attempt.
+                Then::DeadLetter => Disposition::Leave,
+                Then::ReleaseIfResumed => match release_if_resumed(state, &delivery).await {
+                    Ok(()) => Disposition::Ack,
+                    Err(e) => {
+                        answers.push(left(&received, &e));
+                        continue;
+                    }
+                },
+            },
+            Err(e) => {
+                answers.push(left(&received, &e));
+                continue;
+            }
+        };
+        answers.push((received.receipt, disposition));
+    }
+    answers
+}
+
+/// A message left to come back, its failure logged.
+fn left(received: &Received<DeliveryMessage>, e: &dyn std::fmt::Display) -> (String, Disposition) {
+    tracing::warn!(delivery = %received.message.delivery.id, error = %e, "delivery attempt failed; its message comes back");
+    (received.receipt.clone(), Disposition::Leave)
+}
+
+/// What becomes of a delivery's message once its settlement is recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Then {
+    Ack,
+    /// Comes back for another attempt after this long.
+    Delay(Duration),
+    /// Left for the dead-letter queue: every attempt failed.
+    DeadLetter,
+    /// Held while the notifier is paused; released here if it was resumed meanwhile.
+    ReleaseIfResumed,
+}
+
+/// One attempt of a claimed delivery: how it ends, and what then becomes of its message.
+async fn attempt(
+    state: &AppState,
+    transports: &Transports,
+    reads: &BatchReads,
+    delivery: &Delivery,
+    settings: &Settings,
+    now: OffsetDateTime,
+) -> (Outcome, Then) {
+    if settings.notifier_paused {
+        return (Outcome::Held, Then::ReleaseIfResumed);
+    }
+    let (outcome, then) = match send(state, transports, reads, delivery, settings, now).await {
+        Ok(()) => (Outcome::Sent, Then::Ack),
+        Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => (
+            Outcome::Failed(format!("{error} (after {MAX_ATTEMPTS} attempts)")),
+            Then::Ack,
+        ),
+        Err(SendError::Retry { error, after }) => {
+            let wait = after.unwrap_or_else(|| transports.backoff(delivery.attempts));
+            (Outcome::Retry(error), Then::Delay(wait))
+        }
+        Err(SendError::Fail(error)) => (Outcome::Failed(error), Then::Ack),
+        Err(SendError::Gone(error)) => {
+            if let Err(e) = disable_notification(state, delivery).await {
+                tracing::warn!(delivery = %delivery.id, error = %e, "could not disable the notification of a gone target");
+            }
+            (Outcome::Failed(error), Then::Ack)
+        }
+        Err(SendError::Skip(reason)) => (Outcome::Skipped(reason), Then::Ack),
+    };
+    // A delivery that fails on its last attempt leaves its message to the dead-letter queue.
+    match outcome {
+        Outcome::Failed(_) if delivery.attempts >= MAX_ATTEMPTS => (outcome, Then::DeadLetter),
+        _ => (outcome, then),
+    }
 }
 
 /// One read per key, shared by whoever asks for it: the first caller reads, the others wait for
@@ -197,65 +321,6 @@ impl BatchReads {
     }
 }
 
-/// One delivery message: claim, send, settle.
-pub async fn deliver(
-    state: &AppState,
-    transports: &Transports,
-    reads: &BatchReads,
-    message: &DeliveryMessage,
-) -> Result<Disposition, crate::error::ApiError> {
-    let now = state.clock.now();
-    let lease = now + LEASE;
-    let queued = &message.delivery;
-    let Some(settings) = reads.settings(state, &queued.organization).await? else {
-        // The organization is gone, and with it everything it would have delivered.
-        return Ok(Disposition::Ack);
-    };
-    let delivery = match state.store.claim_delivery(queued, now, lease).await? {
-        Claim::Claimed(d) => d,
-        Claim::Busy => return Ok(Disposition::Leave),
-        Claim::Held | Claim::Settled(_) => return Ok(Disposition::Ack),
-    };
-    if settings.notifier_paused {
-        return hold(state, &delivery, lease).await;
-    }
-    let outcome = match send(state, transports, reads, &delivery, &settings, now).await {
-        Ok(()) => Outcome::Sent,
-        Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => {
-            Outcome::Failed(format!("{error} (after {MAX_ATTEMPTS} attempts)"))
-        }
-        Err(SendError::Retry { error, after }) => {
-            let settled = state
-                .store
-                .settle_delivery(&delivery, lease, &Outcome::Retry(error), now)
-                .await?;
-            let wait = after.unwrap_or_else(|| transports.backoff(delivery.attempts));
-            return Ok(if settled {
-                Disposition::Delay(wait)
-            } else {
-                Disposition::Leave
-            });
-        }
-        Err(SendError::Fail(error)) => Outcome::Failed(error),
-        Err(SendError::Gone(error)) => {
-            disable_notification(state, &delivery).await?;
-            Outcome::Failed(error)
-        }
-        Err(SendError::Skip(reason)) => Outcome::Skipped(reason),
-    };
-    let final_failure = matches!(outcome, Outcome::Failed(_)) && delivery.attempts >= MAX_ATTEMPTS;
-    let settled = state
-        .store
-        .settle_delivery(&delivery, lease, &outcome, state.clock.now())
-        .await?;
-    Ok(match (settled, final_failure) {
-        // The dead-letter queue keeps the message of a delivery that failed every attempt.
-        (true, true) => Disposition::Leave,
-        (true, false) => Disposition::Ack,
-        (false, _) => Disposition::Leave,
-    })
-}
-
 async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::error::ApiError> {
     Ok(state
         .store
@@ -264,23 +329,14 @@ async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::error::Api
         .is_some_and(|s| s.notifier_paused))
 }
 
-/// While the notifier is paused, a claimed delivery becomes `held` (the resume job queues it
-/// again). If the notifier was resumed meanwhile (the resume job may have run before this
-/// delivery was held), it is released and queued here, so nothing stays held.
-async fn hold(
+/// A delivery just held: if the notifier was resumed meanwhile (the resume job may have run
+/// before this delivery was held), it is queued again here (the claim takes a held delivery),
+/// so nothing stays held.
+async fn release_if_resumed(
     state: &AppState,
     delivery: &Delivery,
-    lease: OffsetDateTime,
-) -> Result<Disposition, crate::error::ApiError> {
-    let now = state.clock.now();
-    if !state
-        .store
-        .settle_delivery(delivery, lease, &Outcome::Held, now)
-        .await?
-    {
-        return Ok(Disposition::Leave);
-    }
-    if !paused(state, &delivery.organization).await? && state.store.release_held(delivery).await? {
+) -> Result<(), crate::error::ApiError> {
+    if !paused(state, &delivery.organization).await? {
         state
             .queue
             .send(&[DeliveryMessage {
@@ -288,7 +344,7 @@ async fn hold(
             }])
             .await?;
     }
-    Ok(Disposition::Ack)
+    Ok(())
 }
 
 async fn disable_notification(

@@ -109,8 +109,14 @@ pub trait Queue<M: QueueMessage = DeliveryMessage>: Send + Sync + 'static {
         max: usize,
         visibility: Duration,
     ) -> Result<Vec<Received<M>>, QueueError>;
-    /// Deletes a received message: it was handled.
-    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+    /// Deletes received messages: they were handled (SQS: DeleteMessageBatch, 10 per call; the
+    /// embedded queue: one write). An error may leave some of them: they come back, and their
+    /// handling finds its work done.
+    async fn ack_all(&self, receipts: &[String]) -> Result<(), QueueError>;
+    /// Deletes one received message.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        self.ack_all(&[receipt.to_owned()]).await
+    }
     /// Makes a received message visible again after `delay` (a retry's backoff).
     async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
 }
@@ -127,31 +133,43 @@ pub enum Disposition {
     Leave,
 }
 
-/// Carries out the dispositions of a handled batch (by receipt): delays change the message's
-/// visibility, and acks delete it when `ack` is set (the local host; in Lambda the event source
-/// mapping deletes every message not reported). Returns the receipts of the messages that must
-/// come back: SQS's `batchItemFailures`.
+/// Carries out the dispositions of a handled batch (by receipt): delays change the messages'
+/// visibility (all at once), and acks delete them in one call when `ack` is set (the local host;
+/// in Lambda the event source mapping deletes every message not reported). Returns the receipts
+/// of the messages that must come back: SQS's `batchItemFailures`.
 pub async fn apply<M: QueueMessage>(
     queue: &dyn Queue<M>,
     results: Vec<(String, Disposition)>,
     ack: bool,
 ) -> Vec<String> {
     let mut back = Vec::new();
+    let mut done = Vec::new();
+    let mut delays = Vec::new();
     for (receipt, disposition) in results {
-        let done = match disposition {
-            Disposition::Ack if ack => queue.ack(&receipt).await.map(|()| true),
-            Disposition::Ack => Ok(true),
-            Disposition::Delay(after) => queue.delay(&receipt, after).await.map(|()| false),
-            Disposition::Leave => Ok(false),
-        };
-        match done {
-            Ok(true) => {}
-            Ok(false) => back.push(receipt),
-            Err(e) => {
-                tracing::warn!(error = %e, "queue call failed; the message comes back");
-                back.push(receipt);
-            }
+        match disposition {
+            Disposition::Ack if ack => done.push(receipt),
+            Disposition::Ack => {}
+            Disposition::Delay(after) => delays.push((receipt, after)),
+            Disposition::Leave => back.push(receipt),
         }
+    }
+    let delayed = futures_util::future::join_all(
+        delays
+            .iter()
+            .map(|(receipt, after)| queue.delay(receipt, *after)),
+    )
+    .await;
+    for ((receipt, _), result) in delays.into_iter().zip(delayed) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "queue call failed; the message comes back");
+        }
+        back.push(receipt);
+    }
+    if !done.is_empty()
+        && let Err(e) = queue.ack_all(&done).await
+    {
+        tracing::warn!(error = %e, "queue call failed; the messages come back");
+        back.extend(done);
     }
     back
 }

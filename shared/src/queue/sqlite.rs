@@ -62,7 +62,8 @@ pub(crate) fn enqueue<'a>(
     Ok(())
 }
 
-/// Moves the message `id` to the dead letters.
+/// Moves the message `id` to the dead letters (with its receives counted, the one that found it
+/// dead included).
 fn bury(conn: &Connection, id: i64, now: i64) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO dead_letters (queue, died_at, receives, body)
@@ -175,37 +176,49 @@ impl<M: QueueMessage> Queue<M> for SqliteQueue<M> {
             .write(move |conn| {
                 let mut taken = Vec::new();
                 loop {
-                    let visible: Vec<(i64, i64, String)> = {
+                    // The oldest visible ones, hidden and counted; then any received
+                    // `max_receives` times already (never acknowledged) goes to the dead
+                    // letters instead. (Two simple statements: an `UPDATE … WHERE id IN (SELECT
+                    // … LIMIT ?)` is prepared again at every run.)
+                    let ids: Vec<i64> = {
                         let mut stmt = conn
                             .prepare_cached(
-                                "SELECT id, receives, body FROM queue_messages
-                                 WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
+                                "SELECT id FROM queue_messages WHERE queue = ?1 AND visible_at <= ?2
+                                 ORDER BY visible_at, id LIMIT ?3",
                             )
                             .map_err(error)?;
+                        let want = i64::try_from(want - taken.len()).unwrap_or(10);
                         let rows = stmt
-                            .query_map(
-                                params![name, now, i64::try_from(want - taken.len()).unwrap_or(10)],
-                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                            )
+                            .query_map(params![name, now, want], |r| r.get(0))
                             .map_err(error)?;
                         rows.collect::<rusqlite::Result<_>>().map_err(error)?
                     };
-                    let found = visible.len();
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "UPDATE queue_messages
+                             SET receives = receives + 1, visible_at = ?2, in_flight = 1
+                             WHERE id = ?1 RETURNING receives, body",
+                        )
+                        .map_err(error)?;
+                    let received = ids
+                        .into_iter()
+                        .map(|id| {
+                            stmt.query_row(params![id, hidden_until], |r| {
+                                Ok((id, r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                            })
+                        })
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map_err(error)?;
+                    drop(stmt);
+                    let found = received.len();
                     let mut redriven = false;
-                    for (id, receives, body) in visible {
-                        // Redrive: received `max_receives` times and never acknowledged.
-                        if receives >= max_receives {
+                    for (id, receives, body) in received {
+                        if receives > max_receives {
                             bury(conn, id, now)?;
                             redriven = true;
-                            continue;
+                        } else {
+                            taken.push((id, receives, body));
                         }
-                        conn.prepare_cached(
-                            "UPDATE queue_messages SET receives = receives + 1, visible_at = ?2, in_flight = 1
-                             WHERE id = ?1",
-                        )
-                        .and_then(|mut s| s.execute([id, hidden_until]))
-                        .map_err(error)?;
-                        taken.push((id, receives + 1, body));
                     }
                     if !redriven || found == 0 || taken.len() >= want {
                         return Ok(taken);
@@ -235,21 +248,26 @@ impl<M: QueueMessage> Queue<M> for SqliteQueue<M> {
         Ok(out)
     }
 
-    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        let Some((id, receives)) = receipt_parts(receipt) else {
-            return Ok(()); // names no message of this queue
-        };
+    async fn ack_all(&self, receipts: &[String]) -> Result<(), QueueError> {
+        // A receipt that names no message of this queue acknowledges nothing.
+        let messages: Vec<(i64, i64)> = receipts.iter().filter_map(|r| receipt_parts(r)).collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
         let name = self.name;
         self.db
             .write(move |conn| {
-                conn.prepare_cached(
-                    "DELETE FROM queue_messages WHERE id = ?1 AND receives = ?2 AND queue = ?3",
-                )
-                .and_then(|mut s| s.execute(params![id, receives, name]))
-                .map_err(error)
+                let mut stmt = conn
+                    .prepare_cached(
+                        "DELETE FROM queue_messages WHERE id = ?1 AND receives = ?2 AND queue = ?3",
+                    )
+                    .map_err(error)?;
+                for (id, receives) in &messages {
+                    stmt.execute(params![id, receives, name]).map_err(error)?;
+                }
+                Ok(())
             })
             .await
-            .map(|_| ())
             .map_err(unavailable)
     }
 

@@ -1,5 +1,5 @@
 //! The delivery queue on SQS: SendMessageBatch (10 entries per call, calls concurrent, failed
-//! entries retried with backoff), ReceiveMessage, DeleteMessage.
+//! entries retried with backoff), ReceiveMessage, DeleteMessageBatch.
 //!
 //! The SQS client is built on first use from the process's shared SDK configuration, so the
 //! functions that never touch the queue do not pay for it at cold start.
@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{DeliveryMessage, Queue, QueueError, QueueMessage, Received};
@@ -237,14 +239,35 @@ impl<M: QueueMessage> Queue<M> for SqsQueue<M> {
             .collect()
     }
 
-    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
-        self.client()
-            .delete_message()
-            .queue_url(&self.url)
-            .receipt_handle(receipt)
-            .send()
-            .await
-            .map_err(unavailable)?;
+    async fn ack_all(&self, receipts: &[String]) -> Result<(), QueueError> {
+        for chunk in receipts.chunks(BATCH_MAX) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(receipt)
+                        .build()
+                        .map_err(|e| QueueError::Corrupt(e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client()
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if !out.failed.is_empty() {
+                return Err(QueueError::Unavailable(format!(
+                    "{} of {} deletes refused",
+                    out.failed.len(),
+                    chunk.len()
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -272,15 +272,30 @@ pub trait DeliveryStore: Send + Sync {
     /// Records deliveries settled at birth (the fan-out's `skipped` ones; BatchWriteItem, 25 per
     /// call). Writing one again writes the same.
     async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()>;
-    /// Claims a delivery for sending, by one conditional write that also records it if it is not
-    /// yet (a queued delivery exists only as its message until then): new, `queued`, or
-    /// `sending` with an expired lease becomes `sending` until `lease_until`, one more attempt.
-    async fn claim_delivery(
+    /// Claims deliveries for sending, each by one conditional write that also records it if it
+    /// is not yet (a queued delivery exists only as its message until then): new, `queued`,
+    /// `held` (its message comes from the resume job, or is a repeat: the sender holds it again
+    /// while the notifier is paused), or `sending` with an expired lease becomes `sending` until
+    /// `lease_until`, one more attempt.
+    /// One answer per delivery, in order. SQLite claims them all in one transaction; DynamoDB
+    /// with one UpdateItem each, at once.
+    async fn claim_deliveries(
         &self,
-        delivery: &Delivery,
+        deliveries: &[Delivery],
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
-    ) -> StoreResult<Claim>;
+    ) -> Vec<StoreResult<Claim>>;
+    /// Ends claims: only the holder of a delivery's lease may end it (`false` otherwise). One
+    /// answer per settlement, in order; SQLite settles them all in one transaction, DynamoDB with
+    /// one UpdateItem each, at once.
+    async fn settle_deliveries(
+        &self,
+        settlements: &[Settlement],
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<bool>>;
+    /// `held` deliveries back to `queued` (`false` for one that was not held), in order: SQLite
+    /// in one transaction, DynamoDB with one UpdateItem each, at once.
+    async fn release_held_all(&self, deliveries: &[Delivery]) -> Vec<StoreResult<bool>>;
     /// Deliveries newest first (by [`Delivery::list_key`]), filtered; `page.after` is the list key
     /// of the last one seen.
     async fn list_deliveries(
@@ -289,17 +304,55 @@ pub trait DeliveryStore: Send + Sync {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>>;
-    /// A `held` delivery back to `queued` (`false` if it was not held).
-    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool>;
-    /// Ends a claim: only the holder of the lease `lease_until` may (`false` otherwise).
+
+    /// [`DeliveryStore::claim_deliveries`] of one delivery.
+    async fn claim_delivery(
+        &self,
+        delivery: &Delivery,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> StoreResult<Claim> {
+        only(
+            self.claim_deliveries(std::slice::from_ref(delivery), now, lease_until)
+                .await,
+        )
+    }
+    /// [`DeliveryStore::settle_deliveries`] of one delivery.
     async fn settle_delivery(
         &self,
         delivery: &Delivery,
         lease_until: OffsetDateTime,
         outcome: &Outcome,
         now: OffsetDateTime,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let settlement = Settlement {
+            delivery: delivery.clone(),
+            lease_until,
+            outcome: outcome.clone(),
+        };
+        only(self.settle_deliveries(&[settlement], now).await)
+    }
+    /// [`DeliveryStore::release_held_all`] of one delivery.
+    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool> {
+        only(self.release_held_all(std::slice::from_ref(delivery)).await)
+    }
 }
+
+/// How one claimed delivery ended, to be recorded by the holder of its lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub delivery: Delivery,
+    pub lease_until: OffsetDateTime,
+    pub outcome: Outcome,
+}
+
+/// The one answer of a batch call made with one item.
+fn only<T>(mut answers: Vec<StoreResult<T>>) -> StoreResult<T> {
+    answers
+        .pop()
+        .unwrap_or_else(|| Err(StoreError::Corrupt("a batch call gave no answer".into())))
+}
+
 /// Everything the API and the workers keep: each backend implements every resource's trait.
 pub trait Store:
     OrganizationStore

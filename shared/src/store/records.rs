@@ -385,8 +385,6 @@ pub enum Claim {
     Claimed(Box<Delivery>),
     /// Another sender holds a live lease.
     Busy,
-    /// It is `held` (the notifier is paused).
-    Held,
     /// It is already `sent`, `failed` or `skipped`.
     Settled(DeliveryStatus),
 }

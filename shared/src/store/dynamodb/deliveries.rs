@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem};
+use futures_util::{StreamExt, stream};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -17,8 +18,8 @@ use super::{
 };
 use crate::model::{OrgId, timestamp};
 use crate::store::{
-    Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome, Page, PageRequest, StoreError,
-    StoreResult, Unique,
+    Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome, Page, PageRequest, Settlement,
+    StoreError, StoreResult, Unique,
 };
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -29,6 +30,9 @@ struct IdempotencyItem {
     expires_at: OffsetDateTime,
     ttl: i64,
 }
+
+/// Conditional writes of a batch in flight at once.
+const WRITE_CONCURRENCY: usize = 32;
 
 #[async_trait]
 impl crate::store::DeliveryStore for DynamoStore {
@@ -226,28 +230,50 @@ impl crate::store::DeliveryStore for DynamoStore {
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
 
-    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool> {
-        use crate::model::DeliveryStatus as S;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(delivery_key(delivery)))
-            .update_expression("SET #status = :queued REMOVE heldOrg")
-            .condition_expression("#status = :held")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
-            .expression_attribute_values(":held", Av::S(S::Held.as_str().into()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+    async fn claim_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Vec<StoreResult<Claim>> {
+        let claims: Vec<_> = deliveries
+            .iter()
+            .map(|d| self.claim_one(d, now, lease_until))
+            .collect();
+        stream::iter(claims)
+            .buffered(WRITE_CONCURRENCY)
+            .collect()
+            .await
     }
 
-    async fn claim_delivery(
+    async fn settle_deliveries(
+        &self,
+        settlements: &[Settlement],
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<bool>> {
+        let settles: Vec<_> = settlements
+            .iter()
+            .map(|s| self.settle_one(&s.delivery, s.lease_until, &s.outcome, now))
+            .collect();
+        stream::iter(settles)
+            .buffered(WRITE_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    async fn release_held_all(&self, deliveries: &[Delivery]) -> Vec<StoreResult<bool>> {
+        let releases: Vec<_> = deliveries.iter().map(|d| self.release_one(d)).collect();
+        stream::iter(releases)
+            .buffered(WRITE_CONCURRENCY)
+            .collect()
+            .await
+    }
+}
+
+/// One conditional UpdateItem per delivery (DynamoDB has no conditional batch write short of a
+/// transaction, which would fail as a whole).
+impl DynamoStore {
+    async fn claim_one(
         &self,
         delivery: &Delivery,
         now: OffsetDateTime,
@@ -263,12 +289,13 @@ impl crate::store::DeliveryStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(delivery_key(delivery)))
             .condition_expression(
-                "attribute_not_exists(pk) OR #status = :queued \
+                "attribute_not_exists(pk) OR #status = :queued OR #status = :held \
                  OR (#status = :sending AND leaseUntil < :now)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":sending", Av::S(S::Sending.as_str().into()))
             .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
+            .expression_attribute_values(":held", Av::S(S::Held.as_str().into()))
             .expression_attribute_values(":lease", Av::S(timestamp::format(lease_until)))
             .expression_attribute_values(":now", Av::S(timestamp::format(now)))
             .expression_attribute_values(":one", Av::N("1".into()))
@@ -288,7 +315,11 @@ impl crate::store::DeliveryStore for DynamoStore {
                 .expression_attribute_values(format!(":b{i}"), value);
         }
         let result = request
-            .update_expression(format!("SET {} ADD attempts :one", set.join(", ")))
+            // Out of the held index, if it was held.
+            .update_expression(format!(
+                "SET {} REMOVE heldOrg ADD attempts :one",
+                set.join(", ")
+            ))
             .send()
             .await;
         match result {
@@ -300,18 +331,17 @@ impl crate::store::DeliveryStore for DynamoStore {
                     .get(deliveries_pk(&delivery.organization), delivery.list_key())
                     .await?;
                 Ok(match current.map(|d| d.status) {
-                    Some(S::Held) => Claim::Held,
                     Some(status @ (S::Sent | S::Failed | S::Skipped)) => Claim::Settled(status),
-                    // Queued again (or its lease ran out) since the write: another sender may
-                    // claim it; this one lets its message come back.
-                    Some(S::Sending | S::Queued) | None => Claim::Busy,
+                    // Queued or held again (or its lease ran out) since the write: another
+                    // sender may claim it; this one lets its message come back.
+                    Some(S::Sending | S::Queued | S::Held) | None => Claim::Busy,
                 })
             }
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn settle_delivery(
+    async fn settle_one(
         &self,
         delivery: &Delivery,
         lease_until: OffsetDateTime,
@@ -350,6 +380,27 @@ impl crate::store::DeliveryStore for DynamoStore {
         }
         let result = request
             .update_expression(format!("{set} REMOVE leaseUntil"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn release_one(&self, delivery: &Delivery) -> StoreResult<bool> {
+        use crate::model::DeliveryStatus as S;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(delivery)))
+            .update_expression("SET #status = :queued REMOVE heldOrg")
+            .condition_expression("#status = :held")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
+            .expression_attribute_values(":held", Av::S(S::Held.as_str().into()))
             .send()
             .await;
         match result {

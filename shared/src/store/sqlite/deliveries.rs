@@ -14,7 +14,7 @@ use super::{Sqlite, error, json, millis, one, parse};
 use crate::model::{DeliveryStatus, OrgId, timestamp};
 use crate::store::{
     Claim, Delivery, DeliveryFilter, DeliveryStore, Event, EventCreated, Outcome, Page,
-    PageRequest, StoreError, StoreResult, Unique,
+    PageRequest, Settlement, StoreError, StoreResult, Unique,
 };
 
 /// The columns a delivery is read from: its state, then its birth record.
@@ -89,6 +89,100 @@ fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
     })
     .map_err(error)?;
     Ok(())
+}
+
+/// Claims one delivery (part of a writer job): one statement records it if it is new, or takes
+/// it if it is `queued`, `held`, or `sending` with an expired lease; only when it does neither is
+/// the record read, to tell a settled delivery from a busy one.
+fn claim(
+    conn: &Connection,
+    queued: &Delivery,
+    now: OffsetDateTime,
+    lease_until: OffsetDateTime,
+) -> StoreResult<Claim> {
+    let born = Delivery {
+        status: DeliveryStatus::Sending,
+        attempts: 1,
+        last_error: None,
+        reason: None,
+        lease_until: Some(lease_until),
+        updated_at: now,
+        ..queued.clone()
+    };
+    let (org, key) = (queued.organization.as_str(), queued.list_key());
+    let (lease, now_text) = (timestamp::format(lease_until), timestamp::format(now));
+    let record = json(&born)?;
+    let claimed = conn
+        .prepare_cached(&format!(
+            "INSERT INTO deliveries
+                (org, list_key, event, status, attempts, last_error, reason, lease_until, updated_at, record)
+             VALUES (?1, ?2, ?3, 'sending', 1, NULL, NULL, ?4, ?5, ?6)
+             ON CONFLICT (org, list_key) DO UPDATE SET
+                status = 'sending', lease_until = ?4, attempts = attempts + 1, updated_at = ?5
+             WHERE status IN ('queued', 'held') OR (status = 'sending' AND lease_until < ?5)
+             RETURNING {}",
+            DELIVERY.trim_end_matches(" FROM deliveries")
+        ))
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    org,
+                    key,
+                    queued.event.map(|e| e.to_string()),
+                    lease,
+                    now_text,
+                    record,
+                ],
+                delivery,
+            )
+            .optional()
+        })
+        .map_err(error)?;
+    if let Some(claimed) = claimed {
+        return claimed.map(|d| Claim::Claimed(Box::new(d)));
+    }
+    let status: String = conn
+        .prepare_cached("SELECT status FROM deliveries WHERE org = ?1 AND list_key = ?2")
+        .and_then(|mut s| s.query_row([org, &key], |r| r.get(0)))
+        .map_err(error)?;
+    Ok(match DeliveryStatus::parse(&status) {
+        Ok(status @ (DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Skipped)) => {
+            Claim::Settled(status)
+        }
+        Ok(_) => Claim::Busy,
+        Err(e) => return Err(StoreError::Corrupt(format!("delivery status: {e}"))),
+    })
+}
+
+/// Ends one claim, if `settlement` holds its lease (part of a writer job).
+fn settle(conn: &Connection, settlement: &Settlement, now: &str) -> StoreResult<bool> {
+    use DeliveryStatus as S;
+    let (status, last_error, reason) = match &settlement.outcome {
+        Outcome::Sent => (S::Sent, None, None),
+        Outcome::Failed(e) => (S::Failed, Some(e), None),
+        Outcome::Retry(e) => (S::Queued, Some(e), None),
+        Outcome::Skipped(r) => (S::Skipped, None, Some(r)),
+        Outcome::Held => (S::Held, None, None),
+    };
+    let d = &settlement.delivery;
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = ?3, updated_at = ?4, lease_until = NULL,
+            last_error = coalesce(?5, last_error), reason = coalesce(?6, reason)
+         WHERE org = ?1 AND list_key = ?2 AND status = 'sending' AND lease_until = ?7",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            d.organization.as_str(),
+            d.list_key(),
+            status.as_str(),
+            now,
+            last_error,
+            reason,
+            timestamp::format(settlement.lease_until)
+        ])
+    })
+    .map(|n| n == 1)
+    .map_err(error)
 }
 
 /// Records an event and its idempotency key (part of a writer job: the event intake's too).
@@ -217,71 +311,20 @@ impl DeliveryStore for Sqlite {
             .await
     }
 
-    async fn claim_delivery(
-        &self,
-        queued: &Delivery,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-    ) -> StoreResult<Claim> {
-        use DeliveryStatus as S;
-        let queued = queued.clone();
-        self.write(move |conn| {
-            let (org, key) = (queued.organization.as_str(), queued.list_key());
-            let state: Option<(String, Option<String>)> = conn
-                .prepare_cached(
-                    "SELECT status, lease_until FROM deliveries WHERE org = ?1 AND list_key = ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_row([org, &key], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()
-                })
-                .map_err(error)?;
-            let lease = timestamp::format(lease_until);
-            let now_text = timestamp::format(now);
-            let Some((status, held_until)) = state else {
-                // New: the claim records it (its message was its only record until now).
-                let claimed = Delivery {
-                    status: S::Sending,
-                    attempts: 1,
-                    last_error: None,
-                    reason: None,
-                    lease_until: Some(lease_until),
-                    updated_at: now,
-                    ..queued.clone()
-                };
-                put_delivery(conn, &claimed)?;
-                return Ok(Claim::Claimed(Box::new(claimed)));
-            };
-            let status = DeliveryStatus::parse(&status)
-                .map_err(|e| StoreError::Corrupt(format!("delivery status: {e}")))?;
-            let expired = held_until.is_some_and(|until| until < now_text);
-            match status {
-                S::Held => return Ok(Claim::Held),
-                S::Sent | S::Failed | S::Skipped => return Ok(Claim::Settled(status)),
-                S::Sending if !expired => return Ok(Claim::Busy),
-                S::Queued | S::Sending => {}
-            }
-            conn.prepare_cached(&format!(
-                "UPDATE deliveries SET status = 'sending', lease_until = ?3,
-                    attempts = attempts + 1, updated_at = ?4
-                 WHERE org = ?1 AND list_key = ?2
-                 RETURNING {}",
-                DELIVERY.trim_end_matches(" FROM deliveries")
-            ))
-            .and_then(|mut s| s.query_row([org, &key, &lease, &now_text], delivery))
-            .map_err(error)?
-            .map(|d| Claim::Claimed(Box::new(d)))
-        })
-        .await
-    }
-
     async fn list_deliveries(
         &self,
         org: &OrgId,
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>> {
-        let mut sql = format!("SELECT {DELIVERY} WHERE org = ?");
+        // Held ones through their partial index (the resume job's input): a scan of the log
+        // would pass every sent delivery on the way.
+        let index = if filter.status == Some(DeliveryStatus::Held) {
+            " INDEXED BY deliveries_held"
+        } else {
+            ""
+        };
+        let mut sql = format!("SELECT {DELIVERY}{index} WHERE org = ?");
         let mut values = vec![Value::Text(org.to_string())];
         if let Some(after) = &page.after {
             sql.push_str(" AND list_key < ?");
@@ -328,58 +371,83 @@ impl DeliveryStore for Sqlite {
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
 
-    async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool> {
-        let (org, key) = (delivery.organization.clone(), delivery.list_key());
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE deliveries SET status = 'queued'
-                 WHERE org = ?1 AND list_key = ?2 AND status = 'held'",
-            )
-            .and_then(|mut s| s.execute([org.as_str(), &key]))
-            .map(|n| n == 1)
-            .map_err(error)
-        })
-        .await
+    async fn claim_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Vec<StoreResult<Claim>> {
+        if deliveries.is_empty() {
+            return Vec::new();
+        }
+        let queued = deliveries.to_vec();
+        let n = queued.len();
+        each(
+            n,
+            self.write(move |conn| {
+                queued
+                    .iter()
+                    .map(|d| claim(conn, d, now, lease_until))
+                    .collect()
+            })
+            .await,
+        )
     }
 
-    async fn settle_delivery(
+    async fn settle_deliveries(
         &self,
-        delivery: &Delivery,
-        lease_until: OffsetDateTime,
-        outcome: &Outcome,
+        settlements: &[Settlement],
         now: OffsetDateTime,
-    ) -> StoreResult<bool> {
-        use DeliveryStatus as S;
-        let (status, last_error, reason) = match outcome {
-            Outcome::Sent => (S::Sent, None, None),
-            Outcome::Failed(e) => (S::Failed, Some(e.clone()), None),
-            Outcome::Retry(e) => (S::Queued, Some(e.clone()), None),
-            Outcome::Skipped(r) => (S::Skipped, None, Some(r.clone())),
-            Outcome::Held => (S::Held, None, None),
-        };
-        let (org, key) = (delivery.organization.clone(), delivery.list_key());
-        let (lease, now) = (timestamp::format(lease_until), timestamp::format(now));
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE deliveries SET status = ?3, updated_at = ?4, lease_until = NULL,
-                    last_error = coalesce(?5, last_error), reason = coalesce(?6, reason)
-                 WHERE org = ?1 AND list_key = ?2 AND status = 'sending' AND lease_until = ?7",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    org.as_str(),
-                    key,
-                    status.as_str(),
-                    now,
-                    last_error,
-                    reason,
-                    lease
-                ])
+    ) -> Vec<StoreResult<bool>> {
+        if settlements.is_empty() {
+            return Vec::new();
+        }
+        let settlements = settlements.to_vec();
+        let n = settlements.len();
+        let now = timestamp::format(now);
+        each(
+            n,
+            self.write(move |conn| settlements.iter().map(|s| settle(conn, s, &now)).collect())
+                .await,
+        )
+    }
+
+    async fn release_held_all(&self, deliveries: &[Delivery]) -> Vec<StoreResult<bool>> {
+        if deliveries.is_empty() {
+            return Vec::new();
+        }
+        let keys: Vec<(String, String)> = deliveries
+            .iter()
+            .map(|d| (d.organization.to_string(), d.list_key()))
+            .collect();
+        let n = keys.len();
+        each(
+            n,
+            self.write(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE deliveries SET status = 'queued'
+                         WHERE org = ?1 AND list_key = ?2 AND status = 'held'",
+                    )
+                    .map_err(error)?;
+                keys.iter()
+                    .map(|(org, key)| {
+                        stmt.execute([org, key])
+                            .map(|changed| changed == 1)
+                            .map_err(error)
+                    })
+                    .collect()
             })
-            .map(|n| n == 1)
-            .map_err(error)
-        })
-        .await
+            .await,
+        )
+    }
+}
+
+/// The answers of a batch written in one job: each item's, or the job's error for each.
+fn each<T>(n: usize, job: StoreResult<Vec<T>>) -> Vec<StoreResult<T>> {
+    match job {
+        Ok(answers) => answers.into_iter().map(Ok).collect(),
+        Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
     }
 }
 
@@ -454,7 +522,7 @@ impl Sqlite {
             let deleted = self
                 .write(move |conn| {
                     conn.prepare_cached(sql)
-                        .and_then(|mut s| s.execute(rusqlite::params_from_iter(values)))
+                        .and_then(|mut s| s.execute(rusqlite::params_from_iter(values.iter())))
                         .map_err(error)
                 })
                 .await?;

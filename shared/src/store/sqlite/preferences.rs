@@ -80,7 +80,7 @@ impl PreferenceStore for Sqlite {
                      DO UPDATE SET disabled = excluded.disabled, updated_at = excluded.updated_at",
                 )
                 .map_err(error)?;
-            for (template, disabled) in changes {
+            for &(template, disabled) in &changes {
                 if current
                     .get(&template)
                     .is_some_and(|p| p.disabled == disabled)

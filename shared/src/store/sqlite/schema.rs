@@ -25,12 +25,17 @@
 //!
 //! Times are RFC 3339 strings with milliseconds (`2019-01-28T16:57:42.293Z`), which sort as the
 //! times they name; the queue's are integers of milliseconds.
+//!
+//! The tables of many rows with large records (recipients, events, deliveries, the queue) keep
+//! their rows by rowid, their keys in a `UNIQUE` index: a new row is appended, where a table
+//! keyed by its record's key (`WITHOUT ROWID`) would rebalance pages of whole records. Small
+//! rows (preferences, counters, keys) are `WITHOUT ROWID`.
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::{BUSY_TIMEOUT, STATEMENT_CACHE};
+use super::{BUSY_TIMEOUT, MMAP_SIZE, STATEMENT_CACHE};
 
 /// `PRAGMA application_id` of a Herald database: "HRLD".
 pub const APPLICATION_ID: i32 = 0x4852_4c44;
@@ -85,8 +90,8 @@ CREATE TABLE recipients (
     notification TEXT NOT NULL,
     id TEXT NOT NULL,
     record TEXT NOT NULL,
-    PRIMARY KEY (org, notification, id)
-) STRICT, WITHOUT ROWID;
+    UNIQUE (org, notification, id)
+) STRICT;
 
 CREATE TABLE preferences (
     org TEXT NOT NULL,
@@ -117,8 +122,8 @@ CREATE TABLE events (
     id TEXT NOT NULL,
     created_at TEXT NOT NULL,
     record TEXT NOT NULL,
-    PRIMARY KEY (org, id)
-) STRICT, WITHOUT ROWID;
+    UNIQUE (org, id)
+) STRICT;
 CREATE INDEX events_by_time ON events (created_at);
 
 CREATE TABLE idempotency_keys (
@@ -140,8 +145,8 @@ CREATE TABLE deliveries (
     lease_until TEXT,
     updated_at TEXT NOT NULL,
     record TEXT NOT NULL,
-    PRIMARY KEY (org, list_key)
-) STRICT, WITHOUT ROWID;
+    UNIQUE (org, list_key)
+) STRICT;
 CREATE INDEX deliveries_held ON deliveries (org, list_key) WHERE status = 'held';
 
 CREATE TABLE queue_messages (
@@ -234,11 +239,13 @@ pub(super) fn open_and_migrate(path: &Path) -> Result<Connection, OpenError> {
             detail: format!("cannot use write-ahead logging (journal mode stays {mode})"),
         });
     }
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = OFF;
-         PRAGMA journal_size_limit = 67108864;",
-    )
+         PRAGMA temp_store = MEMORY;
+         PRAGMA mmap_size = {MMAP_SIZE};
+         PRAGMA journal_size_limit = 67108864;"
+    ))
     .map_err(failed)?;
     for (from, migration) in MIGRATIONS
         .iter()
