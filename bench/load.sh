@@ -2,7 +2,7 @@
 # Load benchmark: authenticated GET /v1/organizations/{org}/notifications/{id} and
 # GET /v1/environments/{org}/notificationsSettings and GET /api/v2/notifications/templates/system
 # (16 templates, ~7 KB of JSON) on herald-local
-# (release, embedded store) side by side with a bare axum hello-world, same wrk settings, same run.
+# (release, the SQLite backend on a new data directory) side by side with a bare axum hello-world, same wrk settings, same run.
 # Usage: bench/load.sh [seconds] [connections] [rounds]   (bench/run builds the release binaries first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +16,12 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 herald_port=$(free_port)
 hello_port=$(free_port)
 out=$(mktemp)
-HERALD_PORT=$herald_port RUST_LOG=warn "$target/herald-local" > "$out" 2>/dev/null &
+data=$(mktemp -d)
+HERALD_DATA_DIR=$data HERALD_PORT=$herald_port RUST_LOG=warn "$target/herald-local" > "$out" 2>/dev/null &
 herald_pid=$!
 PORT=$hello_port "$target/examples/hello-axum" &
 hello_pid=$!
-trap 'kill $herald_pid $hello_pid 2>/dev/null || true; rm -f "$out"' EXIT
+trap 'kill $herald_pid $hello_pid 2>/dev/null || true; rm -rf "$out" "$data"' EXIT
 for _ in $(seq 50); do grep -q HERALD_ADMIN_TOKEN "$out" && break; sleep 0.1; done
 org=$(sed -n 's/^HERALD_ORGANIZATION_ID=//p' "$out")
 token=$(sed -n 's/^HERALD_ADMIN_TOKEN=//p' "$out")

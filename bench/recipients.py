@@ -15,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +41,9 @@ def request(port, method, path, token, body=None):
 
 def start_herald(env):
     port = free_port()
-    proc = subprocess.Popen([HERALD], env={**os.environ, **env, "HERALD_PORT": str(port), "RUST_LOG": "warn"},
+    data_dir = tempfile.mkdtemp(prefix="herald-bench-")
+    proc = subprocess.Popen([HERALD], env={**os.environ, **env, "HERALD_PORT": str(port), "RUST_LOG": "warn",
+                                           "HERALD_DATA_DIR": data_dir},
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines = dict(proc.stdout.readline().strip().split("=", 1) for _ in range(3))
     return proc, port, lines["HERALD_ORGANIZATION_ID"], lines["HERALD_ADMIN_TOKEN"]

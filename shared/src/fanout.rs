@@ -13,11 +13,13 @@
 //! repeated chunk queues the same deliveries again, and the claim drops any already made.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use futures_util::{StreamExt, stream};
 use uuid::Uuid;
 
 use crate::api::AppState;
+use crate::deliver::Memo;
 use crate::error::ApiError;
 use crate::model::{DeliveryMode, DeliveryStatus, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Received};
@@ -38,6 +40,8 @@ pub async fn process_batch(
     state: &AppState,
     batch: Vec<Received<FanoutMessage>>,
 ) -> Vec<(String, Disposition)> {
+    let reads = BatchReads::default();
+    let reads = &reads;
     let results: Vec<(Received<FanoutMessage>, Result<Produced, ApiError>)> = stream::iter(batch)
         .map(|received| async move {
             let produced = match &received.message {
@@ -45,7 +49,7 @@ pub async fn process_batch(
                     organization,
                     event,
                     position,
-                } => fan_out(state, organization, *event, position.as_ref()).await,
+                } => fan_out(state, reads, organization, *event, position.as_ref()).await,
                 FanoutMessage::Resume { organization } => resume(state, organization).await,
             };
             (received, produced)
@@ -114,10 +118,54 @@ async fn write(state: &AppState, produced: Produced) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// What the fan-out jobs of a batch share, read once per batch: each organization's settings and
+/// notifications (a batch lives for a moment; its jobs see the same configuration).
+#[derive(Default)]
+pub struct BatchReads {
+    settings: Memo<OrgId, Option<Arc<Settings>>>,
+    notifications: Memo<OrgId, Arc<Vec<Notification>>>,
+}
+
+impl BatchReads {
+    async fn settings(
+        &self,
+        state: &AppState,
+        org: &OrgId,
+    ) -> Result<Option<Arc<Settings>>, ApiError> {
+        self.settings
+            .get(org.clone(), || async {
+                Ok(state.store.get_settings(org).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    /// The organization's enabled notifications subscribed to the event's type, in id order.
+    async fn subscribed(
+        &self,
+        state: &AppState,
+        event: &Event,
+    ) -> Result<Vec<Notification>, ApiError> {
+        let all = self
+            .notifications
+            .get(event.organization.clone(), || async {
+                notifications(state, &event.organization)
+                    .await
+                    .map(Arc::new)
+            })
+            .await?;
+        Ok(all
+            .iter()
+            .filter(|n| n.enabled && n.events.contains(event.kind))
+            .cloned()
+            .collect())
+    }
+}
+
 /// Does one chunk of an event's fan-out: its deliveries, and the next chunk's message if there
 /// is one.
 pub async fn fan_out(
     state: &AppState,
+    reads: &BatchReads,
     org: &OrgId,
     event: Uuid,
     position: Option<&FanoutPosition>,
@@ -126,10 +174,10 @@ pub async fn fan_out(
         // Removed after its fan-out could not be queued: it never happened.
         return Ok(Produced::default());
     };
-    let Some(settings) = state.store.get_settings(org).await? else {
+    let Some(settings) = reads.settings(state, org).await? else {
         return Ok(Produced::default()); // the organization is gone
     };
-    let notifications = subscribed(state, &event).await?;
+    let notifications = reads.subscribed(state, &event).await?;
     let template = crate::deliver::event_template(event.kind);
     let now = state.clock.now();
     let mut deliveries = Vec::new();
@@ -223,23 +271,16 @@ pub async fn fan_out(
     })
 }
 
-/// The organization's enabled notifications subscribed to the event's type, in id order.
-async fn subscribed(state: &AppState, event: &Event) -> Result<Vec<Notification>, ApiError> {
+/// Every notification of the organization, in id order.
+async fn notifications(state: &AppState, org: &OrgId) -> Result<Vec<Notification>, ApiError> {
     let mut out = Vec::new();
     let mut page = PageRequest {
         limit: 100,
         after: None,
     };
     loop {
-        let got = state
-            .store
-            .list_notifications(&event.organization, &page)
-            .await?;
-        out.extend(
-            got.items
-                .into_iter()
-                .filter(|n| n.enabled && n.events.contains(event.kind)),
-        );
+        let got = state.store.list_notifications(org, &page).await?;
+        out.extend(got.items);
         match got.next {
             Some(next) => page.after = Some(next),
             None => return Ok(out),

@@ -251,7 +251,7 @@ async fn attempt(
 
 /// One read per key, shared by whoever asks for it: the first caller reads, the others wait for
 /// that read (a failed read is not kept: the next caller tries again).
-struct Memo<K, V>(Mutex<HashMap<K, Arc<OnceCell<V>>>>);
+pub(crate) struct Memo<K, V>(Mutex<HashMap<K, Arc<OnceCell<V>>>>);
 
 impl<K, V> Default for Memo<K, V> {
     fn default() -> Self {
@@ -260,7 +260,7 @@ impl<K, V> Default for Memo<K, V> {
 }
 
 impl<K: Eq + Hash, V: Clone> Memo<K, V> {
-    async fn get<E, F>(&self, key: K, read: impl FnOnce() -> F) -> Result<V, E>
+    pub(crate) async fn get<E, F>(&self, key: K, read: impl FnOnce() -> F) -> Result<V, E>
     where
         F: Future<Output = Result<V, E>>,
     {
