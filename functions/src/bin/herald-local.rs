@@ -223,8 +223,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     for job in jobs {
         job.abort();
     }
-    if let Some(db) = db {
-        db.checkpoint().await?;
+    if let Some(db) = db
+        && let Err(e) = db.checkpoint().await
+    {
+        // Everything is in the WAL already: the next start reads it from there.
+        tracing::warn!(error = %e, "the database's WAL could not be checkpointed");
     }
     tracing::info!("stopped");
     Ok(())

@@ -18,6 +18,7 @@
 //!
 //! The schema and its version are in [`schema`]; one file per resource, as in `dynamodb/`.
 
+mod cache;
 mod deliveries;
 mod notifications;
 mod organizations;
@@ -38,8 +39,9 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use super::{Page, PageRequest, StoreError, StoreResult};
-use crate::model::timestamp;
+use super::{Notification, Page, PageRequest, Settings, StoreError, StoreResult, TokenRecord};
+use crate::model::{NotificationId, OrgId, TokenId, timestamp};
+use cache::Cache;
 pub use deliveries::Pruned;
 pub(crate) use deliveries::record_event;
 pub use schema::OpenError;
@@ -66,7 +68,13 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
+    tokens: Cache<(OrgId, TokenId), TokenRecord>,
+    notifications: Cache<(OrgId, NotificationId), Notification>,
+    settings: Cache<OrgId, Settings>,
 }
+
+/// Records of each kind kept in memory at most (`cache`).
+const CACHED: usize = 10_000;
 
 impl std::fmt::Debug for Sqlite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,6 +104,9 @@ impl Sqlite {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                tokens: Cache::new(CACHED),
+                notifications: Cache::new(CACHED),
+                settings: Cache::new(CACHED),
             }),
         })
     }

@@ -54,13 +54,19 @@ impl NotificationStore for Sqlite {
         org: &OrgId,
         id: &NotificationId,
     ) -> StoreResult<Option<Notification>> {
-        self.read(|conn| {
-            one(
-                conn,
-                "SELECT record FROM notifications WHERE org = ?1 AND id = ?2",
-                [org.as_str(), id.as_str()],
-            )
-        })
+        let cached = self
+            .inner
+            .notifications
+            .get(&(org.clone(), id.clone()), || {
+                self.read(|conn| {
+                    one(
+                        conn,
+                        "SELECT record FROM notifications WHERE org = ?1 AND id = ?2",
+                        [org.as_str(), id.as_str()],
+                    )
+                })
+            })?;
+        Ok(cached.map(|n| (*n).clone()))
     }
 
     async fn list_notifications(
@@ -84,29 +90,36 @@ impl NotificationStore for Sqlite {
         expected_updated_at: OffsetDateTime,
     ) -> StoreResult<()> {
         let record = json(notification)?;
-        let (org, id) = (notification.organization.clone(), notification.id.clone());
-        self.write(move |conn| {
-            let stored: Option<Notification> = one(
-                conn,
-                "SELECT record FROM notifications WHERE org = ?1 AND id = ?2",
-                [org.as_str(), id.as_str()],
-            )?;
-            let stored = stored.ok_or(StoreError::NotFound)?;
-            // As DynamoDB's condition compares them: at the millisecond the API shows.
-            if timestamp::format(stored.updated_at) != timestamp::format(expected_updated_at) {
-                return Err(StoreError::Stale);
-            }
-            conn.prepare_cached("UPDATE notifications SET record = ?3 WHERE org = ?1 AND id = ?2")
+        let key = (notification.organization.clone(), notification.id.clone());
+        let (org, id) = key.clone();
+        let updated = self
+            .write(move |conn| {
+                let stored: Option<Notification> = one(
+                    conn,
+                    "SELECT record FROM notifications WHERE org = ?1 AND id = ?2",
+                    [org.as_str(), id.as_str()],
+                )?;
+                let stored = stored.ok_or(StoreError::NotFound)?;
+                // As DynamoDB's condition compares them: at the millisecond the API shows.
+                if timestamp::format(stored.updated_at) != timestamp::format(expected_updated_at) {
+                    return Err(StoreError::Stale);
+                }
+                conn.prepare_cached(
+                    "UPDATE notifications SET record = ?3 WHERE org = ?1 AND id = ?2",
+                )
                 .and_then(|mut s| s.execute(params![org.as_str(), id.as_str(), record]))
                 .map_err(error)?;
-            Ok(())
-        })
-        .await
+                Ok(())
+            })
+            .await;
+        self.inner.notifications.drop_key(&key);
+        updated
     }
 
     async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool> {
-        let (org, id) = (org.clone(), id.clone());
-        self.write(move |conn| {
+        let key = (org.clone(), id.clone());
+        let (org, id) = key.clone();
+        let deleted = self.write(move |conn| {
             let deleted = conn
                 .prepare_cached("DELETE FROM notifications WHERE org = ?1 AND id = ?2")
                 .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
@@ -124,6 +137,8 @@ impl NotificationStore for Sqlite {
                 .map_err(error)?;
             Ok(deleted)
         })
-        .await
+        .await;
+        self.inner.notifications.drop_key(&key);
+        deleted
     }
 }

@@ -199,23 +199,31 @@ impl OrganizationStore for Sqlite {
     }
 
     async fn get_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<Option<TokenRecord>> {
-        self.read(|conn| {
-            one(
-                conn,
-                "SELECT record FROM tokens WHERE org = ?1 AND id = ?2",
-                [org.as_str(), id.as_str()],
-            )
-        })
+        let cached = self.inner.tokens.get(&(org.clone(), id.clone()), || {
+            self.read(|conn| {
+                one(
+                    conn,
+                    "SELECT record FROM tokens WHERE org = ?1 AND id = ?2",
+                    [org.as_str(), id.as_str()],
+                )
+            })
+        })?;
+        Ok(cached.map(|t| (*t).clone()))
     }
 
     async fn delete_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<bool> {
-        let (org, id) = (org.clone(), id.clone());
-        self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM tokens WHERE org = ?1 AND id = ?2")
-                .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
-                .map(|n| n > 0)
-                .map_err(error)
-        })
-        .await
+        let key = (org.clone(), id.clone());
+        let (org, id) = key.clone();
+        let deleted = self
+            .write(move |conn| {
+                conn.prepare_cached("DELETE FROM tokens WHERE org = ?1 AND id = ?2")
+                    .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
+                    .map(|n| n > 0)
+                    .map_err(error)
+            })
+            .await;
+        // Revoked at once: before the answer, no request authenticates with it any more.
+        self.inner.tokens.drop_key(&key);
+        deleted
     }
 }

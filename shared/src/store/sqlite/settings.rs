@@ -77,7 +77,11 @@ fn settings(conn: &Connection, org: &str) -> StoreResult<Option<Settings>> {
 #[async_trait]
 impl SettingsStore for Sqlite {
     async fn get_settings(&self, org: &OrgId) -> StoreResult<Option<Settings>> {
-        self.read(|conn| settings(conn, org.as_str()))
+        let cached = self
+            .inner
+            .settings
+            .get(org, || self.read(|conn| settings(conn, org.as_str())))?;
+        Ok(cached.map(|s| (*s).clone()))
     }
 
     async fn update_settings(
@@ -86,79 +90,91 @@ impl SettingsStore for Sqlite {
         patch: &SettingsPatch,
         now: OffsetDateTime,
     ) -> StoreResult<Settings> {
+        let key = org.clone();
         let org = org.clone();
         let whitelist = patch.whitelist.as_ref().map(json).transpose()?;
         let patch = patch.clone();
-        self.write(move |conn| {
-            let kind: Option<String> = conn
-                .prepare_cached("SELECT kind FROM organizations WHERE id = ?1")
-                .and_then(|mut s| s.query_row([org.as_str()], |r| r.get(0)).optional())
-                .map_err(error)?;
-            let kind = kind.ok_or(StoreError::NotFound)?;
-            if patch.needs_production() && kind != OrgKind::Production.as_str() {
-                return Err(StoreError::Refused);
-            }
-            conn.prepare_cached(
-                "UPDATE organizations SET
+        let out = self
+            .write(move |conn| {
+                let kind: Option<String> = conn
+                    .prepare_cached("SELECT kind FROM organizations WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([org.as_str()], |r| r.get(0)).optional())
+                    .map_err(error)?;
+                let kind = kind.ok_or(StoreError::NotFound)?;
+                if patch.needs_production() && kind != OrgKind::Production.as_str() {
+                    return Err(StoreError::Refused);
+                }
+                conn.prepare_cached(
+                    "UPDATE organizations SET
                     sms_daily_quota = coalesce(?2, sms_daily_quota),
                     delivery_mode = coalesce(?3, delivery_mode),
                     whitelist = coalesce(?4, whitelist),
                     default_language = coalesce(?5, default_language),
                     settings_updated_at = ?6
                  WHERE id = ?1",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    org.as_str(),
-                    patch.sms_daily_quota,
-                    patch.delivery_mode.map(DeliveryMode::as_str),
-                    whitelist,
-                    patch.default_language.map(Language::as_str),
-                    timestamp::format(now),
-                ])
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        org.as_str(),
+                        patch.sms_daily_quota,
+                        patch.delivery_mode.map(DeliveryMode::as_str),
+                        whitelist,
+                        patch.default_language.map(Language::as_str),
+                        timestamp::format(now),
+                    ])
+                })
+                .map_err(error)?;
+                settings(conn, org.as_str())?.ok_or(StoreError::NotFound)
             })
-            .map_err(error)?;
-            settings(conn, org.as_str())?.ok_or(StoreError::NotFound)
-        })
-        .await
+            .await;
+        self.inner.settings.drop_key(&key);
+        out
     }
 
     async fn reset_settings(&self, org: &OrgId, now: OffsetDateTime) -> StoreResult<Settings> {
+        let key = org.clone();
         let org = org.clone();
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE organizations SET sms_daily_quota = NULL, delivery_mode = NULL,
+        let out = self
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE organizations SET sms_daily_quota = NULL, delivery_mode = NULL,
                     whitelist = NULL, default_language = NULL, settings_updated_at = ?2
                  WHERE id = ?1",
-            )
-            .and_then(|mut s| s.execute([org.as_str(), &timestamp::format(now)]))
-            .map_err(error)?;
-            settings(conn, org.as_str())?.ok_or(StoreError::NotFound)
-        })
-        .await
+                )
+                .and_then(|mut s| s.execute([org.as_str(), &timestamp::format(now)]))
+                .map_err(error)?;
+                settings(conn, org.as_str())?.ok_or(StoreError::NotFound)
+            })
+            .await;
+        self.inner.settings.drop_key(&key);
+        out
     }
 
     async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool> {
+        let key = org.clone();
         let org = org.clone();
-        self.write(move |conn| {
-            let current: Option<bool> = conn
-                .prepare_cached("SELECT notifier_paused FROM organizations WHERE id = ?1")
-                .and_then(|mut s| s.query_row([org.as_str()], |r| r.get(0)).optional())
-                .map_err(error)?;
-            match current {
-                None => Err(StoreError::NotFound),
-                Some(current) if current == paused => Ok(false),
-                Some(_) => {
-                    conn.prepare_cached(
-                        "UPDATE organizations SET notifier_paused = ?2 WHERE id = ?1",
-                    )
-                    .and_then(|mut s| s.execute(params![org.as_str(), paused]))
+        let out = self
+            .write(move |conn| {
+                let current: Option<bool> = conn
+                    .prepare_cached("SELECT notifier_paused FROM organizations WHERE id = ?1")
+                    .and_then(|mut s| s.query_row([org.as_str()], |r| r.get(0)).optional())
                     .map_err(error)?;
-                    Ok(true)
+                match current {
+                    None => Err(StoreError::NotFound),
+                    Some(current) if current == paused => Ok(false),
+                    Some(_) => {
+                        conn.prepare_cached(
+                            "UPDATE organizations SET notifier_paused = ?2 WHERE id = ?1",
+                        )
+                        .and_then(|mut s| s.execute(params![org.as_str(), paused]))
+                        .map_err(error)?;
+                        Ok(true)
+                    }
                 }
-            }
-        })
-        .await
+            })
+            .await;
+        self.inner.settings.drop_key(&key);
+        out
     }
 
     async fn take_sms(&self, org: &OrgId, user: Uuid, on: Date, limit: u32) -> StoreResult<bool> {
