@@ -1,6 +1,6 @@
 //! Records read on every request (tokens: every authenticated request; notifications and
-//! settings: their routes, and every batch the workers handle), kept in memory after their first
-//! read. A SQLite read costs little alone, but two threads reading at once share SQLite's
+//! settings: their routes, and every batch the workers handle; events: the fan-out, then the
+//! sender once per delivery), kept in memory after their first read. A SQLite read costs little alone, but two threads reading at once share SQLite's
 //! process-wide locks and each read then costs twice as much (BENCHMARKS.md).
 //!
 //! Coherent with the database because this process is its only writer (the data directory's
@@ -62,6 +62,13 @@ impl<K: Eq + Hash + Clone, V> Cache<K, V> {
         let mut records = self.lock();
         self.generation.fetch_add(1, Ordering::AcqRel);
         records.remove(key);
+    }
+
+    /// Drops every record (a write removed many).
+    pub(crate) fn clear(&self) {
+        let mut records = self.lock();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        records.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Arc<V>>> {

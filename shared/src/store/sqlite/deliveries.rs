@@ -274,32 +274,41 @@ impl DeliveryStore for Sqlite {
     }
 
     async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>> {
-        self.read(|conn| {
-            one(
-                conn,
-                "SELECT record FROM events WHERE org = ?1 AND id = ?2",
-                [org.as_str(), &id.to_string()],
-            )
-        })
+        // The fan-out reads an event, then the sender once per delivery: from memory after the
+        // first read (an event never changes; it is only removed).
+        let cached = self.inner.events.get(&(org.clone(), id), || {
+            self.read(|conn| {
+                one(
+                    conn,
+                    "SELECT record FROM events WHERE org = ?1 AND id = ?2",
+                    [org.as_str(), &id.to_string()],
+                )
+            })
+        })?;
+        Ok(cached.map(|e| (*e).clone()))
     }
 
     async fn delete_event(&self, event: &Event) -> StoreResult<()> {
+        let key = (event.organization.clone(), event.id);
         let event = event.clone();
-        self.write(move |conn| {
-            let (org, id) = (event.organization.as_str(), event.id.to_string());
-            conn.prepare_cached("DELETE FROM events WHERE org = ?1 AND id = ?2")
-                .and_then(|mut s| s.execute([org, &id]))
-                .map_err(error)?;
-            if let Some(key) = &event.idempotency_key {
-                conn.prepare_cached(
-                    "DELETE FROM idempotency_keys WHERE org = ?1 AND key = ?2 AND event = ?3",
-                )
-                .and_then(|mut s| s.execute([org, key, &id]))
-                .map_err(error)?;
-            }
-            Ok(())
-        })
-        .await
+        let deleted = self
+            .write(move |conn| {
+                let (org, id) = (event.organization.as_str(), event.id.to_string());
+                conn.prepare_cached("DELETE FROM events WHERE org = ?1 AND id = ?2")
+                    .and_then(|mut s| s.execute([org, &id]))
+                    .map_err(error)?;
+                if let Some(key) = &event.idempotency_key {
+                    conn.prepare_cached(
+                        "DELETE FROM idempotency_keys WHERE org = ?1 AND key = ?2 AND event = ?3",
+                    )
+                    .and_then(|mut s| s.execute([org, key, &id]))
+                    .map_err(error)?;
+                }
+                Ok(())
+            })
+            .await;
+        self.inner.events.drop_key(&key);
+        deleted
     }
 
     async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
@@ -489,13 +498,16 @@ impl Sqlite {
                 )
                 .await?;
         }
-        pruned.events = self
+        // Removed events leave the memory too (the whole of it: pruned events are many).
+        let events = self
             .prune_chunks(
                 "DELETE FROM events WHERE (org, id) IN
                     (SELECT org, id FROM events WHERE created_at < ?1 LIMIT ?2)",
                 vec![Value::Text(before_text)],
             )
-            .await?;
+            .await;
+        self.inner.events.clear();
+        pruned.events = events?;
         pruned.idempotency_keys = self
             .prune_chunks(
                 "DELETE FROM idempotency_keys WHERE (org, key) IN

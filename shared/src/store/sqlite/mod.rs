@@ -38,8 +38,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
-use super::{Notification, Page, PageRequest, Settings, StoreError, StoreResult, TokenRecord};
+use super::{
+    Event, Notification, Page, PageRequest, Settings, StoreError, StoreResult, TokenRecord,
+};
 use crate::model::{NotificationId, OrgId, TokenId, timestamp};
 use cache::Cache;
 pub use deliveries::Pruned;
@@ -71,6 +74,7 @@ struct Inner {
     tokens: Cache<(OrgId, TokenId), TokenRecord>,
     notifications: Cache<(OrgId, NotificationId), Notification>,
     settings: Cache<OrgId, Settings>,
+    events: Cache<(OrgId, Uuid), Event>,
 }
 
 /// Records of each kind kept in memory at most (`cache`).
@@ -107,6 +111,7 @@ impl Sqlite {
                 tokens: Cache::new(CACHED),
                 notifications: Cache::new(CACHED),
                 settings: Cache::new(CACHED),
+                events: Cache::new(CACHED),
             }),
         })
     }
