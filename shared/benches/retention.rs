@@ -3,7 +3,7 @@
 //! 1. Size: 1,000,000 webhook deliveries and 100,000 events (10 deliveries each) written through
 //!    the store, the database checkpointed: bytes per delivery and per event, and the size per
 //!    100,000 deliveries.
-//! 2. The retention job (`Sqlite::prune`, 5,000 rows per writer job) removing all of them, side by
+//! 2. The retention job (`Sqlite::prune`, 250 rows per writer job) removing all of them, side by
 //!    side with the baseline of the same rows removed by one `DELETE` per table on a copy; and
 //!    the latency of small writes made meanwhile (an SMS quota take every millisecond): the job
 //!    works in chunks so that other writes go on.

@@ -470,8 +470,9 @@ pub struct Pruned {
     pub dead_letters: usize,
 }
 
-/// Rows removed per job of the retention run, so that other writes go on between them.
-const PRUNE_CHUNK: usize = 5_000;
+/// Rows removed per job of the retention run, so that other writes go on between them (a chunk
+/// takes a few milliseconds: what a write made meanwhile waits at most).
+const PRUNE_CHUNK: usize = 250;
 
 impl Sqlite {
     /// The retention job (SPEC §7): removes the deliveries and events created before `before`,
@@ -491,9 +492,8 @@ impl Sqlite {
             // The log is keyed by time within an organization: a range of its primary key.
             pruned.deliveries += self
                 .prune_chunks(
-                    "DELETE FROM deliveries WHERE org = ?1 AND list_key < ?2 AND list_key <= coalesce(
-                        (SELECT list_key FROM deliveries WHERE org = ?1 AND list_key < ?2
-                         ORDER BY list_key LIMIT 1 OFFSET ?3 - 1), ?2)",
+                    "DELETE FROM deliveries WHERE rowid IN
+                        (SELECT rowid FROM deliveries WHERE org = ?1 AND list_key < ?2 LIMIT ?3)",
                     vec![Value::Text(org), Value::Text(before_text.clone())],
                 )
                 .await?;
@@ -501,8 +501,8 @@ impl Sqlite {
         // Removed events leave the memory too (the whole of it: pruned events are many).
         let events = self
             .prune_chunks(
-                "DELETE FROM events WHERE (org, id) IN
-                    (SELECT org, id FROM events WHERE created_at < ?1 LIMIT ?2)",
+                "DELETE FROM events WHERE rowid IN
+                    (SELECT rowid FROM events WHERE created_at < ?1 LIMIT ?2)",
                 vec![Value::Text(before_text)],
             )
             .await;
