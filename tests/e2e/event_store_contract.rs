@@ -4,58 +4,18 @@
 
 use std::time::Duration;
 
-use herald_tests::{Backend, new_backends, queued_delivery};
+use herald_tests::{Backend, new_backends, organization_in, queued_delivery};
 use shared::api::Backends;
-use shared::auth::issue_token;
-use shared::model::{
-    Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, Plan, Role, SystemClock, Username,
-};
+use shared::model::{Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, SystemClock};
 use shared::queue::FanoutMessage;
-use shared::store::{
-    Claim, Delivery, DeliveryFilter, Event, EventCreated, Organization, Outcome, PageRequest,
-    TokenRecord, User,
-};
+use shared::store::{Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome, PageRequest};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 async fn seeded(backend: Backend) -> (Backends, OrgId) {
     let (backends, _) = new_backends(backend).await;
-    let org =
-        OrgId::parse(&format!("org-{}", Uuid::new_v4().simple())).unwrap_or_else(|e| panic!("{e}"));
-    let now = SystemClock.now();
-    let admin = User {
-        id: Uuid::now_v7(),
-        organization: org.clone(),
-        username: Username::parse("admin").unwrap_or_else(|e| panic!("{e}")),
-        email: Email::parse("admin@example.com").unwrap_or_else(|e| panic!("{e}")),
-        phone: None,
-        roles: vec![Role::Admin],
-        created_at: now,
-    };
-    let issued = issue_token(&org);
-    let token = TokenRecord {
-        id: issued.id,
-        organization: org.clone(),
-        hash: issued.hash,
-        user_id: admin.id,
-        roles: admin.roles.clone(),
-        permissions: None,
-        expires_at: None,
-        created_at: now,
-    };
-    let organization = Organization {
-        id: org.clone(),
-        name: "Org".into(),
-        kind: OrgKind::Production,
-        plan: Plan::Paid,
-        created_at: now,
-    };
-    backends
-        .store
-        .create_organization(&organization, &admin, &token)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (backends, org)
+    let (organization, _) = organization_in(&*backends.store, OrgKind::Production).await;
+    (backends, organization.id)
 }
 
 fn event(org: &OrgId, key: Option<&str>, body_hash: &str, at: OffsetDateTime) -> Event {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use herald_tests::delivery::Receiver;
-use herald_tests::local::{Local, temp_path};
+use herald_tests::local::{Local, Records, id, temp_path};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -17,13 +17,6 @@ use serde_json::{Value, json};
 const EVENTS: usize = 2_000;
 /// Emitters running at once.
 const EMITTERS: usize = 16;
-
-fn id(body: &Value) -> String {
-    body["data"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no data.id in {body}"))
-        .to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigkill_while_delivering_loses_no_accepted_event_and_no_record() {
@@ -33,62 +26,8 @@ async fn a_sigkill_while_delivering_loses_no_accepted_event_and_no_record() {
     let mut first = Local::start(&dir, &[]);
 
     // What must survive: a user and its token, notifications, recipients, settings.
-    let (_, user) = first
-        .admin(
-            Method::POST,
-            &first.path("/users"),
-            Some(json!({"username": "ann", "email": "ann@example.com", "roles": ["member"]})),
-        )
-        .await;
-    let (status, token) = first
-        .admin(
-            Method::POST,
-            &first.path("/tokens"),
-            Some(json!({"userId": id(&user)})),
-        )
-        .await;
-    assert_eq!(status, 201);
-    let ann_token = token["data"]["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let (_, webhook) = first
-        .admin(
-            Method::POST,
-            &first.path("/notifications"),
-            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": receiver.url}}})),
-        )
-        .await;
-    let webhook = id(&webhook);
-    let (_, email) = first
-        .admin(
-            Method::POST,
-            &first.path("/notifications"),
-            Some(json!({"type": "email", "events": {"feedbackCreated": true}})),
-        )
-        .await;
-    let email = id(&email);
-    let recipients = format!(
-        "/v1/deployments/{}/notifications/{email}/recipients",
-        first.org()
-    );
-    let (status, _) = first
-        .admin(
-            Method::POST,
-            &recipients,
-            Some(json!({"recipients": [{"embedTenantName": "t", "externalId": "x@example.com"}]})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let settings = format!("/v1/environments/{}/notificationsSettings", first.org());
-    let (status, _) = first
-        .admin(
-            Method::PUT,
-            &settings,
-            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 9}}})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let records = Records::create(&first, &receiver.url).await;
+    let webhook = records.webhook.clone();
 
     // Emit until killed: every 202 is an event that must be delivered.
     let accepted = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -239,19 +178,5 @@ async fn a_sigkill_while_delivering_loses_no_accepted_event_and_no_record() {
     assert_eq!(sending["data"]["items"], json!([]), "nothing stays sending");
 
     // Everything created before the kill is there.
-    let (status, me) = second
-        .call(Method::GET, &second.path("/users/me"), &ann_token, None)
-        .await;
-    assert_eq!(
-        (status, me["data"]["username"].as_str()),
-        (200, Some("ann"))
-    );
-    let (_, listed) = second
-        .admin(Method::GET, &second.path("/notifications"), None)
-        .await;
-    assert_eq!(listed["data"]["items"].as_array().map(Vec::len), Some(2));
-    let (_, kept) = second.admin(Method::GET, &recipients, None).await;
-    assert_eq!(kept["items"].as_array().map(Vec::len), Some(1));
-    let (_, kept) = second.admin(Method::GET, &settings, None).await;
-    assert_eq!(kept["restrictions"]["smsVoiceQuota"]["daily"], 9);
+    records.assert_kept(&second).await;
 }

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use herald_tests::delivery::Receiver;
-use herald_tests::local::{Local, temp_path};
+use herald_tests::local::{Local, Records, id, temp_path};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Starts herald-local with `env`, checks its three lines and drives the API through a socket.
 async fn serves_the_api(env: &[(&str, &str)]) {
@@ -74,13 +74,6 @@ mod moto {
     }
 }
 
-fn id(body: &Value) -> String {
-    body["data"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no data.id in {body}"))
-        .to_owned()
-}
-
 /// Waits until `done` holds, up to `limit`.
 async fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -114,65 +107,8 @@ async fn a_restart_keeps_every_record_and_prints_the_same_three_lines() {
         assert_eq!(mode(&dir.join("credentials.json")), 0o600);
         assert_eq!(mode(&dir.join("herald.db")), 0o600);
     }
-    // A record of every kind.
-    let (status, user) = first
-        .admin(
-            Method::POST,
-            &first.path("/users"),
-            Some(json!({"username": "ann", "email": "ann@example.com", "phone": "+14155550100", "roles": ["member"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{user}");
-    let ann = id(&user);
-    let (status, token) = first
-        .admin(
-            Method::POST,
-            &first.path("/tokens"),
-            Some(json!({"userId": ann})),
-        )
-        .await;
-    assert_eq!(status, 201, "{token}");
-    let ann_token = token["data"]["token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let (_, webhook) = first
-        .admin(
-            Method::POST,
-            &first.path("/notifications"),
-            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": receiver.url}}})),
-        )
-        .await;
-    let webhook = id(&webhook);
-    let (_, email) = first
-        .admin(
-            Method::POST,
-            &first.path("/notifications"),
-            Some(json!({"type": "email", "events": {"feedbackCreated": true}})),
-        )
-        .await;
-    let email = id(&email);
-    let recipients = format!(
-        "/v1/deployments/{}/notifications/{email}/recipients",
-        first.org()
-    );
-    let (status, added) = first
-        .admin(
-            Method::POST,
-            &recipients,
-            Some(json!({"recipients": [{"userId": ann}, {"embedTenantName": "t", "externalId": "e@example.com"}]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{added}");
-    let settings = format!("/v1/environments/{}/notificationsSettings", first.org());
-    let (status, _) = first
-        .admin(
-            Method::PUT,
-            &settings,
-            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 7}}, "defaultLanguage": "de"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    let records = Records::create(&first, &receiver.url).await;
+    let ann_token = records.ann_token.clone();
     let (_, templates) = first
         .admin(Method::GET, "/api/v2/notifications/templates/system", None)
         .await;
@@ -206,30 +142,7 @@ async fn a_restart_keeps_every_record_and_prints_the_same_three_lines() {
 
     let second = Local::start(&dir, &[]);
     assert_eq!(second.lines, first.lines, "the same three lines");
-    let (status, listed) = second
-        .admin(Method::GET, &second.path("/notifications"), None)
-        .await;
-    assert_eq!(status, 200, "the admin token still works: {listed}");
-    let ids: Vec<&str> = listed["data"]["items"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|n| n["id"].as_str()).collect())
-        .unwrap_or_default();
-    let mut want = vec![webhook.as_str(), email.as_str()];
-    want.sort();
-    assert_eq!(ids, want);
-    let (status, kept) = second.admin(Method::GET, &recipients, None).await;
-    assert_eq!(status, 200);
-    assert_eq!(kept["items"].as_array().map(Vec::len), Some(2), "{kept}");
-    let (_, kept) = second.admin(Method::GET, &settings, None).await;
-    assert_eq!(kept["restrictions"]["smsVoiceQuota"]["daily"], 7);
-    assert_eq!(kept["defaultLanguage"], "de");
-    let (status, me) = second
-        .call(Method::GET, &second.path("/users/me"), &ann_token, None)
-        .await;
-    assert_eq!(
-        (status, me["data"]["username"].as_str()),
-        (200, Some("ann"))
-    );
+    records.assert_kept(&second).await;
     let (_, kept) = second
         .call(Method::GET, preferences, &ann_token, None)
         .await;

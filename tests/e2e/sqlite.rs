@@ -5,17 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_tests::{queued_delivery, temp_database};
-use shared::auth::issue_token;
+use herald_tests::{organization_in, queued_delivery, temp_database};
 use shared::model::{
-    Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, Plan, Role, SystemClock, Username,
+    Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, Role, SystemClock, Username,
 };
 use shared::queue::sqlite::{DELIVERIES, SqliteQueue};
 use shared::queue::{DeliveryMessage, Queue};
 use shared::store::sqlite::{Pruned, Sqlite};
 use shared::store::{
-    Claim, Delivery, DeliveryFilter, DeliveryStore, Event, EventCreated, Organization,
-    OrganizationStore, PageRequest, StoreError, TokenRecord, Unique, User,
+    Claim, Delivery, DeliveryFilter, DeliveryStore, Event, EventCreated, OrganizationStore,
+    PageRequest, StoreError, Unique, User,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -33,30 +32,7 @@ fn user(org: &OrgId, name: &str) -> User {
 }
 
 async fn organization(db: &Sqlite) -> OrgId {
-    let org = OrgId::generate();
-    let admin = user(&org, "admin");
-    let issued = issue_token(&org);
-    let token = TokenRecord {
-        id: issued.id,
-        organization: org.clone(),
-        hash: issued.hash,
-        user_id: admin.id,
-        roles: admin.roles.clone(),
-        permissions: None,
-        expires_at: None,
-        created_at: SystemClock.now(),
-    };
-    let record = Organization {
-        id: org.clone(),
-        name: "Org".into(),
-        kind: OrgKind::Production,
-        plan: Plan::Paid,
-        created_at: SystemClock.now(),
-    };
-    db.create_organization(&record, &admin, &token)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    org
+    organization_in(db, OrgKind::Production).await.0.id
 }
 
 fn event_at(org: &OrgId, at: OffsetDateTime, key: Option<&str>) -> Event {

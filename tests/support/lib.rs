@@ -732,3 +732,46 @@ pub fn assert_error(res: &Response, status: u16, code: u64, details: Option<&[(&
         assert_eq!(got, want, "details of {}", res.body);
     }
 }
+
+/// A new organization of `kind` with its admin `admin` and the admin's token, written to `store`
+/// (where the store-level tests start).
+pub async fn organization_in(
+    store: &dyn Store,
+    kind: OrgKind,
+) -> (shared::store::Organization, shared::store::User) {
+    use shared::model::{Clock, Email, Role, SystemClock, Username};
+    let org = OrgId::generate();
+    let now = SystemClock.now();
+    let admin = shared::store::User {
+        id: uuid::Uuid::now_v7(),
+        organization: org.clone(),
+        username: Username::parse("admin").unwrap_or_else(|e| panic!("{e}")),
+        email: Email::parse("admin@example.com").unwrap_or_else(|e| panic!("{e}")),
+        phone: None,
+        roles: vec![Role::Admin],
+        created_at: now,
+    };
+    let issued = shared::auth::issue_token(&org);
+    let token = shared::store::TokenRecord {
+        id: issued.id,
+        organization: org.clone(),
+        hash: issued.hash,
+        user_id: admin.id,
+        roles: admin.roles.clone(),
+        permissions: None,
+        expires_at: None,
+        created_at: now,
+    };
+    let organization = shared::store::Organization {
+        id: org,
+        name: "Org".into(),
+        kind,
+        plan: Plan::Paid,
+        created_at: now,
+    };
+    store
+        .create_organization(&organization, &admin, &token)
+        .await
+        .unwrap_or_else(|e| panic!("creating the organization: {e}"));
+    (organization, admin)
+}

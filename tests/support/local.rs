@@ -319,3 +319,123 @@ impl Drop for Tmpfs {
         let _ = self.holder.wait();
     }
 }
+
+/// The `data.id` of a success envelope.
+pub fn id(body: &Value) -> String {
+    body["data"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no data.id in {body}"))
+        .to_owned()
+}
+
+/// A record of every kind, made through a server's API: what a restart or a crash must keep.
+pub struct Records {
+    /// The member `ann` and a token of hers.
+    pub ann: String,
+    pub ann_token: String,
+    /// A webhook notification (to the URL given) subscribed to `buildCreated`.
+    pub webhook: String,
+    /// An email notification subscribed to `feedbackCreated`, with two recipients.
+    pub email: String,
+    /// `/v1/deployments/<org>/notifications/<email>/recipients`
+    pub recipients: String,
+    /// `/v1/environments/<org>/notificationsSettings`, set to a daily SMS quota of 7 and `de`.
+    pub settings: String,
+}
+
+impl Records {
+    /// Makes them on `local`, the webhook notification delivering to `hook`.
+    pub async fn create(local: &Local, hook: &str) -> Self {
+        use reqwest::Method;
+        use serde_json::json;
+        let (status, user) = local
+            .admin(
+                Method::POST,
+                &local.path("/users"),
+                Some(json!({"username": "ann", "email": "ann@example.com", "phone": "+14155550100", "roles": ["member"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{user}");
+        let ann = id(&user);
+        let (status, token) = local
+            .admin(
+                Method::POST,
+                &local.path("/tokens"),
+                Some(json!({"userId": ann})),
+            )
+            .await;
+        assert_eq!(status, 201, "{token}");
+        let notification = |body: Value| async move {
+            let (status, created) = local
+                .admin(Method::POST, &local.path("/notifications"), Some(body))
+                .await;
+            assert_eq!(status, 200, "{created}");
+            id(&created)
+        };
+        let webhook = notification(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": hook}}})).await;
+        let email =
+            notification(json!({"type": "email", "events": {"feedbackCreated": true}})).await;
+        let recipients = format!(
+            "/v1/deployments/{}/notifications/{email}/recipients",
+            local.org()
+        );
+        let (status, added) = local
+            .admin(
+                Method::POST,
+                &recipients,
+                Some(json!({"recipients": [{"userId": ann}, {"embedTenantName": "t", "externalId": "e@example.com"}]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{added}");
+        let settings = format!("/v1/environments/{}/notificationsSettings", local.org());
+        let (status, set) = local
+            .admin(
+                Method::PUT,
+                &settings,
+                Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 7}}, "defaultLanguage": "de"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{set}");
+        Self {
+            ann,
+            ann_token: token["data"]["token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            webhook,
+            email,
+            recipients,
+            settings,
+        }
+    }
+
+    /// Checks that `local` (started again on the same directory) has every one of them.
+    pub async fn assert_kept(&self, local: &Local) {
+        use reqwest::Method;
+        let (status, me) = local
+            .call(Method::GET, &local.path("/users/me"), &self.ann_token, None)
+            .await;
+        assert_eq!(
+            (status, me["data"]["id"].as_str()),
+            (200, Some(self.ann.as_str())),
+            "her token still works: {me}"
+        );
+        let (status, listed) = local
+            .admin(Method::GET, &local.path("/notifications"), None)
+            .await;
+        assert_eq!(status, 200, "the admin token still works: {listed}");
+        let mut ids: Vec<&str> = listed["data"]["items"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|n| n["id"].as_str()).collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
+        let mut want = vec![self.webhook.as_str(), self.email.as_str()];
+        want.sort_unstable();
+        assert_eq!(ids, want);
+        let (_, kept) = local.admin(Method::GET, &self.recipients, None).await;
+        assert_eq!(kept["items"].as_array().map(Vec::len), Some(2), "{kept}");
+        let (_, kept) = local.admin(Method::GET, &self.settings, None).await;
+        assert_eq!(kept["restrictions"]["smsVoiceQuota"]["daily"], 7);
+        assert_eq!(kept["defaultLanguage"], "de");
+    }
+}
