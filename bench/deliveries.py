@@ -94,7 +94,7 @@ class Herald:
         self.proc = subprocess.Popen([HERALD], env={**os.environ, "HERALD_PORT": str(self.port), "RUST_LOG": "error",
                                                     "HERALD_DATA_DIR": self.dir},
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        lines = dict(self.proc.stdout.readline().strip().split("=", 1) for _ in range(3))
+        lines = dict(self.proc.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(3))
         self.org, self.token = lines["HERALD_ORGANIZATION_ID"], lines["HERALD_ADMIN_TOKEN"]
         self.api = Client(self.port, self.token)
         self.base = f"/v1/organizations/{self.org}"

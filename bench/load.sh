@@ -23,8 +23,8 @@ PORT=$hello_port "$target/examples/hello-axum" &
 hello_pid=$!
 trap 'kill $herald_pid $hello_pid 2>/dev/null || true; rm -rf "$out" "$data"' EXIT
 for _ in $(seq 50); do grep -q HERALD_ADMIN_TOKEN "$out" && break; sleep 0.1; done
-org=$(sed -n 's/^HERALD_ORGANIZATION_ID=//p' "$out")
-token=$(sed -n 's/^HERALD_ADMIN_TOKEN=//p' "$out")
+org=$(. "$out"; echo "$HERALD_ORGANIZATION_ID")
+token=$(. "$out"; echo "$HERALD_ADMIN_TOKEN")
 id=$(curl -sf -X POST "http://127.0.0.1:$herald_port/v1/organizations/$org/notifications" \
   -H "Authorization: Bearer $token" \
   -d '{"type":"webhook","description":"bench","events":{"buildCreated":true},"setup":{"webhook":{"url":"http://127.0.0.1:9/hook"}}}' |

@@ -45,7 +45,7 @@ def start_herald(env):
     proc = subprocess.Popen([HERALD], env={**os.environ, **env, "HERALD_PORT": str(port), "RUST_LOG": "warn",
                                            "HERALD_DATA_DIR": data_dir},
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    lines = dict(proc.stdout.readline().strip().split("=", 1) for _ in range(3))
+    lines = dict(proc.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(3))
     return proc, port, lines["HERALD_ORGANIZATION_ID"], lines["HERALD_ADMIN_TOKEN"]
 
 

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod config;
 pub mod deliver;
 pub mod error;
+pub mod event_types;
 pub mod fanout;
 pub mod intake;
 pub mod local;

@@ -248,7 +248,7 @@ macro_rules! name_enum {
 
 name_enum!(
     /// The 15 event types of SPEC §1, in the seed's order.
-    EventType, "the 15 event types" {
+    EventType, "buildCreated, buildProcessed, feedbackCreated, certificateWillExpire, applePushRenovation, emmEnrollmentCreated, emmDeviceCreated, emmDeviceChangedMdmUser, admEnrollmentCreated, admDeviceCreated, admDeviceChangedMdmUser, winEnrollmentCreated, winDeviceCreated, winDeviceChangedMdmUser, inventoryItemRegistered" {
         BuildCreated = "buildCreated",
         BuildProcessed = "buildProcessed",
         FeedbackCreated = "feedbackCreated",
@@ -582,6 +582,15 @@ mod tests {
         assert_eq!(map.len(), 15);
         assert_eq!(map["buildCreated"], true);
         assert_eq!(map["inventoryItemRegistered"], false);
+    }
+
+    #[test]
+    fn an_unknown_event_type_is_refused_naming_all_fifteen_in_order() {
+        let names: Vec<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+        assert_eq!(
+            EventType::parse("buildDeleted"),
+            Err(format!("must be one of {}", names.join(", ")).as_str())
+        );
     }
 
     #[test]

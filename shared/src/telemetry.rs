@@ -29,11 +29,14 @@ pub fn init_json() {
         .try_init();
 }
 
-/// Human-readable output for the local server, on stderr: its stdout carries only its three
-/// lines (SPEC §9).
+/// Human-readable output for the local server, on stderr (its stdout carries only its three
+/// lines, SPEC §9), coloured only when stderr is a terminal and `NO_COLOR` is not set.
 pub fn init_human() {
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let layer = tracing_subscriber::fmt::layer()
         .with_target(false)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = tracing_subscriber::registry()
         .with(layer)

@@ -162,28 +162,71 @@ impl SystemTemplate {
         }
     }
 
-    /// Realistic data for this template's event: what the tests and the benchmark render, and
-    /// what the test notification carries.
+    /// The fields of an event's `data` this template renders, in any language and any part
+    /// (title, body, action URL), read from its sources; sorted. A field missing from an event
+    /// renders empty. Parses the sources again: the event-type catalog calls it once per process.
+    pub fn fields(&self) -> Vec<String> {
+        let mut fields = std::collections::BTreeSet::new();
+        for &language in Language::ALL {
+            for part in ["title", "body", "url"] {
+                if let Ok(t) = ENVIRONMENT.get_template(&template_name(self.key, language, part)) {
+                    fields.extend(t.undeclared_variables(false));
+                }
+            }
+        }
+        fields.into_iter().collect()
+    }
+
+    /// Realistic data for this template's event, with exactly the fields it renders
+    /// ([`SystemTemplate::fields`]): what the tests and the benchmark render, what the test
+    /// notification carries, and the event-type catalog's example.
     pub fn sample_data(&self) -> Value {
-        let family = |name: &str| {
-            json!({
-                "userName": "Ada Lovelace",
-                "previousUserName": "Charles Babbage",
-                "deviceName": format!("{name}-LAPTOP-042"),
-                "deviceModel": "MacBook Pro 14",
-                "enrollmentName": format!("{name} corporate devices"),
-                "url": format!("https://console.example.com/{}/devices/042", name.to_lowercase()),
-            })
+        use EventType as E;
+        // The device-management families: an enrollment, a new device, a device changing hands.
+        let family = |name: &str, event: EventType| {
+            let url = format!(
+                "https://console.example.com/{}/devices/042",
+                name.to_lowercase()
+            );
+            let device = format!("{name}-LAPTOP-042");
+            match event {
+                E::EmmEnrollmentCreated | E::AdmEnrollmentCreated | E::WinEnrollmentCreated => {
+                    json!({
+                        "userName": "Ada Lovelace",
+                        "enrollmentName": format!("{name} corporate devices"),
+                        "url": url,
+                    })
+                }
+                E::EmmDeviceCreated | E::AdmDeviceCreated | E::WinDeviceCreated => json!({
+                    "userName": "Ada Lovelace",
+                    "deviceName": device,
+                    "deviceModel": "MacBook Pro 14",
+                    "url": url,
+                }),
+                _ => json!({
+                    "userName": "Ada Lovelace",
+                    "previousUserName": "Charles Babbage",
+                    "deviceName": device,
+                    "url": url,
+                }),
+            }
         };
         match self.key {
             TemplateKey::Test => json!({"userName": "Ada Lovelace"}),
             TemplateKey::Event(event) => match event {
-                EventType::BuildCreated | EventType::BuildProcessed => json!({
+                EventType::BuildCreated => json!({
                     "appName": "Field Service",
                     "version": "4.2.0",
                     "buildNumber": "1187",
                     "platform": "iOS",
                     "createdBy": "Grace Hopper",
+                    "url": "https://console.example.com/apps/field-service/builds/1187",
+                }),
+                EventType::BuildProcessed => json!({
+                    "appName": "Field Service",
+                    "version": "4.2.0",
+                    "buildNumber": "1187",
+                    "platform": "iOS",
                     "url": "https://console.example.com/apps/field-service/builds/1187",
                 }),
                 EventType::FeedbackCreated => json!({
@@ -199,13 +242,13 @@ impl SystemTemplate {
                 }),
                 EventType::EmmEnrollmentCreated
                 | EventType::EmmDeviceCreated
-                | EventType::EmmDeviceChangedMdmUser => family("EMM"),
+                | EventType::EmmDeviceChangedMdmUser => family("EMM", event),
                 EventType::AdmEnrollmentCreated
                 | EventType::AdmDeviceCreated
-                | EventType::AdmDeviceChangedMdmUser => family("ADM"),
+                | EventType::AdmDeviceChangedMdmUser => family("ADM", event),
                 EventType::WinEnrollmentCreated
                 | EventType::WinDeviceCreated
-                | EventType::WinDeviceChangedMdmUser => family("WIN"),
+                | EventType::WinDeviceChangedMdmUser => family("WIN", event),
                 EventType::InventoryItemRegistered => json!({
                     "itemName": "Zebra TC52 scanner",
                     "serialNumber": "21245522500142",

@@ -4,6 +4,7 @@ mod admin;
 mod delivery;
 mod dynamodb_calls;
 mod event_store_contract;
+mod event_types;
 mod lambda_events;
 mod local_crash;
 mod local_refusals;

@@ -518,7 +518,11 @@ async fn list_pages_in_creation_order(backend: Backend) {
         );
         match res.body["data"]["nextCursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
-            None => break,
+            None => {
+                // The last page: present, and null.
+                assert_eq!(res.body["data"].get("nextCursor"), Some(&Value::Null));
+                break;
+            }
         }
     }
     assert_eq!(pages, 3);

@@ -2,7 +2,7 @@
 
 use herald_tests::{Backend, OPERATOR_TOKEN, TestApp, assert_error};
 use http::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use shared::auth::issue_token;
 use shared::model::{OrgId, Role};
 use shared::store::TokenRecord;
@@ -145,6 +145,8 @@ async fn users_are_unique_by_username_and_email(backend: Backend) {
         "admin + ann: {}",
         res.body
     );
+    // One page holds them all: its `nextCursor` is there, and null.
+    assert_eq!(res.body["data"].get("nextCursor"), Some(&Value::Null));
 }
 
 async fn user_bodies_are_validated_field_by_field(backend: Backend) {

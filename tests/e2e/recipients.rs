@@ -377,7 +377,11 @@ async fn recipients_page_delete_and_go_with_their_notification(backend: Backend)
         }
         match res.body["nextCursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
-            None => break,
+            None => {
+                // The last page: present, and null.
+                assert_eq!(res.body.get("nextCursor"), Some(&Value::Null));
+                break;
+            }
         }
     }
     let mut sorted = seen.clone();

@@ -43,7 +43,8 @@ pub fn free_port() -> u16 {
 pub struct Local {
     child: Child,
     pub port: u16,
-    /// Its three lines: `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`.
+    /// Its three lines: `export HERALD_OPERATOR_TOKEN=…`, `export HERALD_ORGANIZATION_ID=…`,
+    /// `export HERALD_ADMIN_TOKEN=…`.
     pub lines: Vec<String>,
     log: PathBuf,
     http: reqwest::Client,
@@ -150,8 +151,8 @@ impl Local {
 
     fn line(&self, n: usize, name: &str) -> &str {
         self.lines[n]
-            .strip_prefix(&format!("{name}="))
-            .unwrap_or_else(|| panic!("line {n} is not {name}=…: {:?}", self.lines))
+            .strip_prefix(&format!("export {name}="))
+            .unwrap_or_else(|| panic!("line {n} is not `export {name}=…`: {:?}", self.lines))
     }
 
     pub fn operator_token(&self) -> &str {

@@ -4,8 +4,9 @@
 //!   store and both queues, and the ready-made organization's credentials (`shared::local`). A
 //!   second server on the same directory is refused.
 //! - On a new directory it creates the ready-made organization once; every start prints the same
-//!   three lines: `HERALD_OPERATOR_TOKEN=…`, `HERALD_ORGANIZATION_ID=…`, `HERALD_ADMIN_TOKEN=…`
-//!   (`HERALD_OPERATOR_TOKEN`, when set, wins).
+//!   three lines on stdout, and nothing else there: `export HERALD_OPERATOR_TOKEN=…`,
+//!   `export HERALD_ORGANIZATION_ID=…`, `export HERALD_ADMIN_TOKEN=…` (`HERALD_OPERATOR_TOKEN`,
+//!   when set, wins), printed once it listens. Its logs go to stderr, coloured only on a terminal.
 //! - It runs the fan-out and sender loops, the quota-reset job (at start and every UTC midnight)
 //!   and the retention job (at start and hourly) in-process.
 //! - SIGTERM or Ctrl-C: it stops accepting requests, lets the requests in flight and the batches
@@ -182,11 +183,17 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         )
         .merge(shared::api::router(state, Route::ALL));
 
-    let listener =
-        tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
-    println!("HERALD_OPERATOR_TOKEN={operator_token}");
-    println!("HERALD_ORGANIZATION_ID={}", credentials.organization_id);
-    println!("HERALD_ADMIN_TOKEN={}", credentials.admin_token);
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .await
+        .map_err(|e| bind_error(port, e))?;
+    // Only these three lines go to stdout, in a form a shell takes as it is (`. ./herald.env`);
+    // the values are `[A-Za-z0-9_-]`, nothing to quote.
+    println!("export HERALD_OPERATOR_TOKEN={operator_token}");
+    println!(
+        "export HERALD_ORGANIZATION_ID={}",
+        credentials.organization_id
+    );
+    println!("export HERALD_ADMIN_TOKEN={}", credentials.admin_token);
     tracing::info!(
         "herald-local listening on http://{}, data in {}",
         listener.local_addr()?,
@@ -231,6 +238,16 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A port that cannot be taken, named with what to change.
+fn bind_error(port: u16, e: std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => "is already in use (another server?)".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "may not be used by this user".to_owned(),
+        _ => format!("cannot be listened on: {e}"),
+    };
+    format!("port {port} on 127.0.0.1 {why}; choose another with HERALD_PORT")
 }
 
 /// Makes sure the ready-made organization of `credentials` exists (created on the first start,

@@ -10,10 +10,12 @@
 //!   Either way a 503 means nothing happened, and a retry is safe.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{self as http, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -23,8 +25,9 @@ use uuid::Uuid;
 use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
 use super::{AppState, Envelope, envelope};
 use crate::auth::{Principal, sha256_hex};
-use crate::error::{ApiError, ApiResult, Problems};
-use crate::model::{DeliveryStatus, EventType, Permission, timestamp};
+use crate::error::{ApiError, ApiResult, FieldError, Problems};
+use crate::event_types;
+use crate::model::{DeliveryStatus, EventType, Language, Permission, timestamp};
 use crate::store::{Channel, Delivery, DeliveryFilter, Event, EventCreated, PageRequest};
 
 /// The largest `data`, as compact JSON.
@@ -33,39 +36,40 @@ const MAX_KEY_CHARS: usize = 255;
 /// How long an idempotency key holds.
 const KEY_LIFETIME: time::Duration = time::Duration::hours(24);
 
-/// `{"id", "type", "createdAt"}`.
+/// `{"id", "type", "createdAt", "warnings"}`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventAccepted {
     pub id: Uuid,
     #[serde(rename = "type")]
-    #[schema(value_type = String)]
     pub kind: EventType,
     #[serde(with = "timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// The fields of `data` that the event type's template renders and this event lacks
+    /// (`{"field": "data.createdBy", "message": …}`, sorted): they will render empty. Empty
+    /// when nothing is missing. The event is accepted either way.
+    pub warnings: Vec<FieldError>,
 }
 
-/// `{"status": true, "data": {"id", "type", "createdAt"}}`
+/// `{"status": true, "data": {"id", "type", "createdAt", "warnings"}}`
 #[derive(Serialize, ToSchema)]
 pub struct EventAcceptedResponse {
     pub status: bool,
     pub data: EventAccepted,
 }
 
-/// `POST /events` body.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // documents the request body; the handler reads it field by field
-pub struct EmitEventRequest {
-    /// One of the 15 event types.
-    #[schema(rename = "type")]
-    kind: String,
-    /// The event's data (an object, ≤ 64 KiB): what the templates render.
-    data: Value,
-    /// Deduplicates for 24 h.
-    #[schema(rename = "idempotencyKey")]
-    idempotency_key: Option<String>,
+/// `POST /events` body: `{"type", "data"?, "idempotencyKey"?}`, read by [`emit`]. Its OpenAPI
+/// schema is one object per event type, each with that type's `data` ([`event_types`]).
+pub struct EmitEventRequest;
+
+impl utoipa::PartialSchema for EmitEventRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        event_types::request_schema(MAX_KEY_CHARS)
+    }
 }
+
+impl ToSchema for EmitEventRequest {}
 
 /// Emit an event
 #[utoipa::path(
@@ -138,6 +142,22 @@ pub async fn emit(
         body_hash: sha256_hex(&canonical),
         created_at: now,
     };
+    // A replay's data is the first event's (the same body), and so are its warnings.
+    let warnings = |e: &Event| -> Vec<FieldError> {
+        let info = event_types::of(e.kind);
+        let empty = serde_json::Map::new();
+        info.missing(e.data.as_object().unwrap_or(&empty))
+            .map(|field| {
+                FieldError::new(
+                    format!("data.{field}"),
+                    format!(
+                        "is missing: the {} template renders it, and it will render empty",
+                        e.kind
+                    ),
+                )
+            })
+            .collect()
+    };
     let accepted = |e: &Event| {
         (
             StatusCode::ACCEPTED,
@@ -145,6 +165,7 @@ pub async fn emit(
                 id: e.id,
                 kind: e.kind,
                 created_at: e.created_at,
+                warnings: warnings(e),
             }),
         )
     };
@@ -222,8 +243,7 @@ impl From<&Delivery> for DeliveryView {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryPage {
     pub items: Vec<DeliveryView>,
-    /// Pass as `cursor` for the next page; absent on the last.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Pass as `cursor` for the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -240,7 +260,6 @@ pub struct DeliveryPageResponse {
 pub struct EventView {
     pub id: Uuid,
     #[serde(rename = "type")]
-    #[schema(value_type = String)]
     pub kind: EventType,
     pub data: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -318,13 +337,18 @@ pub async fn get(
 }
 
 /// List deliveries, newest first
+///
+/// Newest first (by creation time, then id), 50 per page unless `limit` says otherwise
+/// (1–100); follow `nextCursor` until it is `null`. An event's deliveries carry the event's time.
 #[utoipa::path(
     get,
     path = "/v1/organizations/{organizationId}/deliveries",
     tag = "Events and delivery",
     params(("organizationId" = String, Path),
         ("status" = Option<String>, Query, description = "queued, held, sending, sent, failed or skipped"),
-        ("eventId" = Option<String>, Query), ("limit" = Option<usize>, Query), ("cursor" = Option<String>, Query)),
+        ("eventId" = Option<String>, Query, format = Uuid, description = "only this event's deliveries"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),),
     security(("bearer" = [])),
     responses((status = 200, body = DeliveryPageResponse), (status = 400, body = crate::error::ErrorEnvelope),
         (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
@@ -374,3 +398,99 @@ pub async fn list_deliveries(
     let found = state.store.list_deliveries(&org, &filter, &request).await?;
     Ok(envelope(page_of(found)))
 }
+
+// ---------------------------------------------------------------------------------------------
+// The event-type catalog
+
+/// The system template that renders an event type.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderingTemplate {
+    pub id: Uuid,
+    pub name: &'static str,
+    /// The languages it is written in (the organization's `defaultLanguage` picks one).
+    #[schema(value_type = Vec<String>)]
+    pub languages: &'static [Language],
+    /// Whether users receive it unless they turn it off (their preferences).
+    pub enabled_by_default: bool,
+}
+
+/// One event type: what it means and what its `data` should carry.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeView {
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub description: &'static str,
+    /// A JSON Schema of the event's `data`: the fields its template renders (none required).
+    #[schema(value_type = Object)]
+    pub data_schema: Value,
+    /// A `data` with every field the template renders.
+    #[schema(value_type = Object)]
+    pub example: Value,
+    pub templates: Vec<RenderingTemplate>,
+}
+
+/// Every event type, on one page.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypePage {
+    /// The 15 event types, in the seed's order.
+    pub items: Vec<EventTypeView>,
+    /// Always `null`: the catalog is one page.
+    pub next_cursor: Option<String>,
+}
+
+/// `{"status": true, "data": {"items": [...], "nextCursor": null}}`
+#[derive(Serialize, ToSchema)]
+pub struct EventTypePageResponse {
+    pub status: bool,
+    pub data: EventTypePage,
+}
+
+/// List the event types
+///
+/// Every event type (all 15 on one page, in the seed's order) with its description, the JSON
+/// Schema of its `data`, an example `data`, and the system template that renders it. Any
+/// authenticated user; the same for every organization.
+#[utoipa::path(
+    get,
+    path = "/v1/event-types",
+    tag = "Events and delivery",
+    security(("bearer" = [])),
+    responses((status = 200, body = EventTypePageResponse), (status = 401, body = crate::error::ErrorEnvelope))
+)]
+pub async fn event_types(_principal: Principal) -> Response {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        EVENT_TYPES_JSON.as_slice(),
+    )
+        .into_response()
+}
+
+/// The catalog is the same for every caller and every request: serialized once per process.
+static EVENT_TYPES_JSON: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let items = event_types::catalog()
+        .iter()
+        .map(|info| EventTypeView {
+            kind: info.kind,
+            description: info.description,
+            data_schema: info.data_schema(),
+            example: info.example(),
+            templates: vec![RenderingTemplate {
+                id: info.template.id,
+                name: &info.template.name,
+                languages: Language::ALL,
+                enabled_by_default: info.template.enabled_by_default,
+            }],
+        })
+        .collect();
+    let page = Envelope {
+        status: true,
+        data: EventTypePage {
+            items,
+            next_cursor: None,
+        },
+    };
+    serde_json::to_vec(&page).unwrap_or_default()
+});

@@ -310,6 +310,7 @@ pub enum Route {
     GetEvent,
     ListDeliveries,
     TestNotification,
+    ListEventTypes,
 }
 
 const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
@@ -350,6 +351,7 @@ impl Route {
         Route::GetEvent,
         Route::ListDeliveries,
         Route::TestNotification,
+        Route::ListEventTypes,
     ];
 
     /// Whether the route puts deliveries on the delivery queue (its function needs
@@ -397,6 +399,7 @@ impl Route {
             Route::GetEvent => "get-event",
             Route::ListDeliveries => "list-deliveries",
             Route::TestNotification => "test-notification",
+            Route::ListEventTypes => "list-event-types",
         }
     }
 
@@ -476,6 +479,7 @@ impl Route {
                 "/v1/organizations/{organizationId}/notifications/{id}/test",
                 post(n::test),
             ),
+            Route::ListEventTypes => router.route("/v1/event-types", get(events::event_types)),
         }
     }
 }

@@ -422,6 +422,9 @@ pub async fn create(
 }
 
 /// List notifications (ext)
+///
+/// In creation order (by id), 50 per page unless `limit` says otherwise (1–100); follow
+/// `nextCursor` until it is `null`.
 #[utoipa::path(
     get,
     path = "/v1/organizations/{organizationId}/notifications",

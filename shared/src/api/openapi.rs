@@ -39,6 +39,7 @@ use super::{admin, events, notifications, organizations, recipients, settings};
         events::emit,
         events::get,
         events::list_deliveries,
+        events::event_types,
     ),
     modifiers(&Security)
 )]

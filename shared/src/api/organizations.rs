@@ -427,11 +427,16 @@ pub async fn create_user(
 }
 
 /// List users
+///
+/// In creation order (by id), 50 per page unless `limit` says otherwise (1–100); follow
+/// `nextCursor` until it is `null`.
 #[utoipa::path(
     get,
     path = "/v1/organizations/{organizationId}/users",
     tag = "Organizations, users and tokens",
-    params(("organizationId" = String, Path), ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    params(("organizationId" = String, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),),
     security(("bearer" = [])),
     responses((status = 200, body = UserPageResponse), (status = 400, body = crate::error::ErrorEnvelope),
         (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))

@@ -619,6 +619,9 @@ pub async fn add(
 }
 
 /// List a notification's recipients (ext)
+///
+/// In id order, 50 per page unless `limit` says otherwise (1–100); follow `nextCursor` until
+/// it is `null`.
 #[utoipa::path(
     get,
     path = "/v1/deployments/{deploymentId}/notifications/{id}/recipients",

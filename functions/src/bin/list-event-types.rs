@@ -1,0 +1,6 @@
+//! Lambda function `list-event-types`: see `shared::api::Route::ListEventTypes`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::ListEventTypes).await
+}
