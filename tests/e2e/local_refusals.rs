@@ -15,11 +15,11 @@ use serde_json::json;
 /// Starts on `dir`, expecting a refusal: exit status 1, and stderr naming the problem in one
 /// `herald-local: …` line that contains `expected`.
 fn refused(dir: &Path, expected: &str) -> String {
-    refused_in(None, dir, expected)
+    refused_in(None, dir, &[], expected)
 }
 
-fn refused_in(tmpfs: Option<&Tmpfs>, dir: &Path, expected: &str) -> String {
-    let refusal = match Local::try_start_in(tmpfs, dir, &[]) {
+fn refused_in(tmpfs: Option<&Tmpfs>, dir: &Path, env: &[(&str, &str)], expected: &str) -> String {
+    let refusal = match Local::try_start_in(tmpfs, dir, env) {
         Ok(local) => panic!("started on a bad directory: {:?}", local.lines),
         Err(refusal) => refusal,
     };
@@ -60,6 +60,7 @@ fn a_directory_it_cannot_write_in_is_refused() {
     refused_in(
         Some(&tmpfs),
         tmpfs.inside(),
+        &[],
         "cannot write in it (Read-only file system",
     );
 }
@@ -241,4 +242,26 @@ async fn a_full_disk_answers_503_writes_nothing_and_keeps_what_is_there() {
         "one delivery per accepted event, none for a refused one"
     );
     assert_eq!(receiver.received(), accepted);
+}
+
+#[test]
+fn a_port_in_use_is_refused_naming_the_port_and_herald_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let port = taken
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port()
+        .to_string();
+    let line = refused_in(
+        None,
+        &temp_path("data"),
+        &[("HERALD_PORT", &port)],
+        "is already in use",
+    );
+    assert_eq!(
+        line,
+        format!(
+            "herald-local: port {port} on 127.0.0.1 is already in use (another server?); choose another with HERALD_PORT"
+        )
+    );
 }

@@ -14,6 +14,7 @@ mod openapi;
 mod organizations;
 mod queue_contract;
 mod quota;
+mod readme;
 mod recipients;
 mod settings;
 mod sqlite;

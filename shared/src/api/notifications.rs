@@ -421,7 +421,7 @@ pub async fn create(
     Ok(envelope(NotificationView::from(&notification)))
 }
 
-/// List notifications (ext)
+/// List notifications
 ///
 /// In creation order (by id), 50 per page unless `limit` says otherwise (1–100); follow
 /// `nextCursor` until it is `null`.
@@ -462,7 +462,7 @@ pub async fn list(
     }))
 }
 
-/// Get a notification (ext)
+/// Get a notification
 #[utoipa::path(
     get,
     path = "/v1/organizations/{organizationId}/notifications/{id}",
@@ -483,7 +483,7 @@ pub async fn get(
     Ok(envelope(NotificationView::from(&notification)))
 }
 
-/// Update a notification (ext): `description`, `events` (only the keys given change), `setup`
+/// Update a notification: `description`, `events` (only the keys given change), `setup`
 /// (for its own type: a new Slack code, or a new webhook URL, keeping the signing secret). The
 /// type cannot change. Any update re-enables a disabled notification.
 #[utoipa::path(
@@ -567,7 +567,7 @@ pub async fn update(
     Err(StoreError::Stale.into())
 }
 
-/// Delete a notification (ext), and what belongs to it.
+/// Delete a notification, and what belongs to it.
 #[utoipa::path(
     delete,
     path = "/v1/organizations/{organizationId}/notifications/{id}",
@@ -609,7 +609,7 @@ pub struct TestQueuedResponse {
     pub data: TestQueued,
 }
 
-/// Send a test notification through this notification (ext, SPEC §7): a "Test Notification" to
+/// Send a test notification through this notification : a "Test Notification" to
 /// its Slack channel or webhook; for an email or SMS notification, to the caller by that channel
 /// (its recipients are not all messaged). 202 once durably queued.
 #[utoipa::path(

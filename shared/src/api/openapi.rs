@@ -9,7 +9,7 @@ use super::{admin, events, notifications, organizations, recipients, settings};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Herald", description = "Multi-tenant notifications service (see SPEC.md)."),
+    info(title = "Herald", description = "Herald, a multi-tenant notifications service: where notifications go (Slack, webhooks, email, SMS), who receives them and under which policy. Conventions (envelope, errors, lists, authentication) are in the README."),
     paths(
         organizations::create_organization,
         organizations::create_user,

@@ -618,7 +618,7 @@ pub async fn add(
     Ok(Json(response))
 }
 
-/// List a notification's recipients (ext)
+/// List a notification's recipients
 ///
 /// In id order, 50 per page unless `limit` says otherwise (1–100); follow `nextCursor` until
 /// it is `null`.
@@ -677,7 +677,7 @@ pub async fn list(
     }))
 }
 
-/// Remove a recipient (ext)
+/// Remove a recipient
 #[utoipa::path(
     delete,
     path = "/v1/deployments/{deploymentId}/notifications/{id}/recipients/{recipientId}",
