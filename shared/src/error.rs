@@ -23,12 +23,24 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// The longest field path an error echoes, in characters: the rest is cut to `…` (a client's
+/// 1 MB key does not come back as a 1 MB error).
+pub const FIELD_ECHO_MAX: usize = 128;
+
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
-            field: field.into(),
+            field: echo(field.into()),
             message: message.into(),
         }
+    }
+}
+
+/// `text` cut to [`FIELD_ECHO_MAX`] characters, with `…` where it was cut.
+pub fn echo(text: String) -> String {
+    match text.char_indices().nth(FIELD_ECHO_MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
     }
 }
 
@@ -50,6 +62,9 @@ pub enum ApiError {
     Conflict(Vec<FieldError>),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// A known path with a method it does not serve (the answer carries `Allow`).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
     /// A bug or an impossible state. The text is logged, never sent.
@@ -77,6 +92,7 @@ impl ApiError {
             Self::NotFound => (StatusCode::NOT_FOUND, 3001, "Entity not found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, 3002, "Conflict"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 1002, "Payload too large"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 1004, "Method not allowed"),
             Self::IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 1003,
@@ -138,6 +154,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[derive(Debug, Default)]
 pub struct Problems(Vec<FieldError>);
 
+/// The most problems one answer lists; past it, one last entry says how many more there were.
+pub const PROBLEMS_MAX: usize = 100;
+
 impl Problems {
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(FieldError::new(field, message));
@@ -165,7 +184,16 @@ impl Problems {
     /// `Ok(value)` when nothing was broken, otherwise the 400 listing every broken field.
     pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> ApiResult<T> {
         if !self.0.is_empty() {
-            return Err(ApiError::Validation(self.0));
+            let mut details = self.0;
+            if details.len() > PROBLEMS_MAX {
+                let more = details.len() - PROBLEMS_MAX;
+                details.truncate(PROBLEMS_MAX);
+                details.push(FieldError::new(
+                    "",
+                    format!("and {more} more problems, not listed"),
+                ));
+            }
+            return Err(ApiError::Validation(details));
         }
         value().ok_or_else(|| ApiError::Internal("validated value missing".into()))
     }

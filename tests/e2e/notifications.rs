@@ -340,6 +340,110 @@ async fn malformed_json_is_400_1000_and_oversized_bodies_are_413(backend: Backen
     assert!(app.notifications().await.is_empty());
 }
 
+async fn a_key_named_twice_is_400_naming_its_path_and_nothing_is_written(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let auth = format!("Bearer {}", app.admin_token);
+    let headers = [("authorization", auth.as_str())];
+    for body in [
+        r#"{"type": "email", "events": {"buildCreated": true}, "type": "sms"}"#,
+        // Nested too: inside `events`.
+        r#"{"type": "email", "events": {"buildCreated": true, "buildCreated": false}}"#,
+    ] {
+        let res = app
+            .raw(
+                Method::POST,
+                &app.path("/notifications"),
+                &headers,
+                body.as_bytes().to_vec(),
+            )
+            .await;
+        let field = if body.contains(r#""buildCreated": false"#) {
+            "events.buildCreated"
+        } else {
+            "type"
+        };
+        assert_error(
+            &res,
+            400,
+            1001,
+            Some(&[(field, "appears twice in one object")]),
+        );
+    }
+    assert!(app.notifications().await.is_empty());
+}
+
+async fn errors_echo_at_most_128_characters_of_a_field_and_100_problems(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let huge = "k".repeat(100_000);
+    let res = app
+        .admin(
+            Method::POST,
+            &app.path("/notifications"),
+            Some(json!({"type": "email", "events": {}, huge.clone(): 1})),
+        )
+        .await;
+    let echoed = format!("{}…", "k".repeat(128));
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[(echoed.as_str(), "is not a known field")]),
+    );
+    assert!(
+        res.body.to_string().len() < 1024,
+        "{}",
+        res.body.to_string().len()
+    );
+    // 150 unknown fields: the first 100 listed (in key order), then how many more.
+    let mut body = json!({"type": "email", "events": {}});
+    for i in 0..150 {
+        body[format!("x{i:03}")] = json!(1);
+    }
+    let res = app
+        .admin(Method::POST, &app.path("/notifications"), Some(body))
+        .await;
+    let names: Vec<String> = (0..100).map(|i| format!("x{i:03}")).collect();
+    let mut expected: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| (n.as_str(), "is not a known field"))
+        .collect();
+    expected.push(("", "and 50 more problems, not listed"));
+    assert_error(&res, 400, 1001, Some(&expected));
+    assert!(app.notifications().await.is_empty());
+}
+
+async fn an_unknown_path_is_404_and_a_wrong_method_405_with_allow_in_the_envelope(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let res = app.admin(Method::GET, "/v1/nothing-here", None).await;
+    assert_error(&res, 404, 3001, None);
+    let id = "5f1e2d3c4b5a697887960001";
+    let res = app
+        .admin(
+            Method::PUT,
+            &app.path(&format!("/notifications/{id}")),
+            Some(json!({})),
+        )
+        .await;
+    assert_error(&res, 405, 1004, None);
+    assert_eq!(res.body["error"]["message"], "Method not allowed");
+    let allow = res
+        .headers
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut methods: Vec<&str> = allow.split(',').map(str::trim).collect();
+    methods.sort_unstable();
+    assert_eq!(methods, ["DELETE", "GET", "HEAD", "PATCH"], "{allow}");
+    let res = app.admin(Method::DELETE, &app.path("/events"), None).await;
+    assert_error(&res, 405, 1004, None);
+    assert_eq!(
+        res.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+}
+
 async fn tokens_are_required_and_checked(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let path = app.path("/notifications");
@@ -673,6 +777,9 @@ async fn delete_removes_and_frees_a_slot_of_the_limit(backend: Backend) {
 }
 
 herald_tests::on_both_backends!(
+    an_unknown_path_is_404_and_a_wrong_method_405_with_allow_in_the_envelope,
+    a_key_named_twice_is_400_naming_its_path_and_nothing_is_written,
+    errors_echo_at_most_128_characters_of_a_field_and_100_problems,
     create_webhook_returns_the_seed_shape_with_a_whsec_secret,
     create_accepts_the_seeds_trailing_slash,
     create_slack_exchanges_the_code_and_hides_the_secrets,

@@ -108,6 +108,35 @@ async fn only_the_operator_creates_organizations_and_bad_bodies_list_every_field
             ("admin.email", "must be a valid email address"),
         ]),
     );
+    // An empty or blank name names nothing: refused, and no organization appears.
+    for name in ["", "   "] {
+        let body = json!({"id": "blank-name", "name": name, "kind": "PRODUCTION", "plan": "PAID"});
+        let res = app
+            .call(
+                Method::POST,
+                "/v1/organizations",
+                Some(OPERATOR_TOKEN),
+                Some(body),
+            )
+            .await;
+        assert_error(&res, 400, 1001, Some(&[("name", "must not be empty")]));
+    }
+    let body =
+        json!({"id": "blank-name", "name": "Now named", "kind": "PRODUCTION", "plan": "PAID"});
+    let res = app
+        .call(
+            Method::POST,
+            "/v1/organizations",
+            Some(OPERATOR_TOKEN),
+            Some(body),
+        )
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::CREATED,
+        "the id was never taken: {}",
+        res.body
+    );
 }
 
 async fn users_are_unique_by_username_and_email(backend: Backend) {

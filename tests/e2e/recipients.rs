@@ -221,6 +221,60 @@ async fn one_bad_recipient_fails_the_request_naming_every_bad_index(backend: Bac
     assert_eq!(listed(&app, &id).await, before, "nothing was written");
 }
 
+async fn embed_groups_and_attributes_are_bounded_in_count_and_length(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = notification(&app, "email").await;
+    let embed = |extra: Value| {
+        let mut r = json!({"embedTenantName": "acme", "externalId": "a@acme.example"});
+        if let (Some(r), Some(extra)) = (r.as_object_mut(), extra.as_object()) {
+            r.extend(extra.clone());
+        }
+        r
+    };
+    let attribute = json!({"name": "n", "value": "v"});
+    let res = add(
+        &app,
+        &id,
+        json!([
+            embed(json!({"groups": vec!["g"; 101]})),
+            embed(json!({"groups": ["ok", "", "x".repeat(257)]})),
+            embed(json!({"userAttributes": vec![attribute.clone(); 101]})),
+        ]),
+    )
+    .await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[
+            ("recipients[0].groups", "must have at most 100 entries"),
+            ("recipients[1].groups[1]", "must be 1 to 256 characters"),
+            ("recipients[1].groups[2]", "must be 1 to 256 characters"),
+            (
+                "recipients[2].userAttributes",
+                "must have at most 100 entries",
+            ),
+        ]),
+    );
+    assert_eq!(
+        listed(&app, &id).await,
+        Vec::<Value>::new(),
+        "nothing was written"
+    );
+    // At the bounds, it is accepted.
+    let res = add(
+        &app,
+        &id,
+        json!([embed(json!({
+            "groups": vec!["g".repeat(256); 100],
+            "userAttributes": vec![attribute; 100],
+        }))]),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(bucket_sizes(&res.body), (1, 0, 0));
+}
+
 async fn only_admins_of_the_organization_add_to_email_or_sms_notifications(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = notification(&app, "email").await;
@@ -444,6 +498,7 @@ async fn a_thousand_recipients_in_one_request(backend: Backend) {
 }
 
 herald_tests::on_both_backends!(
+    embed_groups_and_attributes_are_bounded_in_count_and_length,
     adding_is_idempotent_and_shows_the_seeds_fields,
     changed_embed_properties_are_updated_and_duplicates_count_once,
     one_bad_recipient_fails_the_request_naming_every_bad_index,

@@ -18,7 +18,7 @@ use crate::error::{ApiError, Problems};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A JSON object request body. Bodies over [`MAX_BODY_BYTES`] are 413 1002; anything that is not a
-/// JSON object is 400 1000. The `Content-Type` header is not required (a decision: clients that
+/// JSON object is 400 1000; one that names a key twice in an object is 400 1001 naming it. The `Content-Type` header is not required (a decision: clients that
 /// forget it still get a precise answer about the body itself).
 #[derive(Debug)]
 pub struct JsonObject(pub Map<String, Value>);
@@ -34,11 +34,136 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 ApiError::Malformed(rejection.body_text())
             }
         })?;
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Self(map)),
+        match parse_strict(&bytes) {
+            Ok((Value::Object(map), repeated)) if repeated.is_empty() => Ok(Self(map)),
+            Ok((Value::Object(_), repeated)) => {
+                let mut problems = Problems::default();
+                for path in repeated {
+                    problems.add(path, "appears twice in one object");
+                }
+                problems.finish(|| None)
+            }
             Ok(_) => Err(ApiError::Malformed("the body must be a JSON object".into())),
             Err(e) => Err(ApiError::Malformed(e.to_string())),
         }
+    }
+}
+
+/// Reads a JSON body, collecting the path of every key that an object names twice (`serde_json`
+/// alone keeps the last one silently; a body such as `{"type": "slack", "type": "webhook"}` is
+/// ambiguous, so it is refused: 400 1001, one detail per repeated key, "appears twice").
+fn parse_strict(bytes: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
+    use serde::de::DeserializeSeed;
+    let repeated = std::cell::RefCell::new(Vec::new());
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Strict {
+        at: &At::Root,
+        repeated: &repeated,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok((value, repeated.into_inner()))
+}
+
+/// Where a value sits in the body, built only when a repeated key has to be named.
+enum At<'a> {
+    Root,
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl At<'_> {
+    fn path(&self) -> String {
+        match self {
+            At::Root => String::new(),
+            At::Key(parent, key) => match parent.path() {
+                p if p.is_empty() => (*key).to_owned(),
+                p => format!("{p}.{key}"),
+            },
+            At::Index(parent, i) => format!("{}[{i}]", parent.path()),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Strict<'a> {
+    at: &'a At<'a>,
+    repeated: &'a std::cell::RefCell<Vec<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let at = At::Index(self.at, items.len());
+            let seed = Strict {
+                at: &at,
+                repeated: self.repeated,
+            };
+            match seq.next_element_seed(seed)? {
+                Some(item) => items.push(item),
+                None => return Ok(Value::Array(items)),
+            }
+        }
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let at = At::Key(self.at, &key);
+            let value = map.next_value_seed(Strict {
+                at: &at,
+                repeated: self.repeated,
+            })?;
+            if out.contains_key(&key) {
+                self.repeated.borrow_mut().push(at.path());
+            } else {
+                out.insert(key, value);
+            }
+        }
+        Ok(Value::Object(out))
     }
 }
 
@@ -284,5 +409,34 @@ impl<'a> Fields<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.map.values().all(Value::is_null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_keys_are_named_by_their_full_path_at_any_depth() {
+        let body = br#"{"a": [{"b": 1}, {"b": 2, "b": 3}], "c": {"d": {"e": 1, "e": 2}}, "a": 0}"#;
+        let (value, repeated) = parse_strict(body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(repeated, ["a[1].b", "c.d.e", "a"]);
+        // The first of each stays (the body is refused anyway).
+        assert_eq!(value["a"][1]["b"], 2);
+    }
+
+    #[test]
+    fn a_body_without_repeats_reads_as_serde_json_reads_it() {
+        let body =
+            br#"{"n": [1, -2, 3.5, 18446744073709551615], "s": "x\u00e9", "t": true, "z": null}"#;
+        let (value, repeated) = parse_strict(body).unwrap_or_else(|e| panic!("{e}"));
+        assert!(repeated.is_empty());
+        let plain: Value = serde_json::from_slice(body).unwrap_or_default();
+        assert_eq!(value, plain);
+        assert!(
+            parse_strict(b"{\"a\": 1} x").is_err(),
+            "trailing characters"
+        );
+        assert!(parse_strict(b"{\"a\": ").is_err());
     }
 }

@@ -496,7 +496,7 @@ pub fn router(state: AppState, routes: &[Route]) -> Router {
 pub fn serve(state: AppState, mounted: Router<AppState>) -> Router {
     mounted
         .fallback(unknown_route)
-        .method_not_allowed_fallback(unknown_route)
+        .method_not_allowed_fallback(unknown_method)
         .layer(DefaultBodyLimit::max(input::MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
@@ -504,6 +504,12 @@ pub fn serve(state: AppState, mounted: Router<AppState>) -> Router {
 
 async fn unknown_route() -> ApiError {
     ApiError::NotFound
+}
+
+/// A known path, another method: 405 with the envelope (axum adds `Allow`, listing the methods
+/// this process serves on the path).
+async fn unknown_method() -> ApiError {
+    ApiError::MethodNotAllowed
 }
 
 /// Gives every request an id (the caller's `x-request-id` when it is reasonable, else a new UUID),

@@ -279,9 +279,14 @@ pub async fn create_organization(
         Ok(None) => Some(OrgId::generate()),
         Err(Reported) => None,
     };
-    let name = fields
-        .str("name", NAME_MAX, &mut problems)
-        .map(str::to_owned);
+    let name = fields.str("name", NAME_MAX, &mut problems).and_then(|n| {
+        problems.check(
+            "name",
+            (!n.trim().is_empty())
+                .then(|| n.to_owned())
+                .ok_or("must not be empty"),
+        )
+    });
     let kind = fields
         .str("kind", 16, &mut problems)
         .and_then(|k| problems.check("kind", OrgKind::parse(k)));

@@ -33,6 +33,10 @@ pub const MAX_RECIPIENTS: usize = 1000;
 const TENANT_NAME_MAX: usize = 128;
 const EXTERNAL_ID_MAX: usize = 256;
 const ATTRIBUTE_MAX: usize = 1024;
+/// At most this many `userAttributes`, and as many `groups`, per embed recipient.
+const LIST_MAX: usize = 100;
+/// A group's name: 1–256 characters, as long as an `externalId`.
+const GROUP_MAX: usize = EXTERNAL_ID_MAX;
 const SECURITY_CONTEXT_MAX_BYTES: usize = 16 * 1024;
 
 /// Namespace of embed user ids: `embedUserId` = UUIDv5(this, "<org>/<tenant>/<externalId>").
@@ -158,6 +162,10 @@ fn read_attributes(
             return Err(Reported);
         }
     };
+    if items.len() > LIST_MAX {
+        problems.add(path, format!("must have at most {LIST_MAX} entries"));
+        return Err(Reported);
+    }
     let mut out = Vec::with_capacity(items.len());
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
@@ -183,6 +191,32 @@ fn read_attributes(
         }
     }
     if ok { Ok(out) } else { Err(Reported) }
+}
+
+/// An embed recipient's `groups`: at most [`LIST_MAX`], each 1–[`GROUP_MAX`] characters.
+fn read_groups(
+    fields: &Fields<'_>,
+    groups: Vec<(String, &str)>,
+    problems: &mut Problems,
+) -> Result<Vec<String>, Reported> {
+    if groups.len() > LIST_MAX {
+        problems.add(
+            fields.path("groups"),
+            format!("must have at most {LIST_MAX} entries"),
+        );
+        return Err(Reported);
+    }
+    let mut ok = true;
+    for (path, group) in &groups {
+        if group.is_empty() || group.chars().count() > GROUP_MAX {
+            problems.add(path, format!("must be 1 to {GROUP_MAX} characters"));
+            ok = false;
+        }
+    }
+    if !ok {
+        return Err(Reported);
+    }
+    Ok(groups.into_iter().map(|(_, g)| g.to_owned()).collect())
 }
 
 fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Option<Wanted> {
@@ -239,13 +273,7 @@ fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Optio
         };
         let attributes = read_attributes(&fields, problems).ok();
         let groups = match fields.opt_str_array("groups", problems) {
-            Ok(groups) => Some(
-                groups
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(_, g)| g.to_owned())
-                    .collect(),
-            ),
+            Ok(groups) => read_groups(&fields, groups.unwrap_or_default(), problems).ok(),
             Err(Reported) => None,
         };
         let profile = EmbedProfile {
