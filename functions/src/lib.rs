@@ -22,7 +22,7 @@ use shared::store::Store;
 
 /// The app one function serves: its route, plus API Gateway's request id as the request id.
 pub fn app(state: AppState, route: Route) -> Router {
-    host(state, route.mount(Router::new()))
+    host(state, route.alone())
 }
 
 fn host(state: AppState, mounted: Router<AppState>) -> Router {
@@ -208,12 +208,7 @@ pub fn run(route: Route) -> impl Future<Output = Result<(), lambda_http::Error>>
     } else {
         api::no_queue
     };
-    serve_route(
-        route.function_name(),
-        needs,
-        queue,
-        route.mount(Router::new()),
-    )
+    serve_route(route.function_name(), needs, queue, route.alone())
 }
 
 /// What a function needs configured beyond the common variables.

@@ -206,15 +206,15 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
             Route::AddRecipients
             | Route::ListRecipients
             | Route::DeleteRecipient
-            | Route::GetSettings
-            | Route::UpdateSettings
-            | Route::ResetSettings
+            | Route::GetNotificationsSettings
+            | Route::UpdateNotificationsSettings
+            | Route::ResetNotificationsSettings
             | Route::GetDispatchMethods
             | Route::GetNotifierSettings
             | Route::UpdateNotifierSettings
             | Route::ListSystemTemplates
-            | Route::GetPreferences
-            | Route::UpdatePreferences => {
+            | Route::GetNotificationPreferences
+            | Route::UpdateNotificationPreferences => {
                 assert!(
                     (body.is_object() || body.is_array()) && body.get("error").is_none(),
                     "events/{name}.json: {body}"

@@ -16,6 +16,7 @@ mod queue_contract;
 mod quota;
 mod readme;
 mod recipients;
+mod route_table;
 mod settings;
 mod sqlite;
 mod store_contract;

@@ -1,6 +1,6 @@
-//! Lambda function `get-notification-preferences`: see `shared::api::Route::GetPreferences`.
+//! Lambda function `get-notification-preferences`: see `shared::api::Route::GetNotificationPreferences`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run(shared::api::Route::GetPreferences).await
+    functions::run(shared::api::Route::GetNotificationPreferences).await
 }

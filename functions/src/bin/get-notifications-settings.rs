@@ -1,6 +1,6 @@
-//! Lambda function `get-notifications-settings`: see `shared::api::Route::GetSettings`.
+//! Lambda function `get-notifications-settings`: see `shared::api::Route::GetNotificationsSettings`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run(shared::api::Route::GetSettings).await
+    functions::run(shared::api::Route::GetNotificationsSettings).await
 }

@@ -1,6 +1,6 @@
-//! Lambda function `update-notification-preferences`: see `shared::api::Route::UpdatePreferences`.
+//! Lambda function `update-notification-preferences`: see `shared::api::Route::UpdateNotificationPreferences`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run(shared::api::Route::UpdatePreferences).await
+    functions::run(shared::api::Route::UpdateNotificationPreferences).await
 }

@@ -1,6 +1,6 @@
-//! Lambda function `update-notifications-settings`: see `shared::api::Route::UpdateSettings`.
+//! Lambda function `update-notifications-settings`: see `shared::api::Route::UpdateNotificationsSettings`.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    functions::run(shared::api::Route::UpdateSettings).await
+    functions::run(shared::api::Route::UpdateNotificationsSettings).await
 }

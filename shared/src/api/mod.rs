@@ -17,9 +17,10 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, patch, post, put};
 use serde::Serialize;
 use tracing::Instrument;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::auth::sha256_hex;
 use crate::config::{Config, ConfigError};
@@ -279,81 +280,78 @@ pub fn envelope<T>(data: T) -> axum::Json<Envelope<T>> {
     axum::Json(Envelope { status: true, data })
 }
 
-/// Every route, each one Lambda function (`functions/src/bin/<function_name>.rs`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    CreateOrganization,
-    CreateUser,
-    ListUsers,
-    GetUser,
-    CreateToken,
-    RevokeToken,
-    CreateNotification,
-    ListNotifications,
-    GetNotification,
-    UpdateNotification,
-    DeleteNotification,
-    AddRecipients,
-    ListRecipients,
-    DeleteRecipient,
-    GetSettings,
-    UpdateSettings,
-    ResetSettings,
-    GetDispatchMethods,
-    GetNotifierSettings,
-    UpdateNotifierSettings,
-    ListSystemTemplates,
-    SendTestNotification,
-    GetPreferences,
-    UpdatePreferences,
-    EmitEvent,
-    GetEvent,
-    ListDeliveries,
-    TestNotification,
-    ListEventTypes,
+/// Declares the route table once: the [`Route`] enum (each variant named after its Lambda
+/// function), [`Route::ALL`], [`Route::function_name`] and [`Route::methods`], whose paths and
+/// methods come from each handler's `#[utoipa::path]` (`utoipa_axum::routes!`): the router and
+/// the OpenAPI document read the same declaration.
+macro_rules! route_table {
+    ($($(#[$doc:meta])* $variant:ident $function:literal => $handler:path,)+) => {
+        /// Every route, each one Lambda function (`functions/src/bin/<function_name>.rs`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Route {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Route {
+            pub const ALL: &'static [Route] = &[$(Route::$variant,)+];
+
+            /// The Lambda function (and binary) serving the route.
+            pub fn function_name(self) -> &'static str {
+                match self {
+                    $(Route::$variant => $function,)+
+                }
+            }
+
+            /// The route's handler with its path, methods and OpenAPI operation. Always inlined:
+            /// called with a constant (as each function binary does), the match folds away and
+            /// the binary links only its own handler.
+            #[inline(always)]
+            fn methods(self) -> UtoipaMethodRouter<AppState> {
+                match self {
+                    $(Route::$variant => routes!($handler),)+
+                }
+            }
+        }
+    };
 }
 
-const NOTIFICATIONS: &str = "/v1/organizations/{organizationId}/notifications";
-const NOTIFICATION: &str = "/v1/organizations/{organizationId}/notifications/{id}";
-const RECIPIENTS: &str = "/v1/deployments/{deploymentId}/notifications/{id}/recipients";
-const SETTINGS: &str = "/v1/environments/{environmentId}/notificationsSettings";
-const NOTIFIER: &str = "/api/v2/notifications/settings";
-const PREFERENCES: &str = "/api/v2/users/{user}/notifications/preferences";
-const USERS: &str = "/v1/organizations/{organizationId}/users";
+route_table! {
+    CreateOrganization "create-organization" => organizations::create_organization,
+    CreateUser "create-user" => organizations::create_user,
+    ListUsers "list-users" => organizations::list_users,
+    GetUser "get-user" => organizations::get_user,
+    CreateToken "create-token" => organizations::create_token,
+    RevokeToken "revoke-token" => organizations::revoke_token,
+    /// Seed 000 writes its path with a trailing slash: both spellings are served.
+    CreateNotification "create-notification" => notifications::create,
+    ListNotifications "list-notifications" => notifications::list,
+    GetNotification "get-notification" => notifications::get,
+    UpdateNotification "update-notification" => notifications::update,
+    DeleteNotification "delete-notification" => notifications::remove,
+    AddRecipients "add-recipients" => recipients::add,
+    ListRecipients "list-recipients" => recipients::list,
+    DeleteRecipient "delete-recipient" => recipients::remove,
+    GetNotificationsSettings "get-notifications-settings" => settings::get,
+    UpdateNotificationsSettings "update-notifications-settings" => settings::update,
+    ResetNotificationsSettings "reset-notifications-settings" => settings::reset,
+    GetDispatchMethods "get-dispatch-methods" => admin::dispatch_methods,
+    GetNotifierSettings "get-notifier-settings" => admin::get_settings,
+    UpdateNotifierSettings "update-notifier-settings" => admin::update_settings,
+    ListSystemTemplates "list-system-templates" => admin::system_templates,
+    SendTestNotification "send-test-notification" => admin::send_test,
+    GetNotificationPreferences "get-notification-preferences" => admin::get_preferences,
+    UpdateNotificationPreferences "update-notification-preferences" => admin::update_preferences,
+    EmitEvent "emit-event" => events::emit,
+    GetEvent "get-event" => events::get,
+    ListDeliveries "list-deliveries" => events::list_deliveries,
+    TestNotification "test-notification" => notifications::test,
+    ListEventTypes "list-event-types" => events::event_types,
+}
+
+/// Seed 000's spelling of the notifications path, served by [`Route::CreateNotification`] too.
+const NOTIFICATIONS_WITH_SLASH: &str = "/v1/organizations/{organizationId}/notifications/";
 
 impl Route {
-    pub const ALL: &'static [Route] = &[
-        Route::CreateOrganization,
-        Route::CreateUser,
-        Route::ListUsers,
-        Route::GetUser,
-        Route::CreateToken,
-        Route::RevokeToken,
-        Route::CreateNotification,
-        Route::ListNotifications,
-        Route::GetNotification,
-        Route::UpdateNotification,
-        Route::DeleteNotification,
-        Route::AddRecipients,
-        Route::ListRecipients,
-        Route::DeleteRecipient,
-        Route::GetSettings,
-        Route::UpdateSettings,
-        Route::ResetSettings,
-        Route::GetDispatchMethods,
-        Route::GetNotifierSettings,
-        Route::UpdateNotifierSettings,
-        Route::ListSystemTemplates,
-        Route::SendTestNotification,
-        Route::GetPreferences,
-        Route::UpdatePreferences,
-        Route::EmitEvent,
-        Route::GetEvent,
-        Route::ListDeliveries,
-        Route::TestNotification,
-        Route::ListEventTypes,
-    ];
-
     /// Whether the route puts deliveries on the delivery queue (its function needs
     /// `HERALD_DELIVERY_QUEUE_URL` and the SQS client).
     #[inline(always)]
@@ -368,127 +366,69 @@ impl Route {
         matches!(self, Route::EmitEvent | Route::UpdateNotifierSettings)
     }
 
-    /// The Lambda function (and binary) serving the route.
-    pub fn function_name(self) -> &'static str {
+    /// Adds the route to `router`: its handler at its path and methods, and its OpenAPI
+    /// operation. Always inlined, as [`Route::methods`].
+    #[inline(always)]
+    pub fn mount(self, router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+        let router = router.routes(self.methods());
         match self {
-            Route::CreateOrganization => "create-organization",
-            Route::CreateUser => "create-user",
-            Route::ListUsers => "list-users",
-            Route::GetUser => "get-user",
-            Route::CreateToken => "create-token",
-            Route::RevokeToken => "revoke-token",
-            Route::CreateNotification => "create-notification",
-            Route::ListNotifications => "list-notifications",
-            Route::GetNotification => "get-notification",
-            Route::UpdateNotification => "update-notification",
-            Route::DeleteNotification => "delete-notification",
-            Route::AddRecipients => "add-recipients",
-            Route::ListRecipients => "list-recipients",
-            Route::DeleteRecipient => "delete-recipient",
-            Route::GetSettings => "get-notifications-settings",
-            Route::UpdateSettings => "update-notifications-settings",
-            Route::ResetSettings => "reset-notifications-settings",
-            Route::GetDispatchMethods => "get-dispatch-methods",
-            Route::GetNotifierSettings => "get-notifier-settings",
-            Route::UpdateNotifierSettings => "update-notifier-settings",
-            Route::ListSystemTemplates => "list-system-templates",
-            Route::SendTestNotification => "send-test-notification",
-            Route::GetPreferences => "get-notification-preferences",
-            Route::UpdatePreferences => "update-notification-preferences",
-            Route::EmitEvent => "emit-event",
-            Route::GetEvent => "get-event",
-            Route::ListDeliveries => "list-deliveries",
-            Route::TestNotification => "test-notification",
-            Route::ListEventTypes => "list-event-types",
+            Route::CreateNotification => router.route(
+                NOTIFICATIONS_WITH_SLASH,
+                axum::routing::post(notifications::create),
+            ),
+            _ => router,
         }
     }
 
-    /// Adds the route to `router`. Always inlined: called with a constant (as each function
-    /// binary does), the match folds away and the binary links only its own handler.
+    /// An axum router of this route alone (a Lambda function's). Always inlined, as
+    /// [`Route::methods`].
     #[inline(always)]
-    pub fn mount(self, router: Router<AppState>) -> Router<AppState> {
-        use admin as a;
-        use notifications as n;
-        use organizations as o;
-        use recipients as r;
-        use settings as s;
-        match self {
-            Route::CreateOrganization => {
-                router.route("/v1/organizations", post(o::create_organization))
-            }
-            Route::CreateUser => router.route(USERS, post(o::create_user)),
-            Route::ListUsers => router.route(USERS, get(o::list_users)),
-            Route::GetUser => router.route(
-                "/v1/organizations/{organizationId}/users/{user}",
-                get(o::get_user),
-            ),
-            Route::CreateToken => router.route(
-                "/v1/organizations/{organizationId}/tokens",
-                post(o::create_token),
-            ),
-            Route::RevokeToken => router.route(
-                "/v1/organizations/{organizationId}/tokens/{tokenId}",
-                delete(o::revoke_token),
-            ),
-            // Seed 000 writes the path with a trailing slash; both spellings are served.
-            Route::CreateNotification => router.route(NOTIFICATIONS, post(n::create)).route(
-                "/v1/organizations/{organizationId}/notifications/",
-                post(n::create),
-            ),
-            Route::ListNotifications => router.route(NOTIFICATIONS, get(n::list)),
-            Route::GetNotification => router.route(NOTIFICATION, get(n::get)),
-            Route::UpdateNotification => router.route(NOTIFICATION, patch(n::update)),
-            Route::DeleteNotification => router.route(NOTIFICATION, delete(n::remove)),
-            Route::AddRecipients => router.route(RECIPIENTS, post(r::add)),
-            Route::ListRecipients => router.route(RECIPIENTS, get(r::list)),
-            Route::DeleteRecipient => router.route(
-                "/v1/deployments/{deploymentId}/notifications/{id}/recipients/{recipientId}",
-                delete(r::remove),
-            ),
-            Route::GetSettings => router.route(SETTINGS, get(s::get)),
-            Route::UpdateSettings => router.route(SETTINGS, put(s::update)),
-            Route::ResetSettings => router.route(SETTINGS, delete(s::reset)),
-            Route::GetDispatchMethods => router.route(
-                "/api/v2/notifications/dispatch-methods",
-                get(a::dispatch_methods),
-            ),
-            Route::GetNotifierSettings => router.route(NOTIFIER, get(a::get_settings)),
-            Route::UpdateNotifierSettings => router.route(NOTIFIER, put(a::update_settings)),
-            Route::ListSystemTemplates => router.route(
-                "/api/v2/notifications/templates/system",
-                get(a::system_templates),
-            ),
-            Route::SendTestNotification => {
-                router.route("/api/v2/notifications/test", post(a::send_test))
-            }
-            Route::GetPreferences => router.route(PREFERENCES, get(a::get_preferences)),
-            Route::UpdatePreferences => router.route(PREFERENCES, put(a::update_preferences)),
-            Route::EmitEvent => router.route(
-                "/v1/organizations/{organizationId}/events",
-                post(events::emit),
-            ),
-            Route::GetEvent => router.route(
-                "/v1/organizations/{organizationId}/events/{eventId}",
-                get(events::get),
-            ),
-            Route::ListDeliveries => router.route(
-                "/v1/organizations/{organizationId}/deliveries",
-                get(events::list_deliveries),
-            ),
-            Route::TestNotification => router.route(
-                "/v1/organizations/{organizationId}/notifications/{id}/test",
-                post(n::test),
-            ),
-            Route::ListEventTypes => router.route("/v1/event-types", get(events::event_types)),
-        }
+    pub fn alone(self) -> Router<AppState> {
+        self.mount(OpenApiRouter::new()).split_for_parts().0
     }
+
+    /// Every `(method, path)` the route serves, as `template.yaml` and the README name them.
+    pub fn endpoints(self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .mount(OpenApiRouter::new())
+            .into_openapi()
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ];
+                methods
+                    .into_iter()
+                    .filter(|(_, served)| *served)
+                    .map(move |(method, _)| (method.to_owned(), path.clone()))
+            })
+            .collect();
+        if self == Route::CreateNotification {
+            out.push(("POST".to_owned(), NOTIFICATIONS_WITH_SLASH.to_owned()));
+        }
+        out
+    }
+}
+
+/// The routes' handlers, paths and methods in one axum router (no state yet).
+pub fn mounted(routes: &[Route]) -> Router<AppState> {
+    routes
+        .iter()
+        .fold(OpenApiRouter::new(), |r, route| route.mount(r))
+        .split_for_parts()
+        .0
 }
 
 /// The router serving `routes`, with the body limit, request ids, tracing, and the envelope for
 /// unknown paths and methods.
 pub fn router(state: AppState, routes: &[Route]) -> Router {
-    let mounted = routes.iter().fold(Router::new(), |r, route| route.mount(r));
-    serve(state, mounted)
+    serve(state, mounted(routes))
 }
 
 /// `mounted` (routes already added with [`Route::mount`]) with the body limit, request ids,
