@@ -194,7 +194,7 @@ mod moto {
         use herald_tests::{CallCounter, moto_counted_queue};
         use shared::deliver::outbox::Outbox;
         use shared::deliver::{Mail, Transports};
-        use shared::queue::{DeliveryMessage, Disposition};
+        use shared::queue::{DeliveryMessage, Disposition, consume};
 
         let recipients_wanted: usize = std::env::var("HERALD_FAN_OUT_RECIPIENTS")
             .ok()
@@ -238,17 +238,15 @@ mod moto {
         sqs.take();
         // Every chunk of the fan-out, as the fan-out function would run them.
         loop {
-            let batch = state
-                .fanout
-                .receive(10, Duration::from_secs(60))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            if batch.is_empty() {
+            let done = consume(&*state.fanout, Duration::from_secs(60), |batch| {
+                shared::fanout::process_batch(&state, batch)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            if done.is_empty() {
                 break;
             }
-            let results = shared::fanout::process_batch(&state, batch).await;
-            assert!(results.iter().all(|(_, d)| *d == Disposition::Ack));
-            shared::queue::apply(&*state.fanout, results, true).await;
+            assert!(done.iter().all(|d| *d == Disposition::Ack));
         }
         let count = |calls: &[String], op: &str| calls.iter().filter(|c| *c == op).count();
         let sent = sqs.take();
@@ -263,18 +261,16 @@ mod moto {
             Transports::new(&state, Mail::Outbox(outbox.clone())).unwrap_or_else(|e| panic!("{e}"));
         let mut batches = 0;
         loop {
-            let batch = state
-                .queue
-                .receive(10, Duration::from_secs(60))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            if batch.is_empty() {
+            let done = consume(&*state.queue, Duration::from_secs(60), |batch| {
+                shared::deliver::process_batch(&state, &transports, batch)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            if done.is_empty() {
                 break;
             }
             batches += 1;
-            let results = shared::deliver::process_batch(&state, &transports, batch).await;
-            assert!(results.iter().all(|(_, d)| *d == Disposition::Ack));
-            shared::queue::apply(&*state.queue, results, true).await;
+            assert!(done.iter().all(|d| *d == Disposition::Ack));
         }
         assert_eq!(outbox.messages().len(), recipients_wanted);
         let dynamo = app.calls.take();

@@ -16,6 +16,7 @@ use shared::api::AppState;
 use shared::deliver::aws::AwsSenders;
 use shared::deliver::outbox::Outbox;
 use shared::deliver::{Mail, Transports};
+use shared::queue::consume;
 
 use crate::{
     Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_backends, test_config,
@@ -290,24 +291,20 @@ impl DeliveryApp {
         let started = std::time::Instant::now();
         let mut idle_since = std::time::Instant::now();
         while started.elapsed() < limit && idle_since.elapsed() < self.quiet {
-            let fanouts = state
-                .fanout
-                .receive(10, self.visibility)
-                .await
-                .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
-            let deliveries = state
-                .queue
-                .receive(10, self.visibility)
-                .await
-                .unwrap_or_else(|e| panic!("delivery queue: {e}"));
-            if fanouts.is_empty() && deliveries.is_empty() {
+            let fanned = consume(&*state.fanout, self.visibility, |batch| {
+                shared::fanout::process_batch(state, batch)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
+            let sent = consume(&*state.queue, self.visibility, |batch| {
+                shared::deliver::process_batch(state, &self.transports, batch)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("delivery queue: {e}"));
+            if fanned.is_empty() && sent.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
-            let results = shared::fanout::process_batch(state, fanouts).await;
-            shared::queue::apply(&*state.fanout, results, true).await;
-            let results = shared::deliver::process_batch(state, &self.transports, deliveries).await;
-            shared::queue::apply(&*state.queue, results, true).await;
             idle_since = std::time::Instant::now();
         }
     }

@@ -41,7 +41,9 @@ use shared::deliver::{Mail, Transports};
 use shared::local::{Credentials, DataDir};
 use shared::model::{OrgKind, Plan};
 use shared::queue::sqs::SqsQueue;
-use shared::queue::{DeliveryMessage, FanoutMessage, MAX_RECEIVES};
+use shared::queue::{
+    DeliveryMessage, Disposition, FanoutMessage, MAX_RECEIVES, QueueError, consume,
+};
 use shared::store::dynamodb::DynamoStore;
 use shared::store::sqlite::{Pruned, Sqlite};
 use tokio::sync::watch;
@@ -296,17 +298,11 @@ async fn idle(stop: &mut watch::Receiver<bool>, wait: Duration) {
 
 async fn fanout_worker(state: AppState, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
-        match state.fanout.receive(10, VISIBILITY).await {
-            Ok(batch) if !batch.is_empty() => {
-                let results = shared::fanout::process_batch(&state, batch).await;
-                shared::queue::apply(&*state.fanout, results, true).await;
-            }
-            Ok(_) => idle(&mut stop, IDLE).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "fan-out queue unavailable");
-                idle(&mut stop, Duration::from_secs(1)).await;
-            }
-        }
+        let round = consume(&*state.fanout, VISIBILITY, |batch| {
+            shared::fanout::process_batch(&state, batch)
+        })
+        .await;
+        pace(&mut stop, round, "fan-out").await;
     }
 }
 
@@ -316,16 +312,27 @@ async fn sender_worker(
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        match state.queue.receive(10, VISIBILITY).await {
-            Ok(batch) if !batch.is_empty() => {
-                let results = shared::deliver::process_batch(&state, &transports, batch).await;
-                shared::queue::apply(&*state.queue, results, true).await;
-            }
-            Ok(_) => idle(&mut stop, IDLE).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "delivery queue unavailable");
-                idle(&mut stop, Duration::from_secs(1)).await;
-            }
+        let round = consume(&*state.queue, VISIBILITY, |batch| {
+            shared::deliver::process_batch(&state, &transports, batch)
+        })
+        .await;
+        pace(&mut stop, round, "delivery").await;
+    }
+}
+
+/// After a worker's round: on at once after work, a short pause when its queue was empty, a
+/// second when the queue failed.
+async fn pace(
+    stop: &mut watch::Receiver<bool>,
+    round: Result<Vec<Disposition>, QueueError>,
+    queue: &str,
+) {
+    match round {
+        Ok(done) if !done.is_empty() => {}
+        Ok(_) => idle(stop, IDLE).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "{queue} queue unavailable");
+            idle(stop, Duration::from_secs(1)).await;
         }
     }
 }

@@ -173,3 +173,32 @@ pub async fn apply<M: QueueMessage>(
     }
     back
 }
+
+/// How many messages a consumer takes at once (SQS's most per receive).
+pub const BATCH: usize = 10;
+
+/// One round of a queue's consumer, the same in `herald-local`'s workers and the tests: receives
+/// up to [`BATCH`] visible messages (each hidden for `visibility`), hands them to `process`, and
+/// carries out what it decided ([`apply`]: acknowledgements in one call, delays, the rest left to
+/// come back). Returns the decisions in the order `process` gave them; empty when nothing was
+/// visible. (In Lambda the event source mapping receives and deletes: the host calls `process`
+/// and [`apply`] itself.)
+pub async fn consume<M, F, Fut>(
+    queue: &dyn Queue<M>,
+    visibility: Duration,
+    process: F,
+) -> Result<Vec<Disposition>, QueueError>
+where
+    M: QueueMessage,
+    F: FnOnce(Vec<Received<M>>) -> Fut,
+    Fut: Future<Output = Vec<(String, Disposition)>>,
+{
+    let batch = queue.receive(BATCH, visibility).await?;
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = process(batch).await;
+    let decided = results.iter().map(|(_, d)| *d).collect();
+    apply(queue, results, true).await;
+    Ok(decided)
+}
