@@ -11,7 +11,8 @@ use axum::http::HeaderValue;
 use lambda_http::request::RequestContext;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use shared::api::{self, AppState, Route};
+use shared::api::{self, Route};
+use shared::app::{self, AppState};
 use shared::config::Config;
 use shared::deliver::aws::AwsSenders;
 use shared::deliver::{Mail, Transports};
@@ -64,7 +65,7 @@ pub async fn quota_reset(
 /// `main` of the quota-reset function.
 pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json();
-    let state = AppState::on_aws_from_env(Config::from_env(false)?, api::no_queue).await?;
+    let state = AppState::on_aws_from_env(Config::from_env(false)?, app::no_queue).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         quota_reset(&*state.store, &*state.clock, event).await
@@ -162,7 +163,7 @@ pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
             return Err(format!("configuration: {name}: is required by fan-out").into());
         }
     }
-    let state = AppState::on_aws_from_env(config, api::sqs_queue).await?;
+    let state = AppState::on_aws_from_env(config, app::sqs_queue).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         fan_out(state, event).await
@@ -183,7 +184,7 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
         sns: aws_sdk_sns::Client::new(&aws),
         from: config.email_from.clone(),
     });
-    let state = AppState::on_aws(config, aws, api::sqs_queue);
+    let state = AppState::on_aws(config, aws, app::sqs_queue);
     let transports = Transports::new(&state, mail)?;
     let (state, transports) = (&state, &transports);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
@@ -204,9 +205,9 @@ pub fn run(route: Route) -> impl Future<Output = Result<(), lambda_http::Error>>
     };
     // A constant in each binary: only the functions that enqueue link the SQS client.
     let queue = if route.enqueues_deliveries() || route.enqueues_fanouts() {
-        api::sqs_queue
+        app::sqs_queue
     } else {
-        api::no_queue
+        app::no_queue
     };
     serve_route(route.function_name(), needs, queue, route.alone())
 }
@@ -221,7 +222,7 @@ struct Needs {
 async fn serve_route(
     function: &'static str,
     needs: Needs,
-    queue: api::QueueFactory,
+    queue: app::QueueFactory,
     mounted: Router<AppState>,
 ) -> Result<(), lambda_http::Error> {
     shared::telemetry::init_json();

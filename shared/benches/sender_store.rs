@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use shared::api::Backends;
+use shared::app::Backends;
 use shared::model::{
     Clock, DeliveryStatus, EventType, Language, NotificationId, OrgId, SystemClock,
 };

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{OrgId, Permission, Role, TokenId};
 use crate::store::TokenRecord;

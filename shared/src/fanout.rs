@@ -18,7 +18,7 @@ use std::sync::Arc;
 use futures_util::{StreamExt, stream};
 use uuid::Uuid;
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::deliver::Memo;
 use crate::error::ApiError;
 use crate::model::{DeliveryMode, DeliveryStatus, OrgId};

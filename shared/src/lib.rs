@@ -1,6 +1,7 @@
 //! Herald's domain crate: everything that is not a `main`. See ARCHITECTURE.md.
 
 pub mod api;
+pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod config;

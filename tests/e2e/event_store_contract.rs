@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use herald_tests::{Backend, new_backends, organization_in, queued_delivery};
-use shared::api::Backends;
+use shared::app::Backends;
 use shared::model::{Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, SystemClock};
 use shared::queue::FanoutMessage;
 use shared::store::{Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome, PageRequest};

@@ -8,7 +8,8 @@ use herald_tests::{FakeResolver, OPERATOR_TOKEN, test_config};
 use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;
 use serde_json::Value;
-use shared::api::{AppState, Route};
+use shared::api::Route;
+use shared::app::AppState;
 use shared::auth::sha256_hex;
 use shared::config::Config;
 use shared::model::{

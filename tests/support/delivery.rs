@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use shared::api::AppState;
+use shared::app::AppState;
 use shared::deliver::aws::AwsSenders;
 use shared::deliver::outbox::Outbox;
 use shared::deliver::{Mail, Transports};

@@ -32,9 +32,9 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
 use super::input::{Fields, JsonObject, PathParams};
 use super::organizations::find_user;
+use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{DeliveryStatus, DispatchMethod, Permission, timestamp};

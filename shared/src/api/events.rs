@@ -23,7 +23,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
-use super::{AppState, Envelope, envelope};
+use super::{Envelope, envelope};
+use crate::app::AppState;
 use crate::auth::{Principal, sha256_hex};
 use crate::error::{ApiError, ApiResult, FieldError, Problems};
 use crate::event_types;

@@ -10,7 +10,8 @@ use time::Duration;
 use utoipa::ToSchema;
 
 use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
-use super::{AppState, Envelope, envelope};
+use super::{Envelope, envelope};
+use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{

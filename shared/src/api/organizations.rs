@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
-use super::{AppState, Envelope, envelope};
+use super::{Envelope, envelope};
+use crate::app::AppState;
 use crate::auth::{IssuedToken, Operator, Principal, issue_token};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{

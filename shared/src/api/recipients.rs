@@ -20,8 +20,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
 use super::input::{Fields, JsonObject, PageQuery, PathParams, Reported, encode_cursor};
+use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Email, NotificationId, NotificationType, OrgId, Permission, Phone};

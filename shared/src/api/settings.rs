@@ -19,8 +19,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::AppState;
 use super::input::{Fields, JsonObject, PathParams};
+use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, FieldError, Problems};
 use crate::model::{DeliveryMode, Language, OrgId, OrgKind, Permission, timestamp};

@@ -1,0 +1,218 @@
+//! The application state: what every handler, worker and host is built over — the store, the two
+//! queues, the event intake, the configuration, the clock and the resolver — and its builders for
+//! the two backends (the embedded database; DynamoDB and SQS).
+
+use std::sync::Arc;
+
+use crate::auth::sha256_hex;
+use crate::config::{Config, ConfigError};
+use crate::intake::{EventIntake, RecordThenQueue};
+use crate::model::{Clock, SystemClock};
+use crate::net::{Resolver, SystemResolver};
+use crate::queue::sqlite::SqliteQueue;
+use crate::queue::sqs::SqsQueue;
+use crate::queue::{DeliveryMessage, FanoutMessage, MAX_RECEIVES, Queue, QueueError, QueueMessage};
+use crate::slack::SlackOAuth;
+use crate::store::Store;
+use crate::store::dynamodb::DynamoStore;
+use crate::store::sqlite::Sqlite;
+
+/// Everything a handler needs, built once per process and shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// The delivery queue (the sender's input).
+    pub queue: Arc<dyn Queue<DeliveryMessage>>,
+    /// The fan-out queue (emitted events, one chunk per message).
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+    /// Records an event and queues its fan-out, as one unit.
+    pub intake: Arc<dyn EventIntake>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub resolver: Arc<dyn Resolver>,
+    pub slack: SlackOAuth,
+    /// SHA-256 (hex) of `HERALD_OPERATOR_TOKEN`; the plain secret is not kept.
+    pub operator_token_hash: Option<Arc<str>>,
+}
+
+/// The store and the queues a state runs on.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue<DeliveryMessage>>,
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+    pub intake: Arc<dyn EventIntake>,
+}
+
+impl Backends {
+    /// The embedded database: its store, both its queues, and events accepted in one
+    /// transaction with their fan-out message.
+    pub fn sqlite(db: Sqlite) -> Self {
+        Self {
+            queue: Arc::new(SqliteQueue::<DeliveryMessage>::new(
+                db.clone(),
+                crate::queue::sqlite::DELIVERIES,
+                MAX_RECEIVES,
+            )),
+            fanout: Arc::new(SqliteQueue::<FanoutMessage>::new(
+                db.clone(),
+                crate::queue::sqlite::FANOUT,
+                MAX_RECEIVES,
+            )),
+            intake: Arc::new(db.clone()),
+            store: Arc::new(db),
+        }
+    }
+
+    /// A store and two queues that are separate services (DynamoDB and SQS): an event is
+    /// recorded, then queued.
+    pub fn separate(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue<DeliveryMessage>>,
+        fanout: Arc<dyn Queue<FanoutMessage>>,
+    ) -> Self {
+        Self {
+            intake: Arc::new(RecordThenQueue {
+                store: store.clone(),
+                fanout: fanout.clone(),
+            }),
+            store,
+            queue,
+            fanout,
+        }
+    }
+}
+
+impl AppState {
+    /// State over `backends`, with the system clock and resolver.
+    pub fn new(config: Config, backends: Backends) -> Self {
+        Self {
+            store: backends.store,
+            queue: backends.queue,
+            fanout: backends.fanout,
+            intake: backends.intake,
+            slack: SlackOAuth::new(&config),
+            operator_token_hash: config
+                .operator_token
+                .as_deref()
+                .map(|t| Arc::from(sha256_hex(t))),
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+
+    /// State on the embedded database (the local server, and the fast tests).
+    pub fn on_sqlite(config: Config, db: Sqlite) -> Self {
+        Self::new(config, Backends::sqlite(db))
+    }
+
+    /// State on DynamoDB and the queues `queue` makes, from the standard AWS variables (a Lambda
+    /// function: the DynamoDB client created here, once; the SQS client on first use). A function
+    /// binary that never enqueues passes [`no_queue`], so it does not link the SQS client.
+    pub async fn on_aws_from_env(config: Config, queue: QueueFactory) -> Result<Self, ConfigError> {
+        Ok(Self::on_aws(config, crate::aws::sdk_config().await?, queue))
+    }
+
+    /// State on DynamoDB and the queues `queue` makes, from an SDK configuration the caller
+    /// already has (the sender builds its SES and SNS clients from the same one).
+    pub fn on_aws(config: Config, aws: aws_config::SdkConfig, queue: QueueFactory) -> Self {
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            config.table_name.clone(),
+        )
+        .with_retention(config.retention);
+        let queues = queue(aws, &config);
+        Self::new(
+            config,
+            Backends::separate(Arc::new(store), queues.deliveries, queues.fanout),
+        )
+    }
+
+    /// Replaces the fan-out queue (tests wrap it to make it fail). Events are then recorded and
+    /// queued in two steps, as on AWS: a transaction cannot span a queue it does not own.
+    pub fn with_fanout(mut self, fanout: Arc<dyn Queue<FanoutMessage>>) -> Self {
+        self.intake = Arc::new(RecordThenQueue {
+            store: self.store.clone(),
+            fanout: fanout.clone(),
+        });
+        self.fanout = fanout;
+        self
+    }
+
+    pub fn with_queue(mut self, queue: Arc<dyn Queue<DeliveryMessage>>) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+}
+
+/// The two queues of the AWS backend.
+pub struct Queues {
+    pub deliveries: Arc<dyn Queue<DeliveryMessage>>,
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+}
+
+/// Makes the AWS backend's queues from the shared SDK configuration.
+pub type QueueFactory = fn(aws_config::SdkConfig, &Config) -> Queues;
+
+/// The queues on SQS, at `HERALD_DELIVERY_QUEUE_URL` and `HERALD_FANOUT_QUEUE_URL`. Without a URL
+/// every send fails (503); the functions that enqueue refuse to start without theirs.
+pub fn sqs_queue(aws: aws_config::SdkConfig, config: &Config) -> Queues {
+    let url = |u: &Option<String>| u.clone().unwrap_or_default();
+    Queues {
+        deliveries: Arc::new(SqsQueue::<DeliveryMessage>::new(
+            aws.clone(),
+            url(&config.delivery_queue_url),
+        )),
+        fanout: Arc::new(SqsQueue::<FanoutMessage>::new(
+            aws,
+            url(&config.fanout_queue_url),
+        )),
+    }
+}
+
+/// For a function that never enqueues: every call fails (a bug if one happens).
+pub fn no_queue(_: aws_config::SdkConfig, _: &Config) -> Queues {
+    Queues {
+        deliveries: Arc::new(NoQueue),
+        fanout: Arc::new(NoQueue),
+    }
+}
+
+struct NoQueue;
+
+fn no_queue_error() -> QueueError {
+    QueueError::Unavailable("this function has no queue".into())
+}
+
+#[async_trait::async_trait]
+impl<M: QueueMessage> Queue<M> for NoQueue {
+    async fn send(&self, _: &[M]) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+
+    async fn receive(
+        &self,
+        _: usize,
+        _: std::time::Duration,
+    ) -> Result<Vec<crate::queue::Received<M>>, QueueError> {
+        Err(no_queue_error())
+    }
+
+    async fn ack_all(&self, _: &[String]) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+
+    async fn delay(&self, _: &str, _: std::time::Duration) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+}
