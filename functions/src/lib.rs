@@ -14,8 +14,8 @@ use serde_json::Value;
 use shared::api::{self, Route};
 use shared::app::{self, AppState};
 use shared::config::Config;
+use shared::deliver::Transports;
 use shared::deliver::aws::AwsSenders;
-use shared::deliver::{Mail, Transports};
 use shared::model::Clock;
 use shared::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
 use shared::quota::ResetReport;
@@ -179,7 +179,7 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
         return Err("configuration: HERALD_DELIVERY_QUEUE_URL: is required by sender".into());
     }
     let aws = shared::aws::sdk_config().await?;
-    let mail = Mail::Aws(AwsSenders {
+    let mail = std::sync::Arc::new(AwsSenders {
         ses: aws_sdk_sesv2::Client::new(&aws),
         sns: aws_sdk_sns::Client::new(&aws),
         from: config.email_from.clone(),

@@ -660,7 +660,7 @@ async fn a_notification_test_really_delivers_through_it(backend: Backend) {
 
 async fn a_timeout_is_retried_and_delivered_with_the_same_webhook_id(backend: Backend) {
     let mut d = DeliveryApp::spawn(backend).await;
-    d.transports.http = shared::net::delivery_client_with_timeout(
+    d.transports.http.client = shared::net::delivery_client_with_timeout(
         d.app.state.resolver.clone(),
         true,
         Duration::from_millis(300),

@@ -192,8 +192,8 @@ mod moto {
         use std::time::Duration;
 
         use herald_tests::{CallCounter, moto_counted_queue};
+        use shared::deliver::Transports;
         use shared::deliver::outbox::Outbox;
-        use shared::deliver::{Mail, Transports};
         use shared::queue::{DeliveryMessage, Disposition, consume};
 
         let recipients_wanted: usize = std::env::var("HERALD_FAN_OUT_RECIPIENTS")
@@ -257,8 +257,7 @@ mod moto {
 
         // The sender, batch by batch as Lambda hands them over.
         let outbox = Arc::new(Outbox::new());
-        let transports =
-            Transports::new(&state, Mail::Outbox(outbox.clone())).unwrap_or_else(|e| panic!("{e}"));
+        let transports = Transports::new(&state, outbox.clone()).unwrap_or_else(|e| panic!("{e}"));
         let mut batches = 0;
         loop {
             let done = consume(&*state.queue, Duration::from_secs(60), |batch| {

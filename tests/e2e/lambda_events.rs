@@ -327,10 +327,7 @@ async fn the_sender_sample_event_sends_its_delivery_and_reports_the_unreadable_r
         "the message is the delivery until it is claimed"
     );
     let outbox = Arc::new(shared::deliver::outbox::Outbox::new());
-    let transports = parse(shared::deliver::Transports::new(
-        &state,
-        shared::deliver::Mail::Outbox(outbox.clone()),
-    ));
+    let transports = parse(shared::deliver::Transports::new(&state, outbox.clone()));
     let response = functions::send(&state, &transports, sqs_event("sender")).await;
     let response = response.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use shared::app::AppState;
+use shared::deliver::Transports;
 use shared::deliver::aws::AwsSenders;
 use shared::deliver::outbox::Outbox;
-use shared::deliver::{Mail, Transports};
+use shared::deliver::transport::Transport;
 use shared::queue::consume;
 
 use crate::{
@@ -266,9 +267,9 @@ impl DeliveryApp {
             .with_clock(clock.clone());
         let app = TestApp::on_state(backend, state, calls).await;
         let outbox = Arc::new(Outbox::new());
-        let mail = match backend {
-            Backend::Sqlite => Mail::Outbox(outbox.clone()),
-            Backend::Moto => Mail::Aws(moto_senders().await),
+        let mail: Arc<dyn Transport> = match backend {
+            Backend::Sqlite => outbox.clone(),
+            Backend::Moto => Arc::new(moto_senders().await),
         };
         let mut transports =
             Transports::new(&app.state, mail).unwrap_or_else(|e| panic!("transports: {e}"));

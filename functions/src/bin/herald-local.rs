@@ -36,9 +36,10 @@ use shared::api::{Route, openapi};
 use shared::app::{AppState, Backends};
 use shared::auth::IssuedToken;
 use shared::config::{Backend, Config};
+use shared::deliver::Transports;
 use shared::deliver::aws::AwsSenders;
 use shared::deliver::outbox::Outbox;
-use shared::deliver::{Mail, Transports};
+use shared::deliver::transport::Transport;
 use shared::local::{Credentials, DataDir};
 use shared::model::{OrgKind, Plan};
 use shared::queue::sqs::SqsQueue;
@@ -135,14 +136,14 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     ensure_organization(&state, &credentials).await?;
 
     let outbox = Arc::new(Outbox::new());
-    let mail = match &aws {
+    let mail: Arc<dyn Transport> = match &aws {
         // With the AWS backend, email and SMS go through SES and SNS.
-        Some(aws) => Mail::Aws(AwsSenders {
+        Some(aws) => Arc::new(AwsSenders {
             ses: aws_sdk_sesv2::Client::new(aws),
             sns: aws_sdk_sns::Client::new(aws),
             from: state.config.email_from.clone(),
         }),
-        None => Mail::Outbox(outbox.clone()),
+        None => outbox.clone(),
     };
     let transports = Arc::new(Transports::new(&state, mail)?);
     let (stop, stopping) = watch::channel(false);

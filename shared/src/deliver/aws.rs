@@ -5,6 +5,7 @@ use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 use super::SendError;
+use super::transport::{Outgoing, Transport};
 use crate::templates;
 
 /// The AWS senders, built once per sender process.
@@ -46,8 +47,19 @@ where
     }
 }
 
+#[async_trait::async_trait]
+impl Transport for AwsSenders {
+    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+        match message {
+            Outgoing::Email { to, content, .. } => self.email(to, content).await,
+            Outgoing::Sms { to, text, .. } => self.sms(to, text).await,
+            other => Err(other.not_served_by("SES/SNS")),
+        }
+    }
+}
+
 impl AwsSenders {
-    pub async fn email(&self, to: &str, content: templates::EmailContent) -> Result<(), SendError> {
+    async fn email(&self, to: &str, content: templates::EmailContent) -> Result<(), SendError> {
         let from = self
             .from
             .as_deref()
@@ -79,7 +91,7 @@ impl AwsSenders {
         Ok(())
     }
 
-    pub async fn sms(&self, to: &str, text: String) -> Result<(), SendError> {
+    async fn sms(&self, to: &str, text: String) -> Result<(), SendError> {
         self.sns
             .publish()
             .phone_number(to)

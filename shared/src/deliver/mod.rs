@@ -17,6 +17,7 @@
 
 pub mod aws;
 pub mod outbox;
+pub mod transport;
 pub mod webhook;
 
 use std::collections::HashMap;
@@ -38,7 +39,7 @@ use crate::store::{
     Target,
 };
 use crate::templates::{self, TemplateKey};
-use outbox::{Outbox, OutboxMessage};
+use transport::{Outgoing, Transport};
 
 /// After this many attempts a delivery is `failed` and its message goes to the dead-letter queue
 /// (SQS `maxReceiveCount` 5).
@@ -64,31 +65,26 @@ pub enum SendError {
     Skip(String),
 }
 
-/// Where email and SMS go.
-#[derive(Clone, Debug)]
-pub enum Mail {
-    /// The local server's outbox.
-    Outbox(Arc<Outbox>),
-    /// SES and SNS.
-    Aws(aws::AwsSenders),
-}
-
-/// What the sender uses to reach targets: built once per process.
+/// What the sender uses to reach targets, built once per process: webhooks and Slack over
+/// HTTP, email and SMS through `mail` (SES and SNS, or the local outbox).
 #[derive(Clone, Debug)]
 pub struct Transports {
-    pub http: reqwest::Client,
-    pub mail: Mail,
+    pub http: transport::Http,
+    pub mail: Arc<dyn Transport>,
     /// The first retry's backoff; each further one doubles it (full jitter), up to 15 minutes.
     pub backoff_base: Duration,
 }
 
 impl Transports {
-    pub fn new(state: &AppState, mail: Mail) -> reqwest::Result<Self> {
+    pub fn new(state: &AppState, mail: Arc<dyn Transport>) -> reqwest::Result<Self> {
         Ok(Self {
-            http: crate::net::delivery_client(
-                state.resolver.clone(),
-                state.config.allow_private_targets,
-            )?,
+            http: transport::Http {
+                client: crate::net::delivery_client(
+                    state.resolver.clone(),
+                    state.config.allow_private_targets,
+                )?,
+                slack_api: state.config.slack_api_url.clone(),
+            },
             mail,
             backoff_base: Duration::from_secs(2),
         })
@@ -100,6 +96,17 @@ impl Transports {
             .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
             .min(Duration::from_secs(900));
         ceiling.mul_f64(rand::random::<f64>().max(0.1))
+    }
+}
+
+/// Each message to the transport that serves its channel.
+#[async_trait::async_trait]
+impl Transport for Transports {
+    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+        match message {
+            Outgoing::Webhook { .. } | Outgoing::Slack { .. } => self.http.send(message).await,
+            Outgoing::Email { .. } | Outgoing::Sms { .. } => self.mail.send(message).await,
+        }
     }
 }
 
@@ -405,17 +412,20 @@ async fn send(
         ),
     };
     let rendered = template.render(delivery.language, &data);
-    match &delivery.channel {
+    let id = delivery.id.to_string();
+    // The notification a Slack or webhook message goes out through (what it borrows from).
+    let through;
+    let outgoing = match &delivery.channel {
         Channel::Webhook { notification } | Channel::Slack { notification } => {
-            let n = reads
+            through = reads
                 .notification(state, &delivery.organization, notification)
                 .await
                 .map_err(unavailable)?
                 .ok_or_else(|| SendError::Skip("notification_deleted".into()))?;
-            if !n.enabled {
+            if !through.enabled {
                 return Err(SendError::Skip("notification_disabled".into()));
             }
-            match &n.target {
+            match &through.target {
                 Target::Webhook(target) => {
                     // Names are checked by the client's resolver as it connects.
                     crate::net::check_webhook_url_shape(
@@ -432,63 +442,32 @@ async fn send(
                         "organization": delivery.organization,
                         "notification": notification,
                     });
-                    let bytes = serde_json::to_vec(&body)
-                        .map_err(|e| SendError::Fail(format!("body: {e}")))?;
-                    webhook::post_webhook(
-                        &transports.http,
-                        &target.url,
-                        &target.secret,
-                        &delivery.id.to_string(),
-                        now.unix_timestamp(),
-                        bytes,
-                    )
-                    .await
-                }
-                Target::Slack(target) => {
-                    let message = rendered.slack();
-                    if target.chat_write
-                        && let Some(channel) = &target.channel_id
-                    {
-                        match webhook::post_slack_api(
-                            &transports.http,
-                            &state.config.slack_api_url,
-                            &target.access_token,
-                            channel,
-                            &message,
-                        )
-                        .await
-                        {
-                            Ok(()) => return Ok(()),
-                            Err(webhook::SlackApiRefusal::Error(e)) => return Err(e),
-                            // The incoming webhook is tied to the channel: post there instead.
-                            Err(webhook::SlackApiRefusal::NotInChannel) => {}
-                        }
+                    Outgoing::Webhook {
+                        url: &target.url,
+                        secret: &target.secret,
+                        id: &id,
+                        timestamp: now.unix_timestamp(),
+                        body: serde_json::to_vec(&body)
+                            .map_err(|e| SendError::Fail(format!("body: {e}")))?,
                     }
-                    webhook::post_slack(&transports.http, &target.webhook_url, &message).await
                 }
-                Target::Email | Target::Sms => Err(SendError::Fail(
-                    "the notification is not a slack or webhook target".into(),
-                )),
-            }
-        }
-        Channel::Email { to } => {
-            let email = rendered.email();
-            match &transports.mail {
-                Mail::Aws(senders) => senders.email(to.as_str(), email).await,
-                Mail::Outbox(outbox) => {
-                    outbox.push(OutboxMessage {
-                        channel: "email",
-                        delivery: delivery.id,
-                        to: to.to_string(),
-                        subject: Some(email.subject),
-                        text: email.text,
-                        html: Some(email.html),
-                        sent_at: now,
-                    });
-                    Ok(())
+                Target::Slack(target) => Outgoing::Slack {
+                    target,
+                    message: rendered.slack(),
+                },
+                Target::Email | Target::Sms => {
+                    return Err(SendError::Fail(
+                        "the notification is not a slack or webhook target".into(),
+                    ));
                 }
             }
         }
+        Channel::Email { to } => Outgoing::Email {
+            delivery: delivery.id,
+            to: to.as_str(),
+            content: rendered.email(),
+            at: now,
+        },
         Channel::Sms { to } => {
             // One unit of the user's daily quota first; a spent quota skips the SMS.
             if let Some(user) = delivery.user {
@@ -507,23 +486,15 @@ async fn send(
                     return Err(SendError::Skip("quota_exceeded".into()));
                 }
             }
-            match &transports.mail {
-                Mail::Aws(senders) => senders.sms(to.as_str(), rendered.sms()).await,
-                Mail::Outbox(outbox) => {
-                    outbox.push(OutboxMessage {
-                        channel: "sms",
-                        delivery: delivery.id,
-                        to: to.to_string(),
-                        subject: None,
-                        text: rendered.sms(),
-                        html: None,
-                        sent_at: now,
-                    });
-                    Ok(())
-                }
+            Outgoing::Sms {
+                delivery: delivery.id,
+                to: to.as_str(),
+                text: rendered.sms(),
+                at: now,
             }
         }
-    }
+    };
+    transports.send(outgoing).await
 }
 
 /// The system template of an event type.

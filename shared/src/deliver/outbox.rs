@@ -7,6 +7,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::SendError;
+use super::transport::{Outgoing, Transport};
 use crate::model::timestamp;
 
 /// One email or SMS "sent" to the outbox.
@@ -68,5 +70,100 @@ impl Outbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+/// The outbox "sends" email and SMS by keeping them.
+#[async_trait::async_trait]
+impl Transport for Outbox {
+    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+        let message = match message {
+            Outgoing::Email {
+                delivery,
+                to,
+                content,
+                at,
+            } => OutboxMessage {
+                channel: "email",
+                delivery,
+                to: to.to_owned(),
+                subject: Some(content.subject),
+                text: content.text,
+                html: Some(content.html),
+                sent_at: at,
+            },
+            Outgoing::Sms {
+                delivery,
+                to,
+                text,
+                at,
+            } => OutboxMessage {
+                channel: "sms",
+                delivery,
+                to: to.to_owned(),
+                subject: None,
+                text,
+                html: None,
+                sent_at: at,
+            },
+            other => return Err(other.not_served_by("the outbox")),
+        };
+        self.push(message);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::templates::EmailContent;
+
+    #[tokio::test]
+    async fn the_outbox_keeps_email_and_sms_and_refuses_what_it_cannot_send() {
+        let outbox = Outbox::new();
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let delivery = Uuid::nil();
+        let content = EmailContent {
+            subject: "S".into(),
+            text: "T".into(),
+            html: "<p>T</p>".into(),
+        };
+        let email = Outgoing::Email {
+            delivery,
+            to: "ann@example.com",
+            content,
+            at,
+        };
+        assert_eq!(outbox.send(email).await, Ok(()));
+        let sms = Outgoing::Sms {
+            delivery,
+            to: "+14155550100",
+            text: "hi".into(),
+            at,
+        };
+        assert_eq!(outbox.send(sms).await, Ok(()));
+        let webhook = Outgoing::Webhook {
+            url: "https://example.com",
+            secret: "whsec_x",
+            id: "id",
+            timestamp: 0,
+            body: Vec::new(),
+        };
+        assert_eq!(
+            outbox.send(webhook).await,
+            Err(SendError::Fail("the outbox does not send webhook".into()))
+        );
+        let kept: Vec<(&str, String, Option<String>)> = outbox
+            .messages()
+            .iter()
+            .map(|m| (m.channel, m.to.clone(), m.subject.clone()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("email", "ann@example.com".to_owned(), Some("S".to_owned())),
+                ("sms", "+14155550100".to_owned(), None)
+            ]
+        );
     }
 }

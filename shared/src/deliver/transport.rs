@@ -1,0 +1,115 @@
+//! Where a rendered message leaves Herald: one [`Transport`] trait for every channel (webhook,
+//! Slack, email, SMS), as the store and the queue are traits. Each implementation serves the
+//! channels it can and refuses the others: [`Http`] (webhooks and Slack), SES and SNS
+//! ([`super::aws::AwsSenders`]), and the local server's outbox ([`super::outbox::Outbox`]).
+//! [`super::Transports`] routes each message to the one that serves its channel.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::SendError;
+use super::webhook::{self, SlackApiRefusal};
+use crate::store::SlackTarget;
+use crate::templates::EmailContent;
+
+/// One rendered message, addressed.
+#[derive(Debug)]
+pub enum Outgoing<'a> {
+    /// A Standard Webhooks POST: `id` is the delivery id (`webhook-id`), the same on every retry.
+    Webhook {
+        url: &'a str,
+        secret: &'a str,
+        id: &'a str,
+        timestamp: i64,
+        body: Vec<u8>,
+    },
+    /// A Slack message (Block Kit with its text fallback) for an installed target.
+    Slack {
+        target: &'a SlackTarget,
+        message: serde_json::Value,
+    },
+    Email {
+        delivery: Uuid,
+        to: &'a str,
+        content: EmailContent,
+        at: OffsetDateTime,
+    },
+    Sms {
+        delivery: Uuid,
+        to: &'a str,
+        text: String,
+        at: OffsetDateTime,
+    },
+}
+
+impl Outgoing<'_> {
+    /// `webhook`, `slack`, `email` or `sms`.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Outgoing::Webhook { .. } => "webhook",
+            Outgoing::Slack { .. } => "slack",
+            Outgoing::Email { .. } => "email",
+            Outgoing::Sms { .. } => "sms",
+        }
+    }
+
+    /// What a transport answers for a channel it does not serve (a wiring bug: final).
+    pub fn not_served_by(&self, transport: &str) -> SendError {
+        SendError::Fail(format!("{transport} does not send {}", self.channel()))
+    }
+}
+
+/// Sends one message; the error says whether another attempt is worth it.
+#[async_trait]
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError>;
+}
+
+/// Webhooks and Slack over HTTP, with the sender's client (timeouts, and the resolver that
+/// refuses private addresses where they are not allowed).
+#[derive(Clone, Debug)]
+pub struct Http {
+    pub client: reqwest::Client,
+    /// Slack's Web API base (`HERALD_SLACK_API_URL`).
+    pub slack_api: String,
+}
+
+#[async_trait]
+impl Transport for Http {
+    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+        match message {
+            Outgoing::Webhook {
+                url,
+                secret,
+                id,
+                timestamp,
+                body,
+            } => webhook::post_webhook(&self.client, url, secret, id, timestamp, body).await,
+            // An install that granted `chat:write` posts as its bot, to the channel's id; where
+            // the bot is not in the channel, the incoming webhook (tied to that channel by the
+            // install) posts it in the same attempt.
+            Outgoing::Slack { target, message } => {
+                if target.chat_write
+                    && let Some(channel) = &target.channel_id
+                {
+                    let posted = webhook::post_slack_api(
+                        &self.client,
+                        &self.slack_api,
+                        &target.access_token,
+                        channel,
+                        &message,
+                    )
+                    .await;
+                    match posted {
+                        Ok(()) => return Ok(()),
+                        Err(SlackApiRefusal::Error(e)) => return Err(e),
+                        Err(SlackApiRefusal::NotInChannel) => {}
+                    }
+                }
+                webhook::post_slack(&self.client, &target.webhook_url, &message).await
+            }
+            other => Err(other.not_served_by("the HTTP transport")),
+        }
+    }
+}
