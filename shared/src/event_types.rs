@@ -10,14 +10,13 @@
 //! The same schemas go into the OpenAPI document (`api::openapi`): the events route's `type` is an
 //! enum of the 15, and its body is one schema per type with that type's `data`.
 
-use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 
-use crate::model::EventType;
+use crate::model::{EventSet, EventType};
 use crate::templates::{self, SystemTemplate, TemplateKey};
 
 /// One event type as the catalog shows it.
@@ -184,22 +183,28 @@ fn field_description(field: &str) -> &'static str {
     }
 }
 
-/// The OpenAPI schema of an event type: a string, one of the 15 names.
-impl utoipa::PartialSchema for EventType {
+/// In the OpenAPI document, a notification's `events`: the 15 event types as keys, each a
+/// boolean, no other key. (An answer carries all 15; a request any of them.)
+impl utoipa::PartialSchema for EventSet {
     fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("One of the 15 event types (`GET /v1/event-types`)."))
-            .enum_values(Some(EventType::ALL.iter().map(|e| e.as_str())))
+        EventType::ALL
+            .iter()
+            .fold(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+                |object, kind| {
+                    object.property(
+                        kind.as_str(),
+                        ObjectBuilder::new().schema_type(Type::Boolean),
+                    )
+                },
+            )
             .into()
     }
 }
 
-impl utoipa::ToSchema for EventType {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("EventType")
-    }
-}
+impl utoipa::ToSchema for EventSet {}
 
 #[cfg(test)]
 mod tests {

@@ -29,3 +29,67 @@ fn committed_openapi_matches_the_code_and_covers_every_route() {
         .unwrap_or(0);
     assert_eq!(operations, Route::ALL.len(), "one operation per route");
 }
+
+/// What schemathesis found the document leaving out (issue 12), each stated now.
+#[test]
+fn the_document_states_the_constraints_and_answers_the_server_has() {
+    let doc: serde_json::Value =
+        serde_json::from_str(&shared::api::openapi::document()).unwrap_or_else(|e| panic!("{e}"));
+    let schemas = &doc["components"]["schemas"];
+    let codes = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        codes("/v1/organizations/{organizationId}/events", "post"),
+        ["202", "400", "401", "403", "404", "413", "422", "503"]
+    );
+    assert_eq!(codes("/v1/event-types", "get"), ["200", "401", "503"]);
+    // Request bodies refuse unknown fields, and require exactly what the handler requires.
+    let create = &schemas["CreateNotificationRequest"];
+    assert_eq!(create["additionalProperties"], false);
+    assert_eq!(create["required"], serde_json::json!(["type", "events"]));
+    let patch = &schemas["UpdateNotificationRequest"];
+    assert_eq!(patch["additionalProperties"], false);
+    assert!(patch.get("required").is_none(), "{patch}");
+    assert_eq!(schemas["EventSet"]["additionalProperties"], false);
+    assert_eq!(
+        schemas["EventSet"]["properties"]
+            .as_object()
+            .map(|p| p.len()),
+        Some(15)
+    );
+    // Closed sets are enums.
+    let names = |schema: &str| schemas[schema]["enum"].clone();
+    assert_eq!(
+        names("DeliveryStatus"),
+        serde_json::json!(["queued", "held", "sending", "sent", "failed", "skipped"])
+    );
+    assert_eq!(
+        names("OrgKind"),
+        serde_json::json!(["PRODUCTION", "SANDBOX"])
+    );
+    assert_eq!(names("Plan"), serde_json::json!(["TRIAL", "PAID"]));
+    assert_eq!(
+        names("NotificationType"),
+        serde_json::json!(["slack", "webhook", "email", "sms"])
+    );
+    assert_eq!(names("EventType").as_array().map(Vec::len), Some(15));
+    // Paging: 1-100, and the event id a UUID.
+    let params = doc["paths"]["/v1/organizations/{organizationId}/deliveries"]["get"]["parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["schema"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(param("limit")["minimum"], 1);
+    assert_eq!(param("limit")["maximum"], 100);
+    assert_eq!(param("eventId")["format"], "uuid");
+}

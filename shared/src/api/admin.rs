@@ -52,10 +52,8 @@ const DEFAULT_METHOD: DispatchMethod = DispatchMethod::Email;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DispatchMethods {
     /// The methods this deployment can deliver with.
-    #[schema(value_type = Vec<String>)]
     pub available: Vec<DispatchMethod>,
     /// The organization's default method.
-    #[schema(value_type = String)]
     pub default: DispatchMethod,
 }
 
@@ -346,6 +344,7 @@ impl From<Preference> for PreferenceView {
 /// Seed 002's `codersdk.UpdateUserNotificationPreferences`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // documents the request body; the handler reads it field by field
+#[serde(deny_unknown_fields)]
 pub struct UpdatePreferencesRequest {
     /// Template id → disabled.
     template_disabled_map: std::collections::HashMap<String, bool>,

@@ -28,7 +28,7 @@ use crate::app::AppState;
 use crate::auth::{Principal, sha256_hex};
 use crate::error::{ApiError, ApiResult, FieldError, Problems};
 use crate::event_types;
-use crate::model::{DeliveryStatus, EventType, Language, Permission, timestamp};
+use crate::model::{DeliveryStatus, DispatchMethod, EventType, Language, Permission, timestamp};
 use crate::store::{Channel, Delivery, DeliveryFilter, Event, EventCreated, PageRequest};
 
 /// The largest `data`, as compact JSON.
@@ -188,7 +188,7 @@ pub struct DeliveryView {
     pub id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<Uuid>,
-    /// `slack`, `webhook`, `email` or `sms`.
+    #[schema(value_type = DispatchMethod)]
     pub method: &'static str,
     /// The notification it goes through (Slack and webhook targets, and email/SMS recipients').
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -198,8 +198,7 @@ pub struct DeliveryView {
     /// The email address or phone number (email and SMS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    /// `queued`, `held`, `sending`, `sent`, `failed` or `skipped`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -229,7 +228,7 @@ impl From<&Delivery> for DeliveryView {
             notification_id: notification,
             user_id: d.user,
             to,
-            status: d.status.as_str().to_owned(),
+            status: d.status,
             attempts: d.attempts,
             last_error: d.last_error.clone(),
             reason: d.reason.clone(),
@@ -300,7 +299,7 @@ fn page_of(page: crate::store::Page<Delivery>) -> DeliveryPage {
     get,
     path = "/v1/organizations/{organizationId}/events/{eventId}",
     tag = "Events and delivery",
-    params(("organizationId" = String, Path), ("eventId" = String, Path)),
+    params(("organizationId" = String, Path), ("eventId" = String, Path, format = Uuid)),
     security(("bearer" = [])),
     responses((status = 200, body = EventResponse), (status = 401, body = crate::error::ErrorEnvelope),
         (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
@@ -346,7 +345,7 @@ pub async fn get(
     path = "/v1/organizations/{organizationId}/deliveries",
     tag = "Events and delivery",
     params(("organizationId" = String, Path),
-        ("status" = Option<String>, Query, description = "queued, held, sending, sent, failed or skipped"),
+        ("status" = Option<DeliveryStatus>, Query, description = "only deliveries in this state"),
         ("eventId" = Option<String>, Query, format = Uuid, description = "only this event's deliveries"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),),

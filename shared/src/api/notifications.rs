@@ -42,11 +42,10 @@ pub struct NotificationView {
     #[schema(max_length = 128)]
     pub description: Option<String>,
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "webhook")]
+    #[schema(example = "webhook")]
     pub kind: NotificationType,
     pub config: ConfigView,
     /// All 15 event keys, each `true` when subscribed.
-    #[schema(value_type = Object)]
     pub events: EventSet,
     /// `false` once deliveries found the target gone (HTTP 410, archived Slack channel) until
     /// the notification is updated.
@@ -150,28 +149,33 @@ pub struct DeletedResponse {
 /// that one 400 lists every broken field).
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct CreateNotificationRequest {
-    #[schema(value_type = String, example = "webhook")]
-    r#type: String,
+    #[schema(example = "webhook")]
+    r#type: NotificationType,
     #[schema(max_length = 128)]
     description: Option<String>,
     /// Any of the 15 event keys, each a boolean; absent = `false`.
-    #[schema(value_type = Object)]
-    events: Value,
-    /// `{"slack": {"code", "redirectUri"}}` for slack, `{"webhook": {"url"}}` for webhook.
-    #[schema(value_type = Object)]
+    events: EventSet,
+    /// `{"slack": {"code", "redirectUri"}}` for slack, `{"webhook": {"url"}}` for webhook
+    /// (required for those two); none for email and SMS.
+    #[schema(value_type = Option<Object>)]
     setup: Option<Value>,
 }
 
 /// PATCH body: any of `description`, `events` (only the keys given change), `setup`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateNotificationRequest {
+    /// The notification's own type, if given (it cannot change).
+    r#type: Option<NotificationType>,
     #[schema(max_length = 128)]
     description: Option<String>,
-    #[schema(value_type = Object)]
-    events: Option<Value>,
-    #[schema(value_type = Object)]
+    /// Any of the 15 event keys, each a boolean: only the keys given change.
+    events: Option<EventSet>,
+    /// As at creation, for the notification's type (`type` itself cannot change).
+    #[schema(value_type = Option<Object>)]
     setup: Option<Value>,
 }
 
@@ -436,7 +440,7 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
     ),
     security(("bearer" = [])),
-    responses((status = 200, body = NotificationPageResponse), (status = 400, body = crate::error::ErrorEnvelope),
+    responses((status = 200, body = NotificationPageResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
         (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
 )]
 pub async fn list(
@@ -470,7 +474,7 @@ pub async fn list(
     tag = "Organization notifications",
     params(("organizationId" = String, Path), ("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = NotificationResponse), (status = 401, body = crate::error::ErrorEnvelope),
+    responses((status = 200, body = NotificationResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
         (status = 404, body = crate::error::ErrorEnvelope))
 )]
 pub async fn get(

@@ -38,13 +38,69 @@ impl Modify for Security {
 /// The whole document: [`ApiDoc`]'s information and security schemes, with every route's path,
 /// operation and schemas from the route table.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    Route::ALL
+    let mut doc = Route::ALL
         .iter()
         .fold(
             utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi()),
             |router, route| route.mount(router),
         )
-        .into_openapi()
+        .into_openapi();
+    declare_shared_answers(&mut doc);
+    doc
+}
+
+/// The answers every route of a kind can give, declared on each such operation where its
+/// annotation left them out: a route with a body answers 400 (malformed) and 413 (over 1 MiB),
+/// as `JsonObject` does; a route with the organization in its path answers 400 when it is
+/// malformed and 404 when it is another's; an authenticated route answers 401, and 503 when the
+/// store cannot be read (the token is looked up there). 403 is in each annotation: it depends on
+/// the permission the handler requires.
+fn declare_shared_answers(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::Operation;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let error = || {
+        ResponseBuilder::new()
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build()
+    };
+    let add = |operation: &mut Operation, status: &str| {
+        let responses = &mut operation.responses.responses;
+        if !responses.contains_key(status) {
+            responses.insert(status.to_owned(), error().into());
+        }
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        // The organization in the path: malformed is a 400 naming it; another one is a 404.
+        let scoped = ["{organizationId}", "{environmentId}", "{deploymentId}"]
+            .iter()
+            .any(|p| path.contains(p));
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_some() {
+                add(operation, "400");
+                add(operation, "413");
+            }
+            if scoped {
+                add(operation, "400");
+                add(operation, "404");
+            }
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add(operation, "401");
+                add(operation, "503");
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON, ending with a newline (the committed file's exact bytes).

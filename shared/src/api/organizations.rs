@@ -24,9 +24,9 @@ const NAME_MAX: usize = 128;
 pub struct OrganizationView {
     pub id: String,
     pub name: String,
-    #[schema(value_type = String, example = "PRODUCTION")]
+    #[schema(example = "PRODUCTION")]
     pub kind: OrgKind,
-    #[schema(value_type = String, example = "TRIAL")]
+    #[schema(example = "TRIAL")]
     pub plan: Plan,
     pub created_at: String,
 }
@@ -145,14 +145,16 @@ pub struct RevokedResponse {
 /// `POST /v1/organizations` body.
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct CreateOrganizationRequest {
     /// Optional; 24 hex characters are generated when absent.
+    #[schema(pattern = r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,128}))$")]
     id: Option<String>,
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
     name: String,
-    /// `PRODUCTION` or `SANDBOX`.
-    kind: String,
-    /// `TRIAL` or `PAID`.
-    plan: String,
+    kind: OrgKind,
+    plan: Plan,
     /// The first admin user; defaults: username `admin`, email `admin@<id>.invalid`.
     #[schema(value_type = Option<Object>)]
     admin: Option<serde_json::Value>,
@@ -161,24 +163,27 @@ pub struct CreateOrganizationRequest {
 /// `POST .../users` body.
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     username: String,
     email: String,
     /// E.164.
     phone: Option<String>,
-    /// `admin` and/or `member`; default `["member"]`.
-    roles: Option<Vec<String>>,
+    /// Default `["member"]`.
+    roles: Option<Vec<Role>>,
 }
 
 /// `POST .../tokens` body.
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 #[schema(rename_all = "camelCase")]
 pub struct CreateTokenRequest {
     user_id: Uuid,
     /// Narrows the token to these permissions (each must be granted by the user's roles).
-    permissions: Option<Vec<String>>,
+    permissions: Option<Vec<Permission>>,
     /// RFC 3339, in the future.
+    #[schema(format = DateTime)]
     expires_at: Option<String>,
 }
 
@@ -444,7 +449,7 @@ pub async fn create_user(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),),
     security(("bearer" = [])),
-    responses((status = 200, body = UserPageResponse), (status = 400, body = crate::error::ErrorEnvelope),
+    responses((status = 200, body = UserPageResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
         (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
 )]
 pub async fn list_users(
@@ -504,7 +509,7 @@ pub async fn find_user(
     tag = "Organizations, users and tokens",
     params(("organizationId" = String, Path), ("user" = String, Path, description = "UUID, username, or `me`")),
     security(("bearer" = [])),
-    responses((status = 200, body = UserResponse), (status = 401, body = crate::error::ErrorEnvelope),
+    responses((status = 200, body = UserResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
         (status = 404, body = crate::error::ErrorEnvelope))
 )]
 pub async fn get_user(

@@ -119,6 +119,7 @@ pub struct RecipientDeleted {
 /// Seed 004's request body (documentation only: the handler reads it field by field).
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct AddRecipientsRequest {
     /// 1 to 1000 recipients: `{userId}` or `{email}` for a USER; `{embedTenantName, externalId,
     /// email?, securityContext?, userAttributes?, groups?}` for an EMBED_USER. SLACK recipients
@@ -660,7 +661,7 @@ pub async fn add(
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
     ),
     security(("bearer" = [])),
-    responses((status = 200, body = RecipientPage), (status = 400, body = crate::error::ErrorEnvelope),
+    responses((status = 200, body = RecipientPage), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
         (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
 )]
 pub async fn list(

@@ -77,12 +77,8 @@ pub struct SettingsResource {
     pub updated_at: String,
     pub restrictions: Restrictions,
     pub whitelist: Vec<WhitelistEntry>,
-    /// `ALL` or `WHITELIST`.
-    #[schema(value_type = String)]
     pub delivery_mode: DeliveryMode,
     pub environment: EnvironmentRef,
-    /// `en`, `de`, `fr` or `es`.
-    #[schema(value_type = String)]
     pub default_language: Language,
 }
 
@@ -134,6 +130,7 @@ fn resource(org: &OrgId, settings: &Settings, headers: &HeaderMap) -> SettingsRe
 /// PUT body (documentation only: the handler reads it field by field).
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 #[schema(rename_all = "camelCase")]
 pub struct UpdateSettingsRequest {
     /// `{"smsVoiceQuota": {"daily": 0-50}}`
@@ -282,7 +279,7 @@ pub struct EnvironmentPath {
     tag = "Notifications settings",
     params(("environmentId" = String, Path, description = "the organization id")),
     security(("bearer" = [])),
-    responses((status = 200, body = SettingsResource), (status = 400, body = crate::error::ErrorEnvelope),
+    responses((status = 200, body = SettingsResource), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
         (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
 )]
 pub async fn get(
