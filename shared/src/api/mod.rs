@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod organizations;
 pub mod recipients;
 pub mod settings;
+pub mod tokens;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -128,8 +129,8 @@ route_table! {
     CreateUser "create-user" => organizations::create_user,
     ListUsers "list-users" => organizations::list_users,
     GetUser "get-user" => organizations::get_user,
-    CreateToken "create-token" => organizations::create_token,
-    RevokeToken "revoke-token" => organizations::revoke_token,
+    CreateToken "create-token" => tokens::create_token,
+    RevokeToken "revoke-token" => tokens::revoke_token,
     /// Seed 000 writes its path with a trailing slash: both spellings are served.
     CreateNotification "create-notification" => notifications::create,
     ListNotifications "list-notifications" => notifications::list,

@@ -1,6 +1,9 @@
 //! Domain types. Every value that crosses the edge (a path, a body field, a stored item) becomes one
 //! of these through its `parse` constructor, so code past the edge never holds an invalid one.
 
+pub mod day;
+pub mod timestamp;
+
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -425,93 +428,6 @@ impl<'de> Deserialize<'de> for EventSet {
         Ok(map
             .into_iter()
             .fold(EventSet::default(), |set, (e, on)| set.with(e, on)))
-    }
-}
-
-/// Timestamps: RFC 3339, UTC, millisecond precision (`2019-01-28T16:57:42.293Z`), SPEC §2.
-pub mod timestamp {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::format_description::BorrowedFormatItem;
-    use time::macros::format_description;
-    use time::{OffsetDateTime, UtcOffset};
-
-    const FORMAT: &[BorrowedFormatItem<'static>] =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-
-    pub fn format(t: OffsetDateTime) -> String {
-        t.to_offset(UtcOffset::UTC)
-            .format(FORMAT)
-            .unwrap_or_default()
-    }
-
-    /// Parses any RFC 3339 timestamp and keeps it to the millisecond.
-    pub fn parse(raw: &str) -> Result<OffsetDateTime, &'static str> {
-        OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)
-            .map(truncate)
-            .map_err(|_| "must be an RFC 3339 timestamp such as 2019-01-28T16:57:42.293Z")
-    }
-
-    pub fn truncate(t: OffsetDateTime) -> OffsetDateTime {
-        let t = t.to_offset(UtcOffset::UTC);
-        t.replace_millisecond(t.millisecond()).unwrap_or(t)
-    }
-
-    pub fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*t))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
-        let raw = String::deserialize(d)?;
-        parse(&raw).map_err(serde::de::Error::custom)
-    }
-
-    pub mod option {
-        use serde::{Deserialize, Deserializer, Serializer};
-        use time::OffsetDateTime;
-
-        pub fn serialize<S: Serializer>(
-            t: &Option<OffsetDateTime>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            match t {
-                Some(t) => super::serialize(t, s),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<OffsetDateTime>, D::Error> {
-            Option::<String>::deserialize(d)?
-                .map(|raw| super::parse(&raw).map_err(serde::de::Error::custom))
-                .transpose()
-        }
-    }
-}
-
-/// UTC days as `YYYY-MM-DD` (SMS counters and usage summaries are keyed by them).
-pub mod day {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use time::Date;
-    use time::format_description::BorrowedFormatItem;
-    use time::macros::format_description;
-
-    const FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
-
-    pub fn format(d: Date) -> String {
-        d.format(FORMAT).unwrap_or_default()
-    }
-
-    pub fn parse(raw: &str) -> Result<Date, &'static str> {
-        Date::parse(raw, FORMAT).map_err(|_| "must be a day such as 2026-11-23")
-    }
-
-    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*d))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
-        parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,0 +1,299 @@
+//! Reading the recipients of a request: their shape first, then what each resolves to.
+
+use super::*;
+
+const RECIPIENT_FIELDS: &[&str] = &[
+    "channelId",
+    "channelName",
+    "email",
+    "embedTenantName",
+    "externalId",
+    "groups",
+    "securityContext",
+    "userAttributes",
+    "userId",
+];
+
+/// One recipient of the request, parsed but not yet resolved.
+pub(super) enum Wanted {
+    UserById { index: usize, id: Uuid },
+    UserByEmail { index: usize, email: Email },
+    Embed { index: usize, profile: EmbedProfile },
+}
+
+pub(super) fn read_attributes(
+    fields: &Fields<'_>,
+    problems: &mut Problems,
+) -> Result<Vec<UserAttribute>, Reported> {
+    let path = fields.path("userAttributes");
+    let items = match fields.raw("userAttributes") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            problems.add(path, "must be an array of {name, value} strings");
+            return Err(Reported);
+        }
+    };
+    if items.len() > LIST_MAX {
+        problems.add(path, format!("must have at most {LIST_MAX} entries"));
+        return Err(Reported);
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let entry = item.as_object().filter(|o| o.len() == 2);
+        match entry.and_then(|o| Some((o.get("name")?.as_str()?, o.get("value")?.as_str()?))) {
+            Some((name, value))
+                if !name.is_empty()
+                    && name.len() <= ATTRIBUTE_MAX
+                    && value.len() <= ATTRIBUTE_MAX =>
+            {
+                out.push(UserAttribute {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                });
+            }
+            _ => {
+                problems.add(
+                    format!("{path}[{i}]"),
+                    "must be {\"name\": string, \"value\": string}",
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok { Ok(out) } else { Err(Reported) }
+}
+
+/// An embed recipient's `groups`: at most [`LIST_MAX`], each 1–[`GROUP_MAX`] characters.
+pub(super) fn read_groups(
+    fields: &Fields<'_>,
+    groups: Vec<(String, &str)>,
+    problems: &mut Problems,
+) -> Result<Vec<String>, Reported> {
+    if groups.len() > LIST_MAX {
+        problems.add(
+            fields.path("groups"),
+            format!("must have at most {LIST_MAX} entries"),
+        );
+        return Err(Reported);
+    }
+    let mut ok = true;
+    for (path, group) in &groups {
+        if group.is_empty() || group.chars().count() > GROUP_MAX {
+            problems.add(path, format!("must be 1 to {GROUP_MAX} characters"));
+            ok = false;
+        }
+    }
+    if !ok {
+        return Err(Reported);
+    }
+    Ok(groups.into_iter().map(|(_, g)| g.to_owned()).collect())
+}
+
+pub(super) fn read_recipient(
+    index: usize,
+    value: &Value,
+    problems: &mut Problems,
+) -> Option<Wanted> {
+    let at = format!("recipients[{index}]");
+    let Some(map) = value.as_object() else {
+        problems.add(at, "must be an object");
+        return None;
+    };
+    let fields = Fields::new(map, &at);
+    fields.deny_unknown(RECIPIENT_FIELDS, problems);
+    if fields.has("channelId") || fields.has("channelName") {
+        problems.add(at, "SLACK recipients are not supported yet");
+        return None;
+    }
+    let embed = fields.has("embedTenantName") || fields.has("externalId");
+    if embed {
+        if fields.has("userId") {
+            problems.add(
+                fields.path("userId"),
+                "an EMBED_USER recipient has no userId",
+            );
+        }
+        let tenant = fields
+            .str("embedTenantName", TENANT_NAME_MAX, problems)
+            .filter(|t| !t.is_empty());
+        let external = fields
+            .str("externalId", EXTERNAL_ID_MAX, problems)
+            .filter(|t| !t.is_empty());
+        let email = match fields.opt_str("email", 254, problems) {
+            Ok(Some(raw)) => problems
+                .check(fields.path("email"), Email::parse(raw))
+                .map(Some),
+            Ok(None) => Some(None),
+            Err(Reported) => None,
+        };
+        let context = match fields.raw("securityContext") {
+            None => Some("{}".to_owned()),
+            Some(Value::Object(o)) => {
+                let text = serde_json::to_string(o).unwrap_or_default();
+                if text.len() > SECURITY_CONTEXT_MAX_BYTES {
+                    problems.add(
+                        fields.path("securityContext"),
+                        "must be at most 16 KiB of JSON",
+                    );
+                    None
+                } else {
+                    Some(text)
+                }
+            }
+            Some(_) => {
+                problems.add(fields.path("securityContext"), "must be an object");
+                None
+            }
+        };
+        let attributes = read_attributes(&fields, problems).ok();
+        let groups = match fields.opt_str_array("groups", problems) {
+            Ok(groups) => read_groups(&fields, groups.unwrap_or_default(), problems).ok(),
+            Err(Reported) => None,
+        };
+        let profile = EmbedProfile {
+            tenant_name: tenant?.to_owned(),
+            external_id: external?.to_owned(),
+            email: email?,
+            security_context: context?,
+            user_attributes: attributes?,
+            groups: groups?,
+        };
+        return Some(Wanted::Embed { index, profile });
+    }
+    let user_id = fields.opt_str("userId", 64, problems);
+    let email = fields.opt_str("email", 254, problems);
+    match (user_id, email) {
+        (Ok(Some(_)), Ok(Some(_))) => {
+            problems.add(at, "give userId or email, not both");
+            None
+        }
+        (Ok(Some(raw)), _) => problems
+            .check(
+                fields.path("userId"),
+                Uuid::parse_str(raw).map_err(|_| "must be a user id (a UUID string)"),
+            )
+            .map(|id| Wanted::UserById { index, id }),
+        (_, Ok(Some(raw))) => problems
+            .check(fields.path("email"), Email::parse(raw))
+            .map(|email| Wanted::UserByEmail { index, email }),
+        (Ok(None), Ok(None)) => {
+            problems.add(
+                at,
+                "needs a userId, an email, or embedTenantName and externalId",
+            );
+            None
+        }
+        _ => None,
+    }
+}
+
+/// What every recipient written by one request shares.
+pub(super) struct Stamp {
+    pub(super) org: OrgId,
+    pub(super) notification: NotificationId,
+    pub(super) now: time::OffsetDateTime,
+}
+
+impl Stamp {
+    fn recipient(
+        &self,
+        id: Uuid,
+        kind: RecipientKind,
+        email: Email,
+        phone: Option<Phone>,
+    ) -> Recipient {
+        Recipient {
+            id,
+            organization: self.org.clone(),
+            notification: self.notification.clone(),
+            kind,
+            email,
+            phone,
+            username: None,
+            embed: None,
+            created_at: self.now,
+            updated_at: self.now,
+        }
+    }
+}
+
+/// The recipient a resolved USER becomes, or the problem that stops it.
+pub(super) fn user_recipient(
+    user: &User,
+    index: usize,
+    field: &str,
+    sms: bool,
+    stamp: &Stamp,
+    problems: &mut Problems,
+) -> Option<Recipient> {
+    if sms && user.phone.is_none() {
+        problems.add(
+            format!("recipients[{index}].{field}"),
+            "the user has no phone number, which an sms notification needs",
+        );
+        return None;
+    }
+    Some(Recipient {
+        username: Some(user.username.to_string()),
+        ..stamp.recipient(
+            user.id,
+            RecipientKind::User,
+            user.email.clone(),
+            user.phone.clone(),
+        )
+    })
+}
+
+pub(super) fn embed_recipient(
+    index: usize,
+    profile: EmbedProfile,
+    sms: bool,
+    stamp: &Stamp,
+    problems: &mut Problems,
+) -> Option<Recipient> {
+    let email = match &profile.email {
+        Some(e) => Some(e.clone()),
+        None => {
+            let parsed = Email::parse(&profile.external_id).ok();
+            if parsed.is_none() {
+                problems.add(
+                    format!("recipients[{index}].externalId"),
+                    "must be an email address when the embed user has no email",
+                );
+            }
+            parsed
+        }
+    };
+    let phone_attr = profile
+        .user_attributes
+        .iter()
+        .find(|a| a.name == "phone")
+        .map(|a| a.value.as_str());
+    let phone = match (sms, phone_attr) {
+        (_, Some(raw)) => match Phone::parse(raw) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.add(
+                    format!("recipients[{index}].userAttributes"),
+                    format!("phone {e}"),
+                );
+                return None;
+            }
+        },
+        (true, None) => {
+            problems.add(
+                format!("recipients[{index}].userAttributes"),
+                "needs a phone attribute (E.164) for an sms notification",
+            );
+            return None;
+        }
+        (false, None) => None,
+    };
+    let id = embed_user_id(&stamp.org, &profile.tenant_name, &profile.external_id);
+    Some(Recipient {
+        embed: Some(profile),
+        ..stamp.recipient(id, RecipientKind::EmbedUser, email?, phone)
+    })
+}

@@ -1,0 +1,218 @@
+//! Tokens (SPEC §8): an admin creates one for a user of the organization, narrowed to some
+//! permissions and with an expiry if wanted, and revokes it; the secret is shown once.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::input::{Fields, JsonObject, OrgPath, PathParams, Reported};
+use super::{Envelope, envelope};
+use crate::app::AppState;
+use crate::auth::{Principal, issue_token};
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::model::{Permission, TokenId, timestamp};
+use crate::store::{StoreError, TokenRecord};
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenView {
+    pub id: String,
+    /// The secret. Shown once, in the response that creates it.
+    pub token: String,
+    pub user_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub permissions: Option<Vec<Permission>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    pub id: String,
+    pub revoked: bool,
+}
+
+/// `{"status": true, "data": <token>}`
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub status: bool,
+    pub data: TokenView,
+}
+
+/// `{"status": true, "data": {"id", "revoked": true}}`
+#[derive(Serialize, ToSchema)]
+pub struct RevokedResponse {
+    pub status: bool,
+    pub data: Revoked,
+}
+
+/// `POST .../tokens` body.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+#[schema(rename_all = "camelCase")]
+pub struct CreateTokenRequest {
+    user_id: Uuid,
+    /// Narrows the token to these permissions (each must be granted by the user's roles).
+    permissions: Option<Vec<Permission>>,
+    /// RFC 3339, in the future.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+}
+
+/// Create a token for a user (admin)
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{organizationId}/tokens",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path)),
+    request_body = CreateTokenRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = TokenResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<OrgPath>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<(StatusCode, Json<Envelope<TokenView>>)> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::TokenCreate)?;
+    let now = state.clock.now();
+    let mut problems = Problems::default();
+    let fields = Fields::new(&body, "");
+    fields.deny_unknown(&["userId", "permissions", "expiresAt"], &mut problems);
+    let user_id = fields.str("userId", 36, &mut problems).and_then(|raw| {
+        problems.check("userId", Uuid::parse_str(raw).map_err(|_| "must be a UUID"))
+    });
+    let permissions = match fields.opt_str_array("permissions", &mut problems) {
+        Ok(Some(items)) => {
+            let mut parsed: Vec<Permission> = items
+                .into_iter()
+                .filter_map(|(path, p)| problems.check(path, Permission::parse(p)))
+                .collect();
+            parsed.sort();
+            parsed.dedup();
+            Some(Some(parsed))
+        }
+        Ok(None) => Some(None),
+        Err(Reported) => None,
+    };
+    let expires_at = match fields.opt_str("expiresAt", 64, &mut problems) {
+        Ok(Some(raw)) => match timestamp::parse(raw) {
+            Ok(at) if at > now => Some(Some(at)),
+            Ok(_) => {
+                problems.add("expiresAt", "must be in the future");
+                None
+            }
+            Err(e) => {
+                problems.add("expiresAt", e);
+                None
+            }
+        },
+        Ok(None) => Some(None),
+        Err(Reported) => None,
+    };
+    // The user must exist in this organization; its roles bound what the token may be narrowed to.
+    let user = match user_id {
+        Some(id) => {
+            let user = state.store.get_user(&org, id).await?;
+            if user.is_none() {
+                problems.add("userId", "no such user in this organization");
+            }
+            user
+        }
+        None => None,
+    };
+    if let (Some(user), Some(Some(perms))) = (&user, &permissions) {
+        for p in perms
+            .iter()
+            .filter(|p| !user.roles.iter().any(|r| r.grants(**p)))
+        {
+            problems.add(
+                "permissions",
+                format!("{p} is not granted by the user's roles"),
+            );
+        }
+    }
+    let (user, permissions, expires_at) =
+        problems.finish(|| Some((user?, permissions?, expires_at?)))?;
+
+    // A token id is 96 bits of a hash of 256 random bits: a collision is not expected, but the
+    // conditional write would refuse one, and a new token is simply issued.
+    for _ in 0..3 {
+        let issued = issue_token(&org);
+        let record = TokenRecord {
+            id: issued.id,
+            organization: org.clone(),
+            hash: issued.hash,
+            user_id: user.id,
+            roles: user.roles.clone(),
+            permissions: permissions.clone(),
+            expires_at,
+            created_at: now,
+        };
+        match state.store.create_token(&record).await {
+            Ok(()) => {
+                return Ok((
+                    StatusCode::CREATED,
+                    envelope(TokenView {
+                        id: record.id.to_string(),
+                        token: issued.secret,
+                        user_id: user.id,
+                        permissions: record.permissions,
+                        expires_at: record.expires_at.map(timestamp::format),
+                        created_at: timestamp::format(now),
+                    }),
+                ));
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Internal(
+        "three token id collisions in a row".into(),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPath {
+    organization_id: String,
+    token_id: String,
+}
+
+/// Revoke a token (admin); it stops working at once
+#[utoipa::path(
+    delete,
+    path = "/v1/organizations/{organizationId}/tokens/{tokenId}",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path), ("tokenId" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = RevokedResponse), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<TokenPath>,
+) -> ApiResult<Json<Envelope<Revoked>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::TokenCreate)?;
+    let id = TokenId::parse(&path.token_id).map_err(|_| ApiError::NotFound)?;
+    if state.store.delete_token(&org, &id).await? {
+        Ok(envelope(Revoked {
+            id: id.to_string(),
+            revoked: true,
+        }))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
