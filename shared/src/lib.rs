@@ -6,6 +6,7 @@ pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod deliver;
+pub mod domain;
 pub mod error;
 pub mod event_types;
 pub mod fanout;

@@ -27,20 +27,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{Fields, JsonObject, PathParams};
-use super::organizations::find_user;
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::domain::{test_notifications, users};
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::model::{DeliveryStatus, DispatchMethod, Permission, timestamp};
-use crate::queue::{DeliveryMessage, FanoutMessage};
-use crate::store::{Channel, Delivery, Preference};
-use crate::templates::{self, TemplateKey};
+use crate::model::{DispatchMethod, Permission, timestamp};
+use crate::queue::FanoutMessage;
+use crate::store::{Channel, Preference};
+use crate::templates;
 
 /// The organization's default method when none is set.
 const DEFAULT_METHOD: DispatchMethod = DispatchMethod::Email;
@@ -269,47 +269,8 @@ pub async fn send_test(
             format!("{method} delivery is not configured on this deployment"),
         ));
     }
-    let delivery = test_delivery(&state, &user, &settings, channel);
-    queue_delivery(&state, &delivery).await?;
+    test_notifications::send(&state, &user, &settings, channel).await?;
     Ok(StatusCode::OK)
-}
-
-/// A "Test Notification" delivery to `channel`, addressed to `user` (rendered with their name).
-pub(super) fn test_delivery(
-    state: &AppState,
-    user: &crate::store::User,
-    settings: &crate::store::Settings,
-    channel: Channel,
-) -> Delivery {
-    let now = state.clock.now();
-    Delivery {
-        id: Uuid::now_v7(),
-        organization: user.organization.clone(),
-        event: None,
-        template: templates::get(TemplateKey::Test).id,
-        user: Some(user.id),
-        channel,
-        language: settings.default_language(),
-        data: Some(json!({"userName": user.username.as_str()})),
-        status: DeliveryStatus::Queued,
-        attempts: 0,
-        last_error: None,
-        reason: None,
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-/// Puts a delivery on the queue (its message is its only record until the sender claims it). If
-/// the queue refuses it, nothing was written and the error is a 503.
-pub(super) async fn queue_delivery(state: &AppState, delivery: &Delivery) -> ApiResult<()> {
-    let message = DeliveryMessage {
-        delivery: delivery.clone(),
-    };
-    state.queue.send(&[message]).await?;
-    tracing::info!(delivery = %delivery.id, "test notification queued");
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -352,7 +313,9 @@ pub struct UpdatePreferencesRequest {
 
 /// The user `{user}` names, if the caller may see their preferences.
 async fn preferences_owner(state: &AppState, principal: &Principal, user: &str) -> ApiResult<Uuid> {
-    let found = find_user(state, principal, &principal.org, user).await?;
+    let found = users::find(state, &principal.org, principal.user_id, user)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if found.id != principal.user_id {
         principal.require(Permission::UserCreate)?;
     }

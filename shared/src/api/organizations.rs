@@ -11,6 +11,7 @@ use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported,
 use super::{Envelope, envelope};
 use crate::app::AppState;
 use crate::auth::{IssuedToken, Operator, Principal, issue_token};
+use crate::domain::users;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Email, OrgId, OrgKind, Permission, Phone, Plan, Role, Username, timestamp};
 use crate::store::{Organization, PageRequest, StoreError, TokenRecord, Unique, User};
@@ -432,25 +433,6 @@ pub struct UserPath {
     user: String,
 }
 
-/// Finds a user by UUID, username, or `me` (the caller).
-pub async fn find_user(
-    state: &AppState,
-    principal: &Principal,
-    org: &OrgId,
-    user: &str,
-) -> ApiResult<User> {
-    let found = if user == "me" {
-        state.store.get_user(org, principal.user_id).await?
-    } else if let Ok(id) = Uuid::parse_str(user) {
-        state.store.get_user(org, id).await?
-    } else if let Ok(username) = Username::parse(user) {
-        state.store.find_user_by_username(org, &username).await?
-    } else {
-        None
-    };
-    found.ok_or(ApiError::NotFound)
-}
-
 /// Get a user by id, username or `me`
 #[utoipa::path(
     get,
@@ -468,6 +450,8 @@ pub async fn get_user(
 ) -> ApiResult<Json<Envelope<UserView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::UserRead)?;
-    let user = find_user(&state, &principal, &org, &path.user).await?;
+    let user = users::find(&state, &org, principal.user_id, &path.user)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok(envelope(UserView::from(&user)))
 }

@@ -13,6 +13,7 @@ use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported,
 use super::{Envelope, envelope};
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::domain::test_notifications;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{
     EventSet, EventType, NotificationId, NotificationType, OrgId, Permission, timestamp,
@@ -488,8 +489,7 @@ pub async fn test(
             })?,
         },
     };
-    let delivery = super::admin::test_delivery(&state, &user, &settings, channel);
-    super::admin::queue_delivery(&state, &delivery).await?;
+    let delivery = test_notifications::send(&state, &user, &settings, channel).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         envelope(TestQueued {

@@ -1,0 +1,51 @@
+//! The test notification (seed 002's and each notification's own `test`): a "Test
+//! Notification" delivery to one user by one channel, put on the delivery queue whole.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::model::DeliveryStatus;
+use crate::queue::{DeliveryMessage, QueueError};
+use crate::store::{Channel, Delivery, Settings, User};
+use crate::templates::{self, TemplateKey};
+
+/// A "Test Notification" delivery to `channel`, addressed to `user` (rendered with their name).
+pub fn delivery(state: &AppState, user: &User, settings: &Settings, channel: Channel) -> Delivery {
+    let now = state.clock.now();
+    Delivery {
+        id: Uuid::now_v7(),
+        organization: user.organization.clone(),
+        event: None,
+        template: templates::get(TemplateKey::Test).id,
+        user: Some(user.id),
+        channel,
+        language: settings.default_language(),
+        data: Some(json!({"userName": user.username.as_str()})),
+        status: DeliveryStatus::Queued,
+        attempts: 0,
+        last_error: None,
+        reason: None,
+        lease_until: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Sends `user` a "Test Notification" by `channel`: the delivery goes on the queue whole (its
+/// message is its only record until the sender claims it). If the queue refuses it, nothing was
+/// written. Returns the delivery queued.
+pub async fn send(
+    state: &AppState,
+    user: &User,
+    settings: &Settings,
+    channel: Channel,
+) -> Result<Delivery, QueueError> {
+    let delivery = delivery(state, user, settings, channel);
+    let message = DeliveryMessage {
+        delivery: delivery.clone(),
+    };
+    state.queue.send(&[message]).await?;
+    tracing::info!(delivery = %delivery.id, "test notification queued");
+    Ok(delivery)
+}
