@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::deliver::Memo;
-use crate::error::ApiError;
+use crate::domain::Error;
 use crate::model::{DeliveryMode, DeliveryStatus, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Received};
 use crate::store::{
@@ -42,7 +42,7 @@ pub async fn process_batch(
 ) -> Vec<(String, Disposition)> {
     let reads = BatchReads::default();
     let reads = &reads;
-    let results: Vec<(Received<FanoutMessage>, Result<Produced, ApiError>)> = stream::iter(batch)
+    let results: Vec<(Received<FanoutMessage>, Result<Produced, Error>)> = stream::iter(batch)
         .map(|received| async move {
             let produced = match &received.message {
                 FanoutMessage::Event {
@@ -108,7 +108,7 @@ impl Produced {
 
 /// Writes what jobs produced, in the order that keeps a crash at any point harmless: deliveries,
 /// then the release of held ones whose messages are already queued, then the jobs that go on.
-async fn write(state: &AppState, produced: Produced) -> Result<(), ApiError> {
+async fn write(state: &AppState, produced: Produced) -> Result<(), Error> {
     state.store.put_deliveries(&produced.skipped).await?;
     state.queue.send(&produced.queued).await?;
     for released in state.store.release_held_all(&produced.released).await {
@@ -131,7 +131,7 @@ impl BatchReads {
         &self,
         state: &AppState,
         org: &OrgId,
-    ) -> Result<Option<Arc<Settings>>, ApiError> {
+    ) -> Result<Option<Arc<Settings>>, Error> {
         self.settings
             .get(org.clone(), || async {
                 Ok(state.store.get_settings(org).await?.map(Arc::new))
@@ -144,7 +144,7 @@ impl BatchReads {
         &self,
         state: &AppState,
         event: &Event,
-    ) -> Result<Vec<Notification>, ApiError> {
+    ) -> Result<Vec<Notification>, Error> {
         let all = self
             .notifications
             .get(event.organization.clone(), || async {
@@ -169,7 +169,7 @@ pub async fn fan_out(
     org: &OrgId,
     event: Uuid,
     position: Option<&FanoutPosition>,
-) -> Result<Produced, ApiError> {
+) -> Result<Produced, Error> {
     let Some(event) = state.store.get_event(org, event).await? else {
         // Removed after its fan-out could not be queued: it never happened.
         return Ok(Produced::default());
@@ -272,7 +272,7 @@ pub async fn fan_out(
 }
 
 /// Every notification of the organization, in id order.
-async fn notifications(state: &AppState, org: &OrgId) -> Result<Vec<Notification>, ApiError> {
+async fn notifications(state: &AppState, org: &OrgId) -> Result<Vec<Notification>, Error> {
     let mut out = Vec::new();
     let mut page = PageRequest {
         limit: 100,
@@ -327,7 +327,7 @@ async fn people_deliveries(
     notification: &Notification,
     recipients: &[Recipient],
     now: time::OffsetDateTime,
-) -> Result<Vec<Delivery>, ApiError> {
+) -> Result<Vec<Delivery>, Error> {
     let ids: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
     let choices: HashMap<Uuid, bool> = state
         .store
@@ -386,7 +386,7 @@ const RESUME_CHUNK: usize = 500;
 /// (the claim takes held deliveries); a crash before the release leaves it held, and the job's
 /// message, left to come back, queues it again. Nothing is released while the notifier is paused
 /// again (the sender holds what it then meets).
-pub async fn resume(state: &AppState, org: &OrgId) -> Result<Produced, ApiError> {
+pub async fn resume(state: &AppState, org: &OrgId) -> Result<Produced, Error> {
     let paused = state
         .store
         .get_settings(org)

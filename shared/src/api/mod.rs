@@ -50,6 +50,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::domain::Error> for ApiError {
+    fn from(e: crate::domain::Error) -> Self {
+        match e {
+            crate::domain::Error::Store(e) => e.into(),
+            crate::domain::Error::Queue(e) => e.into(),
+        }
+    }
+}
+
 impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
         match e {

@@ -328,7 +328,7 @@ impl BatchReads {
     }
 }
 
-async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::error::ApiError> {
+async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::domain::Error> {
     Ok(state
         .store
         .get_settings(org)
@@ -342,7 +342,7 @@ async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::error::Api
 async fn release_if_resumed(
     state: &AppState,
     delivery: &Delivery,
-) -> Result<(), crate::error::ApiError> {
+) -> Result<(), crate::domain::Error> {
     if !paused(state, &delivery.organization).await? {
         state
             .queue
@@ -357,7 +357,7 @@ async fn release_if_resumed(
 async fn disable_notification(
     state: &AppState,
     delivery: &Delivery,
-) -> Result<(), crate::error::ApiError> {
+) -> Result<(), crate::domain::Error> {
     let (Channel::Slack { notification } | Channel::Webhook { notification }) = &delivery.channel
     else {
         return Ok(());
