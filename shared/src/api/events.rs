@@ -60,9 +60,67 @@ pub struct EventAcceptedResponse {
     pub data: EventAccepted,
 }
 
-/// `POST /events` body: `{"type", "data"?, "idempotencyKey"?}`, read by [`emit`]. Its OpenAPI
-/// schema is one object per event type, each with that type's `data` ([`event_types`]).
-pub struct EmitEventRequest;
+/// `POST /events` body: `{"type", "data"?, "idempotencyKey"?}`. It reads itself from the body
+/// ([`EmitEventRequest::parse`], every problem in one 400), and its OpenAPI schema is one object
+/// per event type, each with that type's `data` ([`event_types`]).
+#[derive(Debug, PartialEq)]
+pub struct EmitEventRequest {
+    pub kind: EventType,
+    /// An object (`{}` when absent), at most [`MAX_DATA_BYTES`] as compact JSON.
+    pub data: Value,
+    /// 1–255 characters.
+    pub idempotency_key: Option<String>,
+}
+
+impl EmitEventRequest {
+    pub fn parse(body: &serde_json::Map<String, Value>) -> ApiResult<Self> {
+        let fields = Fields::new(body, "");
+        let mut problems = Problems::default();
+        fields.deny_unknown(&["type", "data", "idempotencyKey"], &mut problems);
+        let kind = match fields.raw("type") {
+            None => {
+                problems.add("type", "is required");
+                None
+            }
+            Some(Value::String(raw)) => problems.check("type", EventType::parse(raw)),
+            Some(_) => {
+                problems.add("type", "must be a string");
+                None
+            }
+        };
+        let data = match fields.raw("data") {
+            None => Some(Value::Object(Default::default())),
+            Some(Value::Object(map)) => {
+                let data = Value::Object(map.clone());
+                let size = serde_json::to_vec(&data)
+                    .map(|b| b.len())
+                    .unwrap_or(usize::MAX);
+                if size > MAX_DATA_BYTES {
+                    problems.add("data", "must be at most 64 KiB");
+                }
+                Some(data)
+            }
+            Some(_) => {
+                problems.add("data", "must be an object");
+                None
+            }
+        };
+        let key = fields
+            .opt_str("idempotencyKey", MAX_KEY_CHARS, &mut problems)
+            .ok()
+            .flatten();
+        if key.is_some_and(str::is_empty) {
+            problems.add("idempotencyKey", "must not be empty");
+        }
+        problems.finish(|| {
+            Some(Self {
+                kind: kind?,
+                data: data?,
+                idempotency_key: key.map(str::to_owned),
+            })
+        })
+    }
+}
 
 impl utoipa::PartialSchema for EmitEventRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -93,45 +151,11 @@ pub async fn emit(
 ) -> ApiResult<(StatusCode, Json<Envelope<EventAccepted>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::EventCreate)?;
-    let fields = Fields::new(&body, "");
-    let mut problems = Problems::default();
-    fields.deny_unknown(&["type", "data", "idempotencyKey"], &mut problems);
-    let kind = match fields.raw("type") {
-        None => {
-            problems.add("type", "is required");
-            None
-        }
-        Some(Value::String(raw)) => problems.check("type", EventType::parse(raw)),
-        Some(_) => {
-            problems.add("type", "must be a string");
-            None
-        }
-    };
-    let data = match fields.raw("data") {
-        None => Some(Value::Object(Default::default())),
-        Some(Value::Object(map)) => {
-            let data = Value::Object(map.clone());
-            let size = serde_json::to_vec(&data)
-                .map(|b| b.len())
-                .unwrap_or(usize::MAX);
-            if size > MAX_DATA_BYTES {
-                problems.add("data", "must be at most 64 KiB");
-            }
-            Some(data)
-        }
-        Some(_) => {
-            problems.add("data", "must be an object");
-            None
-        }
-    };
-    let key = fields
-        .opt_str("idempotencyKey", MAX_KEY_CHARS, &mut problems)
-        .ok()
-        .flatten();
-    if key.is_some_and(str::is_empty) {
-        problems.add("idempotencyKey", "must not be empty");
-    }
-    let (kind, data) = problems.finish(|| kind.zip(data))?;
+    let EmitEventRequest {
+        kind,
+        data,
+        idempotency_key,
+    } = EmitEventRequest::parse(&body)?;
     let canonical = serde_json::json!({"type": kind.as_str(), "data": data}).to_string();
     let now = state.clock.now();
     let event = Event {
@@ -139,7 +163,7 @@ pub async fn emit(
         organization: org.clone(),
         kind,
         data,
-        idempotency_key: key.map(str::to_owned),
+        idempotency_key,
         body_hash: sha256_hex(&canonical),
         created_at: now,
     };
@@ -494,3 +518,53 @@ static EVENT_TYPES_JSON: LazyLock<Vec<u8>> = LazyLock::new(|| {
     };
     serde_json::to_vec(&page).unwrap_or_default()
 });
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::error::FieldError;
+
+    fn parse(body: Value) -> ApiResult<EmitEventRequest> {
+        EmitEventRequest::parse(body.as_object().unwrap_or(&serde_json::Map::new()))
+    }
+
+    #[test]
+    fn an_events_body_reads_into_its_type_with_defaults() {
+        assert_eq!(
+            parse(json!({"type": "buildCreated"})).ok(),
+            Some(EmitEventRequest {
+                kind: EventType::BuildCreated,
+                data: json!({}),
+                idempotency_key: None,
+            })
+        );
+        assert_eq!(
+            parse(json!({"type": "feedbackCreated", "data": {"a": 1}, "idempotencyKey": "k-1"}))
+                .ok(),
+            Some(EmitEventRequest {
+                kind: EventType::FeedbackCreated,
+                data: json!({"a": 1}),
+                idempotency_key: Some("k-1".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn a_bad_events_body_names_every_broken_field_at_once() {
+        let refused = parse(json!({"type": 7, "data": "x", "idempotencyKey": "", "more": 1}));
+        let Err(ApiError::Validation(details)) = refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!(
+            details,
+            [
+                FieldError::new("more", "is not a known field"),
+                FieldError::new("type", "must be a string"),
+                FieldError::new("data", "must be an object"),
+                FieldError::new("idempotencyKey", "must not be empty"),
+            ]
+        );
+    }
+}
