@@ -110,9 +110,10 @@ pub fn request_schema(max_key: usize) -> RefOr<Schema> {
                 "type": "object",
                 "properties": {
                     "type": {"type": "string", "enum": [info.kind.as_str()]},
-                    "data": info.data_schema(),
+                    // `null` reads as absent, as in every body.
+                    "data": {"anyOf": [info.data_schema(), {"type": "null"}]},
                     "idempotencyKey": {
-                        "type": "string",
+                        "type": ["string", "null"],
                         "minLength": 1,
                         "maxLength": max_key,
                         "description": "Deduplicates for 24 h: the same key with the same body answers the first event; with another body, 422."
