@@ -4,9 +4,9 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use herald_tests::local::{binary, free_port, temp_path};
+use herald_tests::local::{binary, free_port, temp_path, wait_for};
 use serde_json::Value;
 use shared::event_types;
 
@@ -87,17 +87,10 @@ fn the_walk_through_runs_as_written_from_a_fresh_directory_to_a_sent_webhook() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("bash: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_for(&mut child, Duration::from_secs(90));
+    if status.is_none() {
+        let _ = child.kill();
+    }
     let mut out = String::new();
     let mut err = String::new();
     if let Some(mut s) = child.stdout.take() {

@@ -247,7 +247,8 @@ impl Drop for Local {
     }
 }
 
-fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+/// Waits up to `limit` for `child` to exit; its status, or `None` if it is still running.
+pub fn wait_for(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(Some(status)) = child.try_wait() {

@@ -195,11 +195,7 @@ pub struct TemplateView {
     responses((status = 200, body = Vec<TemplateView>), (status = 401, body = crate::error::ErrorEnvelope))
 )]
 pub async fn system_templates(_principal: Principal) -> Response {
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        SYSTEM_TEMPLATES_JSON.as_slice(),
-    )
-        .into_response()
+    super::static_json(SYSTEM_TEMPLATES_JSON.as_slice())
 }
 
 /// The list is the same for every caller and every request: serialized once per process.

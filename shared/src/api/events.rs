@@ -14,8 +14,8 @@ use std::sync::LazyLock;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{self as http, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -212,8 +212,7 @@ pub struct DeliveryView {
     pub id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<Uuid>,
-    #[schema(value_type = DispatchMethod)]
-    pub method: &'static str,
+    pub method: DispatchMethod,
     /// The notification it goes through (Slack and webhook targets, and email/SMS recipients').
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<String>,
@@ -240,10 +239,16 @@ pub struct DeliveryView {
 impl From<&Delivery> for DeliveryView {
     fn from(d: &Delivery) -> Self {
         let (method, notification, to) = match &d.channel {
-            Channel::Slack { notification } => ("slack", Some(notification.to_string()), None),
-            Channel::Webhook { notification } => ("webhook", Some(notification.to_string()), None),
-            Channel::Email { to } => ("email", None, Some(to.to_string())),
-            Channel::Sms { to } => ("sms", None, Some(to.to_string())),
+            Channel::Slack { notification } => {
+                (DispatchMethod::Slack, Some(notification.to_string()), None)
+            }
+            Channel::Webhook { notification } => (
+                DispatchMethod::Webhook,
+                Some(notification.to_string()),
+                None,
+            ),
+            Channel::Email { to } => (DispatchMethod::Email, None, Some(to.to_string())),
+            Channel::Sms { to } => (DispatchMethod::Sms, None, Some(to.to_string())),
         };
         Self {
             id: d.id,
@@ -485,11 +490,7 @@ pub struct EventTypePageResponse {
     responses((status = 200, body = EventTypePageResponse), (status = 401, body = crate::error::ErrorEnvelope))
 )]
 pub async fn event_types(_principal: Principal) -> Response {
-    (
-        [(http::header::CONTENT_TYPE, "application/json")],
-        EVENT_TYPES_JSON.as_slice(),
-    )
-        .into_response()
+    super::static_json(EVENT_TYPES_JSON.as_slice())
 }
 
 /// The catalog is the same for every caller and every request: serialized once per process.

@@ -68,6 +68,16 @@ impl From<QueueError> for ApiError {
     }
 }
 
+/// A JSON answer serialized once per process (a static list, the same for every caller).
+pub(crate) fn static_json(bytes: &'static [u8]) -> Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
+}
+
 /// The success envelope of seed 000 and SPEC §8: `{"status": true, "data": ...}`.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T> {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::SendError;
 use super::webhook::{self, SlackApiRefusal};
+use crate::model::DispatchMethod;
 use crate::store::SlackTarget;
 use crate::templates::EmailContent;
 
@@ -44,13 +45,13 @@ pub enum Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    /// `webhook`, `slack`, `email` or `sms`.
-    pub fn channel(&self) -> &'static str {
+    /// The dispatch method the message goes by.
+    pub fn channel(&self) -> DispatchMethod {
         match self {
-            Outgoing::Webhook { .. } => "webhook",
-            Outgoing::Slack { .. } => "slack",
-            Outgoing::Email { .. } => "email",
-            Outgoing::Sms { .. } => "sms",
+            Outgoing::Webhook { .. } => DispatchMethod::Webhook,
+            Outgoing::Slack { .. } => DispatchMethod::Slack,
+            Outgoing::Email { .. } => DispatchMethod::Email,
+            Outgoing::Sms { .. } => DispatchMethod::Sms,
         }
     }
 
