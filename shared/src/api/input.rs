@@ -49,6 +49,34 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
+/// A request body that reads itself from a JSON object: every broken field is recorded in
+/// `problems` under its full path (so one 400 names them all), and the value comes back only when
+/// nothing was broken. The same type gives the route's OpenAPI schema.
+pub trait FromBody: Sized {
+    fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self>;
+
+    /// Reads a whole body: the value, or the one 400 that lists every broken field.
+    fn parse(body: &Map<String, Value>) -> Result<Self, ApiError> {
+        let mut problems = Problems::default();
+        let value = Self::read(&Fields::new(body, ""), &mut problems);
+        problems.finish(|| value)
+    }
+}
+
+/// A request body read into `T` ([`FromBody`]): 413, 400 1000 or 400 1001 as [`JsonObject`] and
+/// `T` decide.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: FromBody, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonObject(map) = JsonObject::from_request(req, state).await?;
+        T::parse(&map).map(Self)
+    }
+}
+
 /// Reads a JSON body, collecting the path of every key that an object names twice (`serde_json`
 /// alone keeps the last one silently; a body such as `{"type": "slack", "type": "webhook"}` is
 /// ambiguous, so it is refused: 400 1001, one detail per repeated key, "appears twice").

@@ -55,6 +55,9 @@ impl From<crate::domain::Error> for ApiError {
         match e {
             crate::domain::Error::Store(e) => e.into(),
             crate::domain::Error::Queue(e) => e.into(),
+            crate::domain::Error::Invalid(details) => ApiError::Validation(details),
+            crate::domain::Error::NotFound => ApiError::NotFound,
+            crate::domain::Error::Unavailable(why) => ApiError::Unavailable(why),
         }
     }
 }

@@ -2,18 +2,38 @@
 //! knowledge of HTTP. Handlers parse, authorize, call these, and shape the answer; the workers
 //! (fan-out, sender) fail with [`Error`] too, which each host maps to its own answers.
 
+pub mod notifications;
 pub mod test_notifications;
 pub mod users;
 
+use crate::error::FieldError;
 use crate::queue::QueueError;
 use crate::store::StoreError;
 
-/// Why a rule of the domain (or a worker) could not be carried out: the store or a queue
-/// failed. Nothing it was asked to do is half-done on that account; a retry is safe.
+/// Why a rule of the domain (or a worker) could not be carried out. Nothing it was asked to do
+/// is half-done on that account: a refused value wrote nothing, and after a failed store, queue
+/// or Slack a retry is safe.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// Values the client gave break a rule only the domain can check (a webhook URL that
+    /// resolves to a private address, a Slack code that Slack refuses, a user that does not
+    /// exist), each named by the field it came from.
+    #[error("invalid: {0:?}")]
+    Invalid(Vec<FieldError>),
+    /// What was named does not exist in the organization.
+    #[error("not found")]
+    NotFound,
+    /// A service the rule depends on (Slack) could not be reached.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError::new(field, message)])
+    }
 }

@@ -2,35 +2,28 @@
 
 use axum::Json;
 use axum::extract::State;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde::Serialize;
 use serde_json::Value;
-use time::Duration;
 use utoipa::ToSchema;
 
-use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
+use super::input::{Body, Fields, FromBody, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
 use super::{Envelope, envelope};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::domain::test_notifications;
+use crate::domain::{notifications, test_notifications};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{
-    EventSet, EventType, NotificationId, NotificationType, OrgId, Permission, timestamp,
+    EventSet, EventType, NotificationId, NotificationType, Permission, timestamp,
 };
-use crate::slack::ExchangeError;
 use crate::store::{
-    Channel, Notification, PageRequest, SlackTarget, StoreError, Target, WebhookTarget,
+    Channel, Notification, PageRequest, Target,
 };
 
 mod input;
-use input::{
-    apply_events, load, notification_id, read_description, read_events, read_setup, resolve_setup,
+pub use input::{
+    CreateNotificationRequest, SetupRequest, SlackSetup, UpdateNotificationRequest, WebhookSetup,
 };
-
-const DESCRIPTION_MAX: usize = 128;
-const SLACK_CODE_MAX: usize = 256;
-const URL_MAX: usize = 500;
+use input::notification_id;
 
 // ---------------------------------------------------------------------------------------------
 // Views
@@ -151,40 +144,6 @@ pub struct DeletedResponse {
     pub data: Deleted,
 }
 
-/// Seed 000's request body (documentation only: the handler reads the body field by field, so
-/// that one 400 lists every broken field).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct CreateNotificationRequest {
-    #[schema(example = "webhook")]
-    r#type: NotificationType,
-    #[schema(max_length = 128)]
-    description: Option<String>,
-    /// Any of the 15 event keys, each a boolean; absent = `false`.
-    events: EventSet,
-    /// `{"slack": {"code", "redirectUri"}}` for slack, `{"webhook": {"url"}}` for webhook
-    /// (required for those two); none for email and SMS.
-    #[schema(value_type = Option<Object>)]
-    setup: Option<Value>,
-}
-
-/// PATCH body: any of `description`, `events` (only the keys given change), `setup`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateNotificationRequest {
-    /// The notification's own type, if given (it cannot change).
-    r#type: Option<NotificationType>,
-    #[schema(max_length = 128)]
-    description: Option<String>,
-    /// Any of the 15 event keys, each a boolean: only the keys given change.
-    events: Option<EventSet>,
-    /// As at creation, for the notification's type (`type` itself cannot change).
-    #[schema(value_type = Option<Object>)]
-    setup: Option<Value>,
-}
-
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
@@ -215,47 +174,12 @@ pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<OrgPath>,
-    JsonObject(body): JsonObject,
+    Body(request): Body<CreateNotificationRequest>,
 ) -> ApiResult<Json<Envelope<NotificationView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationCreate)?;
 
-    let mut problems = Problems::default();
-    let fields = Fields::new(&body, "");
-    fields.deny_unknown(&["type", "description", "events", "setup"], &mut problems);
-    let kind = fields
-        .str("type", 16, &mut problems)
-        .and_then(|t| problems.check("type", NotificationType::parse(t)));
-    let description = read_description(&fields, &mut problems);
-    let events = fields
-        .object("events", &mut problems)
-        .map(|e| read_events(&e, &mut problems));
-    let setup = read_setup(&fields, kind, true, &mut problems);
-
-    let target = match (kind, resolve_setup(&state, setup, None, problems).await?) {
-        (_, Some(target)) => target,
-        (Some(NotificationType::Email), None) => Target::Email,
-        (Some(NotificationType::Sms), None) => Target::Sms,
-        _ => return Err(ApiError::Internal("setup resolved to no target".into())),
-    };
-    let (Ok(description), Some(changes)) = (description, events) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
-    let now = state.clock.now();
-    let notification = Notification {
-        id: NotificationId::generate(),
-        organization: org,
-        description,
-        target,
-        events: apply_events(EventSet::default(), &changes),
-        enabled: true,
-        created_at: now,
-        updated_at: now,
-    };
-    state
-        .store
-        .create_notification(&notification, state.config.max_notifications)
-        .await?;
+    let notification = notifications::create(&state, org, request.into_new()).await?;
     Ok(envelope(NotificationView::from(&notification)))
 }
 
@@ -317,7 +241,7 @@ pub async fn get(
 ) -> ApiResult<Json<Envelope<NotificationView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationRead)?;
-    let notification = load(&state, &org, &notification_id(&path.id)?).await?;
+    let notification = notifications::load(&state, &org, &notification_id(&path.id)?).await?;
     Ok(envelope(NotificationView::from(&notification)))
 }
 
@@ -339,70 +263,13 @@ pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<NotificationPath>,
-    JsonObject(body): JsonObject,
+    Body(request): Body<UpdateNotificationRequest>,
 ) -> ApiResult<Json<Envelope<NotificationView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationUpdate)?;
     let id = notification_id(&path.id)?;
-    let mut current = load(&state, &org, &id).await?;
-
-    let mut problems = Problems::default();
-    let fields = Fields::new(&body, "");
-    fields.deny_unknown(&["description", "events", "setup", "type"], &mut problems);
-    if fields.has("type") {
-        problems.add(
-            "type",
-            "cannot be changed; create a new notification instead",
-        );
-    }
-    let description = if fields.has("description") {
-        Some(read_description(&fields, &mut problems))
-    } else {
-        None
-    };
-    let events_patch = fields
-        .opt_object("events", &mut problems)
-        .ok()
-        .flatten()
-        .map(|e| read_events(&e, &mut problems));
-    let setup = read_setup(&fields, Some(current.target.kind()), false, &mut problems);
-    let existing_secret = match &current.target {
-        Target::Webhook(w) => Some(w.secret.clone()),
-        _ => None,
-    };
-    let new_target = resolve_setup(&state, setup, existing_secret.as_deref(), problems).await?;
-
-    // Optimistic concurrency: apply the patch to the latest version and write it only if nobody
-    // changed it meanwhile (the Slack code, if any, was spent once above).
-    for _ in 0..3 {
-        let mut next = current.clone();
-        if let Some(Ok(d)) = &description {
-            next.description.clone_from(d);
-        }
-        if let Some(changes) = &events_patch {
-            next.events = apply_events(current.events, changes);
-        }
-        if let Some(t) = &new_target {
-            next.target = t.clone();
-        }
-        next.enabled = true;
-        let now = state.clock.now();
-        next.updated_at = if now > current.updated_at {
-            now
-        } else {
-            current.updated_at + Duration::milliseconds(1)
-        };
-        match state
-            .store
-            .update_notification(&next, current.updated_at)
-            .await
-        {
-            Ok(()) => return Ok(envelope(NotificationView::from(&next))),
-            Err(StoreError::Stale) => current = load(&state, &org, &id).await?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(StoreError::Stale.into())
+    let updated = notifications::update(&state, &org, &id, request.into_patch()).await?;
+    Ok(envelope(NotificationView::from(&updated)))
 }
 
 /// Delete a notification, and what belongs to it.
@@ -467,7 +334,7 @@ pub async fn test(
 ) -> ApiResult<(axum::http::StatusCode, Json<Envelope<TestQueued>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationUpdate)?;
-    let notification = load(&state, &org, &notification_id(&path.id)?).await?;
+    let notification = notifications::load(&state, &org, &notification_id(&path.id)?).await?;
     let (user, settings) = tokio::try_join!(
         state.store.get_user(&org, principal.user_id),
         state.store.get_settings(&org)

@@ -1,0 +1,218 @@
+//! Notifications: creating one (its target checked first: the webhook URL resolved and held to
+//! the SSRF rule, the Slack code exchanged), and updating one without losing a concurrent change.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use time::Duration;
+
+use super::Error;
+use crate::app::AppState;
+use crate::model::{EventSet, EventType, NotificationId, NotificationType, OrgId};
+use crate::slack::ExchangeError;
+use crate::store::{Notification, SlackTarget, StoreError, Target, WebhookTarget};
+
+/// Where a Slack or webhook notification delivers, as the client gave it (not yet checked).
+/// Seed 000's body may carry both parts: only the one for the notification's type is used, and
+/// email and SMS notifications take none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Setup {
+    pub slack: Option<SlackCode>,
+    /// The webhook's URL.
+    pub webhook: Option<String>,
+}
+
+/// A Slack OAuth code to exchange for the channel's incoming webhook (spent once).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlackCode {
+    pub code: String,
+    pub redirect_uri: String,
+}
+
+/// The part of a setup that a notification of one type uses.
+enum Part {
+    Slack(SlackCode),
+    Webhook(String),
+    None,
+}
+
+impl Setup {
+    /// The part for type `kind`; email and SMS with either part are refused.
+    fn part(self, kind: NotificationType) -> Result<Part, Error> {
+        match (kind, self.slack, self.webhook) {
+            (NotificationType::Slack, Some(slack), _) => Ok(Part::Slack(slack)),
+            (NotificationType::Webhook, _, Some(url)) => Ok(Part::Webhook(url)),
+            (NotificationType::Email | NotificationType::Sms, None, None) => Ok(Part::None),
+            (NotificationType::Email | NotificationType::Sms, _, _) => Err(Error::invalid(
+                "setup",
+                "email and sms notifications take no setup",
+            )),
+            (NotificationType::Slack | NotificationType::Webhook, _, _) => Ok(Part::None),
+        }
+    }
+}
+
+/// A notification to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewNotification {
+    pub kind: NotificationType,
+    pub description: Option<String>,
+    pub events: EventSet,
+    /// Required for slack and webhook notifications.
+    pub setup: Setup,
+}
+
+/// A change to a notification: only what is given changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationPatch {
+    /// `Some(None)` clears the description.
+    pub description: Option<Option<String>>,
+    /// Each event turned on or off; the others keep their value.
+    pub events: Vec<(EventType, bool)>,
+    /// A new target, from the part for the notification's own type; `None` keeps it.
+    pub setup: Option<Setup>,
+}
+
+/// Creates a notification in `org` (at most `config.max_notifications` per organization). The
+/// setup becomes its target first; nothing is written when that fails.
+pub async fn create(
+    state: &AppState,
+    org: OrgId,
+    new: NewNotification,
+) -> Result<Notification, Error> {
+    let target = match resolve(state, new.setup.part(new.kind)?, None).await? {
+        Some(target) => target,
+        None if new.kind == NotificationType::Email => Target::Email,
+        None if new.kind == NotificationType::Sms => Target::Sms,
+        None => {
+            return Err(Error::invalid(
+                format!("setup.{}", new.kind),
+                format!("is required for a {} notification", new.kind),
+            ));
+        }
+    };
+    let now = state.clock.now();
+    let notification = Notification {
+        id: NotificationId::generate(),
+        organization: org,
+        description: new.description,
+        target,
+        events: new.events,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store
+        .create_notification(&notification, state.config.max_notifications)
+        .await?;
+    Ok(notification)
+}
+
+/// Applies `patch` to the notification `id` and re-enables it. A new setup must be for the
+/// notification's own type; a new webhook URL keeps the signing secret. Optimistic: the patch
+/// is applied to the latest version and written only if nobody changed it meanwhile (a Slack
+/// code is spent once, before).
+pub async fn update(
+    state: &AppState,
+    org: &OrgId,
+    id: &NotificationId,
+    patch: NotificationPatch,
+) -> Result<Notification, Error> {
+    let mut current = load(state, org, id).await?;
+    let setup = match patch.setup {
+        Some(setup) => setup.part(current.target.kind())?,
+        None => Part::None,
+    };
+    let secret = match &current.target {
+        Target::Webhook(w) => Some(w.secret.clone()),
+        _ => None,
+    };
+    let new_target = resolve(state, setup, secret).await?;
+    for _ in 0..3 {
+        let mut next = current.clone();
+        if let Some(d) = &patch.description {
+            next.description.clone_from(d);
+        }
+        next.events = patch
+            .events
+            .iter()
+            .fold(current.events, |set, (event, on)| set.with(*event, *on));
+        if let Some(t) = &new_target {
+            next.target = t.clone();
+        }
+        next.enabled = true;
+        let now = state.clock.now();
+        next.updated_at = if now > current.updated_at {
+            now
+        } else {
+            current.updated_at + Duration::milliseconds(1)
+        };
+        match state
+            .store
+            .update_notification(&next, current.updated_at)
+            .await
+        {
+            Ok(()) => return Ok(next),
+            Err(StoreError::Stale) => current = load(state, org, id).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Stale.into())
+}
+
+/// The notification `id` of `org`.
+pub async fn load(state: &AppState, org: &OrgId, id: &NotificationId) -> Result<Notification, Error> {
+    state
+        .store
+        .get_notification(org, id)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+/// Turns a setup into a target: checks the webhook URL (after DNS resolution) or exchanges the
+/// Slack code. A new webhook keeps `existing_secret` when there is one.
+async fn resolve(
+    state: &AppState,
+    setup: Part,
+    existing_secret: Option<String>,
+) -> Result<Option<Target>, Error> {
+    match setup {
+        Part::None => Ok(None),
+        Part::Webhook(url) => {
+            let url = crate::net::check_webhook_url(
+                &url,
+                state.config.allow_private_targets,
+                &*state.resolver,
+            )
+            .await
+            .map_err(|why| Error::invalid("setup.webhook.url", why))?;
+            Ok(Some(Target::Webhook(WebhookTarget {
+                url: url.to_string(),
+                secret: existing_secret.unwrap_or_else(new_webhook_secret),
+            })))
+        }
+        Part::Slack(SlackCode { code, redirect_uri }) => {
+            match state.slack.exchange(&code, &redirect_uri).await {
+                Ok(install) => Ok(Some(Target::Slack(SlackTarget {
+                    team: install.team,
+                    channel: install.channel,
+                    channel_id: install.channel_id,
+                    webhook_url: install.webhook_url,
+                    access_token: install.access_token,
+                    chat_write: install.chat_write,
+                }))),
+                Err(ExchangeError::Refused(error)) => Err(Error::invalid(
+                    "setup.slack.code",
+                    format!("slack: {error}"),
+                )),
+                Err(ExchangeError::Unavailable(why)) => Err(Error::Unavailable(why)),
+            }
+        }
+    }
+}
+
+/// `whsec_` + base64 of 32 random bytes (Standard Webhooks).
+fn new_webhook_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("whsec_{}", STANDARD.encode(bytes))
+}
