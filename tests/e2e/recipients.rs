@@ -275,6 +275,35 @@ async fn embed_groups_and_attributes_are_bounded_in_count_and_length(backend: Ba
     assert_eq!(bucket_sizes(&res.body), (1, 0, 0));
 }
 
+async fn an_embed_recipient_with_an_empty_name_is_refused_not_dropped(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = notification(&app, "email").await;
+    let res = add(
+        &app,
+        &id,
+        json!([
+            {"embedTenantName": "acme", "externalId": "a@acme.example"},
+            {"embedTenantName": "", "externalId": "b@acme.example"},
+            {"embedTenantName": "acme", "externalId": ""},
+        ]),
+    )
+    .await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[
+            ("recipients[1].embedTenantName", "must not be empty"),
+            ("recipients[2].externalId", "must not be empty"),
+        ]),
+    );
+    assert_eq!(
+        listed(&app, &id).await,
+        Vec::<Value>::new(),
+        "nothing was written"
+    );
+}
+
 async fn only_admins_of_the_organization_add_to_email_or_sms_notifications(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = notification(&app, "email").await;
@@ -499,6 +528,7 @@ async fn a_thousand_recipients_in_one_request(backend: Backend) {
 
 herald_tests::on_both_backends!(
     embed_groups_and_attributes_are_bounded_in_count_and_length,
+    an_embed_recipient_with_an_empty_name_is_refused_not_dropped,
     adding_is_idempotent_and_shows_the_seeds_fields,
     changed_embed_properties_are_updated_and_duplicates_count_once,
     one_bad_recipient_fails_the_request_naming_every_bad_index,

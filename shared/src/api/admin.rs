@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, JsonObject, PathParams};
+use super::input::{Body, Fields, FromBody, JsonObject, PathParams};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::{test_notifications, users};
@@ -80,10 +80,31 @@ pub async fn dispatch_methods(
 // ---------------------------------------------------------------------------------------------
 // The notifier pause
 
-/// Seed 002's `codersdk.NotificationsSettings`.
-#[derive(Debug, Serialize, ToSchema)]
+/// Seed 002's `codersdk.NotificationsSettings`: the answer of GET and PUT, and PUT's body.
+#[derive(Debug, PartialEq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct NotifierSettings {
     pub notifier_paused: bool,
+}
+
+impl FromBody for NotifierSettings {
+    fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
+        body.deny_unknown(&["notifier_paused"], problems);
+        let paused = match body.present("notifier_paused") {
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                problems.add("notifier_paused", "must be a boolean");
+                None
+            }
+            None => {
+                problems.add("notifier_paused", "is required");
+                None
+            }
+        };
+        Some(Self {
+            notifier_paused: paused?,
+        })
+    }
 }
 
 /// Get notifications settings
@@ -125,24 +146,10 @@ pub async fn get_settings(
 pub async fn update_settings(
     State(state): State<AppState>,
     principal: Principal,
-    JsonObject(body): JsonObject,
+    Body(request): Body<NotifierSettings>,
 ) -> ApiResult<Response> {
     principal.require(Permission::SettingsUpdate)?;
-    let fields = Fields::new(&body, "");
-    let mut problems = Problems::default();
-    fields.deny_unknown(&["notifier_paused"], &mut problems);
-    let paused = match fields.present("notifier_paused") {
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            problems.add("notifier_paused", "must be a boolean");
-            None
-        }
-        None => {
-            problems.add("notifier_paused", "is required");
-            None
-        }
-    };
-    let paused = problems.finish(|| paused)?;
+    let paused = request.notifier_paused;
     let org = &principal.org;
     if !state.store.set_notifier_paused(org, paused).await? {
         return Ok(StatusCode::NOT_MODIFIED.into_response());
@@ -299,13 +306,72 @@ impl From<Preference> for PreferenceView {
 }
 
 /// Seed 002's `codersdk.UpdateUserNotificationPreferences`.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)] // documents the request body; the handler reads it field by field
+#[derive(Debug, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePreferencesRequest {
-    /// Template id → disabled.
-    template_disabled_map: std::collections::HashMap<String, bool>,
+    /// System template id → disabled; the templates not named keep their preference.
+    #[schema(value_type = TemplateDisabledMap)]
+    pub template_disabled_map: Vec<(Uuid, bool)>,
 }
+
+impl FromBody for UpdatePreferencesRequest {
+    fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
+        body.deny_unknown(&["template_disabled_map"], problems);
+        let mut changes = Vec::new();
+        match body.present("template_disabled_map") {
+            None => problems.add("template_disabled_map", "is required"),
+            Some(Value::Object(map)) => {
+                for (key, value) in map {
+                    let field = format!("template_disabled_map.{key}");
+                    match Uuid::parse_str(key) {
+                        Err(_) => problems.add(field.clone(), "must be a template id (a UUID)"),
+                        Ok(id) if templates::by_id(id).is_none() => {
+                            problems.add(field.clone(), "is not a system template")
+                        }
+                        Ok(id) => {
+                            if let Value::Bool(disabled) = value {
+                                changes.push((id, *disabled));
+                            }
+                        }
+                    }
+                    if !value.is_boolean() {
+                        problems.add(field, "must be a boolean");
+                    }
+                }
+            }
+            Some(_) => problems.add("template_disabled_map", "must be an object"),
+        }
+        Some(Self {
+            template_disabled_map: changes,
+        })
+    }
+}
+
+/// In the OpenAPI document, `template_disabled_map`: the system templates' ids as keys, each a
+/// boolean, no other key.
+pub struct TemplateDisabledMap;
+
+impl utoipa::PartialSchema for TemplateDisabledMap {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        templates::all()
+            .iter()
+            .fold(
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .additional_properties(Some(AdditionalProperties::FreeForm(false))),
+                |object, template| {
+                    object.property(
+                        template.id.to_string(),
+                        ObjectBuilder::new().schema_type(Type::Boolean),
+                    )
+                },
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TemplateDisabledMap {}
 
 /// The user `{user}` names, if the caller may see their preferences.
 async fn preferences_owner(state: &AppState, principal: &Principal, user: &str) -> ApiResult<Uuid> {
@@ -362,34 +428,7 @@ pub async fn update_preferences(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Vec<PreferenceView>>> {
     let user = preferences_owner(&state, &principal, &path.user).await?;
-    let fields = Fields::new(&body, "");
-    let mut problems = Problems::default();
-    fields.deny_unknown(&["template_disabled_map"], &mut problems);
-    let mut changes = Vec::new();
-    match fields.present("template_disabled_map") {
-        None => problems.add("template_disabled_map", "is required"),
-        Some(Value::Object(map)) => {
-            for (key, value) in map {
-                let field = format!("template_disabled_map.{key}");
-                match Uuid::parse_str(key) {
-                    Err(_) => problems.add(field.clone(), "must be a template id (a UUID)"),
-                    Ok(id) if templates::by_id(id).is_none() => {
-                        problems.add(field.clone(), "is not a system template")
-                    }
-                    Ok(id) => {
-                        if let Value::Bool(disabled) = value {
-                            changes.push((id, *disabled));
-                        }
-                    }
-                }
-                if !value.is_boolean() {
-                    problems.add(field, "must be a boolean");
-                }
-            }
-        }
-        Some(_) => problems.add("template_disabled_map", "must be an object"),
-    }
-    let changes = problems.finish(|| Some(changes))?;
+    let changes = UpdatePreferencesRequest::parse(&body)?.template_disabled_map;
     Ok(views(
         state
             .store

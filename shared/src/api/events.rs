@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
+use super::input::{Body, Fields, FromBody, OrgPath, PageQuery, PathParams, encode_cursor};
 use super::{Envelope, envelope};
 use crate::app::AppState;
 use crate::auth::{Principal, sha256_hex};
@@ -72,11 +72,9 @@ pub struct EmitEventRequest {
     pub idempotency_key: Option<String>,
 }
 
-impl EmitEventRequest {
-    pub fn parse(body: &serde_json::Map<String, Value>) -> ApiResult<Self> {
-        let fields = Fields::new(body, "");
-        let mut problems = Problems::default();
-        fields.deny_unknown(&["type", "data", "idempotencyKey"], &mut problems);
+impl FromBody for EmitEventRequest {
+    fn read(fields: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
+        fields.deny_unknown(&["type", "data", "idempotencyKey"], problems);
         let kind = match fields.raw("type") {
             None => {
                 problems.add("type", "is required");
@@ -106,18 +104,16 @@ impl EmitEventRequest {
             }
         };
         let key = fields
-            .opt_str("idempotencyKey", MAX_KEY_CHARS, &mut problems)
+            .opt_str("idempotencyKey", MAX_KEY_CHARS, problems)
             .ok()
             .flatten();
         if key.is_some_and(str::is_empty) {
             problems.add("idempotencyKey", "must not be empty");
         }
-        problems.finish(|| {
-            Some(Self {
-                kind: kind?,
-                data: data?,
-                idempotency_key: key.map(str::to_owned),
-            })
+        Some(Self {
+            kind: kind?,
+            data: data?,
+            idempotency_key: key.map(str::to_owned),
         })
     }
 }
@@ -147,7 +143,7 @@ pub async fn emit(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<OrgPath>,
-    JsonObject(body): JsonObject,
+    Body(request): Body<EmitEventRequest>,
 ) -> ApiResult<(StatusCode, Json<Envelope<EventAccepted>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::EventCreate)?;
@@ -155,7 +151,7 @@ pub async fn emit(
         kind,
         data,
         idempotency_key,
-    } = EmitEventRequest::parse(&body)?;
+    } = request;
     let canonical = serde_json::json!({"type": kind.as_str(), "data": data}).to_string();
     let now = state.clock.now();
     let event = Event {

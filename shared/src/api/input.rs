@@ -52,6 +52,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 /// A request body that reads itself from a JSON object: every broken field is recorded in
 /// `problems` under its full path (so one 400 names them all), and the value comes back only when
 /// nothing was broken. The same type gives the route's OpenAPI schema.
+///
+/// Bodies that name things only the store can check (users that must exist) are read with their
+/// own `read(fields, problems) -> Self` instead, which keeps every part that did read, so the
+/// handler adds what the lookups find to the same problems before it answers (tokens, settings,
+/// recipients).
 pub trait FromBody: Sized {
     fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self>;
 
@@ -364,6 +369,42 @@ impl<'a> Fields<'a> {
     pub fn str(&self, key: &str, max: usize, problems: &mut Problems) -> Option<&'a str> {
         match self.opt_str(key, max, problems) {
             Ok(Some(s)) => Some(s),
+            Ok(None) => {
+                problems.add(self.path(key), "is required");
+                None
+            }
+            Err(Reported) => None,
+        }
+    }
+
+    /// An optional string of at most `max` characters, read by `parse` (its error is the
+    /// field's message).
+    pub fn opt_parsed<T>(
+        &self,
+        key: &str,
+        max: usize,
+        parse: impl FnOnce(&str) -> Result<T, &'static str>,
+        problems: &mut Problems,
+    ) -> Result<Option<T>, Reported> {
+        match self.opt_str(key, max, problems)? {
+            None => Ok(None),
+            Some(raw) => parse(raw).map(Some).map_err(|why| {
+                problems.add(self.path(key), why);
+                Reported
+            }),
+        }
+    }
+
+    /// A required string of at most `max` characters, read by `parse`.
+    pub fn parsed<T>(
+        &self,
+        key: &str,
+        max: usize,
+        parse: impl FnOnce(&str) -> Result<T, &'static str>,
+        problems: &mut Problems,
+    ) -> Option<T> {
+        match self.opt_parsed(key, max, parse, problems) {
+            Ok(Some(v)) => Some(v),
             Ok(None) => {
                 problems.add(self.path(key), "is required");
                 None

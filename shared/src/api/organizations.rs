@@ -7,7 +7,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
+use super::input::{
+    Body, Fields, FromBody, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
+};
 use super::{Envelope, envelope};
 use crate::app::AppState;
 use crate::auth::{IssuedToken, Operator, Principal, issue_token};
@@ -107,88 +109,118 @@ pub struct UserPageResponse {
 }
 
 /// `POST /v1/organizations` body.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrganizationRequest {
-    /// Optional; 24 hex characters are generated when absent.
-    #[schema(pattern = r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,128}))$")]
-    id: Option<String>,
+    /// 24 hex characters are generated when absent.
+    #[schema(value_type = Option<String>, pattern = r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,128}))$")]
+    pub id: OrgId,
     /// Not blank.
     #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
-    name: String,
-    kind: OrgKind,
-    plan: Plan,
-    /// The first admin user; defaults: username `admin`, email `admin@<id>.invalid`.
-    #[schema(value_type = Option<Object>)]
-    admin: Option<serde_json::Value>,
+    pub name: String,
+    pub kind: OrgKind,
+    pub plan: Plan,
+    /// The first admin user.
+    #[schema(value_type = Option<AdminRequest>)]
+    pub admin: AdminRequest,
+}
+
+impl FromBody for CreateOrganizationRequest {
+    fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
+        body.deny_unknown(&["id", "name", "kind", "plan", "admin"], problems);
+        let id = body
+            .opt_parsed("id", OrgId::MAX_LEN + 1, OrgId::parse, problems)
+            .map(|id| id.unwrap_or_else(OrgId::generate));
+        let name = body.str("name", NAME_MAX, problems).and_then(|n| {
+            problems.check(
+                "name",
+                (!n.trim().is_empty())
+                    .then(|| n.to_owned())
+                    .ok_or("must not be empty"),
+            )
+        });
+        let kind = body.parsed("kind", 16, OrgKind::parse, problems);
+        let plan = body.parsed("plan", 16, Plan::parse, problems);
+        let admin = match body.opt_object("admin", problems) {
+            Ok(Some(admin)) => AdminRequest::read(&admin, problems),
+            Ok(None) => Some(AdminRequest::default()),
+            Err(Reported) => None,
+        };
+        Some(Self {
+            id: id.ok()?,
+            name: name?,
+            kind: kind?,
+            plan: plan?,
+            admin: admin?,
+        })
+    }
+}
+
+/// The first admin of a new organization: username `admin` and email `admin@<id>.invalid` unless
+/// given.
+#[derive(Debug, Default, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminRequest {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+}
+
+impl FromBody for AdminRequest {
+    fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
+        body.deny_unknown(&["username", "email", "phone"], problems);
+        let username = body.opt_parsed("username", 64, Username::parse, problems);
+        let email = body.opt_parsed("email", 254, Email::parse, problems);
+        let phone = body.opt_parsed("phone", 16, Phone::parse, problems);
+        Some(Self {
+            username: username.ok()?,
+            email: email.ok()?,
+            phone: phone.ok()?,
+        })
+    }
 }
 
 /// `POST .../users` body.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    username: String,
-    email: String,
-    /// E.164.
-    phone: Option<String>,
-    /// Default `["member"]`.
-    roles: Option<Vec<Role>>,
+    pub username: Username,
+    pub email: Email,
+    pub phone: Option<Phone>,
+    /// Default `["member"]`; repeats collapse.
+    #[schema(value_type = Option<Vec<Role>>, min_items = 1)]
+    pub roles: Vec<Role>,
 }
 
-/// The user-defining fields shared by `POST /v1/organizations` (`admin`) and `POST .../users`.
-struct UserInput {
-    username: Option<Username>,
-    email: Option<Email>,
-    phone: Option<Phone>,
-    roles: Vec<Role>,
-}
-
-fn read_user(
-    fields: &Fields<'_>,
-    required: bool,
-    default_roles: &[Role],
-    problems: &mut Problems,
-) -> UserInput {
-    let text = |key: &str, max: usize, problems: &mut Problems| {
-        if required {
-            fields.str(key, max, problems)
-        } else {
-            fields.opt_str(key, max, problems).ok().flatten()
-        }
-    };
-    let username = text("username", 64, problems)
-        .and_then(|u| problems.check(fields.path("username"), Username::parse(u)));
-    let email = text("email", 254, problems)
-        .and_then(|e| problems.check(fields.path("email"), Email::parse(e)));
-    let phone = fields
-        .opt_str("phone", 16, problems)
-        .ok()
-        .flatten()
-        .and_then(|p| problems.check(fields.path("phone"), Phone::parse(p)));
-    let roles = match fields.opt_str_array("roles", problems) {
-        Ok(Some(items)) if items.is_empty() => {
-            problems.add(fields.path("roles"), "must name at least one role");
-            Vec::new()
-        }
-        Ok(Some(items)) => {
-            let mut roles: Vec<Role> = items
-                .into_iter()
-                .filter_map(|(path, r)| problems.check(path, Role::parse(r)))
-                .collect();
-            roles.sort();
-            roles.dedup();
-            roles
-        }
-        Ok(None) => default_roles.to_vec(),
-        Err(Reported) => Vec::new(),
-    };
-    UserInput {
-        username,
-        email,
-        phone,
-        roles,
+impl FromBody for CreateUserRequest {
+    fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
+        body.deny_unknown(&["username", "email", "phone", "roles"], problems);
+        let username = body.parsed("username", 64, Username::parse, problems);
+        let email = body.parsed("email", 254, Email::parse, problems);
+        let phone = body.opt_parsed("phone", 16, Phone::parse, problems);
+        let roles = match body.opt_str_array("roles", problems) {
+            Ok(Some(items)) if items.is_empty() => {
+                problems.add(body.path("roles"), "must name at least one role");
+                None
+            }
+            Ok(Some(items)) => {
+                let mut roles: Vec<Role> = items
+                    .into_iter()
+                    .filter_map(|(path, r)| problems.check(path, Role::parse(r)))
+                    .collect();
+                roles.sort();
+                roles.dedup();
+                Some(roles)
+            }
+            Ok(None) => Some(vec![Role::Member]),
+            Err(Reported) => None,
+        };
+        Some(Self {
+            username: username?,
+            email: email?,
+            phone: phone.ok()?,
+            roles: roles?,
+        })
     }
 }
 
@@ -225,54 +257,16 @@ fn conflict_fields_prefixed(e: StoreError, prefix: &str) -> ApiError {
 pub async fn create_organization(
     State(state): State<AppState>,
     _operator: Operator,
-    JsonObject(body): JsonObject,
+    Body(request): Body<CreateOrganizationRequest>,
 ) -> ApiResult<(StatusCode, Json<Envelope<CreatedOrganization>>)> {
-    let mut problems = Problems::default();
-    let fields = Fields::new(&body, "");
-    fields.deny_unknown(&["id", "name", "kind", "plan", "admin"], &mut problems);
-    let id = match fields.opt_str("id", OrgId::MAX_LEN + 1, &mut problems) {
-        Ok(Some(raw)) => problems.check("id", OrgId::parse(raw)),
-        Ok(None) => Some(OrgId::generate()),
-        Err(Reported) => None,
-    };
-    let name = fields.str("name", NAME_MAX, &mut problems).and_then(|n| {
-        problems.check(
-            "name",
-            (!n.trim().is_empty())
-                .then(|| n.to_owned())
-                .ok_or("must not be empty"),
-        )
-    });
-    let kind = fields
-        .str("kind", 16, &mut problems)
-        .and_then(|k| problems.check("kind", OrgKind::parse(k)));
-    let plan = fields
-        .str("plan", 16, &mut problems)
-        .and_then(|p| problems.check("plan", Plan::parse(p)));
-    let admin = match fields.opt_object("admin", &mut problems) {
-        Ok(Some(admin)) => {
-            admin.deny_unknown(&["username", "email", "phone"], &mut problems);
-            Some(read_user(&admin, false, &[Role::Admin], &mut problems))
-        }
-        Ok(None) => Some(UserInput {
-            username: None,
-            email: None,
-            phone: None,
-            roles: vec![Role::Admin],
-        }),
-        Err(Reported) => None,
-    };
-    let (id, name, kind, plan, admin) =
-        problems.finish(|| Some((id?, name?, kind?, plan?, admin?)))?;
-
     let new = NewOrganization {
-        id,
-        name,
-        kind,
-        plan,
-        admin_username: admin.username,
-        admin_email: admin.email,
-        admin_phone: admin.phone,
+        id: request.id,
+        name: request.name,
+        kind: request.kind,
+        plan: request.plan,
+        admin_username: request.admin.username,
+        admin_email: request.admin.email,
+        admin_phone: request.admin.phone,
         admin_token: None,
     };
     let created = provision(&state, new).await?;
@@ -365,22 +359,17 @@ pub async fn create_user(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<OrgPath>,
-    JsonObject(body): JsonObject,
+    Body(request): Body<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<Envelope<UserView>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::UserCreate)?;
-    let mut problems = Problems::default();
-    let fields = Fields::new(&body, "");
-    fields.deny_unknown(&["username", "email", "phone", "roles"], &mut problems);
-    let input = read_user(&fields, true, &[Role::Member], &mut problems);
-    let (username, email) = problems.finish(|| Some((input.username?, input.email?)))?;
     let user = User {
         id: Uuid::now_v7(),
         organization: org,
-        username,
-        email,
-        phone: input.phone,
-        roles: input.roles,
+        username: request.username,
+        email: request.email,
+        phone: request.phone,
+        roles: request.roles,
         created_at: state.clock.now(),
     };
     state.store.create_user(&user).await?;

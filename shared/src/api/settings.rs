@@ -9,8 +9,6 @@
 //! - `restrictions.smsVoiceQuota` given without `daily` is a 400.
 //! - The response of GET, PUT and DELETE is the resource itself, with no envelope (seed 003).
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -44,6 +42,7 @@ pub struct SettingsLinks {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Quota {
     /// SMS per user per UTC day, 0–50 (default 30).
+    #[schema(maximum = 50)]
     pub daily: u32,
 }
 
@@ -127,119 +126,141 @@ fn resource(org: &OrgId, settings: &Settings, headers: &HeaderMap) -> SettingsRe
     }
 }
 
-/// PUT body (documentation only: the handler reads it field by field).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-#[schema(rename_all = "camelCase")]
+/// PUT body: only the fields given change. It may carry the read-only fields a GET returned
+/// (`_links`, `updatedAt`, `environment`), which are ignored. Read with every part that parses
+/// kept ([`UpdateSettingsRequest::read`]), so that one 400 also names whitelisted users that do
+/// not exist.
+#[derive(Debug, Default, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateSettingsRequest {
-    /// `{"smsVoiceQuota": {"daily": 0-50}}`
-    #[schema(value_type = Option<Object>)]
-    restrictions: Option<Value>,
-    /// `[{"user": {"id": "<user id>"}}]`, existing users of the organization; at most 50 in a
-    /// sandbox; duplicates collapse.
-    #[schema(value_type = Option<Vec<Object>>)]
-    whitelist: Option<Value>,
-    /// `ALL` (production only) or `WHITELIST`.
-    delivery_mode: Option<String>,
-    /// `en`, `de`, `fr` or `es`.
-    default_language: Option<String>,
+    pub restrictions: Option<RestrictionsPatch>,
+    /// Users of the organization, each with the index it was first given at (for error paths);
+    /// at most 50 in a sandbox; repeats collapse.
+    #[schema(value_type = Option<Vec<WhitelistEntry>>)]
+    pub whitelist: Option<Vec<(usize, Uuid)>>,
+    /// `ALL` is for production organizations only.
+    pub delivery_mode: Option<DeliveryMode>,
+    pub default_language: Option<Language>,
+    /// Ignored (GET's read-only field).
+    #[serde(rename = "_links")]
+    #[schema(value_type = Option<Value>)]
+    pub links: (),
+    /// Ignored (GET's read-only field).
+    #[schema(value_type = Option<Value>)]
+    pub updated_at: (),
+    /// Ignored (GET's read-only field).
+    #[schema(value_type = Option<Value>)]
+    pub environment: (),
 }
 
-// ---------------------------------------------------------------------------------------------
-// Parsing
+/// `restrictions` of a PUT.
+#[derive(Debug, Default, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RestrictionsPatch {
+    #[schema(value_type = Option<QuotaPatch>)]
+    pub sms_voice_quota: Option<u32>,
+}
 
-/// Reads a PUT body. Returns the patch and, for each whitelisted id, the index it was first given
-/// at (for error paths).
-fn read_patch(
-    body: &serde_json::Map<String, Value>,
-    problems: &mut Problems,
-) -> (SettingsPatch, HashMap<Uuid, usize>) {
-    let fields = Fields::new(body, "");
-    fields.deny_unknown(
-        &[
-            "restrictions",
-            "whitelist",
-            "deliveryMode",
-            "defaultLanguage",
-            "_links",
-            "updatedAt",
-            "environment",
-        ],
-        problems,
-    );
-    let mut patch = SettingsPatch::default();
-    let mut positions = HashMap::new();
+/// `restrictions.smsVoiceQuota` of a PUT.
+#[derive(Debug, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaPatch {
+    /// SMS per user per UTC day.
+    #[schema(maximum = 50)]
+    pub daily: u32,
+}
 
-    if let Ok(Some(restrictions)) = fields.opt_object("restrictions", problems) {
-        restrictions.deny_unknown(&["smsVoiceQuota"], problems);
-        if let Ok(Some(quota)) = restrictions.opt_object("smsVoiceQuota", problems) {
-            quota.deny_unknown(&["daily"], problems);
-            let path = quota.path("daily");
-            match quota.present("daily") {
-                None => problems.add(path, "is required"),
-                Some(v) => match v
-                    .as_u64()
-                    .filter(|n| *n <= u64::from(Settings::MAX_SMS_DAILY_QUOTA))
-                {
-                    Some(n) => patch.sms_daily_quota = u32::try_from(n).ok(),
-                    None => problems.add(path, "must be an integer from 0 to 50"),
-                },
-            }
-        }
-    }
-
-    match fields.present("whitelist") {
-        None => {}
-        Some(Value::Array(entries)) => {
-            let mut ids = Vec::with_capacity(entries.len());
-            for (i, entry) in entries.iter().enumerate() {
-                let path = format!("whitelist[{i}].user.id");
-                let raw = entry.get("user").and_then(|u| u.get("id"));
-                match raw {
-                    None | Some(Value::Null) => problems.add(path, "is required"),
-                    Some(Value::String(s)) => match Uuid::parse_str(s) {
-                        Ok(id) => {
-                            if let std::collections::hash_map::Entry::Vacant(slot) =
-                                positions.entry(id)
-                            {
-                                slot.insert(i);
-                                ids.push(id);
-                            }
-                        }
-                        Err(_) => problems.add(path, "must be a user id (a UUID)"),
+impl UpdateSettingsRequest {
+    /// Reads the body. A broken field (its problem recorded) reads as absent, and a broken
+    /// whitelist entry is left out: the request is complete only while `problems` stays empty.
+    pub fn read(body: &Fields<'_>, problems: &mut Problems) -> Self {
+        body.deny_unknown(
+            &[
+                "restrictions",
+                "whitelist",
+                "deliveryMode",
+                "defaultLanguage",
+                "_links",
+                "updatedAt",
+                "environment",
+            ],
+            problems,
+        );
+        let mut request = Self::default();
+        if let Ok(Some(restrictions)) = body.opt_object("restrictions", problems) {
+            restrictions.deny_unknown(&["smsVoiceQuota"], problems);
+            let mut patch = RestrictionsPatch::default();
+            if let Ok(Some(quota)) = restrictions.opt_object("smsVoiceQuota", problems) {
+                quota.deny_unknown(&["daily"], problems);
+                let path = quota.path("daily");
+                match quota.present("daily") {
+                    None => problems.add(path, "is required"),
+                    Some(v) => match v
+                        .as_u64()
+                        .filter(|n| *n <= u64::from(Settings::MAX_SMS_DAILY_QUOTA))
+                    {
+                        Some(n) => patch.sms_voice_quota = u32::try_from(n).ok(),
+                        None => problems.add(path, "must be an integer from 0 to 50"),
                     },
-                    Some(_) => problems.add(path, "must be a user id (a UUID)"),
                 }
             }
-            patch.whitelist = Some(ids);
+            request.restrictions = Some(patch);
         }
-        Some(_) => problems.add("whitelist", "must be an array of {\"user\": {\"id\": ...}}"),
-    }
-
-    match fields.present("deliveryMode") {
-        None => {}
-        Some(v) => {
-            patch.delivery_mode = problems.check(
+        match body.present("whitelist") {
+            None => {}
+            Some(Value::Array(entries)) => {
+                let mut ids: Vec<(usize, Uuid)> = Vec::with_capacity(entries.len());
+                let mut seen = std::collections::HashSet::with_capacity(entries.len());
+                for (i, entry) in entries.iter().enumerate() {
+                    let path = format!("whitelist[{i}].user.id");
+                    match entry.get("user").and_then(|u| u.get("id")) {
+                        None | Some(Value::Null) => problems.add(path, "is required"),
+                        Some(Value::String(s)) => match Uuid::parse_str(s) {
+                            Ok(id) => {
+                                if seen.insert(id) {
+                                    ids.push((i, id));
+                                }
+                            }
+                            Err(_) => problems.add(path, "must be a user id (a UUID)"),
+                        },
+                        Some(_) => problems.add(path, "must be a user id (a UUID)"),
+                    }
+                }
+                request.whitelist = Some(ids);
+            }
+            Some(_) => problems.add("whitelist", "must be an array of {\"user\": {\"id\": ...}}"),
+        }
+        if let Some(v) = body.present("deliveryMode") {
+            request.delivery_mode = problems.check(
                 "deliveryMode",
                 v.as_str()
                     .ok_or("must be one of ALL, WHITELIST")
                     .and_then(DeliveryMode::parse),
             );
         }
-    }
-    match fields.present("defaultLanguage") {
-        None => {}
-        Some(v) => {
-            patch.default_language = problems.check(
+        if let Some(v) = body.present("defaultLanguage") {
+            request.default_language = problems.check(
                 "defaultLanguage",
                 v.as_str()
                     .ok_or("must be one of en, de, fr, es")
                     .and_then(Language::parse),
             );
         }
+        request
     }
-    (patch, positions)
+
+    /// The change it asks for.
+    pub fn patch(&self) -> SettingsPatch {
+        SettingsPatch {
+            sms_daily_quota: self.restrictions.as_ref().and_then(|r| r.sms_voice_quota),
+            delivery_mode: self.delivery_mode,
+            whitelist: self
+                .whitelist
+                .as_ref()
+                .map(|ids| ids.iter().map(|(_, id)| *id).collect()),
+            default_language: self.default_language,
+        }
+    }
 }
 
 /// The problems a sandbox organization has with `patch` (seed 003: `ALL` is production only,
@@ -322,7 +343,8 @@ pub async fn update(
     let org = principal.scope("environmentId", &path.environment_id)?;
     principal.require(Permission::SettingsUpdate)?;
     let mut problems = Problems::default();
-    let (patch, positions) = read_patch(&body, &mut problems);
+    let request = UpdateSettingsRequest::read(&Fields::new(&body, ""), &mut problems);
+    let patch = request.patch();
 
     // Whitelisted users must exist in this organization: one batched read.
     if let Some(ids) = patch.whitelist.as_ref().filter(|ids| !ids.is_empty()) {
@@ -333,8 +355,8 @@ pub async fn update(
             .into_iter()
             .map(|u| u.id)
             .collect();
-        for id in ids.iter().filter(|id| !found.contains(id)) {
-            let i = positions.get(id).copied().unwrap_or_default();
+        let given = request.whitelist.iter().flatten();
+        for (i, _) in given.filter(|(_, id)| !found.contains(id)) {
             problems.add(
                 format!("whitelist[{i}].user.id"),
                 "no such user in this organization",

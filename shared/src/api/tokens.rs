@@ -15,6 +15,7 @@ use crate::auth::{Principal, issue_token};
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Permission, TokenId, timestamp};
 use crate::store::{StoreError, TokenRecord};
+use time::OffsetDateTime;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -51,18 +52,62 @@ pub struct RevokedResponse {
     pub data: Revoked,
 }
 
-/// `POST .../tokens` body.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-#[schema(rename_all = "camelCase")]
+/// `POST .../tokens` body. Read with every part that parses kept ([`CreateTokenRequest::read`]),
+/// so that one 400 also says whether the user exists and grants the permissions asked for.
+#[derive(Debug, Default, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateTokenRequest {
-    user_id: Uuid,
-    /// Narrows the token to these permissions (each must be granted by the user's roles).
-    permissions: Option<Vec<Permission>>,
-    /// RFC 3339, in the future.
-    #[schema(format = DateTime)]
-    expires_at: Option<String>,
+    /// A user of the organization.
+    #[schema(value_type = Uuid)]
+    pub user_id: Option<Uuid>,
+    /// Narrows the token to these permissions (each must be granted by the user's roles); all of
+    /// the user's when absent. Repeats collapse.
+    pub permissions: Option<Vec<Permission>>,
+    /// RFC 3339, in the future; never expires when absent.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+impl CreateTokenRequest {
+    /// Reads the body as of `now`. A field that is broken (its problem recorded) or required and
+    /// missing reads as absent: the request is complete only while `problems` stays empty.
+    pub fn read(body: &Fields<'_>, now: OffsetDateTime, problems: &mut Problems) -> Self {
+        body.deny_unknown(&["userId", "permissions", "expiresAt"], problems);
+        let user_id = body.parsed(
+            "userId",
+            36,
+            |raw| Uuid::parse_str(raw).map_err(|_| "must be a UUID"),
+            problems,
+        );
+        let permissions = match body.opt_str_array("permissions", problems) {
+            Ok(Some(items)) => {
+                let mut parsed: Vec<Permission> = items
+                    .into_iter()
+                    .filter_map(|(path, p)| problems.check(path, Permission::parse(p)))
+                    .collect();
+                parsed.sort();
+                parsed.dedup();
+                Some(parsed)
+            }
+            Ok(None) | Err(Reported) => None,
+        };
+        let expires_at = body
+            .opt_parsed("expiresAt", 64, timestamp::parse, problems)
+            .ok()
+            .flatten()
+            .filter(|at| {
+                let future = *at > now;
+                if !future {
+                    problems.add("expiresAt", "must be in the future");
+                }
+                future
+            });
+        Self {
+            user_id,
+            permissions,
+            expires_at,
+        }
+    }
 }
 
 /// Create a token for a user (admin)
@@ -87,39 +132,11 @@ pub async fn create_token(
     principal.require(Permission::TokenCreate)?;
     let now = state.clock.now();
     let mut problems = Problems::default();
-    let fields = Fields::new(&body, "");
-    fields.deny_unknown(&["userId", "permissions", "expiresAt"], &mut problems);
-    let user_id = fields.str("userId", 36, &mut problems).and_then(|raw| {
-        problems.check("userId", Uuid::parse_str(raw).map_err(|_| "must be a UUID"))
-    });
-    let permissions = match fields.opt_str_array("permissions", &mut problems) {
-        Ok(Some(items)) => {
-            let mut parsed: Vec<Permission> = items
-                .into_iter()
-                .filter_map(|(path, p)| problems.check(path, Permission::parse(p)))
-                .collect();
-            parsed.sort();
-            parsed.dedup();
-            Some(Some(parsed))
-        }
-        Ok(None) => Some(None),
-        Err(Reported) => None,
-    };
-    let expires_at = match fields.opt_str("expiresAt", 64, &mut problems) {
-        Ok(Some(raw)) => match timestamp::parse(raw) {
-            Ok(at) if at > now => Some(Some(at)),
-            Ok(_) => {
-                problems.add("expiresAt", "must be in the future");
-                None
-            }
-            Err(e) => {
-                problems.add("expiresAt", e);
-                None
-            }
-        },
-        Ok(None) => Some(None),
-        Err(Reported) => None,
-    };
+    let CreateTokenRequest {
+        user_id,
+        permissions,
+        expires_at,
+    } = CreateTokenRequest::read(&Fields::new(&body, ""), now, &mut problems);
     // The user must exist in this organization; its roles bound what the token may be narrowed to.
     let user = match user_id {
         Some(id) => {
@@ -131,7 +148,7 @@ pub async fn create_token(
         }
         None => None,
     };
-    if let (Some(user), Some(Some(perms))) = (&user, &permissions) {
+    if let (Some(user), Some(perms)) = (&user, &permissions) {
         for p in perms
             .iter()
             .filter(|p| !user.roles.iter().any(|r| r.grants(**p)))
@@ -142,8 +159,7 @@ pub async fn create_token(
             );
         }
     }
-    let (user, permissions, expires_at) =
-        problems.finish(|| Some((user?, permissions?, expires_at?)))?;
+    let user = problems.finish(|| user)?;
 
     // A token id is 96 bits of a hash of 256 random bits: a collision is not expected, but the
     // conditional write would refuse one, and a new token is simply issued.

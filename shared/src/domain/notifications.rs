@@ -161,7 +161,11 @@ pub async fn update(
 }
 
 /// The notification `id` of `org`.
-pub async fn load(state: &AppState, org: &OrgId, id: &NotificationId) -> Result<Notification, Error> {
+pub async fn load(
+    state: &AppState,
+    org: &OrgId,
+    id: &NotificationId,
+) -> Result<Notification, Error> {
     state
         .store
         .get_notification(org, id)

@@ -157,11 +157,7 @@ impl SetupRequest {
 
 /// Creation's rule on `setup` for a notification of type `kind`: its own part is required for
 /// slack and webhook, and email and SMS take none.
-fn setup_for(
-    kind: NotificationType,
-    setup: Option<&SetupRequest>,
-    problems: &mut Problems,
-) {
+fn setup_for(kind: NotificationType, setup: Option<&SetupRequest>, problems: &mut Problems) {
     let has = |part: fn(&SetupRequest) -> bool| setup.is_some_and(part);
     match kind {
         NotificationType::Slack if !has(|s| s.slack.is_some()) => {
@@ -180,7 +176,10 @@ fn setup_for(
 }
 
 /// Reads `setup`: each part present is read whole.
-fn read_setup(body: &Fields<'_>, problems: &mut Problems) -> Result<Option<SetupRequest>, Reported> {
+fn read_setup(
+    body: &Fields<'_>,
+    problems: &mut Problems,
+) -> Result<Option<SetupRequest>, Reported> {
     let Some(setup) = body.opt_object("setup", problems)? else {
         return Ok(None);
     };
@@ -241,7 +240,10 @@ fn apply(base: EventSet, changes: &[(EventType, bool)]) -> EventSet {
 }
 
 /// Reads `description`: at most 128 characters; an empty string clears it.
-fn read_description(body: &Fields<'_>, problems: &mut Problems) -> Result<Option<String>, Reported> {
+fn read_description(
+    body: &Fields<'_>,
+    problems: &mut Problems,
+) -> Result<Option<String>, Reported> {
     body.opt_str("description", DESCRIPTION_MAX, problems)
         .map(|d| d.filter(|d| !d.is_empty()).map(str::to_owned))
 }

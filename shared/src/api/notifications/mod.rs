@@ -6,24 +6,22 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::input::{Body, Fields, FromBody, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
+use super::input::{
+    Body, Fields, FromBody, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
+};
 use super::{Envelope, envelope};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::{notifications, test_notifications};
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::model::{
-    EventSet, EventType, NotificationId, NotificationType, Permission, timestamp,
-};
-use crate::store::{
-    Channel, Notification, PageRequest, Target,
-};
+use crate::model::{EventSet, EventType, NotificationId, NotificationType, Permission, timestamp};
+use crate::store::{Channel, Notification, PageRequest, Target};
 
 mod input;
+use input::notification_id;
 pub use input::{
     CreateNotificationRequest, SetupRequest, SlackSetup, UpdateNotificationRequest, WebhookSetup,
 };
-use input::notification_id;
 
 // ---------------------------------------------------------------------------------------------
 // Views

@@ -14,8 +14,10 @@ const RECIPIENT_FIELDS: &[&str] = &[
     "userId",
 ];
 
-/// One recipient of the request, parsed but not yet resolved.
-pub(super) enum Wanted {
+/// One recipient of the request, parsed but not yet resolved; `index` is its place in the
+/// request (for error paths).
+#[derive(Debug, PartialEq)]
+pub enum Wanted {
     UserById { index: usize, id: Uuid },
     UserByEmail { index: usize, email: Email },
     Embed { index: usize, profile: EmbedProfile },
@@ -91,11 +93,7 @@ pub(super) fn read_groups(
     Ok(groups.into_iter().map(|(_, g)| g.to_owned()).collect())
 }
 
-pub(super) fn read_recipient(
-    index: usize,
-    value: &Value,
-    problems: &mut Problems,
-) -> Option<Wanted> {
+fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Option<Wanted> {
     let at = format!("recipients[{index}]");
     let Some(map) = value.as_object() else {
         problems.add(at, "must be an object");
@@ -115,12 +113,16 @@ pub(super) fn read_recipient(
                 "an EMBED_USER recipient has no userId",
             );
         }
-        let tenant = fields
-            .str("embedTenantName", TENANT_NAME_MAX, problems)
-            .filter(|t| !t.is_empty());
-        let external = fields
-            .str("externalId", EXTERNAL_ID_MAX, problems)
-            .filter(|t| !t.is_empty());
+        let not_empty = |key: &str, max: usize, problems: &mut Problems| {
+            fields.str(key, max, problems).filter(|t| {
+                if t.is_empty() {
+                    problems.add(fields.path(key), "must not be empty");
+                }
+                !t.is_empty()
+            })
+        };
+        let tenant = not_empty("embedTenantName", TENANT_NAME_MAX, problems);
+        let external = not_empty("externalId", EXTERNAL_ID_MAX, problems);
         let email = match fields.opt_str("email", 254, problems) {
             Ok(Some(raw)) => problems
                 .check(fields.path("email"), Email::parse(raw))
@@ -186,6 +188,121 @@ pub(super) fn read_recipient(
             None
         }
         _ => None,
+    }
+}
+
+/// Seed 004's request body. Read with every well-shaped recipient kept
+/// ([`AddRecipientsRequest::read`]), so that one 400 names the broken ones and those that do not
+/// resolve.
+#[derive(Debug, Default, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddRecipientsRequest {
+    /// 1 to 1000: `{userId}` or `{email}` for a console user, `{embedTenantName, externalId, …}`
+    /// for an embed user. SLACK recipients (`channelId`, `channelName`) are refused.
+    #[schema(value_type = Vec<Wanted>, min_items = 1, max_items = 1000)]
+    pub recipients: Vec<Wanted>,
+}
+
+impl AddRecipientsRequest {
+    /// Reads the body. A broken recipient (its problems recorded) is left out: the request is
+    /// complete only while `problems` stays empty.
+    pub fn read(body: &Fields<'_>, problems: &mut Problems) -> Self {
+        body.deny_unknown(&["recipients"], problems);
+        let items = match body.raw("recipients") {
+            Some(Value::Array(items)) if (1..=MAX_RECIPIENTS).contains(&items.len()) => {
+                items.as_slice()
+            }
+            Some(Value::Array(_)) => {
+                problems.add("recipients", "must hold 1 to 1000 recipients");
+                &[]
+            }
+            Some(_) => {
+                problems.add("recipients", "must be an array");
+                &[]
+            }
+            None => {
+                problems.add("recipients", "is required");
+                &[]
+            }
+        };
+        Self {
+            recipients: items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| read_recipient(i, v, problems))
+                .collect(),
+        }
+    }
+}
+
+/// In the OpenAPI document, one recipient: exactly one of a console user by id, a console user
+/// by email, or an embed user.
+impl utoipa::PartialSchema for Wanted {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Type,
+        };
+        let closed = || {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        };
+        let text = |min: usize, max: usize| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(min))
+                .max_length(Some(max))
+        };
+        let by_id = closed()
+            .title(Some("USER by id"))
+            .property(
+                "userId",
+                ObjectBuilder::new().schema_type(Type::String).format(Some(
+                    utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid),
+                )),
+            )
+            .required("userId");
+        let by_email = closed()
+            .title(Some("USER by email"))
+            .property("email", Email::schema())
+            .required("email");
+        let attribute = closed()
+            .property("name", text(1, ATTRIBUTE_MAX))
+            .property("value", text(0, ATTRIBUTE_MAX))
+            .required("name")
+            .required("value");
+        let embed = closed()
+            .title(Some("EMBED_USER"))
+            .description(Some(
+                "`email` defaults to `externalId`, which must then be an email address; the phone of an sms recipient is its `userAttributes` entry named `phone` (E.164); `securityContext` is at most 16 KiB of JSON.",
+            ))
+            .property("embedTenantName", text(1, TENANT_NAME_MAX))
+            .property("externalId", text(1, EXTERNAL_ID_MAX))
+            .property("email", Email::schema())
+            .property("securityContext", ObjectBuilder::new().schema_type(Type::Object))
+            .property(
+                "userAttributes",
+                ArrayBuilder::new().items(attribute).max_items(Some(LIST_MAX)),
+            )
+            .property(
+                "groups",
+                ArrayBuilder::new()
+                    .items(text(1, GROUP_MAX))
+                    .max_items(Some(LIST_MAX)),
+            )
+            .required("embedTenantName")
+            .required("externalId");
+        OneOfBuilder::new()
+            .item(by_id)
+            .item(by_email)
+            .item(embed)
+            .into()
+    }
+}
+
+impl ToSchema for Wanted {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Recipient".into()
     }
 }
 

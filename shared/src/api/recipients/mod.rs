@@ -30,7 +30,8 @@ use crate::store::{
 };
 
 mod input;
-use input::{Stamp, Wanted, embed_recipient, read_recipient, user_recipient};
+pub use input::{AddRecipientsRequest, Wanted};
+use input::{Stamp, embed_recipient, user_recipient};
 
 pub const MAX_RECIPIENTS: usize = 1000;
 const TENANT_NAME_MAX: usize = 128;
@@ -119,18 +120,6 @@ pub struct RecipientDeleted {
     pub deleted: bool,
 }
 
-/// Seed 004's request body (documentation only: the handler reads it field by field).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[serde(deny_unknown_fields)]
-pub struct AddRecipientsRequest {
-    /// 1 to 1000 recipients: `{userId}` or `{email}` for a USER; `{embedTenantName, externalId,
-    /// email?, securityContext?, userAttributes?, groups?}` for an EMBED_USER. SLACK recipients
-    /// (`channelId`/`channelName`) are refused.
-    #[schema(value_type = Vec<Object>)]
-    recipients: Vec<Value>,
-}
-
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
@@ -212,30 +201,7 @@ pub async fn add(
     let sms = kind == NotificationType::Sms;
 
     let mut problems = Problems::default();
-    let fields = Fields::new(&body, "");
-    fields.deny_unknown(&["recipients"], &mut problems);
-    let items = match fields.raw("recipients") {
-        Some(Value::Array(items)) if (1..=MAX_RECIPIENTS).contains(&items.len()) => {
-            items.as_slice()
-        }
-        Some(Value::Array(_)) => {
-            problems.add("recipients", "must hold 1 to 1000 recipients");
-            &[]
-        }
-        Some(_) => {
-            problems.add("recipients", "must be an array");
-            &[]
-        }
-        None => {
-            problems.add("recipients", "is required");
-            &[]
-        }
-    };
-    let wanted: Vec<Wanted> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| read_recipient(i, v, &mut problems))
-        .collect();
+    let wanted = AddRecipientsRequest::read(&Fields::new(&body, ""), &mut problems).recipients;
     // Recipients with a broken shape are reported now; the well-shaped ones are still resolved
     // below, so one 400 names every bad index.
 
