@@ -25,17 +25,16 @@ use uuid::Uuid;
 use super::input::{Body, Fields, FromBody, OrgPath, PageQuery, PathParams, encode_cursor};
 use super::{Envelope, envelope};
 use crate::app::AppState;
-use crate::auth::{Principal, sha256_hex};
+use crate::auth::Principal;
+use crate::domain::events::{self, NewEvent};
 use crate::error::{ApiError, ApiResult, FieldError, Problems};
 use crate::event_types;
 use crate::model::{DeliveryStatus, DispatchMethod, EventType, Language, Permission, timestamp};
-use crate::store::{Channel, Delivery, DeliveryFilter, Event, EventCreated, PageRequest};
+use crate::store::{Channel, Delivery, DeliveryFilter, PageRequest};
 
 /// The largest `data`, as compact JSON.
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
 const MAX_KEY_CHARS: usize = 255;
-/// How long an idempotency key holds.
-const KEY_LIFETIME: time::Duration = time::Duration::hours(24);
 
 /// `{"id", "type", "createdAt", "warnings"}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -147,55 +146,38 @@ pub async fn emit(
 ) -> ApiResult<(StatusCode, Json<Envelope<EventAccepted>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::EventCreate)?;
-    let EmitEventRequest {
-        kind,
-        data,
-        idempotency_key,
-    } = request;
-    let canonical = serde_json::json!({"type": kind.as_str(), "data": data}).to_string();
-    let now = state.clock.now();
-    let event = Event {
-        id: Uuid::now_v7(),
-        organization: org.clone(),
-        kind,
-        data,
-        idempotency_key,
-        body_hash: sha256_hex(&canonical),
-        created_at: now,
-    };
-    // A replay's data is the first event's (the same body), and so are its warnings.
-    let warnings = |e: &Event| -> Vec<FieldError> {
-        let info = event_types::of(e.kind);
-        let empty = serde_json::Map::new();
-        info.missing(e.data.as_object().unwrap_or(&empty))
-            .map(|field| {
-                FieldError::new(
-                    format!("data.{field}"),
-                    format!(
-                        "is missing: the {} template renders it, and it will render empty",
-                        e.kind
-                    ),
-                )
-            })
-            .collect()
-    };
-    let accepted = |e: &Event| {
-        (
-            StatusCode::ACCEPTED,
-            envelope(EventAccepted {
-                id: e.id,
-                kind: e.kind,
-                created_at: e.created_at,
-                warnings: warnings(e),
-            }),
-        )
-    };
-    match state.intake.accept(&event, now + KEY_LIFETIME).await? {
-        EventCreated::Replay(first) => return Ok(accepted(&first)),
-        EventCreated::KeyReused => return Err(ApiError::IdempotencyKeyReused),
-        EventCreated::New => {}
-    }
-    Ok(accepted(&event))
+    let event = events::emit(
+        &state,
+        org,
+        NewEvent {
+            kind: request.kind,
+            data: request.data,
+            idempotency_key: request.idempotency_key,
+        },
+    )
+    .await?;
+    // A replay answers with the first event, and so with its warnings.
+    let warnings = events::missing_fields(&event)
+        .into_iter()
+        .map(|field| {
+            FieldError::new(
+                format!("data.{field}"),
+                format!(
+                    "is missing: the {} template renders it, and it will render empty",
+                    event.kind
+                ),
+            )
+        })
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        envelope(EventAccepted {
+            id: event.id,
+            kind: event.kind,
+            created_at: event.created_at,
+            warnings,
+        }),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ use uuid::Uuid;
 use super::input::{Fields, JsonObject, PathParams};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, FieldError, Problems};
-use crate::model::{DeliveryMode, Language, OrgId, OrgKind, Permission, timestamp};
-use crate::store::{Settings, SettingsPatch, StoreError};
+use crate::domain::settings::{self, SettingsChange};
+use crate::error::{ApiError, ApiResult, Problems};
+use crate::model::{DeliveryMode, Language, OrgId, Permission, timestamp};
+use crate::store::{Settings, SettingsPatch};
 
 // ---------------------------------------------------------------------------------------------
 // The resource
@@ -250,38 +251,20 @@ impl UpdateSettingsRequest {
     }
 
     /// The change it asks for.
-    pub fn patch(&self) -> SettingsPatch {
-        SettingsPatch {
-            sms_daily_quota: self.restrictions.as_ref().and_then(|r| r.sms_voice_quota),
-            delivery_mode: self.delivery_mode,
-            whitelist: self
-                .whitelist
-                .as_ref()
-                .map(|ids| ids.iter().map(|(_, id)| *id).collect()),
-            default_language: self.default_language,
+    pub fn into_change(self) -> SettingsChange {
+        SettingsChange {
+            patch: SettingsPatch {
+                sms_daily_quota: self.restrictions.as_ref().and_then(|r| r.sms_voice_quota),
+                delivery_mode: self.delivery_mode,
+                whitelist: self
+                    .whitelist
+                    .as_ref()
+                    .map(|ids| ids.iter().map(|(_, id)| *id).collect()),
+                default_language: self.default_language,
+            },
+            whitelist_at: self.whitelist.unwrap_or_default(),
         }
     }
-}
-
-/// The problems a sandbox organization has with `patch` (seed 003: `ALL` is production only,
-/// a sandbox whitelist holds at most 50 users).
-fn sandbox_problems(patch: &SettingsPatch) -> Vec<FieldError> {
-    let mut out = Vec::new();
-    if let Some(w) = &patch.whitelist
-        && w.len() > Settings::SANDBOX_WHITELIST_MAX
-    {
-        out.push(FieldError::new(
-            "whitelist",
-            "a sandbox organization whitelists at most 50 users",
-        ));
-    }
-    if patch.delivery_mode == Some(DeliveryMode::All) {
-        out.push(FieldError::new(
-            "deliveryMode",
-            "ALL is available to production organizations only",
-        ));
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,47 +326,16 @@ pub async fn update(
     let org = principal.scope("environmentId", &path.environment_id)?;
     principal.require(Permission::SettingsUpdate)?;
     let mut problems = Problems::default();
-    let request = UpdateSettingsRequest::read(&Fields::new(&body, ""), &mut problems);
-    let patch = request.patch();
-
-    // Whitelisted users must exist in this organization: one batched read.
-    if let Some(ids) = patch.whitelist.as_ref().filter(|ids| !ids.is_empty()) {
-        let found: std::collections::HashSet<Uuid> = state
-            .store
-            .get_users(&org, ids)
-            .await?
-            .into_iter()
-            .map(|u| u.id)
-            .collect();
-        let given = request.whitelist.iter().flatten();
-        for (i, _) in given.filter(|(_, id)| !found.contains(id)) {
-            problems.add(
-                format!("whitelist[{i}].user.id"),
-                "no such user in this organization",
-            );
-        }
-    }
+    let change = UpdateSettingsRequest::read(&Fields::new(&body, ""), &mut problems).into_change();
     if !problems.is_empty() {
-        // One 400 lists everything: add what the organization's kind refuses, if anything.
-        if patch.needs_production() {
-            let kind = state.store.get_settings(&org).await?.map(|s| s.kind);
-            if kind == Some(OrgKind::Sandbox) {
-                for p in sandbox_problems(&patch) {
-                    problems.add(p.field, p.message);
-                }
-            }
+        // Refused anyway: one 400 also names what only the organization's data can tell.
+        for p in settings::problems(&state, &org, &change).await? {
+            problems.add(p.field, p.message);
         }
         return problems.finish(|| None);
     }
-    match state
-        .store
-        .update_settings(&org, &patch, state.clock.now())
-        .await
-    {
-        Ok(settings) => Ok(Json(resource(&org, &settings, &headers))),
-        Err(StoreError::Refused) => Err(ApiError::Validation(sandbox_problems(&patch))),
-        Err(e) => Err(e.into()),
-    }
+    let updated = settings::update(&state, &org, &change).await?;
+    Ok(Json(resource(&org, &updated, &headers)))
 }
 
 /// Reset notifications settings (seed 003)

@@ -11,10 +11,10 @@ use uuid::Uuid;
 use super::input::{Fields, JsonObject, OrgPath, PathParams, Reported};
 use super::{Envelope, envelope};
 use crate::app::AppState;
-use crate::auth::{Principal, issue_token};
+use crate::auth::Principal;
+use crate::domain::tokens;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Permission, TokenId, timestamp};
-use crate::store::{StoreError, TokenRecord};
 use time::OffsetDateTime;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,63 +138,26 @@ pub async fn create_token(
         expires_at,
     } = CreateTokenRequest::read(&Fields::new(&body, ""), now, &mut problems);
     // The user must exist in this organization; its roles bound what the token may be narrowed to.
-    let user = match user_id {
-        Some(id) => {
-            let user = state.store.get_user(&org, id).await?;
-            if user.is_none() {
-                problems.add("userId", "no such user in this organization");
-            }
-            user
+    let mut user = None;
+    if let Some(id) = user_id {
+        let (found, refused) = tokens::holder(&state, &org, id, permissions.as_deref()).await?;
+        for p in refused {
+            problems.add(p.field, p.message);
         }
-        None => None,
-    };
-    if let (Some(user), Some(perms)) = (&user, &permissions) {
-        for p in perms
-            .iter()
-            .filter(|p| !user.roles.iter().any(|r| r.grants(**p)))
-        {
-            problems.add(
-                "permissions",
-                format!("{p} is not granted by the user's roles"),
-            );
-        }
+        user = found;
     }
     let user = problems.finish(|| user)?;
-
-    // A token id is 96 bits of a hash of 256 random bits: a collision is not expected, but the
-    // conditional write would refuse one, and a new token is simply issued.
-    for _ in 0..3 {
-        let issued = issue_token(&org);
-        let record = TokenRecord {
-            id: issued.id,
-            organization: org.clone(),
-            hash: issued.hash,
+    let (record, secret) = tokens::issue(&state, &org, &user, permissions, expires_at).await?;
+    Ok((
+        StatusCode::CREATED,
+        envelope(TokenView {
+            id: record.id.to_string(),
+            token: secret,
             user_id: user.id,
-            roles: user.roles.clone(),
-            permissions: permissions.clone(),
-            expires_at,
-            created_at: now,
-        };
-        match state.store.create_token(&record).await {
-            Ok(()) => {
-                return Ok((
-                    StatusCode::CREATED,
-                    envelope(TokenView {
-                        id: record.id.to_string(),
-                        token: issued.secret,
-                        user_id: user.id,
-                        permissions: record.permissions,
-                        expires_at: record.expires_at.map(timestamp::format),
-                        created_at: timestamp::format(now),
-                    }),
-                ));
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::Internal(
-        "three token id collisions in a row".into(),
+            permissions: record.permissions,
+            expires_at: record.expires_at.map(timestamp::format),
+            created_at: timestamp::format(record.created_at),
+        }),
     ))
 }
 

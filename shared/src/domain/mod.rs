@@ -2,8 +2,12 @@
 //! knowledge of HTTP. Handlers parse, authorize, call these, and shape the answer; the workers
 //! (fan-out, sender) fail with [`Error`] too, which each host maps to its own answers.
 
+pub mod events;
 pub mod notifications;
+pub mod recipients;
+pub mod settings;
 pub mod test_notifications;
+pub mod tokens;
 pub mod users;
 
 use crate::error::FieldError;
@@ -27,6 +31,9 @@ pub enum Error {
     /// What was named does not exist in the organization.
     #[error("not found")]
     NotFound,
+    /// An idempotency key was given again with another body within its lifetime.
+    #[error("idempotency key reused with another body")]
+    KeyReused,
     /// A service the rule depends on (Slack) could not be reached.
     #[error("unavailable: {0}")]
     Unavailable(String),

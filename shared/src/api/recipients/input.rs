@@ -1,6 +1,7 @@
 //! Reading the recipients of a request: their shape first, then what each resolves to.
 
 use super::*;
+pub use crate::domain::recipients::Wanted;
 
 const RECIPIENT_FIELDS: &[&str] = &[
     "channelId",
@@ -13,15 +14,6 @@ const RECIPIENT_FIELDS: &[&str] = &[
     "userAttributes",
     "userId",
 ];
-
-/// One recipient of the request, parsed but not yet resolved; `index` is its place in the
-/// request (for error paths).
-#[derive(Debug, PartialEq)]
-pub enum Wanted {
-    UserById { index: usize, id: Uuid },
-    UserByEmail { index: usize, email: Email },
-    Embed { index: usize, profile: EmbedProfile },
-}
 
 pub(super) fn read_attributes(
     fields: &Fields<'_>,
@@ -304,113 +296,4 @@ impl ToSchema for Wanted {
     fn name() -> std::borrow::Cow<'static, str> {
         "Recipient".into()
     }
-}
-
-/// What every recipient written by one request shares.
-pub(super) struct Stamp {
-    pub(super) org: OrgId,
-    pub(super) notification: NotificationId,
-    pub(super) now: time::OffsetDateTime,
-}
-
-impl Stamp {
-    fn recipient(
-        &self,
-        id: Uuid,
-        kind: RecipientKind,
-        email: Email,
-        phone: Option<Phone>,
-    ) -> Recipient {
-        Recipient {
-            id,
-            organization: self.org.clone(),
-            notification: self.notification.clone(),
-            kind,
-            email,
-            phone,
-            username: None,
-            embed: None,
-            created_at: self.now,
-            updated_at: self.now,
-        }
-    }
-}
-
-/// The recipient a resolved USER becomes, or the problem that stops it.
-pub(super) fn user_recipient(
-    user: &User,
-    index: usize,
-    field: &str,
-    sms: bool,
-    stamp: &Stamp,
-    problems: &mut Problems,
-) -> Option<Recipient> {
-    if sms && user.phone.is_none() {
-        problems.add(
-            format!("recipients[{index}].{field}"),
-            "the user has no phone number, which an sms notification needs",
-        );
-        return None;
-    }
-    Some(Recipient {
-        username: Some(user.username.to_string()),
-        ..stamp.recipient(
-            user.id,
-            RecipientKind::User,
-            user.email.clone(),
-            user.phone.clone(),
-        )
-    })
-}
-
-pub(super) fn embed_recipient(
-    index: usize,
-    profile: EmbedProfile,
-    sms: bool,
-    stamp: &Stamp,
-    problems: &mut Problems,
-) -> Option<Recipient> {
-    let email = match &profile.email {
-        Some(e) => Some(e.clone()),
-        None => {
-            let parsed = Email::parse(&profile.external_id).ok();
-            if parsed.is_none() {
-                problems.add(
-                    format!("recipients[{index}].externalId"),
-                    "must be an email address when the embed user has no email",
-                );
-            }
-            parsed
-        }
-    };
-    let phone_attr = profile
-        .user_attributes
-        .iter()
-        .find(|a| a.name == "phone")
-        .map(|a| a.value.as_str());
-    let phone = match (sms, phone_attr) {
-        (_, Some(raw)) => match Phone::parse(raw) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                problems.add(
-                    format!("recipients[{index}].userAttributes"),
-                    format!("phone {e}"),
-                );
-                return None;
-            }
-        },
-        (true, None) => {
-            problems.add(
-                format!("recipients[{index}].userAttributes"),
-                "needs a phone attribute (E.164) for an sms notification",
-            );
-            return None;
-        }
-        (false, None) => None,
-    };
-    let id = embed_user_id(&stamp.org, &profile.tenant_name, &profile.external_id);
-    Some(Recipient {
-        embed: Some(profile),
-        ..stamp.recipient(id, RecipientKind::EmbedUser, email?, phone)
-    })
 }

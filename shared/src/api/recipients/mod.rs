@@ -11,8 +11,6 @@
 //! - The responses of this seed have no `{"status", "data"}` envelope (seed 004 has none); errors
 //!   use SPEC §2's envelope like every route.
 
-use std::collections::HashMap;
-
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -23,15 +21,13 @@ use uuid::Uuid;
 use super::input::{Fields, JsonObject, PageQuery, PathParams, Reported, encode_cursor};
 use crate::app::AppState;
 use crate::auth::Principal;
+use crate::domain::recipients;
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::model::{Email, NotificationId, NotificationType, OrgId, Permission, Phone};
-use crate::store::{
-    EmbedProfile, PageRequest, Recipient, RecipientKind, Target, User, UserAttribute,
-};
+use crate::model::{Email, NotificationId, NotificationType, OrgId, Permission};
+use crate::store::{EmbedProfile, PageRequest, Recipient, RecipientKind, UserAttribute};
 
 mod input;
 pub use input::{AddRecipientsRequest, Wanted};
-use input::{Stamp, embed_recipient, user_recipient};
 
 pub const MAX_RECIPIENTS: usize = 1000;
 const TENANT_NAME_MAX: usize = 128;
@@ -42,16 +38,6 @@ const LIST_MAX: usize = 100;
 /// A group's name: 1–256 characters, as long as an `externalId`.
 const GROUP_MAX: usize = EXTERNAL_ID_MAX;
 const SECURITY_CONTEXT_MAX_BYTES: usize = 16 * 1024;
-
-/// Namespace of embed user ids: `embedUserId` = UUIDv5(this, "<org>/<tenant>/<externalId>").
-const EMBED_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_8d3b_4c5a_9e7f_0b1d_2c3e_4f5a);
-
-pub fn embed_user_id(org: &OrgId, tenant: &str, external_id: &str) -> Uuid {
-    Uuid::new_v5(
-        &EMBED_NAMESPACE,
-        format!("{org}/{tenant}/{external_id}").as_bytes(),
-    )
-}
 
 // ---------------------------------------------------------------------------------------------
 // Views
@@ -150,18 +136,7 @@ async fn recipients_target(
     let org = principal.scope("deploymentId", deployment)?;
     principal.require(permission)?;
     let id = NotificationId::parse(id).map_err(|_| ApiError::NotFound)?;
-    let notification = state
-        .store
-        .get_notification(&org, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let kind = notification.target.kind();
-    if !matches!(notification.target, Target::Email | Target::Sms) {
-        return Err(ApiError::field(
-            "id",
-            format!("recipients can be added only to email and sms notifications, not {kind}"),
-        ));
-    }
+    let kind = recipients::notification(state, &org, &id).await?;
     Ok((org, id, kind))
 }
 
@@ -198,127 +173,28 @@ pub async fn add(
         Permission::NotificationUpdate,
     )
     .await?;
-    let sms = kind == NotificationType::Sms;
-
     let mut problems = Problems::default();
     let wanted = AddRecipientsRequest::read(&Fields::new(&body, ""), &mut problems).recipients;
-    // Recipients with a broken shape are reported now; the well-shaped ones are still resolved
-    // below, so one 400 names every bad index.
-
-    // Resolve console users in two batched reads (by id, by email).
-    let mut ids: Vec<Uuid> = Vec::new();
-    let mut emails: Vec<Email> = Vec::new();
-    for w in &wanted {
-        match w {
-            Wanted::UserById { id, .. } => ids.push(*id),
-            Wanted::UserByEmail { email, .. } => emails.push(email.clone()),
-            Wanted::Embed { .. } => {}
+    // The broken ones are reported now; the well-shaped ones are still resolved, so that one 400
+    // names every bad index.
+    let resolved = recipients::resolve(&state, &org, &notification, kind, wanted).await?;
+    let resolved = match resolved {
+        Ok(resolved) if problems.is_empty() => resolved,
+        Ok(_) => return problems.finish(|| None),
+        Err(unresolved) => {
+            for p in unresolved {
+                problems.add(p.field, p.message);
+            }
+            return problems.finish(|| None);
         }
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    emails.sort_unstable();
-    emails.dedup();
-    let (by_id, by_email) = tokio::try_join!(
-        async {
-            if ids.is_empty() {
-                Ok(Vec::new())
-            } else {
-                state.store.get_users(&org, &ids).await
-            }
-        },
-        async {
-            if emails.is_empty() {
-                Ok(Vec::new())
-            } else {
-                state.store.find_users_by_email(&org, &emails).await
-            }
-        },
-    )?;
-    let by_id: HashMap<Uuid, User> = by_id.into_iter().map(|u| (u.id, u)).collect();
-    let by_email: HashMap<Email, User> =
-        by_email.into_iter().map(|u| (u.email.clone(), u)).collect();
-
-    let stamp = Stamp {
-        org: org.clone(),
-        notification: notification.clone(),
-        now: state.clock.now(),
     };
-    // In request order; a recipient named twice keeps its first position and its last properties.
-    let mut order: Vec<Uuid> = Vec::with_capacity(wanted.len());
-    let mut resolved: HashMap<Uuid, Recipient> = HashMap::with_capacity(wanted.len());
-    for w in wanted {
-        let recipient = match w {
-            Wanted::UserById { index, id } => match by_id.get(&id) {
-                Some(user) => user_recipient(user, index, "userId", sms, &stamp, &mut problems),
-                None => {
-                    problems.add(
-                        format!("recipients[{index}].userId"),
-                        "no such user in this organization",
-                    );
-                    None
-                }
-            },
-            Wanted::UserByEmail { index, email } => match by_email.get(&email) {
-                Some(user) => user_recipient(user, index, "email", sms, &stamp, &mut problems),
-                None => {
-                    problems.add(
-                        format!("recipients[{index}].email"),
-                        "no such user in this organization",
-                    );
-                    None
-                }
-            },
-            Wanted::Embed { index, profile } => {
-                embed_recipient(index, profile, sms, &stamp, &mut problems)
-            }
-        };
-        if let Some(r) = recipient
-            && resolved.insert(r.id, r.clone()).is_none()
-        {
-            order.push(r.id);
-        }
-    }
-    if !problems.is_empty() {
-        return problems.finish(|| None);
-    }
-
-    // One batched read of what is already subscribed decides each bucket; only created and
-    // updated recipients are written.
-    let existing: HashMap<Uuid, Recipient> = state
-        .store
-        .get_recipients(&org, &notification, &order)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
-    let mut response = AddRecipientsResponse::default();
-    let mut writes = Vec::new();
-    for id in order {
-        let Some(mut wanted) = resolved.remove(&id) else {
-            continue;
-        };
-        match existing.get(&id) {
-            None => {
-                response
-                    .created_recipients
-                    .push(RecipientView::from(&wanted));
-                writes.push(wanted);
-            }
-            Some(old) if wanted.differs_from(old) => {
-                wanted.created_at = old.created_at;
-                response
-                    .updated_recipients
-                    .push(RecipientView::from(&wanted));
-                writes.push(wanted);
-            }
-            Some(old) => response.unchanged_recipients.push(RecipientView::from(old)),
-        }
-    }
-    if !writes.is_empty() {
-        state.store.put_recipients(&writes).await?;
-    }
-    Ok(Json(response))
+    let done = recipients::subscribe(&state, &org, &notification, resolved).await?;
+    let views = |list: Vec<Recipient>| list.iter().map(RecipientView::from).collect();
+    Ok(Json(AddRecipientsResponse {
+        created_recipients: views(done.created),
+        unchanged_recipients: views(done.unchanged),
+        updated_recipients: views(done.updated),
+    }))
 }
 
 /// List a notification's recipients
