@@ -20,9 +20,9 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::api::Route;
-use shared::api::organizations::{NewOrganization, provision};
 use shared::app::{AppState, Backends};
 use shared::config::Config;
+use shared::domain::organizations::{NewOrganization, provision};
 use shared::model::{OrgId, OrgKind, Plan};
 use shared::net::Resolver;
 use shared::queue::sqlite::SqliteQueue;
@@ -207,7 +207,7 @@ impl TestApp {
             backend,
             router: shared::api::router(state.clone(), Route::ALL),
             state,
-            org: created.organization.id,
+            org: created.organization.id.to_string(),
             admin_token: created.token,
             admin_id: created.admin.id.to_string(),
             calls,

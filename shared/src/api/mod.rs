@@ -57,6 +57,7 @@ impl From<crate::domain::Error> for ApiError {
             crate::domain::Error::Queue(e) => e.into(),
             crate::domain::Error::Invalid(details) => ApiError::Validation(details),
             crate::domain::Error::NotFound => ApiError::NotFound,
+            crate::domain::Error::Conflict(taken) => ApiError::Conflict(taken),
             crate::domain::Error::KeyReused => ApiError::IdempotencyKeyReused,
             crate::domain::Error::Unavailable(why) => ApiError::Unavailable(why),
         }

@@ -12,11 +12,12 @@ use super::input::{
 };
 use super::{Envelope, envelope};
 use crate::app::AppState;
-use crate::auth::{IssuedToken, Operator, Principal, issue_token};
+use crate::auth::{Operator, Principal};
+use crate::domain::organizations::{self, NewOrganization};
 use crate::domain::users;
 use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Email, OrgId, OrgKind, Permission, Phone, Plan, Role, Username, timestamp};
-use crate::store::{Organization, PageRequest, StoreError, TokenRecord, Unique, User};
+use crate::store::{Organization, PageRequest, User};
 
 const NAME_MAX: usize = 128;
 
@@ -224,24 +225,6 @@ impl FromBody for CreateUserRequest {
     }
 }
 
-fn conflict_fields_prefixed(e: StoreError, prefix: &str) -> ApiError {
-    match e {
-        StoreError::Conflict(fields) => ApiError::Conflict(
-            fields
-                .into_iter()
-                .map(|f| match f {
-                    Unique::Username | Unique::Email => crate::error::FieldError::new(
-                        format!("{prefix}{}", f.field()),
-                        "is already taken",
-                    ),
-                    other => crate::error::FieldError::new(other.field(), "is already taken"),
-                })
-                .collect(),
-        ),
-        other => other.into(),
-    }
-}
-
 /// Create an organization (operator only)
 ///
 /// Creates the organization, its first admin user and that admin's token, all or nothing.
@@ -269,78 +252,15 @@ pub async fn create_organization(
         admin_phone: request.admin.phone,
         admin_token: None,
     };
-    let created = provision(&state, new).await?;
-    Ok((StatusCode::CREATED, envelope(created)))
-}
-
-/// What an organization is created from (the operator's request, or the local server's start).
-#[derive(Debug)]
-pub struct NewOrganization {
-    pub id: OrgId,
-    pub name: String,
-    pub kind: OrgKind,
-    pub plan: Plan,
-    pub admin_username: Option<Username>,
-    pub admin_email: Option<Email>,
-    pub admin_phone: Option<Phone>,
-    /// The admin's token, when the caller issued it already (the local server keeps its
-    /// ready-made organization's token across restarts); a new one otherwise.
-    pub admin_token: Option<IssuedToken>,
-}
-
-/// Creates an organization, its first admin (username `admin` and email `admin@<id>.invalid`
-/// unless given) and that admin's token, in one all-or-nothing write.
-pub async fn provision(state: &AppState, new: NewOrganization) -> ApiResult<CreatedOrganization> {
-    let now = state.clock.now();
-    let username = match new.admin_username {
-        Some(u) => u,
-        None => Username::parse("admin").map_err(|e| ApiError::Internal(e.into()))?,
-    };
-    let email = match new.admin_email {
-        Some(e) => e,
-        None => Email::parse(&format!(
-            "admin@{}.invalid",
-            new.id.as_str().to_ascii_lowercase()
-        ))
-        .map_err(|e| ApiError::Internal(e.into()))?,
-    };
-    let user = User {
-        id: Uuid::now_v7(),
-        organization: new.id.clone(),
-        username,
-        email,
-        phone: new.admin_phone,
-        roles: vec![Role::Admin],
-        created_at: now,
-    };
-    let organization = Organization {
-        id: new.id.clone(),
-        name: new.name,
-        kind: new.kind,
-        plan: new.plan,
-        created_at: now,
-    };
-    let issued = new.admin_token.unwrap_or_else(|| issue_token(&new.id));
-    let token = TokenRecord {
-        id: issued.id,
-        organization: new.id,
-        hash: issued.hash,
-        user_id: user.id,
-        roles: user.roles.clone(),
-        permissions: None,
-        expires_at: None,
-        created_at: now,
-    };
-    state
-        .store
-        .create_organization(&organization, &user, &token)
-        .await
-        .map_err(|e| conflict_fields_prefixed(e, "admin."))?;
-    Ok(CreatedOrganization {
-        organization: OrganizationView::from(&organization),
-        admin: UserView::from(&user),
-        token: issued.secret,
-    })
+    let created = organizations::provision(&state, new).await?;
+    Ok((
+        StatusCode::CREATED,
+        envelope(CreatedOrganization {
+            organization: OrganizationView::from(&created.organization),
+            admin: UserView::from(&created.admin),
+            token: created.token,
+        }),
+    ))
 }
 
 /// Create a user (admin)

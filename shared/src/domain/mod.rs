@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod notifications;
+pub mod organizations;
 pub mod recipients;
 pub mod settings;
 pub mod test_notifications;
@@ -28,6 +29,10 @@ pub enum Error {
     /// exist), each named by the field it came from.
     #[error("invalid: {0:?}")]
     Invalid(Vec<FieldError>),
+    /// What the client asked to create is taken already (an id, a username, an email), each
+    /// named by its field.
+    #[error("conflict: {0:?}")]
+    Conflict(Vec<FieldError>),
     /// What was named does not exist in the organization.
     #[error("not found")]
     NotFound,
