@@ -56,7 +56,9 @@ static CATALOG: LazyLock<Vec<EventTypeInfo>> = LazyLock::new(|| {
 
 impl EventTypeInfo {
     /// A JSON Schema (draft 2020-12, as OpenAPI 3.1 uses) of this type's `data`: an object whose
-    /// properties are the fields the template renders, none required, others allowed.
+    /// properties are the fields the template renders, none required, others allowed. A field
+    /// may be any JSON value (a string, as the examples, is what renders best): `data` is the
+    /// client's, and webhook bodies carry it as sent.
     pub fn data_schema(&self) -> Value {
         let example = self.example();
         let properties: Map<String, Value> = self
@@ -64,7 +66,7 @@ impl EventTypeInfo {
             .iter()
             .map(|field| {
                 let mut property = json!({
-                    "type": "string",
+                    "type": ANY_TYPE,
                     "description": field_description(field),
                 });
                 if let Some(value) = example.get(field) {
@@ -97,6 +99,11 @@ impl EventTypeInfo {
             .map(String::as_str)
     }
 }
+
+/// Every JSON type: a `data` field may be any value.
+const ANY_TYPE: [&str; 7] = [
+    "string", "number", "integer", "boolean", "object", "array", "null",
+];
 
 /// The OpenAPI schema of the `POST /events` body: one object per event type, `type` naming it
 /// and `data` its [`EventTypeInfo::data_schema`]; keys of at most `max_key` characters.
@@ -286,7 +293,7 @@ mod tests {
         assert_eq!(names, ["itemName", "serialNumber", "url", "userName"]);
         assert_eq!(
             properties["serialNumber"],
-            json!({"type": "string", "description": "The item's serial number.", "examples": ["21245522500142"]})
+            json!({"type": ["string", "number", "integer", "boolean", "object", "array", "null"], "description": "The item's serial number.", "examples": ["21245522500142"]})
         );
     }
 }

@@ -76,7 +76,7 @@ async fn catalog_lists_the_fifteen_types_in_seed_order_with_schema_example_and_t
     );
     assert_eq!(
         schema["properties"]["createdBy"],
-        json!({"type": "string", "description": "Who uploaded the build.", "examples": ["Grace Hopper"]})
+        json!({"type": ["string", "number", "integer", "boolean", "object", "array", "null"], "description": "Who uploaded the build.", "examples": ["Grace Hopper"]})
     );
     // The inventory template is the one users opt into.
     assert_eq!(items[14]["templates"][0]["enabledByDefault"], false);

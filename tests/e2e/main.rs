@@ -17,6 +17,7 @@ mod quota;
 mod readme;
 mod recipients;
 mod route_table;
+mod schemathesis;
 mod settings;
 mod sqlite;
 mod store_contract;

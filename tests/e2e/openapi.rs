@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use serde_json::json;
 use shared::api::Route;
 
 #[test]
@@ -48,9 +49,29 @@ fn the_document_states_the_constraints_and_answers_the_server_has() {
     );
     assert_eq!(codes("/v1/event-types", "get"), ["200", "401", "503"]);
     // Request bodies refuse unknown fields, and require exactly what the handler requires.
-    let create = &schemas["CreateNotificationRequest"];
-    assert_eq!(create["additionalProperties"], false);
-    assert_eq!(create["required"], serde_json::json!(["type", "events"]));
+    // Creating: one shape per type, `setup` required for slack and webhook only.
+    let create = schemas["CreateNotificationRequest"]["oneOf"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let shapes: Vec<_> = create
+        .iter()
+        .map(|v| {
+            assert_eq!(v["additionalProperties"], false, "{v}");
+            (
+                v["properties"]["type"]["enum"].clone(),
+                v["required"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            (json!(["slack"]), json!(["type", "events", "setup"])),
+            (json!(["webhook"]), json!(["type", "events", "setup"])),
+            (json!(["email", "sms"]), json!(["type", "events"])),
+        ]
+    );
     let patch = &schemas["UpdateNotificationRequest"];
     assert_eq!(patch["additionalProperties"], false);
     assert!(patch.get("required").is_none(), "{patch}");
@@ -92,4 +113,41 @@ fn the_document_states_the_constraints_and_answers_the_server_has() {
     assert_eq!(param("limit")["minimum"], 1);
     assert_eq!(param("limit")["maximum"], 100);
     assert_eq!(param("eventId")["format"], "uuid");
+    assert_eq!(
+        param("cursor")["pattern"],
+        shared::api::input::CURSOR_PATTERN
+    );
+    // The events body is one shape per event type.
+    let events = &doc["paths"]["/v1/organizations/{organizationId}/events"]["post"]["requestBody"]
+        ["content"]["application/json"]["schema"];
+    let event_body = match events.get("$ref").and_then(|r| r.as_str()) {
+        Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+        None => events,
+    };
+    assert_eq!(
+        event_body["oneOf"].as_array().map(Vec::len),
+        Some(15),
+        "{event_body}"
+    );
+    // `null` is not a value for settings' fields (it is absent elsewhere).
+    let settings = &schemas["UpdateSettingsRequest"]["properties"];
+    assert_eq!(
+        settings["deliveryMode"]["$ref"],
+        "#/components/schemas/DeliveryMode"
+    );
+    assert_eq!(settings["whitelist"]["type"], "array");
+    // A recipient is one of three closed shapes.
+    let recipient = &schemas["Recipient"]["oneOf"];
+    let titles: Vec<_> = recipient
+        .as_array()
+        .map(|shapes| shapes.iter().map(|s| s["title"].clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        titles,
+        [
+            json!("USER by id"),
+            json!("USER by email"),
+            json!("EMBED_USER")
+        ]
+    );
 }

@@ -304,6 +304,37 @@ async fn an_embed_recipient_with_an_empty_name_is_refused_not_dropped(backend: B
     );
 }
 
+async fn a_console_user_recipient_refuses_the_embed_users_fields(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let id = notification(&app, "email").await;
+    let (ann, _) = app.user_with_token("ann", &["member"]).await;
+    let res = add(
+        &app,
+        &id,
+        json!([
+            {"userId": ann, "groups": ["g"], "securityContext": null},
+            {"email": "ann@example.com", "userAttributes": [], "securityContext": {}},
+        ]),
+    )
+    .await;
+    let only = "is for EMBED_USER recipients (with embedTenantName and externalId) only";
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[
+            ("recipients[0].groups", only),
+            ("recipients[1].securityContext", only),
+            ("recipients[1].userAttributes", only),
+        ]),
+    );
+    assert_eq!(
+        listed(&app, &id).await,
+        Vec::<Value>::new(),
+        "nothing was written"
+    );
+}
+
 async fn only_admins_of_the_organization_add_to_email_or_sms_notifications(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = notification(&app, "email").await;
@@ -529,6 +560,7 @@ async fn a_thousand_recipients_in_one_request(backend: Backend) {
 herald_tests::on_both_backends!(
     embed_groups_and_attributes_are_bounded_in_count_and_length,
     an_embed_recipient_with_an_empty_name_is_refused_not_dropped,
+    a_console_user_recipient_refuses_the_embed_users_fields,
     adding_is_idempotent_and_shows_the_seeds_fields,
     changed_embed_properties_are_updated_and_duplicates_count_once,
     one_bad_recipient_fails_the_request_naming_every_bad_index,

@@ -275,19 +275,33 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     }
 }
 
-/// The opaque cursor handed to clients for "after this key".
+/// The opaque cursor handed to clients for "after this key": the key in unpadded base64url.
 pub fn encode_cursor(after: &str) -> String {
     URL_SAFE_NO_PAD.encode(after.as_bytes())
 }
 
+/// What a `cursor` may be, as the OpenAPI document says: unpadded base64url of 1 to 254 bytes.
+/// Any such cursor is accepted (a page after whatever key it names); one from `nextCursor`
+/// continues the list.
+pub const CURSOR_PATTERN: &str = "^(?:[A-Za-z0-9_-]{4}){0,84}(?:[A-Za-z0-9_-]{2,3})?$";
+
 fn decode_cursor(raw: &str) -> Result<String, &'static str> {
     const MSG: &str = "must be a nextCursor returned by this list";
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| MSG)?;
-    let text = String::from_utf8(bytes).map_err(|_| MSG)?;
-    if text.is_empty() || text.len() > 256 {
+    let alphabet = raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !alphabet || raw.len() > 84 * 4 + 3 || raw.len() % 4 == 1 {
         return Err(MSG);
     }
-    Ok(text)
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_encode_padding(false)
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+    );
+    let bytes = LENIENT.decode(raw).map_err(|_| MSG)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The error of a field reader: the problem is already recorded in [`Problems`]; the caller has

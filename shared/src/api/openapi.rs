@@ -45,8 +45,175 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             |router, route| route.mount(router),
         )
         .into_openapi();
+    name_operations(&mut doc);
+    link_operations(&mut doc);
     declare_shared_answers(&mut doc);
+    declare_cursor_pattern(&mut doc);
     doc
+}
+
+/// The operation of `method` (`GET`, `POST`, …) on `path`, if the document has it.
+fn operation<'a>(
+    doc: &'a mut utoipa::openapi::OpenApi,
+    method: &str,
+    path: &str,
+) -> Option<&'a mut utoipa::openapi::path::Operation> {
+    let item = doc.paths.paths.get_mut(path)?;
+    match method {
+        "GET" => item.get.as_mut(),
+        "PUT" => item.put.as_mut(),
+        "POST" => item.post.as_mut(),
+        "DELETE" => item.delete.as_mut(),
+        "PATCH" => item.patch.as_mut(),
+        _ => None,
+    }
+}
+
+/// A link: from a route, on an answer's status, to a route with its parameters.
+type Link = (
+    Route,
+    &'static str,
+    Route,
+    &'static [(&'static str, &'static str)],
+);
+
+/// What a successful answer names, and where to use it next: each link is `(from, its status,
+/// to, to's parameters as OpenAPI runtime expressions)`. Clients and tools (schemathesis's
+/// stateful phase) follow them: create a notification, then get, patch, test and delete it.
+/// (Recipients are for email and SMS notifications only: for the others the recipient routes
+/// answer 400 naming `id`.)
+const LINKS: &[Link] = {
+    const ORG: (&str, &str) = ("organizationId", "$request.path.organizationId");
+    const CREATED: (&str, &str) = ("id", "$response.body#/data/id");
+    const DEPLOYMENT: (&str, &str) = ("deploymentId", "$request.path.organizationId");
+    &[
+        (
+            Route::CreateNotification,
+            "200",
+            Route::GetNotification,
+            &[ORG, CREATED],
+        ),
+        (
+            Route::CreateNotification,
+            "200",
+            Route::UpdateNotification,
+            &[ORG, CREATED],
+        ),
+        (
+            Route::CreateNotification,
+            "200",
+            Route::TestNotification,
+            &[ORG, CREATED],
+        ),
+        (
+            Route::CreateNotification,
+            "200",
+            Route::DeleteNotification,
+            &[ORG, CREATED],
+        ),
+        (
+            Route::CreateNotification,
+            "200",
+            Route::AddRecipients,
+            &[DEPLOYMENT, CREATED],
+        ),
+        (
+            Route::CreateNotification,
+            "200",
+            Route::ListRecipients,
+            &[DEPLOYMENT, CREATED],
+        ),
+        (
+            Route::EmitEvent,
+            "202",
+            Route::GetEvent,
+            &[ORG, ("eventId", "$response.body#/data/id")],
+        ),
+        (
+            Route::CreateUser,
+            "201",
+            Route::GetUser,
+            &[ORG, ("user", "$response.body#/data/id")],
+        ),
+        (Route::CreateUser, "201", Route::CreateToken, &[ORG]),
+        (
+            Route::CreateToken,
+            "201",
+            Route::RevokeToken,
+            &[ORG, ("tokenId", "$response.body#/data/id")],
+        ),
+    ]
+};
+
+fn link_operations(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    for (from, status, to, parameters) in LINKS {
+        let link = parameters
+            .iter()
+            .fold(
+                LinkBuilder::new().operation_id(to.function_name()),
+                |link, (name, value)| link.parameter(*name, *value),
+            )
+            .build();
+        for (method, path) in from.endpoints() {
+            let answer =
+                operation(doc, &method, &path).and_then(|o| o.responses.responses.get_mut(*status));
+            if let Some(RefOr::T(answer)) = answer {
+                answer
+                    .links
+                    .insert(to.function_name().to_owned(), link.clone().into());
+            }
+        }
+    }
+}
+
+/// Each operation's `operationId` is its route's function name (`create-notification`): unique,
+/// as OpenAPI requires, and the name a reader finds the Lambda function, binary and sample event
+/// by.
+fn name_operations(doc: &mut utoipa::openapi::OpenApi) {
+    for route in Route::ALL {
+        for (method, path) in route.endpoints() {
+            if let Some(operation) = operation(doc, &method, &path) {
+                operation.operation_id = Some(route.function_name().to_owned());
+            }
+        }
+    }
+}
+
+/// Every list's `cursor` query parameter: [`super::input::CURSOR_PATTERN`], the one rule
+/// `PageQuery` holds it to.
+fn declare_cursor_pattern(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let cursors = operation
+                .parameters
+                .iter_mut()
+                .flatten()
+                .filter_map(|p| match p {
+                    utoipa::openapi::RefOr::T(p) => Some(p),
+                    utoipa::openapi::RefOr::Ref(_) => None,
+                })
+                .filter(|p| p.name == "cursor" && p.parameter_in == ParameterIn::Query);
+            for parameter in cursors {
+                parameter.schema = Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(super::input::CURSOR_PATTERN))
+                        .into(),
+                );
+            }
+        }
+    }
 }
 
 /// The answers every route of a kind can give, declared on each such operation where its

@@ -128,19 +128,21 @@ fn resource(org: &OrgId, settings: &Settings, headers: &HeaderMap) -> SettingsRe
 }
 
 /// PUT body: only the fields given change. It may carry the read-only fields a GET returned
-/// (`_links`, `updatedAt`, `environment`), which are ignored. Read with every part that parses
-/// kept ([`UpdateSettingsRequest::read`]), so that one 400 also names whitelisted users that do
-/// not exist.
+/// (`_links`, `updatedAt`, `environment`), which are ignored.
+// Read with every part that parses kept (`read`), so that one 400 also names whitelisted users
+// that do not exist.
 #[derive(Debug, Default, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateSettingsRequest {
     pub restrictions: Option<RestrictionsPatch>,
-    /// Users of the organization, each with the index it was first given at (for error paths);
-    /// at most 50 in a sandbox; repeats collapse.
-    #[schema(value_type = Option<Vec<WhitelistEntry>>)]
+    /// Users of the organization; at most 50 in a sandbox; repeats collapse.
+    // Each id is kept with the index it was first given at, for error paths.
+    #[schema(value_type = Option<Vec<WhitelistEntry>>, nullable = false)]
     pub whitelist: Option<Vec<(usize, Uuid)>>,
     /// `ALL` is for production organizations only.
+    #[schema(nullable = false)]
     pub delivery_mode: Option<DeliveryMode>,
+    #[schema(nullable = false)]
     pub default_language: Option<Language>,
     /// Ignored (GET's read-only field).
     #[serde(rename = "_links")]

@@ -52,8 +52,9 @@ pub struct RevokedResponse {
     pub data: Revoked,
 }
 
-/// `POST .../tokens` body. Read with every part that parses kept ([`CreateTokenRequest::read`]),
-/// so that one 400 also says whether the user exists and grants the permissions asked for.
+/// `POST .../tokens` body.
+// Read with every part that parses kept (`read`), so that one 400 also says whether the user
+// exists and grants the permissions asked for.
 #[derive(Debug, Default, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateTokenRequest {

@@ -8,22 +8,118 @@ const DESCRIPTION_MAX: usize = 128;
 const SLACK_CODE_MAX: usize = 256;
 const URL_MAX: usize = 500;
 
-/// Seed 000's request body.
-#[derive(Debug, PartialEq, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// Seed 000's request body. Its schema is one object per type ([`create_schema`]): `setup`
+/// is required for slack and webhook, and email and SMS take none.
+#[derive(Debug, PartialEq)]
 pub struct CreateNotificationRequest {
-    #[serde(rename = "type")]
-    #[schema(example = "webhook")]
     pub kind: NotificationType,
-    /// Up to 128 characters; empty means none.
-    #[schema(max_length = 128)]
     pub description: Option<String>,
-    /// Any of the 15 event keys, each a boolean; absent = `false`.
     pub events: EventSet,
-    /// `slack` for a slack notification and `webhook` for a webhook one (required for those
-    /// two); none for email and SMS. Seed 000's example carries both: only the part for the type
-    /// is used.
     pub setup: Option<SetupRequest>,
+}
+
+impl utoipa::PartialSchema for CreateNotificationRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        create_schema()
+    }
+}
+
+impl ToSchema for CreateNotificationRequest {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            EventSet::name().into_owned(),
+            <EventSet as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+/// The create body's schema: for each type, `type` naming it, `description`, `events`, and the
+/// `setup` that type takes. Seed 000's example carries both `slack` and `webhook`: the part for
+/// the type is used, and the other, if given, must be well formed too.
+fn create_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::{Ref, RefOr, Schema};
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    let or_null = |schema: RefOr<Schema>| -> RefOr<Schema> {
+        OneOfBuilder::new().item(schema).item(null()).into()
+    };
+    let closed = || {
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+    };
+    let variant = |kinds: &[NotificationType], setup: Option<RefOr<Schema>>| {
+        let object = closed()
+            .property(
+                "type",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(kinds.iter().map(|k| k.as_str()))),
+            )
+            .required("type")
+            .property(
+                "description",
+                ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                        Type::String,
+                        Type::Null,
+                    ]))
+                    .max_length(Some(DESCRIPTION_MAX))
+                    .description(Some("Up to 128 characters; empty means none.")),
+            )
+            .property("events", Ref::from_schema_name(EventSet::name()))
+            .required("events");
+        match setup {
+            Some(setup) => object.property("setup", setup).required("setup"),
+            None => object.property(
+                "setup",
+                or_null(
+                    closed()
+                        .property("slack", null())
+                        .property("webhook", null())
+                        .description(Some("Email and SMS notifications take no setup."))
+                        .into(),
+                ),
+            ),
+        }
+    };
+    let setup = |own: &str, own_schema: RefOr<Schema>, other: &str, other_schema: RefOr<Schema>| {
+        closed()
+            .property(own, own_schema)
+            .required(own)
+            .property(other, or_null(other_schema))
+            .into()
+    };
+    OneOfBuilder::new()
+        .item(variant(
+            &[NotificationType::Slack],
+            Some(setup(
+                "slack",
+                SlackSetup::schema(),
+                "webhook",
+                WebhookSetup::schema(),
+            )),
+        ))
+        .item(variant(
+            &[NotificationType::Webhook],
+            Some(setup(
+                "webhook",
+                WebhookSetup::schema(),
+                "slack",
+                SlackSetup::schema(),
+            )),
+        ))
+        .item(variant(
+            &[NotificationType::Email, NotificationType::Sms],
+            None,
+        ))
+        .into()
 }
 
 impl FromBody for CreateNotificationRequest {

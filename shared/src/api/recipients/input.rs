@@ -156,6 +156,15 @@ fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Optio
         };
         return Some(Wanted::Embed { index, profile });
     }
+    // A console user is named by `userId` or `email` alone; the rest describes embed users.
+    for key in ["securityContext", "userAttributes", "groups"] {
+        if fields.has(key) {
+            problems.add(
+                fields.path(key),
+                "is for EMBED_USER recipients (with embedTenantName and externalId) only",
+            );
+        }
+    }
     let user_id = fields.opt_str("userId", 64, problems);
     let email = fields.opt_str("email", 254, problems);
     match (user_id, email) {
@@ -183,9 +192,9 @@ fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Optio
     }
 }
 
-/// Seed 004's request body. Read with every well-shaped recipient kept
-/// ([`AddRecipientsRequest::read`]), so that one 400 names the broken ones and those that do not
-/// resolve.
+/// Seed 004's request body.
+// Read with every well-shaped recipient kept (`read`), so that one 400 names the broken ones and
+// those that do not resolve.
 #[derive(Debug, Default, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddRecipientsRequest {
@@ -228,62 +237,88 @@ impl AddRecipientsRequest {
 }
 
 /// In the OpenAPI document, one recipient: exactly one of a console user by id, a console user
-/// by email, or an embed user.
+/// by email, or an embed user. As everywhere, `null` reads as absent: each shape allows the other
+/// shapes' keys as `null`.
 impl utoipa::PartialSchema for Wanted {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{
             AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Type,
         };
-        let closed = || {
-            ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        use utoipa::openapi::{KnownFormat, RefOr, Schema, SchemaFormat};
+        let or_null = |schema: RefOr<Schema>| -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .item(schema)
+                .item(ObjectBuilder::new().schema_type(Type::Null))
+                .into()
         };
-        let text = |min: usize, max: usize| {
+        // One shape: `own` keys (the `required` ones must be there and not null), every other
+        // known key only as null.
+        let shape = |title: &str, own: Vec<(&str, RefOr<Schema>, bool)>| {
+            let mut object = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .title(Some(title))
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            for key in RECIPIENT_FIELDS {
+                object = match own.iter().find(|(k, ..)| k == key) {
+                    Some((_, schema, true)) => object.property(*key, schema.clone()).required(*key),
+                    Some((_, schema, false)) => object.property(*key, or_null(schema.clone())),
+                    None => object.property(*key, ObjectBuilder::new().schema_type(Type::Null)),
+                };
+            }
+            object
+        };
+        let text = |min: usize, max: usize| -> RefOr<Schema> {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(min))
                 .max_length(Some(max))
+                .into()
         };
-        let by_id = closed()
-            .title(Some("USER by id"))
-            .property(
-                "userId",
-                ObjectBuilder::new().schema_type(Type::String).format(Some(
-                    utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Uuid),
-                )),
-            )
-            .required("userId");
-        let by_email = closed()
-            .title(Some("USER by email"))
-            .property("email", Email::schema())
-            .required("email");
-        let attribute = closed()
+        let uuid: RefOr<Schema> = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+            .into();
+        let attribute = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .property("name", text(1, ATTRIBUTE_MAX))
             .property("value", text(0, ATTRIBUTE_MAX))
             .required("name")
             .required("value");
-        let embed = closed()
-            .title(Some("EMBED_USER"))
-            .description(Some(
-                "`email` defaults to `externalId`, which must then be an email address; the phone of an sms recipient is its `userAttributes` entry named `phone` (E.164); `securityContext` is at most 16 KiB of JSON.",
-            ))
-            .property("embedTenantName", text(1, TENANT_NAME_MAX))
-            .property("externalId", text(1, EXTERNAL_ID_MAX))
-            .property("email", Email::schema())
-            .property("securityContext", ObjectBuilder::new().schema_type(Type::Object))
-            .property(
-                "userAttributes",
-                ArrayBuilder::new().items(attribute).max_items(Some(LIST_MAX)),
-            )
-            .property(
-                "groups",
-                ArrayBuilder::new()
-                    .items(text(1, GROUP_MAX))
-                    .max_items(Some(LIST_MAX)),
-            )
-            .required("embedTenantName")
-            .required("externalId");
+        let by_id = shape("USER by id", vec![("userId", uuid, true)]);
+        let by_email = shape("USER by email", vec![("email", Email::schema(), true)]);
+        let embed = shape(
+            "EMBED_USER",
+            vec![
+                ("embedTenantName", text(1, TENANT_NAME_MAX), true),
+                ("externalId", text(1, EXTERNAL_ID_MAX), true),
+                ("email", Email::schema(), false),
+                (
+                    "securityContext",
+                    ObjectBuilder::new().schema_type(Type::Object).into(),
+                    false,
+                ),
+                (
+                    "userAttributes",
+                    ArrayBuilder::new()
+                        .items(attribute)
+                        .max_items(Some(LIST_MAX))
+                        .into(),
+                    false,
+                ),
+                (
+                    "groups",
+                    ArrayBuilder::new()
+                        .items(text(1, GROUP_MAX))
+                        .max_items(Some(LIST_MAX))
+                        .into(),
+                    false,
+                ),
+            ],
+        )
+        .description(Some(
+            "`email` defaults to `externalId`, which must then be an email address; the phone of an sms recipient is its `userAttributes` entry named `phone` (E.164); `securityContext` is at most 16 KiB of JSON.",
+        ));
         OneOfBuilder::new()
             .item(by_id)
             .item(by_email)
