@@ -1,20 +1,17 @@
-//! Authentication and authorization: tokens, the caller (`Principal`) and the operator.
+//! Authentication and authorization: tokens, the caller (`Principal`) and the operator (read from
+//! a request's headers by `api::credentials`).
 //!
 //! A token is `hrld_<organization id>_<43 characters of base64url randomness>`. It is stored only
 //! as its SHA-256; its public id is the first 24 hex characters of that hash. Carrying the
 //! organization id lets one `GetItem` on the tenant's own partition find it (SPEC: the tenant id
 //! leads every partition key); the hash comparison is constant-time.
 
-use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
-use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::model::{OrgId, Permission, Role, TokenId};
 use crate::store::TokenRecord;
@@ -62,13 +59,13 @@ pub fn issue_token(org: &OrgId) -> IssuedToken {
 }
 
 /// Where a presented token claims to belong, and how to check it.
-struct Presented {
-    org: OrgId,
-    id: TokenId,
-    hash: String,
+pub(crate) struct Presented {
+    pub(crate) org: OrgId,
+    pub(crate) id: TokenId,
+    pub(crate) hash: String,
 }
 
-fn parse_presented(raw: &str) -> Option<Presented> {
+pub(crate) fn parse_presented(raw: &str) -> Option<Presented> {
     let rest = raw.strip_prefix(TOKEN_PREFIX)?;
     let (org, secret) = rest.split_once('_')?;
     if secret.len() != 43 {
@@ -140,7 +137,7 @@ impl Principal {
         }
     }
 
-    fn from_record(token: TokenRecord) -> Self {
+    pub(crate) fn from_record(token: TokenRecord) -> Self {
         Self {
             org: token.organization,
             user_id: token.user_id,
@@ -151,63 +148,10 @@ impl Principal {
     }
 }
 
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let raw = presented_token(&parts.headers).ok_or(ApiError::NoToken)?;
-        let presented = parse_presented(raw).ok_or(ApiError::InvalidToken)?;
-        let record = state
-            .store
-            .get_token(&presented.org, &presented.id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::InvalidToken)?;
-        let same: bool = record
-            .hash
-            .as_bytes()
-            .ct_eq(presented.hash.as_bytes())
-            .into();
-        if !same || record.organization != presented.org {
-            return Err(ApiError::InvalidToken);
-        }
-        if record.expires_at.is_some_and(|at| at <= state.clock.now()) {
-            return Err(ApiError::InvalidToken);
-        }
-        let principal = Self::from_record(record);
-        tracing::Span::current().record("tenant", principal.org.as_str());
-        Ok(principal)
-    }
-}
-
 /// The deployment's operator, authenticated by `HERALD_OPERATOR_TOKEN` (SPEC §8). A deployment
 /// without one has no operator: every attempt is 401 4004.
 #[derive(Clone, Copy, Debug)]
 pub struct Operator;
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let raw = presented_token(&parts.headers).ok_or(ApiError::NoToken)?;
-        let expected = state
-            .operator_token_hash
-            .as_deref()
-            .ok_or(ApiError::InvalidToken)?;
-        let same: bool = sha256_hex(raw).as_bytes().ct_eq(expected.as_bytes()).into();
-        if same {
-            Ok(Operator)
-        } else {
-            Err(ApiError::InvalidToken)
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ mod dynamodb_calls;
 mod event_store_contract;
 mod event_types;
 mod lambda_events;
+mod layers;
 mod local_crash;
 mod local_refusals;
 mod local_server;

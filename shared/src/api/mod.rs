@@ -2,6 +2,7 @@
 //! in the local server (ARCHITECTURE "one handler, two hosts").
 
 pub mod admin;
+pub mod credentials;
 pub mod events;
 pub mod input;
 pub mod notifications;

@@ -1,0 +1,64 @@
+//! The caller of a route, from the request's headers: an organization's user by their token
+//! ([`Principal`]), or the deployment's operator ([`Operator`]). Tokens themselves (their form,
+//! issuing, hashing) are `crate::auth`'s.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use subtle::ConstantTimeEq;
+
+use crate::app::AppState;
+use crate::auth::{Operator, Principal, parse_presented, presented_token, sha256_hex};
+use crate::error::ApiError;
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = presented_token(&parts.headers).ok_or(ApiError::NoToken)?;
+        let presented = parse_presented(raw).ok_or(ApiError::InvalidToken)?;
+        let record = state
+            .store
+            .get_token(&presented.org, &presented.id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or(ApiError::InvalidToken)?;
+        let same: bool = record
+            .hash
+            .as_bytes()
+            .ct_eq(presented.hash.as_bytes())
+            .into();
+        if !same || record.organization != presented.org {
+            return Err(ApiError::InvalidToken);
+        }
+        if record.expires_at.is_some_and(|at| at <= state.clock.now()) {
+            return Err(ApiError::InvalidToken);
+        }
+        let principal = Self::from_record(record);
+        tracing::Span::current().record("tenant", principal.org.as_str());
+        Ok(principal)
+    }
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = presented_token(&parts.headers).ok_or(ApiError::NoToken)?;
+        let expected = state
+            .operator_token_hash
+            .as_deref()
+            .ok_or(ApiError::InvalidToken)?;
+        let same: bool = sha256_hex(raw).as_bytes().ct_eq(expected.as_bytes()).into();
+        if same {
+            Ok(Operator)
+        } else {
+            Err(ApiError::InvalidToken)
+        }
+    }
+}
