@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Body, Fields, FromBody, JsonObject, PathParams};
+use super::input::{Fields, FromBody, JsonObject, PathParams};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::{test_notifications, users};
@@ -146,10 +146,10 @@ pub async fn get_settings(
 pub async fn update_settings(
     State(state): State<AppState>,
     principal: Principal,
-    Body(request): Body<NotifierSettings>,
+    JsonObject(body): JsonObject,
 ) -> ApiResult<Response> {
     principal.require(Permission::SettingsUpdate)?;
-    let paused = request.notifier_paused;
+    let paused = NotifierSettings::parse(&body)?.notifier_paused;
     let org = &principal.org;
     if !state.store.set_notifier_paused(org, paused).await? {
         return Ok(StatusCode::NOT_MODIFIED.into_response());

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Body, Fields, FromBody, OrgPath, PageQuery, PathParams, encode_cursor};
+use super::input::{Fields, FromBody, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
 use super::{Envelope, envelope};
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -142,10 +142,11 @@ pub async fn emit(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<OrgPath>,
-    Body(request): Body<EmitEventRequest>,
+    JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Envelope<EventAccepted>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::EventCreate)?;
+    let request = EmitEventRequest::parse(&body)?;
     let event = events::emit(
         &state,
         org,

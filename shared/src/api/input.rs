@@ -51,7 +51,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 
 /// A request body that reads itself from a JSON object: every broken field is recorded in
 /// `problems` under its full path (so one 400 names them all), and the value comes back only when
-/// nothing was broken. The same type gives the route's OpenAPI schema.
+/// nothing was broken. The same type gives the route's OpenAPI schema. Handlers parse after they
+/// authorize: a caller without the permission learns nothing about a body's rules.
 ///
 /// Bodies that name things only the store can check (users that must exist) are read with their
 /// own `read(fields, problems) -> Self` instead, which keeps every part that did read, so the
@@ -65,20 +66,6 @@ pub trait FromBody: Sized {
         let mut problems = Problems::default();
         let value = Self::read(&Fields::new(body, ""), &mut problems);
         problems.finish(|| value)
-    }
-}
-
-/// A request body read into `T` ([`FromBody`]): 413, 400 1000 or 400 1001 as [`JsonObject`] and
-/// `T` decide.
-#[derive(Debug)]
-pub struct Body<T>(pub T);
-
-impl<T: FromBody, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let JsonObject(map) = JsonObject::from_request(req, state).await?;
-        T::parse(&map).map(Self)
     }
 }
 

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{
-    Body, Fields, FromBody, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
+    Fields, FromBody, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
 };
 use super::{Envelope, envelope};
 use crate::app::AppState;
@@ -240,8 +240,9 @@ impl FromBody for CreateUserRequest {
 pub async fn create_organization(
     State(state): State<AppState>,
     _operator: Operator,
-    Body(request): Body<CreateOrganizationRequest>,
+    JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Envelope<CreatedOrganization>>)> {
+    let request = CreateOrganizationRequest::parse(&body)?;
     let new = NewOrganization {
         id: request.id,
         name: request.name,
@@ -279,10 +280,11 @@ pub async fn create_user(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<OrgPath>,
-    Body(request): Body<CreateUserRequest>,
+    JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Envelope<UserView>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::UserCreate)?;
+    let request = CreateUserRequest::parse(&body)?;
     let user = User {
         id: Uuid::now_v7(),
         organization: org,

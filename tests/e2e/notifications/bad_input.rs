@@ -297,6 +297,38 @@ async fn tokens_are_required_and_checked(backend: Backend) {
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 }
 
+async fn a_body_is_read_only_after_the_caller_is_authorized(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let other = TestApp::on_state(backend, app.state.clone(), app.calls.clone()).await;
+    let (_, member) = app.user_with_token("mia", &["member"]).await;
+    let broken = json!({"type": "pigeon", "colour": 1});
+    // Without the permission: 403, however broken the body.
+    let res = app
+        .call(
+            Method::POST,
+            &app.path("/notifications"),
+            Some(&member),
+            Some(broken.clone()),
+        )
+        .await;
+    assert_error(&res, 403, 4003, None);
+    // Another organization's path: 404, however broken the body.
+    let res = other
+        .call(
+            Method::POST,
+            &app.path("/notifications"),
+            Some(&other.admin_token),
+            Some(broken.clone()),
+        )
+        .await;
+    assert_error(&res, 404, 3001, None);
+    // Authorized: the body's problems.
+    let res = app
+        .admin(Method::POST, &app.path("/notifications"), Some(broken))
+        .await;
+    assert_error(&res, 400, 1001, None);
+}
+
 async fn another_organization_is_always_404_and_a_bad_id_is_400(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let other = TestApp::on_state(backend, app.state.clone(), app.calls.clone()).await;
@@ -370,4 +402,5 @@ herald_tests::on_both_backends!(
     an_unknown_path_is_404_and_a_wrong_method_405_with_allow_in_the_envelope,
     tokens_are_required_and_checked,
     another_organization_is_always_404_and_a_bad_id_is_400,
+    a_body_is_read_only_after_the_caller_is_authorized,
 );

@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::input::{
-    Body, Fields, FromBody, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
+    Fields, FromBody, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
 };
 use super::{Envelope, envelope};
 use crate::app::AppState;
@@ -172,10 +172,11 @@ pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<OrgPath>,
-    Body(request): Body<CreateNotificationRequest>,
+    JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Envelope<NotificationView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationCreate)?;
+    let request = CreateNotificationRequest::parse(&body)?;
 
     let notification = notifications::create(&state, org, request.into_new()).await?;
     Ok(envelope(NotificationView::from(&notification)))
@@ -261,11 +262,12 @@ pub async fn update(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<NotificationPath>,
-    Body(request): Body<UpdateNotificationRequest>,
+    JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Envelope<NotificationView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationUpdate)?;
     let id = notification_id(&path.id)?;
+    let request = UpdateNotificationRequest::parse(&body)?;
     let updated = notifications::update(&state, &org, &id, request.into_patch()).await?;
     Ok(envelope(NotificationView::from(&updated)))
 }
