@@ -65,6 +65,12 @@ pub(crate) struct Presented {
     pub(crate) hash: String,
 }
 
+/// The organization a token belongs to, read from the token itself (`hrld_<org>_…`), or `None`
+/// for anything that is not a token's form. It proves nothing: the server checks the token.
+pub fn token_organization(raw: &str) -> Option<OrgId> {
+    parse_presented(raw).map(|p| p.org)
+}
+
 pub(crate) fn parse_presented(raw: &str) -> Option<Presented> {
     let rest = raw.strip_prefix(TOKEN_PREFIX)?;
     let (org, secret) = rest.split_once('_')?;

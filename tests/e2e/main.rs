@@ -1,6 +1,7 @@
 //! The one end-to-end test binary (see `tests/support` for the helpers).
 
 mod admin;
+mod cli;
 mod delivery;
 mod dynamodb_calls;
 mod event_store_contract;

@@ -104,6 +104,10 @@ fn every_route_and_worker_has_its_binary_and_sample_event_and_nothing_else_does(
     functions.extend(WORKERS.iter().map(|w| (*w).to_owned()));
     let mut bins = names("functions/src/bin", "rs");
     assert!(bins.remove("herald-local"));
+    assert!(
+        repo("functions/src/bin/herald/main.rs").is_file(),
+        "the command line"
+    );
     same(&bins, &functions, "functions/src/bin");
     same(&names("events", "json"), &functions, "events/");
     for route in Route::ALL {

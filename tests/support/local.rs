@@ -13,13 +13,18 @@ use serde_json::Value;
 
 /// The debug build of `herald-local`.
 pub fn binary() -> PathBuf {
+    debug_binary("herald-local")
+}
+
+/// The debug build of the functions package's binary `name` (`herald-local`, `herald`).
+pub fn debug_binary(name: &str) -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug/herald-local");
+    let path = target.join("debug").join(name);
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build -p functions --bin herald-local` (scripts/test does)",
+        "{} is missing: build it with `cargo build -p functions --bin {name}` (scripts/test does)",
         path.display()
     );
     path
