@@ -3,7 +3,7 @@
 //!
 //! A token is `hrld_<organization id>_<43 characters of base64url randomness>`. It is stored only
 //! as its SHA-256; its public id is the first 24 hex characters of that hash. Carrying the
-//! organization id lets one `GetItem` on the tenant's own partition find it (SPEC: the tenant id
+//! organization id lets one `GetItem` on the tenant's own partition find it (the tenant id
 //! leads every partition key); the hash comparison is constant-time.
 
 use axum::http::HeaderMap;
@@ -154,7 +154,7 @@ impl Principal {
     }
 }
 
-/// The deployment's operator, authenticated by `HERALD_OPERATOR_TOKEN` (SPEC §8). A deployment
+/// The deployment's operator, authenticated by `HERALD_OPERATOR_TOKEN`. A deployment
 /// without one has no operator: every attempt is 401 4004.
 #[derive(Clone, Copy, Debug)]
 pub struct Operator;

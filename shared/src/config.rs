@@ -1,4 +1,4 @@
-//! Typed configuration, read once from the environment at start-up (SPEC §9). A missing or invalid
+//! Typed configuration, read once from the environment at start-up. A missing or invalid
 //! value fails start-up with a message naming the variable.
 
 use std::env;
@@ -57,7 +57,7 @@ pub struct Config {
     /// `HERALD_RETENTION_DAYS`, default 30: how long events and the delivery log are kept
     /// (SQLite: the scheduled prune; DynamoDB: the items' TTL).
     pub retention: time::Duration,
-    /// At most this many notifications per organization (SPEC §3).
+    /// At most this many notifications per organization.
     pub max_notifications: u32,
 }
 

@@ -1,4 +1,4 @@
-//! The one error type of the API and its one mapping to the envelope of SPEC §2:
+//! The one error type of the API and its one mapping to the error envelope (README, Conventions):
 //! `{"status": false, "error": {"code", "message", "details"?, "requestId"}}`.
 
 use axum::http::StatusCode;
@@ -81,7 +81,7 @@ impl ApiError {
         Self::Validation(vec![FieldError::new(field, message)])
     }
 
-    /// `(HTTP status, code, message)` of SPEC §2's table.
+    /// `(HTTP status, code, message)` of the error table (README, Conventions).
     pub fn parts(&self) -> (StatusCode, u16, &'static str) {
         match self {
             Self::Malformed(_) => (StatusCode::BAD_REQUEST, 1000, "Malformed request body"),

@@ -1,4 +1,4 @@
-//! Fan-out (SPEC §7): turns one emitted event into its deliveries, one bounded chunk per fan-out
+//! Fan-out: turns one emitted event into its deliveries, one bounded chunk per fan-out
 //! message, so that an event with 100,000 recipients never comes near a Lambda time limit.
 //!
 //! The first message of an event makes one delivery per Slack or webhook notification subscribed

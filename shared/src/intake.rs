@@ -1,4 +1,4 @@
-//! Accepting an event (SPEC §7): the event, its idempotency key and its first fan-out message are
+//! Accepting an event: the event, its idempotency key and its first fan-out message are
 //! recorded as one unit — a 202 means all three are durable, a 503 means none is, and a retry is
 //! safe either way.
 //!

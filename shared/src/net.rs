@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use async_trait::async_trait;
 use url::{Host, Url};
 
-/// The outbound HTTP client settings of SPEC §7: redirects are not followed, 15 s timeout.
+/// The outbound HTTP client settings: redirects are not followed, 15 s timeout.
 pub fn http_client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

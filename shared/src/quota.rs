@@ -1,4 +1,4 @@
-//! SMS quota days (SPEC §5): counters are keyed by UTC day, so a new day starts at zero whether or
+//! SMS quota days: counters are keyed by UTC day, so a new day starts at zero whether or
 //! not the reset job has run. The job closes ended days: it records each organization's usage
 //! summary for the day, then deletes the day's counters.
 //!

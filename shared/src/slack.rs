@@ -1,4 +1,4 @@
-//! Slack's OAuth code exchange (`oauth.v2.access`) for `slack` notifications (SPEC §3). The base
+//! Slack's OAuth code exchange (`oauth.v2.access`) for `slack` notifications. The base
 //! URL is configurable so tests and local runs use a Slack stand-in.
 
 use std::sync::{Arc, OnceLock};

@@ -30,7 +30,7 @@ pub fn init_json() {
 }
 
 /// Human-readable output for the local server, on stderr (its stdout carries only its three
-/// lines, SPEC §9), coloured only when stderr is a terminal and `NO_COLOR` is not set.
+/// lines), coloured only when stderr is a terminal and `NO_COLOR` is not set.
 pub fn init_human() {
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

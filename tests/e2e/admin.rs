@@ -1,4 +1,4 @@
-//! The notifications admin API (SPEC §4, seed 002) through the API, on both backends.
+//! The notifications admin API (seed 002) through the API, on both backends.
 
 use std::time::Duration;
 

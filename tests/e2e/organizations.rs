@@ -1,4 +1,4 @@
-//! Organizations, users and tokens (SPEC §8) through the API, on both backends.
+//! Organizations, users and tokens through the API, on both backends.
 
 use herald_tests::{Backend, OPERATOR_TOKEN, TestApp, assert_error};
 use http::{Method, StatusCode};
@@ -291,7 +291,7 @@ async fn token_bodies_are_validated(backend: Backend) {
         Some(&[
             (
                 "permissions[1]",
-                "must be one of the permission names of SPEC §2",
+                "must be one of base.organization.notification.create, base.organization.notification.read, base.organization.notification.update, base.organization.notification.delete, base.organization.event.create, base.organization.settings.read, base.organization.settings.update, base.organization.user.create, base.organization.user.read, base.organization.token.create",
             ),
             ("expiresAt", "must be in the future"),
             (

@@ -1,4 +1,4 @@
-//! `herald-local`: the whole API in one process on 127.0.0.1:3000 (SPEC §9), durable.
+//! `herald-local`: the whole API in one process on 127.0.0.1:3000, durable.
 //!
 //! - Data lives in `HERALD_DATA_DIR` (default `./herald-data`): the SQLite database holding the
 //!   store and both queues, and the ready-made organization's credentials (`shared::local`). A

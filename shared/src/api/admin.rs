@@ -1,4 +1,4 @@
-//! The notifications admin API (SPEC §4, seed 002) under `/api/v2`: dispatch methods, the
+//! The notifications admin API (seed 002) under `/api/v2`: dispatch methods, the
 //! notifier pause, the system templates, the test notification, and user preferences. The
 //! organization is the caller's (from the token); bodies are exactly the seed's, no envelope.
 //!

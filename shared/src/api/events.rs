@@ -1,4 +1,4 @@
-//! Events (SPEC §7): `POST /v1/organizations/{organizationId}/events` answers 202 as soon as the
+//! Events: `POST /v1/organizations/{organizationId}/events` answers 202 as soon as the
 //! event is recorded and its fan-out queued, whatever the number of targets.
 //!
 //! Decisions where the spec is silent:

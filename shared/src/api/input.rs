@@ -1,5 +1,5 @@
 //! The edge: request bodies, path parameters and paging queries, read into domain values with every
-//! broken field collected (serde's derive stops at the first error; SPEC §2 wants them all).
+//! broken field collected (serde's derive stops at the first error; one 400 names them all).
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, Problems};
 
-/// The largest request body accepted (SPEC §2): larger gets 413 1002.
+/// The largest request body accepted: larger gets 413 1002.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A JSON object request body. Bodies over [`MAX_BODY_BYTES`] are 413 1002; anything that is not a

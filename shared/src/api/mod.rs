@@ -84,7 +84,7 @@ pub(crate) fn static_json(bytes: &'static [u8]) -> Response {
         .into_response()
 }
 
-/// The success envelope of seed 000 and SPEC §8: `{"status": true, "data": ...}`.
+/// The success envelope of seed 000 and Herald's own routes: `{"status": true, "data": ...}`.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T> {
     pub status: bool,

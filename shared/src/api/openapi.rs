@@ -10,7 +10,7 @@ use super::Route;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Herald", description = "Herald, a multi-tenant notifications service: where notifications go (Slack, webhooks, email, SMS), who receives them and under which policy. Conventions (envelope, errors, lists, authentication) are in the README."),
+    info(title = "Herald", description = "Herald, a multi-tenant notifications service: where notifications go (Slack, webhooks, email, SMS), who receives them and under which policy. Conventions (envelope, errors, lists, authentication) are in the README. Routes marked seed 000, 002, 003 or 004 keep the shape of the API document they come from, so that its clients work unchanged (000: organization notifications; 002: Coder's notifications API; 003: notifications settings; 004: recipients); the others are Herald's own."),
     modifiers(&Security)
 )]
 pub struct ApiDoc;

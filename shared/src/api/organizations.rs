@@ -1,4 +1,4 @@
-//! Organizations and users (SPEC §8, ext): what makes the rest usable (tokens: `tokens.rs`).
+//! Organizations and users (Herald's own): what makes the rest usable (tokens: `tokens.rs`).
 
 use axum::Json;
 use axum::extract::State;

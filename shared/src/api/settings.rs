@@ -1,4 +1,4 @@
-//! Environment notifications settings (SPEC §5, seed 003): GET for any user, PUT and DELETE for
+//! Environment notifications settings (seed 003): GET for any user, PUT and DELETE for
 //! admins. `environmentId` is the organization id.
 //!
 //! Decisions where the seed is silent:

@@ -1,4 +1,4 @@
-//! Tokens (SPEC §8): an admin creates one for a user of the organization, narrowed to some
+//! Tokens: an admin creates one for a user of the organization, narrowed to some
 //! permissions and with an expiry if wanted, and revokes it; the secret is shown once.
 
 use axum::Json;

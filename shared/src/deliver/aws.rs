@@ -1,4 +1,4 @@
-//! Email through Amazon SES v2 and SMS through Amazon SNS (SPEC §7), classified for the retry
+//! Email through Amazon SES v2 and SMS through Amazon SNS, classified for the retry
 //! rules: throttling and service errors are retried; a rejected message fails at once.
 
 use aws_sdk_sesv2::error::SdkError;

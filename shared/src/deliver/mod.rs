@@ -1,4 +1,4 @@
-//! The sender (SPEC §7): takes delivery messages from the queue and delivers each exactly once in
+//! The sender: takes delivery messages from the queue and delivers each exactly once in
 //! effect, whatever the queue repeats.
 //!
 //! For a batch of messages: claim the deliveries (new or `queued` → `sending` with a lease, one

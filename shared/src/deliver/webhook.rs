@@ -1,4 +1,4 @@
-//! Webhook and Slack transports: one HTTP POST each, classified for the retry rules of SPEC §7.
+//! Webhook and Slack transports: one HTTP POST each, classified for the retry rules.
 //!
 //! Webhooks are signed per the Standard Webhooks specification over the exact bytes sent:
 //! `webhook-id` (the delivery id, the same on every retry), `webhook-timestamp` (Unix seconds) and
@@ -168,7 +168,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// SPEC §7: 2xx sent; 408, 429, 5xx retried (honouring `Retry-After`); 410 (or a Slack "gone"
+/// 2xx sent; 408, 429, 5xx retried (honouring `Retry-After`); 410 (or a Slack "gone"
 /// error) fails and disables the notification; any other answer fails at once.
 fn classify(
     status: StatusCode,

@@ -267,7 +267,7 @@ macro_rules! name_enum {
 }
 
 name_enum!(
-    /// The 15 event types of SPEC §1, in the seed's order.
+    /// The 15 event types, in the seed's order.
     EventType, "buildCreated, buildProcessed, feedbackCreated, certificateWillExpire, applePushRenovation, emmEnrollmentCreated, emmDeviceCreated, emmDeviceChangedMdmUser, admEnrollmentCreated, admDeviceCreated, admDeviceChangedMdmUser, winEnrollmentCreated, winDeviceCreated, winDeviceChangedMdmUser, inventoryItemRegistered" {
         BuildCreated = "buildCreated",
         BuildProcessed = "buildProcessed",
@@ -289,7 +289,7 @@ name_enum!(
 
 name_enum!(
     /// A notification's target type: seed 000's `slack` and `webhook`, and the per-user `email`
-    /// and `sms` (SPEC §3 ext).
+    /// and `sms` (Herald's own).
     NotificationType, "slack, webhook, email, sms" {
         Slack = "slack",
         Webhook = "webhook",
@@ -313,7 +313,7 @@ name_enum!(
 );
 
 name_enum!(
-    /// The supported template languages (SPEC §4, seed 003's `defaultLanguage`).
+    /// The supported template languages (seed 003's `defaultLanguage`).
     Language, "en, de, fr, es" {
         En = "en",
         De = "de",
@@ -333,7 +333,7 @@ name_enum!(
 );
 
 name_enum!(
-    /// Where a delivery stands (SPEC §1).
+    /// Where a delivery stands.
     DeliveryStatus, "queued, held, sending, sent, failed, skipped" {
         Queued = "queued",
         Held = "held",
@@ -360,8 +360,8 @@ name_enum!(
 );
 
 name_enum!(
-    /// Permission names of SPEC §2.
-    Permission, "the permission names of SPEC §2" {
+    /// The permission names.
+    Permission, "base.organization.notification.create, base.organization.notification.read, base.organization.notification.update, base.organization.notification.delete, base.organization.event.create, base.organization.settings.read, base.organization.settings.update, base.organization.user.create, base.organization.user.read, base.organization.token.create" {
         NotificationCreate = "base.organization.notification.create",
         NotificationRead = "base.organization.notification.read",
         NotificationUpdate = "base.organization.notification.update",
@@ -389,7 +389,7 @@ impl Role {
 }
 
 /// Which of the 15 event types a notification is subscribed to. Serialized as an object with all
-/// 15 keys (SPEC §3: absent in a request = `false`).
+/// 15 keys (absent in a request = `false`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EventSet(u16);
 

@@ -1,4 +1,4 @@
-//! Timestamps: RFC 3339, UTC, millisecond precision (`2019-01-28T16:57:42.293Z`), SPEC §2.
+//! Timestamps: RFC 3339, UTC, millisecond precision (`2019-01-28T16:57:42.293Z`).
 
 use serde::{Deserialize, Deserializer, Serializer};
 use time::format_description::BorrowedFormatItem;

@@ -5,7 +5,7 @@
 //!
 //! A delivery message carries the whole delivery as it was queued (target, template, language,
 //! its place in the log): until the sender claims it, the message is the delivery, and nothing
-//! is written for it (SPEC §7's cost: two writes per delivery, the claim and the settlement).
+//! is written for it (the cost: two writes per delivery, the claim and the settlement).
 
 pub mod sqlite;
 pub mod sqs;

@@ -194,7 +194,7 @@ pub trait RecipientStore: Send + Sync {
 }
 
 /// An organization's settings (seed 003), its notifier pause (seed 002) and its users' SMS quota
-/// counters (SPEC §5).
+/// counters.
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
     /// The organization's settings (one read); `None` for an unknown organization.
@@ -249,7 +249,7 @@ pub trait PreferenceStore: Send + Sync {
     ) -> StoreResult<HashMap<Uuid, bool>>;
 }
 
-/// Events and their deliveries (SPEC §7).
+/// Events and their deliveries.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
     /// Records an event, and its idempotency key (kept until `key_expires`) when it has one, in

@@ -311,7 +311,7 @@ pub enum Channel {
     },
 }
 
-/// One message to one target (SPEC §1). A queued delivery travels as its queue message; the
+/// One message to one target. A queued delivery travels as its queue message; the
 /// sender's claim records it (the fan-out records only those it skips).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -350,7 +350,7 @@ pub struct Delivery {
     pub updated_at: OffsetDateTime,
 }
 
-/// An event emitted into an organization (SPEC §7).
+/// An event emitted into an organization.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {

@@ -1,4 +1,4 @@
-//! The 16 system notification templates (seed 002, SPEC §4): one per event type plus "Test
+//! The 16 system notification templates (seed 002): one per event type plus "Test
 //! Notification", each written in every [`Language`], rendered with minijinja (Jinja syntax).
 //!
 //! The templates are static data compiled into the binary: listing them reads no store, and their
@@ -83,7 +83,7 @@ pub struct EmailContent {
     pub html: String,
 }
 
-/// Every system template, in seed order (the event types of SPEC §1, then the test notification).
+/// Every system template, in seed order (the event types, then the test notification).
 pub fn all() -> &'static [SystemTemplate] {
     &TEMPLATES
 }

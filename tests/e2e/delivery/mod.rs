@@ -1,4 +1,4 @@
-//! Events, fan-out and the sender (SPEC §7) end to end, on both backends: a real HTTP receiver on
+//! Events, fan-out and the sender end to end, on both backends: a real HTTP receiver on
 //! loopback, the real queues (in memory, or SQS on moto).
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Organization notifications (SPEC §3, seed 000) through the API, on both backends.
+//! Organization notifications (seed 000) through the API, on both backends.
 
 use herald_tests::{Backend, TestApp, assert_error};
 use http::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! Organization notifications (SPEC §3, seed 000): create, list, get, patch, delete.
+//! Organization notifications (seed 000): create, list, get, patch, delete.
 
 use axum::Json;
 use axum::extract::State;

@@ -1,15 +1,15 @@
-//! Notification recipients (SPEC §6, seed 004): bulk, all-or-nothing, idempotent subscription of
+//! Notification recipients (seed 004): bulk, all-or-nothing, idempotent subscription of
 //! up to 1,000 recipients to an `email` or `sms` notification, and (ext) listing and removal.
 //!
 //! The add route validates and resolves every recipient before writing anything: one bad
 //! recipient fails the whole request with a 400 naming every bad index. Reads and writes are
 //! batched (one BatchGetItem per 100 recipients, one BatchWriteItem per 25 changed ones).
 //! Decisions where the seed is silent:
-//! - `userId` is a string (a UUID), as SPEC §6 says; `userId` and `email` together are refused.
+//! - `userId` is a string (a UUID), `userId` and `email` together are refused.
 //! - An embed user's phone (for `sms` notifications) is its `userAttributes` entry named `phone`.
 //! - The same recipient twice in one request counts once; its last occurrence's properties win.
 //! - The responses of this seed have no `{"status", "data"}` envelope (seed 004 has none); errors
-//!   use SPEC §2's envelope like every route.
+//!   use the error envelope like every route.
 
 use axum::Json;
 use axum::extract::State;

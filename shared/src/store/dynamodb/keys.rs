@@ -4,7 +4,7 @@
 //!
 //! | sk | item |
 //! |---|---|
-//! | `ORG` | the organization, and `notificationCount` (the limit of SPEC §3) |
+//! | `ORG` | the organization, and `notificationCount` (the limit of 100) |
 //! | `USER#<uuid>` | a user |
 //! | `USERNAME#<lowercase username>` | `{userId}`: makes usernames unique |
 //! | `EMAIL#<email>` | `{userId}`: makes emails unique |
@@ -20,7 +20,7 @@
 //! A notification's recipients have their own partition, `ORG#<org>#NOTIF#<id>`, sort key
 //! `RCPT#<recipient id>`: fan-out pages through it without touching the tenant's other items.
 //!
-//! Events and deliveries (SPEC §7), each with a `ttl` of its creation + `HERALD_RETENTION_DAYS`:
+//! Events and deliveries, each with a `ttl` of its creation + `HERALD_RETENTION_DAYS`:
 //!
 //! | pk | sk | item |
 //! |---|---|---|

@@ -1,5 +1,5 @@
 //! Notifications on DynamoDB: the organization's counter and the notification in one
-//! transaction (the limit of SPEC §3).
+//! transaction (the limit of 100).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue as Av;

@@ -475,7 +475,7 @@ pub struct Pruned {
 const PRUNE_CHUNK: usize = 250;
 
 impl Sqlite {
-    /// The retention job (SPEC §7): removes the deliveries and events created before `before`,
+    /// The retention job: removes the deliveries and events created before `before`,
     /// the dead letters that died before it, and the idempotency keys expired at `now` — in
     /// chunks of [`PRUNE_CHUNK`] rows, each its own job of the writer.
     pub async fn prune(&self, before: OffsetDateTime, now: OffsetDateTime) -> StoreResult<Pruned> {

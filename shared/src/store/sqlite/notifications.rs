@@ -1,5 +1,5 @@
 //! Notifications on SQLite: the organization's counter and the notification written in one job
-//! (the limit of SPEC §3), and a PATCH conditional on the version read.
+//! (the limit of 100), and a PATCH conditional on the version read.
 
 use async_trait::async_trait;
 use rusqlite::params;
