@@ -144,6 +144,8 @@ async fn the_command_line_drives_notifications_events_deliveries_the_notifier_an
     assert_eq!(deliveries[0]["status"], "sent");
     assert_eq!(deliveries[0]["notificationId"], webhook.as_str());
     assert_eq!(receiver.received(), 1);
+    let id = deliveries[0]["id"].as_str().unwrap_or_default();
+    assert_eq!(json(&local, &["deliveries", "get", id]), deliveries[0]);
     let shown = json(&local, &["events", "get", &event]);
     assert_eq!(shown["deliveries"]["items"][0]["status"], "sent");
 

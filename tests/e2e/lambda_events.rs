@@ -13,12 +13,13 @@ use shared::app::AppState;
 use shared::auth::sha256_hex;
 use shared::config::Config;
 use shared::model::{
-    Clock, Email, EventSet, EventType, NotificationId, OrgId, OrgKind, Plan, Role, SystemClock,
-    TokenId, Username,
+    Clock, DeliveryStatus, Email, EventSet, EventType, Language, NotificationId, OrgId, OrgKind,
+    Plan, Role, SystemClock, TokenId, Username,
 };
 use shared::store::{
-    DeliveryStore, Notification, NotificationStore, Organization, OrganizationStore, Recipient,
-    RecipientKind, RecipientStore, Target, TokenRecord, User, WebhookTarget,
+    Channel, Delivery, DeliveryStore, Notification, NotificationStore, Organization,
+    OrganizationStore, Recipient, RecipientKind, RecipientStore, Target, TokenRecord, User,
+    WebhookTarget,
 };
 use tower::ServiceExt;
 
@@ -30,6 +31,9 @@ const EMAIL_NOTIFICATION: &str = "5f1e2d3c4b5a697887960002";
 const USER: &str = "01890a5d-ac96-774b-bcce-b302099a8057";
 
 const EVENT: &str = "01890a5e-0000-7000-8000-00000000e001";
+
+/// The delivery the get-delivery sample names.
+const DELIVERY: &str = "01890a5e-0000-7000-8000-00000000d001";
 
 /// The event the get-event and fan-out samples name.
 fn sample_event() -> shared::store::Event {
@@ -129,7 +133,32 @@ async fn seeded_state() -> AppState {
         created_at: now,
         updated_at: now,
     };
+    let recipient_org = recipient.organization.clone();
     parse(store.put_recipients(&[recipient]).await);
+    // The delivery the get-delivery sample names: the sample event's, skipped.
+    let skipped = Delivery {
+        id: parse(DELIVERY.parse()),
+        organization: recipient_org.clone(),
+        event: Some(parse(EVENT.parse())),
+        template: shared::templates::get(shared::templates::TemplateKey::Event(
+            EventType::BuildCreated,
+        ))
+        .id,
+        user: None,
+        channel: Channel::Webhook {
+            notification: parse(NotificationId::parse(NOTIFICATION)),
+        },
+        language: Language::En,
+        data: None,
+        status: DeliveryStatus::Skipped,
+        attempts: 0,
+        last_error: None,
+        reason: Some("not_whitelisted".into()),
+        lease_until: None,
+        created_at: now,
+        updated_at: now,
+    };
+    parse(store.put_deliveries(&[skipped]).await);
     let created = store
         .create_event(&sample_event(), now + time::Duration::hours(24))
         .await;

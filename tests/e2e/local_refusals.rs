@@ -111,6 +111,28 @@ fn a_database_of_a_newer_schema_is_refused_and_left_as_it_was() {
 }
 
 #[test]
+fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
+    let dir = database_then("DROP INDEX deliveries_by_id; PRAGMA user_version = 1;");
+    let mut local = Local::start(&dir, &[]);
+    local.signal("TERM");
+    assert!(local.wait(Duration::from_secs(12)).is_some());
+    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap_or_else(|e| panic!("{e}"));
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(version, shared::store::sqlite::schema::VERSION);
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT record FROM deliveries \
+             WHERE org = 'o' AND substr(list_key, instr(list_key, '#') + 1) = 'x'",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.contains("deliveries_by_id"), "{plan}");
+}
+
+#[test]
 fn a_database_of_another_application_is_refused() {
     let dir = temp_path("data");
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));

@@ -407,6 +407,49 @@ pub async fn list_deliveries(
     Ok(envelope(page_of(found)))
 }
 
+/// `{"status": true, "data": <delivery>}`
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryResponse {
+    pub status: bool,
+    pub data: DeliveryView,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryPath {
+    organization_id: String,
+    delivery_id: String,
+}
+
+/// Get one delivery
+///
+/// Found by its id alone (the `id` of the delivery log's items). A delivery shows once the
+/// fan-out has skipped it or the sender has taken it from the queue.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organizationId}/deliveries/{deliveryId}",
+    tag = "Events and delivery",
+    params(("organizationId" = String, Path), ("deliveryId" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 200, body = DeliveryResponse), (status = 401, body = crate::error::ErrorEnvelope),
+        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+)]
+pub async fn get_delivery(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<DeliveryPath>,
+) -> ApiResult<Json<Envelope<DeliveryView>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::NotificationRead)?;
+    let id = Uuid::parse_str(&path.delivery_id).map_err(|_| ApiError::NotFound)?;
+    let delivery = state
+        .store
+        .find_delivery(&org, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(envelope(DeliveryView::from(&delivery)))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The event-type catalog
 

@@ -178,6 +178,7 @@ route_table! {
     EmitEvent "emit-event" => events::emit,
     GetEvent "get-event" => events::get,
     ListDeliveries "list-deliveries" => events::list_deliveries,
+    GetDelivery "get-delivery" => events::get_delivery,
     TestNotification "test-notification" => notifications::test,
     ListEventTypes "list-event-types" => events::event_types,
 }

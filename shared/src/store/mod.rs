@@ -269,6 +269,9 @@ pub trait DeliveryStore: Send + Sync {
         created_at: OffsetDateTime,
         id: Uuid,
     ) -> StoreResult<Option<Delivery>>;
+    /// The delivery `id` of `org`, found by its id alone. On DynamoDB through an eventually
+    /// consistent index: a delivery recorded a moment ago may not be found yet.
+    async fn find_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>>;
     /// Records deliveries settled at birth (the fan-out's `skipped` ones; BatchWriteItem, 25 per
     /// call). Writing one again writes the same.
     async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()>;

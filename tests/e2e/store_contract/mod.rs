@@ -390,6 +390,21 @@ async fn the_notifier_pause_reports_whether_it_changed(backend: Backend) {
     );
 }
 
+/// A delivery like `queued`, recorded settled at birth (skipped by the fan-out).
+async fn recorded_skipped(store: &Arc<dyn Store>, queued: &Delivery) -> Delivery {
+    let skipped = Delivery {
+        id: Uuid::now_v7(),
+        status: DeliveryStatus::Skipped,
+        reason: Some("not_whitelisted".into()),
+        ..queued.clone()
+    };
+    assert_eq!(
+        store.put_deliveries(std::slice::from_ref(&skipped)).await,
+        Ok(())
+    );
+    skipped
+}
+
 async fn a_delivery_is_recorded_by_its_first_claim_and_sent_at_most_once(backend: Backend) {
     let (store, o, admin) = seeded(backend).await;
     let now = SystemClock.now();
@@ -486,16 +501,7 @@ async fn a_delivery_is_recorded_by_its_first_claim_and_sent_at_most_once(backend
         Ok(None)
     );
     // A delivery recorded settled at birth (skipped by the fan-out) is not claimed.
-    let skipped = Delivery {
-        id: Uuid::now_v7(),
-        status: DeliveryStatus::Skipped,
-        reason: Some("not_whitelisted".into()),
-        ..queued.clone()
-    };
-    assert_eq!(
-        store.put_deliveries(std::slice::from_ref(&skipped)).await,
-        Ok(())
-    );
+    let skipped = recorded_skipped(&store, &queued).await;
     assert_eq!(
         store.claim_delivery(&skipped, now, lease).await,
         Ok(Claim::Settled(DeliveryStatus::Skipped))
@@ -522,7 +528,36 @@ async fn a_delivery_is_recorded_by_its_first_claim_and_sent_at_most_once(backend
     );
 }
 
+async fn a_delivery_is_found_by_its_id_alone_in_its_own_organization(backend: Backend) {
+    let (store, o, admin) = seeded(backend).await;
+    let now = SystemClock.now();
+    let lease = now + time::Duration::seconds(60);
+    let queued = herald_tests::queued_delivery(&o.id, Uuid::now_v7(), admin.email.clone());
+    assert_eq!(
+        store.find_delivery(&o.id, queued.id).await,
+        Ok(None),
+        "a queued delivery is only its message"
+    );
+    let claimed = match store.claim_delivery(&queued, now, lease).await {
+        Ok(Claim::Claimed(d)) => *d,
+        other => panic!("{other:?}"),
+    };
+    let skipped = recorded_skipped(&store, &queued).await;
+    assert_eq!(
+        store.find_delivery(&o.id, queued.id).await,
+        Ok(Some(claimed))
+    );
+    assert_eq!(
+        store.find_delivery(&o.id, skipped.id).await,
+        Ok(Some(skipped.clone()))
+    );
+    let elsewhere = OrgId::parse("no-such-org").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.find_delivery(&elsewhere, queued.id).await, Ok(None));
+    assert_eq!(store.find_delivery(&o.id, Uuid::now_v7()).await, Ok(None));
+}
+
 herald_tests::on_both_backends!(
+    a_delivery_is_found_by_its_id_alone_in_its_own_organization,
     updates_are_conditional_on_the_version_read,
     organizations_are_created_once_with_their_admin,
     usernames_and_emails_are_unique_per_organization,

@@ -142,6 +142,8 @@ enum Deliveries {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Show one delivery.
+    Get { id: String },
     /// Follow new deliveries and their changes until Ctrl-C.
     Tail {
         /// How often to look, in seconds.
@@ -218,6 +220,12 @@ async fn run(cli: Cli) -> Result<Shown, Failure> {
         Command::Notifier(command) => notifier(&c, command).await,
         Command::Events(command) => events(&c, command).await,
         Command::Deliveries(Deliveries::Tail { every }) => tail(&c, every, cli.json).await,
+        Command::Deliveries(Deliveries::Get { id }) => {
+            let path = c.org_path(&format!("/deliveries/{id}"));
+            let answer = c.call(Method::GET, &path, None).await?;
+            let human = key_values(&answer["data"]);
+            shown(answer["data"].clone(), human)
+        }
         Command::Deliveries(Deliveries::List {
             status,
             event,

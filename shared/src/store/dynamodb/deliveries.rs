@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::keys::{
-    DELIVERIES_HELD, DELIVERY_STATE, deliveries_pk, delivery_item, delivery_key, event_pk,
-    idempotency_sk, pk,
+    DELIVERIES_HELD, DELIVERY_ID_INDEX, DELIVERY_STATE, deliveries_pk, delivery_id_key,
+    delivery_item, delivery_key, event_pk, idempotency_sk, pk,
 };
 use super::{
     DynamoStore, TransactOutcome, build, condition_failed, item, key, put_request, record, string,
@@ -44,6 +44,30 @@ impl crate::store::DeliveryStore for DynamoStore {
     ) -> StoreResult<Option<Delivery>> {
         self.get(deliveries_pk(org), Delivery::key_of(created_at, id))
             .await
+    }
+
+    async fn find_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>> {
+        // The index gives the key; the item itself is read consistently.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DELIVERY_ID_INDEX)
+            .key_condition_expression("deliveryId = :id")
+            .expression_attribute_values(":id", Av::S(delivery_id_key(org, id)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(found) = out.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        let Some(sk) = string(&found, "sk") else {
+            return Err(StoreError::Corrupt(
+                "a delivery-id index entry without sk".into(),
+            ));
+        };
+        self.get(deliveries_pk(org), sk).await
     }
 
     async fn create_event(

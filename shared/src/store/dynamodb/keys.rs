@@ -28,7 +28,9 @@
 //! | `ORG#<org>` | `IDEM#<key>` | an idempotency key: the event it names, its 24 h as `ttl` |
 //! | `ORG#<org>#DELIVERIES` | `<created at>#<id>` | a delivery: the organization's log, in time order |
 //!
-//! The sparse keys-only index `deliveries-held` (hash `heldOrg`) holds only `held` deliveries.
+//! The sparse keys-only index `deliveries-held` (hash `heldOrg`) holds only `held` deliveries;
+//! the keys-only index `delivery-id` (hash `deliveryId` = `<org>#<id>`, set when a delivery is
+//! recorded) finds one by its id alone.
 
 use uuid::Uuid;
 
@@ -44,6 +46,14 @@ pub(super) const SMS_DAY_INDEX: &str = "sms-day";
 /// An organization's `held` deliveries (the resume job's input): `heldOrg` / `sk`, keys only, set
 /// only while held.
 pub(super) const DELIVERIES_HELD: &str = "deliveries-held";
+
+/// A delivery by its id alone: `deliveryId` (`<org>#<id>`), keys only.
+pub(super) const DELIVERY_ID_INDEX: &str = "delivery-id";
+
+/// The `deliveryId` of delivery `id` of `org` (the hash of [`DELIVERY_ID_INDEX`]).
+pub(super) fn delivery_id_key(org: &OrgId, id: Uuid) -> String {
+    format!("{org}#{id}")
+}
 
 /// Counters expire this long after their day begins (DynamoDB TTL).
 pub(super) const SMS_COUNTER_TTL: time::Duration = time::Duration::days(4);
@@ -80,7 +90,12 @@ pub(super) fn delivery_key(d: &Delivery) -> Item {
 }
 
 pub(super) fn delivery_item(d: &Delivery) -> StoreResult<Item> {
-    item(deliveries_pk(&d.organization), d.list_key(), d)
+    let mut item = item(deliveries_pk(&d.organization), d.list_key(), d)?;
+    item.insert(
+        "deliveryId".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(delivery_id_key(&d.organization, d.id)),
+    );
+    Ok(item)
 }
 
 /// The attributes a delivery is born with (the claim writes them only if it creates the record;

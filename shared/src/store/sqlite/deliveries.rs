@@ -263,6 +263,23 @@ impl DeliveryStore for Sqlite {
         self.read(|conn| optional_delivery(conn, org.as_str(), &key))
     }
 
+    async fn find_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            // The expression of the index `deliveries_by_id`, so that the index serves it.
+            conn.prepare_cached(&format!(
+                "SELECT {DELIVERY} WHERE org = ?1 \
+                 AND substr(list_key, instr(list_key, '#') + 1) = ?2"
+            ))
+            .and_then(|mut s| {
+                s.query_row([org.as_str(), id.as_str()], delivery)
+                    .optional()
+            })
+            .map_err(error)?
+            .transpose()
+        })
+    }
+
     async fn create_event(
         &self,
         event: &Event,

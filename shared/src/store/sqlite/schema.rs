@@ -44,7 +44,13 @@ pub const APPLICATION_ID: i32 = 0x4852_4c44;
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` (from 0) brings version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// A delivery found by its id alone (`GET .../deliveries/{deliveryId}`): the id is what follows
+/// the `#` of its list key.
+const V2: &str = "
+CREATE INDEX deliveries_by_id ON deliveries (org, substr(list_key, instr(list_key, '#') + 1));
+";
 
 const V1: &str = "
 CREATE TABLE organizations (
