@@ -11,7 +11,7 @@ fn committed_openapi_matches_the_code_and_covers_every_route() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../openapi.json");
     let generated = shared::api::openapi::document();
     if std::env::var("HERALD_UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
-        std::fs::write(&path, &generated)
+        std::fs::write(&path, generated)
             .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
@@ -19,7 +19,7 @@ fn committed_openapi_matches_the_code_and_covers_every_route() {
         committed == generated,
         "openapi.json is stale: run HERALD_UPDATE_OPENAPI=1 cargo test -p herald-tests --test e2e openapi"
     );
-    let doc: serde_json::Value = serde_json::from_str(&generated).unwrap_or_default();
+    let doc: serde_json::Value = serde_json::from_str(generated).unwrap_or_default();
     let operations: usize = doc["paths"]
         .as_object()
         .map(|p| {
@@ -35,7 +35,7 @@ fn committed_openapi_matches_the_code_and_covers_every_route() {
 #[test]
 fn the_document_states_the_constraints_and_answers_the_server_has() {
     let doc: serde_json::Value =
-        serde_json::from_str(&shared::api::openapi::document()).unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(shared::api::openapi::document()).unwrap_or_else(|e| panic!("{e}"));
     let schemas = &doc["components"]["schemas"];
     let codes = |path: &str, method: &str| -> Vec<String> {
         doc["paths"][path][method]["responses"]

@@ -36,37 +36,39 @@ impl Modify for Security {
 }
 
 /// The whole document: [`ApiDoc`]'s information and security schemes, with every route's path,
-/// operation and schemas from the route table.
+/// operation and schemas from the route table. Each route's operations are named after its
+/// function and carry its links before they join the document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = Route::ALL
-        .iter()
-        .fold(
-            utoipa_axum::router::OpenApiRouter::with_openapi(ApiDoc::openapi()),
-            |router, route| route.mount(router),
-        )
-        .into_openapi();
-    name_operations(&mut doc);
-    link_operations(&mut doc);
+    let mut doc = ApiDoc::openapi();
+    for route in Route::ALL {
+        let mut part = route
+            .mount(utoipa_axum::router::OpenApiRouter::new())
+            .into_openapi();
+        for item in part.paths.paths.values_mut() {
+            for operation in operations(item) {
+                name_and_link(*route, operation);
+            }
+        }
+        doc.merge(part);
+    }
     declare_shared_answers(&mut doc);
     declare_cursor_pattern(&mut doc);
     doc
 }
 
-/// The operation of `method` (`GET`, `POST`, …) on `path`, if the document has it.
-fn operation<'a>(
-    doc: &'a mut utoipa::openapi::OpenApi,
-    method: &str,
-    path: &str,
-) -> Option<&'a mut utoipa::openapi::path::Operation> {
-    let item = doc.paths.paths.get_mut(path)?;
-    match method {
-        "GET" => item.get.as_mut(),
-        "PUT" => item.put.as_mut(),
-        "POST" => item.post.as_mut(),
-        "DELETE" => item.delete.as_mut(),
-        "PATCH" => item.patch.as_mut(),
-        _ => None,
-    }
+/// The operations of a path item, on the methods the API uses.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// A link: from a route, on an answer's status, to a route with its parameters.
@@ -145,10 +147,14 @@ const LINKS: &[Link] = {
     ]
 };
 
-fn link_operations(doc: &mut utoipa::openapi::OpenApi) {
+/// Names `operation`, one of `route`'s, after the route's function (`create-notification`):
+/// unique, as OpenAPI requires, and the name a reader finds the Lambda function, binary and sample
+/// event by. And adds the [`LINKS`] from it.
+fn name_and_link(route: Route, operation: &mut utoipa::openapi::path::Operation) {
     use utoipa::openapi::RefOr;
     use utoipa::openapi::link::LinkBuilder;
-    for (from, status, to, parameters) in LINKS {
+    operation.operation_id = Some(route.function_name().to_owned());
+    for (_, status, to, parameters) in LINKS.iter().filter(|l| l.0 == route) {
         let link = parameters
             .iter()
             .fold(
@@ -156,27 +162,10 @@ fn link_operations(doc: &mut utoipa::openapi::OpenApi) {
                 |link, (name, value)| link.parameter(*name, *value),
             )
             .build();
-        for (method, path) in from.endpoints() {
-            let answer =
-                operation(doc, &method, &path).and_then(|o| o.responses.responses.get_mut(*status));
-            if let Some(RefOr::T(answer)) = answer {
-                answer
-                    .links
-                    .insert(to.function_name().to_owned(), link.clone().into());
-            }
-        }
-    }
-}
-
-/// Each operation's `operationId` is its route's function name (`create-notification`): unique,
-/// as OpenAPI requires, and the name a reader finds the Lambda function, binary and sample event
-/// by.
-fn name_operations(doc: &mut utoipa::openapi::OpenApi) {
-    for route in Route::ALL {
-        for (method, path) in route.endpoints() {
-            if let Some(operation) = operation(doc, &method, &path) {
-                operation.operation_id = Some(route.function_name().to_owned());
-            }
+        if let Some(RefOr::T(answer)) = operation.responses.responses.get_mut(*status) {
+            answer
+                .links
+                .insert(to.function_name().to_owned(), link.into());
         }
     }
 }
@@ -187,14 +176,7 @@ fn declare_cursor_pattern(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::schema::{ObjectBuilder, Type};
     for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             let cursors = operation
                 .parameters
                 .iter_mut()
@@ -246,14 +228,7 @@ fn declare_shared_answers(doc: &mut utoipa::openapi::OpenApi) {
         let scoped = ["{organizationId}", "{environmentId}", "{deploymentId}"]
             .iter()
             .any(|p| path.contains(p));
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             if operation.request_body.is_some() {
                 add(operation, "400");
                 add(operation, "413");
@@ -270,9 +245,13 @@ fn declare_shared_answers(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
-/// The document as pretty JSON, ending with a newline (the committed file's exact bytes).
-pub fn document() -> String {
-    let mut json = openapi().to_pretty_json().unwrap_or_default();
-    json.push('\n');
-    json
+/// The document as pretty JSON, ending with a newline (the committed file's exact bytes); built
+/// once per process, when first asked for.
+pub fn document() -> &'static str {
+    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut json = openapi().to_pretty_json().unwrap_or_default();
+        json.push('\n');
+        json
+    });
+    &DOCUMENT
 }

@@ -7,6 +7,7 @@ use time::Duration;
 
 use super::Error;
 use crate::app::AppState;
+use crate::error::FieldError;
 use crate::model::{EventSet, EventType, NotificationId, NotificationType, OrgId};
 use crate::slack::ExchangeError;
 use crate::store::{Notification, SlackTarget, StoreError, Target, WebhookTarget};
@@ -35,19 +36,43 @@ enum Part {
     None,
 }
 
+/// The rule on the parts of a setup for a notification of type `kind`: at creation
+/// (`required`), slack and webhook notifications need their own part; email and SMS take none.
+/// The request's reader applies it too, so that one 400 names it with the other fields.
+pub fn setup_problem(
+    kind: NotificationType,
+    slack: bool,
+    webhook: bool,
+    required: bool,
+) -> Option<FieldError> {
+    match kind {
+        NotificationType::Slack if required && !slack => Some(FieldError::new(
+            "setup.slack",
+            "is required for a slack notification",
+        )),
+        NotificationType::Webhook if required && !webhook => Some(FieldError::new(
+            "setup.webhook",
+            "is required for a webhook notification",
+        )),
+        NotificationType::Email | NotificationType::Sms if slack || webhook => Some(
+            FieldError::new("setup", "email and sms notifications take no setup"),
+        ),
+        _ => None,
+    }
+}
+
 impl Setup {
-    /// The part for type `kind`; email and SMS with either part are refused.
-    fn part(self, kind: NotificationType) -> Result<Part, Error> {
-        match (kind, self.slack, self.webhook) {
-            (NotificationType::Slack, Some(slack), _) => Ok(Part::Slack(slack)),
-            (NotificationType::Webhook, _, Some(url)) => Ok(Part::Webhook(url)),
-            (NotificationType::Email | NotificationType::Sms, None, None) => Ok(Part::None),
-            (NotificationType::Email | NotificationType::Sms, _, _) => Err(Error::invalid(
-                "setup",
-                "email and sms notifications take no setup",
-            )),
-            (NotificationType::Slack | NotificationType::Webhook, _, _) => Ok(Part::None),
+    /// The part for type `kind`, held to [`setup_problem`].
+    fn part(self, kind: NotificationType, required: bool) -> Result<Part, Error> {
+        let problem = setup_problem(kind, self.slack.is_some(), self.webhook.is_some(), required);
+        if let Some(problem) = problem {
+            return Err(Error::Invalid(vec![problem]));
         }
+        Ok(match (kind, self.slack, self.webhook) {
+            (NotificationType::Slack, Some(slack), _) => Part::Slack(slack),
+            (NotificationType::Webhook, _, Some(url)) => Part::Webhook(url),
+            _ => Part::None,
+        })
     }
 }
 
@@ -79,16 +104,11 @@ pub async fn create(
     org: OrgId,
     new: NewNotification,
 ) -> Result<Notification, Error> {
-    let target = match resolve(state, new.setup.part(new.kind)?, None).await? {
+    let target = match resolve(state, new.setup.part(new.kind, true)?, None).await? {
         Some(target) => target,
-        None if new.kind == NotificationType::Email => Target::Email,
         None if new.kind == NotificationType::Sms => Target::Sms,
-        None => {
-            return Err(Error::invalid(
-                format!("setup.{}", new.kind),
-                format!("is required for a {} notification", new.kind),
-            ));
-        }
+        // Email (slack and webhook always resolve to a target once their part is there).
+        None => Target::Email,
     };
     let now = state.clock.now();
     let notification = Notification {
@@ -120,7 +140,7 @@ pub async fn update(
 ) -> Result<Notification, Error> {
     let mut current = load(state, org, id).await?;
     let setup = match patch.setup {
-        Some(setup) => setup.part(current.target.kind())?,
+        Some(setup) => setup.part(current.target.kind(), false)?,
         None => Part::None,
     };
     let secret = match &current.target {
@@ -133,10 +153,7 @@ pub async fn update(
         if let Some(d) = &patch.description {
             next.description.clone_from(d);
         }
-        next.events = patch
-            .events
-            .iter()
-            .fold(current.events, |set, (event, on)| set.with(*event, *on));
+        next.events = current.events.apply(patch.events.iter().copied());
         if let Some(t) = &new_target {
             next.target = t.clone();
         }

@@ -57,15 +57,15 @@ pub async fn notification(
 
 /// What `wanted` resolve to for notification `id` of type `kind` (console users in two batched
 /// reads), in request order; a recipient named twice keeps its first place and its last
-/// properties. `Err` lists every one that does not resolve (no such user, no phone for SMS, an
-/// embed user without an email).
+/// properties. [`Error::Invalid`] lists every one that does not resolve (no such user, no phone
+/// for SMS, an embed user without an email).
 pub async fn resolve(
     state: &AppState,
     org: &OrgId,
     id: &NotificationId,
     kind: NotificationType,
     wanted: Vec<Wanted>,
-) -> Result<Result<Vec<Recipient>, Vec<FieldError>>, Error> {
+) -> Result<Vec<Recipient>, Error> {
     let mut ids: Vec<Uuid> = Vec::new();
     let mut emails: Vec<Email> = Vec::new();
     for w in &wanted {
@@ -136,12 +136,12 @@ pub async fn resolve(
         }
     }
     if !problems.is_empty() {
-        return Ok(Err(problems));
+        return Err(Error::Invalid(problems));
     }
-    Ok(Ok(order
+    Ok(order
         .into_iter()
         .filter_map(|id| resolved.remove(&id))
-        .collect()))
+        .collect())
 }
 
 /// What subscribing did to each recipient, in request order.

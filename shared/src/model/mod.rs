@@ -404,6 +404,13 @@ impl EventSet {
         self
     }
 
+    /// This set with each event of `changes` turned on or off.
+    pub fn apply(self, changes: impl IntoIterator<Item = (EventType, bool)>) -> Self {
+        changes
+            .into_iter()
+            .fold(self, |set, (event, on)| set.with(event, on))
+    }
+
     pub fn contains(self, event: EventType) -> bool {
         self.0 & (1u16 << (event as u16)) != 0
     }
@@ -430,9 +437,7 @@ impl Serialize for EventSet {
 impl<'de> Deserialize<'de> for EventSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = std::collections::BTreeMap::<EventType, bool>::deserialize(d)?;
-        Ok(map
-            .into_iter()
-            .fold(EventSet::default(), |set, (e, on)| set.with(e, on)))
+        Ok(EventSet::default().apply(map))
     }
 }
 

@@ -2,7 +2,9 @@
 //! every broken field collected, and giving the routes' OpenAPI schemas.
 
 use super::*;
-use crate::domain::notifications::{NewNotification, NotificationPatch, Setup, SlackCode};
+use crate::domain::notifications::{
+    NewNotification, NotificationPatch, Setup, SlackCode, setup_problem,
+};
 
 const DESCRIPTION_MAX: usize = 128;
 const SLACK_CODE_MAX: usize = 256;
@@ -125,17 +127,20 @@ fn create_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
 impl FromBody for CreateNotificationRequest {
     fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
         body.deny_unknown(&["type", "description", "events", "setup"], problems);
-        let kind = body
-            .str("type", 16, problems)
-            .and_then(|t| problems.check("type", NotificationType::parse(t)));
+        let kind = body.parsed("type", 16, NotificationType::parse, problems);
         let description = read_description(body, problems);
         let events = body
             .object("events", problems)
             .map(|e| read_events(&e, problems))
-            .map(|changes| apply(EventSet::default(), &changes));
+            .map(|changes| EventSet::default().apply(changes));
         let setup = read_setup(body, problems);
         if let (Some(kind), Ok(setup)) = (kind, &setup) {
-            setup_for(kind, setup.as_ref(), problems);
+            let (slack, webhook) = setup
+                .as_ref()
+                .map_or((false, false), |s| (s.slack.is_some(), s.webhook.is_some()));
+            if let Some(p) = setup_problem(kind, slack, webhook, true) {
+                problems.add(p.field, p.message);
+            }
         }
         Some(Self {
             kind: kind?,
@@ -251,26 +256,6 @@ impl SetupRequest {
     }
 }
 
-/// Creation's rule on `setup` for a notification of type `kind`: its own part is required for
-/// slack and webhook, and email and SMS take none.
-fn setup_for(kind: NotificationType, setup: Option<&SetupRequest>, problems: &mut Problems) {
-    let has = |part: fn(&SetupRequest) -> bool| setup.is_some_and(part);
-    match kind {
-        NotificationType::Slack if !has(|s| s.slack.is_some()) => {
-            problems.add("setup.slack", "is required for a slack notification");
-        }
-        NotificationType::Webhook if !has(|s| s.webhook.is_some()) => {
-            problems.add("setup.webhook", "is required for a webhook notification");
-        }
-        NotificationType::Email | NotificationType::Sms
-            if has(|s| s.slack.is_some() || s.webhook.is_some()) =>
-        {
-            problems.add("setup", "email and sms notifications take no setup");
-        }
-        _ => {}
-    }
-}
-
 /// Reads `setup`: each part present is read whole.
 fn read_setup(
     body: &Fields<'_>,
@@ -327,12 +312,6 @@ fn read_events(fields: &Fields<'_>, problems: &mut Problems) -> Vec<(EventType, 
         }
     }
     changes
-}
-
-fn apply(base: EventSet, changes: &[(EventType, bool)]) -> EventSet {
-    changes
-        .iter()
-        .fold(base, |set, (event, on)| set.with(*event, *on))
 }
 
 /// Reads `description`: at most 128 characters; an empty string clears it.

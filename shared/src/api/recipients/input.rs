@@ -115,13 +115,7 @@ fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Optio
         };
         let tenant = not_empty("embedTenantName", TENANT_NAME_MAX, problems);
         let external = not_empty("externalId", EXTERNAL_ID_MAX, problems);
-        let email = match fields.opt_str("email", 254, problems) {
-            Ok(Some(raw)) => problems
-                .check(fields.path("email"), Email::parse(raw))
-                .map(Some),
-            Ok(None) => Some(None),
-            Err(Reported) => None,
-        };
+        let email = fields.opt_parsed("email", 254, Email::parse, problems).ok();
         let context = match fields.raw("securityContext") {
             None => Some("{}".to_owned()),
             Some(Value::Object(o)) => {

@@ -177,16 +177,16 @@ pub async fn add(
     let wanted = AddRecipientsRequest::read(&Fields::new(&body, ""), &mut problems).recipients;
     // The broken ones are reported now; the well-shaped ones are still resolved, so that one 400
     // names every bad index.
-    let resolved = recipients::resolve(&state, &org, &notification, kind, wanted).await?;
-    let resolved = match resolved {
+    let resolved = match recipients::resolve(&state, &org, &notification, kind, wanted).await {
         Ok(resolved) if problems.is_empty() => resolved,
         Ok(_) => return problems.finish(|| None),
-        Err(unresolved) => {
+        Err(crate::domain::Error::Invalid(unresolved)) => {
             for p in unresolved {
                 problems.add(p.field, p.message);
             }
             return problems.finish(|| None);
         }
+        Err(e) => return Err(e.into()),
     };
     let done = recipients::subscribe(&state, &org, &notification, resolved).await?;
     let views = |list: Vec<Recipient>| list.iter().map(RecipientView::from).collect();
