@@ -151,6 +151,42 @@ pub async fn send(
     Ok(batch_response(back, &ids, unreadable))
 }
 
+/// The dead-letters function's handler (SQS from the delivery dead-letter queue,
+/// `ReportBatchItemFailures`): each message's delivery marked `failed`, so that recover finds
+/// it; a message whose delivery a sender holds now comes back later.
+pub async fn dead_letters(
+    state: &AppState,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let (batch, ids, unreadable) = received::<DeliveryMessage>(event.payload);
+    let messages: Vec<DeliveryMessage> = batch.iter().map(|r| r.message.clone()).collect();
+    let answers = shared::domain::deliveries::bury(state, &messages).await;
+    let mut back = Vec::new();
+    for (received, answer) in batch.into_iter().zip(answers) {
+        match answer {
+            Ok(true) => {}
+            Ok(false) => back.push(received.receipt),
+            Err(e) => {
+                tracing::warn!(delivery = %received.message.delivery.id, error = %e, "dead letter not handled; it comes back");
+                back.push(received.receipt);
+            }
+        }
+    }
+    Ok(batch_response(back, &ids, unreadable))
+}
+
+/// `main` of the dead-letters function.
+pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
+    shared::telemetry::init_json();
+    let config = Config::from_env(false)?;
+    let state = AppState::on_aws_from_env(config, app::sqs_queue).await?;
+    let state = &state;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        dead_letters(state, event).await
+    }))
+    .await
+}
+
 /// `main` of the fan-out function.
 pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json();

@@ -118,10 +118,13 @@ async fn fill(db: &Sqlite, org: &OrgId, rows: usize, at: OffsetDateTime) -> (u64
             channel: Channel::Webhook {
                 notification: notification.clone(),
             },
+            notification: None,
             language: Language::En,
             data: None,
             status: DeliveryStatus::Sent,
             attempts: 1,
+            round: 0,
+            history: Vec::new(),
             last_error: None,
             reason: None,
             lease_until: None,

@@ -69,10 +69,13 @@ async fn main() {
                 channel: Channel::Webhook {
                     notification: notification.clone(),
                 },
+                notification: None,
                 language: Language::En,
                 data: None,
                 status: DeliveryStatus::Queued,
                 attempts: 0,
+                round: 0,
+                history: Vec::new(),
                 last_error: None,
                 reason: None,
                 lease_until: None,
@@ -115,6 +118,7 @@ async fn main() {
                             delivery: *d,
                             lease_until: lease,
                             outcome: Outcome::Sent,
+                            attempt: None,
                         }),
                         _ => None,
                     })

@@ -74,6 +74,7 @@ impl Backends {
             intake: Arc::new(RecordThenQueue {
                 store: store.clone(),
                 fanout: fanout.clone(),
+                deliveries: queue.clone(),
             }),
             store,
             queue,
@@ -134,12 +135,20 @@ impl AppState {
         self.intake = Arc::new(RecordThenQueue {
             store: self.store.clone(),
             fanout: fanout.clone(),
+            deliveries: self.queue.clone(),
         });
         self.fanout = fanout;
         self
     }
 
+    /// Replaces the delivery queue (tests wrap it to make it fail); deliveries queued again go
+    /// through it too, in two steps as on AWS.
     pub fn with_queue(mut self, queue: Arc<dyn Queue<DeliveryMessage>>) -> Self {
+        self.intake = Arc::new(RecordThenQueue {
+            store: self.store.clone(),
+            fanout: self.fanout.clone(),
+            deliveries: queue.clone(),
+        });
         self.queue = queue;
         self
     }

@@ -51,6 +51,30 @@ pub async fn process_batch(
                     position,
                 } => fan_out(state, reads, organization, *event, position.as_ref()).await,
                 FanoutMessage::Resume { organization } => resume(state, organization).await,
+                FanoutMessage::Recover {
+                    organization,
+                    notification,
+                    since,
+                    until,
+                    after,
+                } => {
+                    let window = crate::domain::deliveries::Window {
+                        since: *since,
+                        until: *until,
+                    };
+                    crate::domain::deliveries::recover_chunk(
+                        state,
+                        organization,
+                        notification,
+                        window,
+                        after.clone(),
+                    )
+                    .await
+                    .map(|next| Produced {
+                        next: next.into_iter().collect(),
+                        ..Produced::default()
+                    })
+                }
             };
             (received, produced)
         })
@@ -304,10 +328,13 @@ fn delivery(
         template: template.id,
         user,
         channel,
+        notification: None,
         language: settings.default_language(),
         data: None,
         status: DeliveryStatus::Queued,
         attempts: 0,
+        round: 0,
+        history: Vec::new(),
         last_error: None,
         reason: None,
         lease_until: None,
@@ -357,6 +384,7 @@ async fn people_deliveries(
             };
             let key = format!("{}/{}", notification.id, r.id);
             let mut d = delivery(event, template, settings, &key, Some(r.id), channel, now);
+            d.notification = Some(notification.id.clone());
             let disabled = choices
                 .get(&r.id)
                 .copied()

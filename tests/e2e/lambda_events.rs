@@ -7,7 +7,7 @@ use std::sync::Arc;
 use herald_tests::{FakeResolver, OPERATOR_TOKEN, test_config};
 use http_body_util::BodyExt;
 use lambda_http::request::LambdaRequest;
-use serde_json::Value;
+use serde_json::{Value, json};
 use shared::api::Route;
 use shared::app::AppState;
 use shared::auth::sha256_hex;
@@ -34,6 +34,15 @@ const EVENT: &str = "01890a5e-0000-7000-8000-00000000e001";
 
 /// The delivery the get-delivery sample names.
 const DELIVERY: &str = "01890a5e-0000-7000-8000-00000000d001";
+
+/// The failed delivery the resend and recover samples name.
+const FAILED_DELIVERY: &str = "01890a5e-0000-7000-8000-00000000d002";
+
+/// The delivery of the dead-letters sample's message.
+const DEAD_DELIVERY: &str = "01890a5e-0000-7000-8000-00000000d003";
+
+/// The recover sample's window ends before this (its `timeEpoch`, and the app's clock for it).
+const SAMPLE_NOW: time::OffsetDateTime = time::macros::datetime!(2026-11-23 19:00:00 UTC);
 
 /// The event the get-event and fan-out samples name.
 fn sample_event() -> shared::store::Event {
@@ -148,17 +157,32 @@ async fn seeded_state() -> AppState {
         channel: Channel::Webhook {
             notification: parse(NotificationId::parse(NOTIFICATION)),
         },
+        notification: None,
         language: Language::En,
         data: None,
         status: DeliveryStatus::Skipped,
         attempts: 0,
+        round: 0,
+        history: Vec::new(),
         last_error: None,
         reason: Some("not_whitelisted".into()),
         lease_until: None,
         created_at: now,
         updated_at: now,
     };
-    parse(store.put_deliveries(&[skipped]).await);
+    // The delivery the resend and recover samples name: failed, inside the recover window.
+    let failed = Delivery {
+        id: parse(FAILED_DELIVERY.parse()),
+        status: DeliveryStatus::Failed,
+        attempts: 5,
+        round: 0,
+        history: Vec::new(),
+        last_error: Some("answered 503 (after 5 attempts)".into()),
+        reason: None,
+        created_at: time::macros::datetime!(2026-11-21 12:00:00 UTC),
+        ..skipped.clone()
+    };
+    parse(store.put_deliveries(&[skipped, failed]).await);
     let created = store
         .create_event(&sample_event(), now + time::Duration::hours(24))
         .await;
@@ -174,7 +198,10 @@ async fn seeded_state() -> AppState {
 fn expected_status(route: Route) -> u16 {
     match route {
         Route::CreateOrganization | Route::CreateUser | Route::CreateToken => 201,
-        Route::EmitEvent | Route::TestNotification => 202,
+        Route::EmitEvent
+        | Route::TestNotification
+        | Route::ResendDelivery
+        | Route::RecoverDeliveries => 202,
         _ => 200,
     }
 }
@@ -195,7 +222,7 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        if ["quota-reset", "fan-out", "sender"]
+        if ["quota-reset", "fan-out", "sender", "dead-letters"]
             .iter()
             .any(|f| name.starts_with(f))
         {
@@ -210,7 +237,11 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
         let raw = parse(std::fs::read_to_string(file));
         let event: LambdaRequest = parse(serde_json::from_str(&raw));
         let request: http::Request<lambda_http::Body> = event.into();
-        let app = functions::app(seeded_state().await, route);
+        let state = match route {
+            Route::RecoverDeliveries => seeded_state().await.with_clock(Arc::new(At(SAMPLE_NOW))),
+            _ => seeded_state().await,
+        };
+        let app = functions::app(state, route);
         let response = app.oneshot(request).await.unwrap_or_else(|e| match e {});
         let status = response.status().as_u16();
         let request_id = response
@@ -250,6 +281,14 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
                     "events/{name}.json: {body}"
                 );
             }
+            Route::ResendDelivery => assert_eq!(
+                body,
+                json!({"status": true, "data": {"id": FAILED_DELIVERY, "status": "queued"}})
+            ),
+            Route::RecoverDeliveries => assert_eq!(
+                body,
+                json!({"status": true, "data": {"queued": 1, "more": false}})
+            ),
             _ => assert_eq!(body["status"], true, "events/{name}.json: {body}"),
         }
         assert_eq!(
@@ -371,5 +410,32 @@ async fn the_sender_sample_event_sends_its_delivery_and_reports_the_unreadable_r
     assert_eq!(
         after.map(|d| (d.status, d.attempts)),
         Some((shared::model::DeliveryStatus::Sent, 1))
+    );
+}
+
+#[tokio::test]
+async fn the_dead_letters_sample_event_marks_its_delivery_failed() {
+    let state = seeded_state().await;
+    let org = parse(OrgId::parse(ORG));
+    let id: uuid::Uuid = parse(DEAD_DELIVERY.parse());
+    assert_eq!(parse(state.store.find_delivery(&org, id).await), None);
+    let response = functions::dead_letters(&state, sqs_event("dead-letters")).await;
+    let response = response.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let after = parse(state.store.find_delivery(&org, id).await);
+    assert_eq!(
+        after.map(|d| (d.status, d.last_error)),
+        Some((
+            DeliveryStatus::Failed,
+            Some(shared::domain::deliveries::DEAD_LETTERED.to_owned())
+        ))
+    );
+    // Handled again (SQS repeats a message): nothing changes, and the message goes.
+    let again = functions::dead_letters(&state, sqs_event("dead-letters")).await;
+    assert_eq!(
+        again
+            .map(|r| failures(&r))
+            .unwrap_or_else(|e| panic!("{e}")),
+        Vec::<String>::new()
     );
 }

@@ -112,7 +112,20 @@ fn a_database_of_a_newer_schema_is_refused_and_left_as_it_was() {
 
 #[test]
 fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
-    let dir = database_then("DROP INDEX deliveries_by_id; PRAGMA user_version = 1;");
+    // Version 1's layout, holding a failed webhook delivery of that time.
+    let dir = database_then(
+        "DROP INDEX deliveries_by_id; DROP INDEX deliveries_failed;
+         ALTER TABLE deliveries DROP COLUMN notification;
+         ALTER TABLE deliveries DROP COLUMN round;
+         ALTER TABLE deliveries DROP COLUMN history;
+         INSERT INTO deliveries
+            (org, list_key, event, status, attempts, last_error, reason, lease_until, updated_at,
+             record)
+         VALUES ('o', '2026-11-20T00:00:00.000Z#x', NULL, 'failed', 5, 'answered 503', NULL, NULL,
+            '2026-11-20T00:00:00.000Z',
+            '{\"channel\": {\"method\": \"webhook\", \"notification\": \"n1\"}}');
+         PRAGMA user_version = 1;",
+    );
     let mut local = Local::start(&dir, &[]);
     local.signal("TERM");
     assert!(local.wait(Duration::from_secs(12)).is_some());
@@ -130,6 +143,25 @@ fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(plan.contains("deliveries_by_id"), "{plan}");
+    // Version 3: the delivery's notification read from its record, its round 0, no history;
+    // recover's partial index serves its query.
+    let migrated: (Option<String>, i64, Option<String>) = conn
+        .query_row(
+            "SELECT notification, round, history FROM deliveries WHERE org = 'o'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(migrated, (Some("n1".to_owned()), 0, None));
+    let plan: String = conn
+        .query_row(
+            "EXPLAIN QUERY PLAN SELECT record FROM deliveries INDEXED BY deliveries_failed \
+             WHERE org = 'o' AND notification = 'n1' AND status = 'failed' ORDER BY list_key",
+            [],
+            |r| r.get(3),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(plan.contains("deliveries_failed"), "{plan}");
 }
 
 #[test]
@@ -261,7 +293,8 @@ async fn a_full_disk_answers_503_writes_nothing_and_keeps_what_is_there() {
     assert_eq!(
         log["data"]["items"].as_array().map(Vec::len),
         Some(accepted),
-        "one delivery per accepted event, none for a refused one"
+        "one delivery per accepted event, none for a refused one: {}",
+        again.stderr()
     );
     // Each accepted event's delivery arrived. One sent just as the disk filled may have had its
     // settlement refused: it is sent again after the restart, with the same `webhook-id`.

@@ -65,6 +65,8 @@ const IDLE: Duration = Duration::from_millis(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the retention job runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the dead-letter pass runs.
+const DEAD_LETTERS_EVERY: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -161,6 +163,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let jobs = [
         tokio::spawn(quota_job(state.clone())),
         tokio::spawn(prune_job(state.clone(), db.clone())),
+        tokio::spawn(dead_letter_job(state.clone(), db.clone())),
     ];
 
     let app = Router::new()
@@ -373,6 +376,26 @@ async fn prune_job(state: AppState, db: Option<Sqlite>) {
             Err(e) => tracing::warn!(error = %e, "retention run failed; the next run retries"),
         }
         tokio::time::sleep(PRUNE_EVERY).await;
+    }
+}
+
+/// The dead-letter pass on the embedded database, every [`DEAD_LETTERS_EVERY`]: the deliveries
+/// whose messages were received `maxReceiveCount` times unsettled become `failed`, which recover
+/// finds. (With the AWS backend, the `dead-letters` function does this.)
+async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
+    let Some(db) = db else { return };
+    let dead = shared::queue::sqlite::SqliteQueue::<DeliveryMessage>::new(
+        db,
+        shared::queue::sqlite::DELIVERIES,
+        MAX_RECEIVES,
+    );
+    loop {
+        match shared::domain::deliveries::bury_local(&state, &dead).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(dead_letters = n, "dead letters' deliveries marked failed"),
+            Err(e) => tracing::warn!(error = %e, "dead-letter pass failed; the next one retries"),
+        }
+        tokio::time::sleep(DEAD_LETTERS_EVERY).await;
     }
 }
 

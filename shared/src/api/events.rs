@@ -201,7 +201,10 @@ pub struct DeliveryView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     pub status: DeliveryStatus,
+    /// Attempts since it was last queued (by the fan-out, a resend or a recover).
     pub attempts: u32,
+    /// Its last attempts (at most 10, over every resend and recover), oldest first.
+    pub history: Vec<crate::store::Attempt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// Why it was skipped.
@@ -217,18 +220,13 @@ pub struct DeliveryView {
 
 impl From<&Delivery> for DeliveryView {
     fn from(d: &Delivery) -> Self {
-        let (method, notification, to) = match &d.channel {
-            Channel::Slack { notification } => {
-                (DispatchMethod::Slack, Some(notification.to_string()), None)
-            }
-            Channel::Webhook { notification } => (
-                DispatchMethod::Webhook,
-                Some(notification.to_string()),
-                None,
-            ),
-            Channel::Email { to } => (DispatchMethod::Email, None, Some(to.to_string())),
-            Channel::Sms { to } => (DispatchMethod::Sms, None, Some(to.to_string())),
+        let (method, to) = match &d.channel {
+            Channel::Slack { .. } => (DispatchMethod::Slack, None),
+            Channel::Webhook { .. } => (DispatchMethod::Webhook, None),
+            Channel::Email { to } => (DispatchMethod::Email, Some(to.to_string())),
+            Channel::Sms { to } => (DispatchMethod::Sms, Some(to.to_string())),
         };
+        let notification = d.notification_id().map(ToString::to_string);
         Self {
             id: d.id,
             event_id: d.event,
@@ -238,6 +236,7 @@ impl From<&Delivery> for DeliveryView {
             to,
             status: d.status,
             attempts: d.attempts,
+            history: d.history.clone(),
             last_error: d.last_error.clone(),
             reason: d.reason.clone(),
             created_at: d.created_at,

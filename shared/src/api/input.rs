@@ -481,6 +481,11 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A notification id from a path: one that cannot be an id names nothing (404 3001).
+pub fn notification_id(raw: &str) -> crate::error::ApiResult<crate::model::NotificationId> {
+    crate::model::NotificationId::parse(raw).map_err(|_| ApiError::NotFound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

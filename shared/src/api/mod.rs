@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod credentials;
+pub mod deliveries;
 pub mod events;
 pub mod input;
 pub mod notifications;
@@ -179,6 +180,8 @@ route_table! {
     GetEvent "get-event" => events::get,
     ListDeliveries "list-deliveries" => events::list_deliveries,
     GetDelivery "get-delivery" => events::get_delivery,
+    ResendDelivery "resend-delivery" => deliveries::resend,
+    RecoverDeliveries "recover-deliveries" => deliveries::recover,
     TestNotification "test-notification" => notifications::test,
     ListEventTypes "list-event-types" => events::event_types,
 }
@@ -191,14 +194,23 @@ impl Route {
     /// `HERALD_DELIVERY_QUEUE_URL` and the SQS client).
     #[inline(always)]
     pub fn enqueues_deliveries(self) -> bool {
-        matches!(self, Route::SendTestNotification | Route::TestNotification)
+        matches!(
+            self,
+            Route::SendTestNotification
+                | Route::TestNotification
+                | Route::ResendDelivery
+                | Route::RecoverDeliveries
+        )
     }
 
     /// Whether the route puts events on the fan-out queue (its function needs
     /// `HERALD_FANOUT_QUEUE_URL` and the SQS client).
     #[inline(always)]
     pub fn enqueues_fanouts(self) -> bool {
-        matches!(self, Route::EmitEvent | Route::UpdateNotifierSettings)
+        matches!(
+            self,
+            Route::EmitEvent | Route::UpdateNotifierSettings | Route::RecoverDeliveries
+        )
     }
 
     /// Adds the route to `router`: its handler at its path and methods, and its OpenAPI

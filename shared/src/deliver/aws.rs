@@ -5,7 +5,7 @@ use aws_sdk_sesv2::error::SdkError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
 use super::SendError;
-use super::transport::{Outgoing, Transport};
+use super::transport::{Outgoing, Sent, Transport};
 use crate::templates;
 
 /// The AWS senders, built once per sender process.
@@ -49,10 +49,10 @@ where
 
 #[async_trait::async_trait]
 impl Transport for AwsSenders {
-    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+    async fn send(&self, message: Outgoing<'_>) -> Sent {
         match message {
-            Outgoing::Email { to, content, .. } => self.email(to, content).await,
-            Outgoing::Sms { to, text, .. } => self.sms(to, text).await,
+            Outgoing::Email { to, content, .. } => self.email(to, content).await.map(|()| None),
+            Outgoing::Sms { to, text, .. } => self.sms(to, text).await.map(|()| None),
             other => Err(other.not_served_by("SES/SNS")),
         }
     }

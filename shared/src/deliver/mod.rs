@@ -32,14 +32,15 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::model::AttemptOutcome;
 use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
 use crate::store::{
-    Channel, Claim, Delivery, Event, Notification, Outcome, Settings, Settlement, StoreResult,
-    Target,
+    Attempt, Channel, Claim, Delivery, Event, Notification, Outcome, Settings, Settlement,
+    StoreResult, Target,
 };
 use crate::templates::{self, TemplateKey};
-use transport::{Outgoing, Transport};
+use transport::{Outgoing, Sent, Transport};
 
 /// After this many attempts a delivery is `failed` and its message goes to the dead-letter queue
 /// (SQS `maxReceiveCount` 5).
@@ -102,7 +103,7 @@ impl Transports {
 /// Each message to the transport that serves its channel.
 #[async_trait::async_trait]
 impl Transport for Transports {
-    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+    async fn send(&self, message: Outgoing<'_>) -> Sent {
         match message {
             Outgoing::Webhook { .. } | Outgoing::Slack { .. } => self.http.send(message).await,
             Outgoing::Email { .. } | Outgoing::Sms { .. } => self.mail.send(message).await,
@@ -151,29 +152,29 @@ pub async fn process_batch(
         }
     }
     let reads = &reads;
-    let decided: Vec<(Received<DeliveryMessage>, Box<Delivery>, Outcome, Then)> =
-        stream::iter(claimed)
-            .map(|(received, settings, delivery)| async move {
-                let (outcome, then) =
-                    attempt(state, transports, reads, &delivery, &settings, now).await;
-                (received, delivery, outcome, then)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+    let decided: Vec<Decided> = stream::iter(claimed)
+        .map(|(received, settings, delivery)| async move {
+            let (outcome, then, made) =
+                attempt(state, transports, reads, &delivery, &settings, now).await;
+            (received, delivery, outcome, then, made)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
     let settlements: Vec<Settlement> = decided
         .iter()
-        .map(|(_, delivery, outcome, _)| Settlement {
+        .map(|(_, delivery, outcome, _, made)| Settlement {
             delivery: (**delivery).clone(),
             lease_until: lease,
             outcome: outcome.clone(),
+            attempt: made.clone(),
         })
         .collect();
     let settled = state
         .store
         .settle_deliveries(&settlements, state.clock.now())
         .await;
-    for ((received, delivery, _, then), settled) in decided.into_iter().zip(settled) {
+    for ((received, delivery, _, then, _), settled) in decided.into_iter().zip(settled) {
         let disposition = match settled {
             // Its lease ended meanwhile and another sender took it: that one settles it.
             Ok(false) => Disposition::Leave,
@@ -206,6 +207,16 @@ fn left(received: &Received<DeliveryMessage>, e: &dyn std::fmt::Display) -> (Str
     (received.receipt.clone(), Disposition::Leave)
 }
 
+/// A claimed delivery's message, the delivery, how its attempt ended, what becomes of the
+/// message, and the attempt made (none when it was held).
+type Decided = (
+    Received<DeliveryMessage>,
+    Box<Delivery>,
+    Outcome,
+    Then,
+    Option<Attempt>,
+);
+
 /// What becomes of a delivery's message once its settlement is recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Then {
@@ -218,7 +229,8 @@ enum Then {
     ReleaseIfResumed,
 }
 
-/// One attempt of a claimed delivery: how it ends, and what then becomes of its message.
+/// One attempt of a claimed delivery: how it ends, what then becomes of its message, and the
+/// attempt for its history (none when it is held: nothing was tried).
 async fn attempt(
     state: &AppState,
     transports: &Transports,
@@ -226,12 +238,43 @@ async fn attempt(
     delivery: &Delivery,
     settings: &Settings,
     now: OffsetDateTime,
-) -> (Outcome, Then) {
+) -> (Outcome, Then, Option<Attempt>) {
     if settings.notifier_paused {
-        return (Outcome::Held, Then::ReleaseIfResumed);
+        return (Outcome::Held, Then::ReleaseIfResumed, None);
     }
-    let (outcome, then) = match send(state, transports, reads, delivery, settings, now).await {
-        Ok(()) => (Outcome::Sent, Then::Ack),
+    let started = std::time::Instant::now();
+    let sent = send(state, transports, reads, delivery, settings, now).await;
+    let made = Attempt {
+        at: now,
+        outcome: AttemptOutcome::Sent,
+        status_code: None,
+        error: None,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    let made = match &sent {
+        Ok(status) => Attempt {
+            status_code: *status,
+            ..made
+        },
+        Err(e) => {
+            let (outcome, error) = match e {
+                SendError::Retry { error, .. } if delivery.attempts >= MAX_ATTEMPTS => {
+                    (AttemptOutcome::Failed, error)
+                }
+                SendError::Retry { error, .. } => (AttemptOutcome::Retry, error),
+                SendError::Fail(error) | SendError::Gone(error) => (AttemptOutcome::Failed, error),
+                SendError::Skip(reason) => (AttemptOutcome::Skipped, reason),
+            };
+            Attempt {
+                outcome,
+                status_code: webhook::answered_status(error),
+                error: Some(error.clone()),
+                ..made
+            }
+        }
+    };
+    let (outcome, then) = match sent {
+        Ok(_) => (Outcome::Sent, Then::Ack),
         Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => (
             Outcome::Failed(format!("{error} (after {MAX_ATTEMPTS} attempts)")),
             Then::Ack,
@@ -251,8 +294,10 @@ async fn attempt(
     };
     // A delivery that fails on its last attempt leaves its message to the dead-letter queue.
     match outcome {
-        Outcome::Failed(_) if delivery.attempts >= MAX_ATTEMPTS => (outcome, Then::DeadLetter),
-        _ => (outcome, then),
+        Outcome::Failed(_) if delivery.attempts >= MAX_ATTEMPTS => {
+            (outcome, Then::DeadLetter, Some(made))
+        }
+        _ => (outcome, then, Some(made)),
     }
 }
 
@@ -389,7 +434,7 @@ async fn send(
     delivery: &Delivery,
     settings: &Settings,
     now: OffsetDateTime,
-) -> Result<(), SendError> {
+) -> Sent {
     let unavailable = |e: crate::store::StoreError| SendError::Retry {
         error: format!("store: {e}"),
         after: None,

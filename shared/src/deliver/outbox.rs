@@ -7,8 +7,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::SendError;
-use super::transport::{Outgoing, Transport};
+use super::transport::{Outgoing, Sent, Transport};
 use crate::model::timestamp;
 
 /// One email or SMS "sent" to the outbox.
@@ -76,7 +75,7 @@ impl Outbox {
 /// The outbox "sends" email and SMS by keeping them.
 #[async_trait::async_trait]
 impl Transport for Outbox {
-    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+    async fn send(&self, message: Outgoing<'_>) -> Sent {
         let message = match message {
             Outgoing::Email {
                 delivery,
@@ -109,13 +108,14 @@ impl Transport for Outbox {
             other => return Err(other.not_served_by("the outbox")),
         };
         self.push(message);
-        Ok(())
+        Ok(None)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deliver::SendError;
     use crate::templates::EmailContent;
 
     #[tokio::test]
@@ -134,14 +134,14 @@ mod tests {
             content,
             at,
         };
-        assert_eq!(outbox.send(email).await, Ok(()));
+        assert_eq!(outbox.send(email).await, Ok(None));
         let sms = Outgoing::Sms {
             delivery,
             to: "+14155550100",
             text: "hi".into(),
             at,
         };
-        assert_eq!(outbox.send(sms).await, Ok(()));
+        assert_eq!(outbox.send(sms).await, Ok(None));
         let webhook = Outgoing::Webhook {
             url: "https://example.com",
             secret: "whsec_x",

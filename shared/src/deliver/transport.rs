@@ -61,10 +61,14 @@ impl Outgoing<'_> {
     }
 }
 
+/// What a transport answers: the target's HTTP status once sent (`None` where there is no HTTP
+/// answer: SES, SNS, the outbox), or why it was not sent.
+pub type Sent = Result<Option<u16>, SendError>;
+
 /// Sends one message; the error says whether another attempt is worth it.
 #[async_trait]
 pub trait Transport: Send + Sync + std::fmt::Debug {
-    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError>;
+    async fn send(&self, message: Outgoing<'_>) -> Sent;
 }
 
 /// Webhooks and Slack over HTTP, with the sender's client (timeouts, and the resolver that
@@ -78,7 +82,7 @@ pub struct Http {
 
 #[async_trait]
 impl Transport for Http {
-    async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+    async fn send(&self, message: Outgoing<'_>) -> Sent {
         match message {
             Outgoing::Webhook {
                 url,
@@ -86,7 +90,9 @@ impl Transport for Http {
                 id,
                 timestamp,
                 body,
-            } => webhook::post_webhook(&self.client, url, secret, id, timestamp, body).await,
+            } => webhook::post_webhook(&self.client, url, secret, id, timestamp, body)
+                .await
+                .map(Some),
             // An install that granted `chat:write` posts as its bot, to the channel's id; where
             // the bot is not in the channel, the incoming webhook (tied to that channel by the
             // install) posts it in the same attempt.
@@ -103,12 +109,14 @@ impl Transport for Http {
                     )
                     .await;
                     match posted {
-                        Ok(()) => return Ok(()),
+                        Ok(status) => return Ok(Some(status)),
                         Err(SlackApiRefusal::Error(e)) => return Err(e),
                         Err(SlackApiRefusal::NotInChannel) => {}
                     }
                 }
-                webhook::post_slack(&self.client, &target.webhook_url, &message).await
+                webhook::post_slack(&self.client, &target.webhook_url, &message)
+                    .await
+                    .map(Some)
             }
             other => Err(other.not_served_by("the HTTP transport")),
         }

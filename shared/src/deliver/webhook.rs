@@ -41,7 +41,7 @@ pub async fn post_webhook(
     id: &str,
     timestamp: i64,
     body: Vec<u8>,
-) -> Result<(), SendError> {
+) -> Result<u16, SendError> {
     let signature = sign(secret, id, timestamp, &body).map_err(SendError::Fail)?;
     let response = http
         .post(url)
@@ -62,7 +62,7 @@ pub async fn post_slack(
     http: &reqwest::Client,
     url: &str,
     message: &serde_json::Value,
-) -> Result<(), SendError> {
+) -> Result<u16, SendError> {
     let response = http
         .post(url)
         .json(message)
@@ -97,7 +97,7 @@ pub async fn post_slack_api(
     token: &str,
     channel: &str,
     message: &serde_json::Value,
-) -> Result<(), SlackApiRefusal> {
+) -> Result<u16, SlackApiRefusal> {
     let mut body = message.clone();
     if let Some(fields) = body.as_object_mut() {
         fields.insert("channel".into(), channel.into());
@@ -114,7 +114,7 @@ pub async fn post_slack_api(
     let answer: serde_json::Value = response.json().await.unwrap_or_default();
     let error = answer["error"].as_str().unwrap_or_default();
     if status.is_success() && answer["ok"] == true {
-        return Ok(());
+        return Ok(status.as_u16());
     }
     if !status.is_success() || error.is_empty() {
         return classify(status, after, None).map_err(SlackApiRefusal::Error);
@@ -168,20 +168,30 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// 2xx sent; 408, 429, 5xx retried (honouring `Retry-After`); 410 (or a Slack "gone"
+/// The error text of an HTTP answer: `answered <status>` ([`answered_status`] reads it back).
+fn answered(status: StatusCode) -> String {
+    format!("answered {}", status.as_u16())
+}
+
+/// The HTTP status an error of [`classify`] names, for a delivery's attempt history.
+pub fn answered_status(error: &str) -> Option<u16> {
+    error.strip_prefix("answered ")?.parse().ok()
+}
+
+/// 2xx sent (its status returned); 408, 429, 5xx retried (honouring `Retry-After`); 410 (or a Slack "gone"
 /// error) fails and disables the notification; any other answer fails at once.
 fn classify(
     status: StatusCode,
     after: Option<Duration>,
     slack_gone: Option<String>,
-) -> Result<(), SendError> {
+) -> Result<u16, SendError> {
     if let Some(error) = slack_gone {
         return Err(SendError::Gone(format!("slack answered {error}")));
     }
     if status.is_success() {
-        return Ok(());
+        return Ok(status.as_u16());
     }
-    let error = format!("answered {}", status.as_u16());
+    let error = answered(status);
     if status == StatusCode::GONE {
         Err(SendError::Gone(error))
     } else if status == StatusCode::REQUEST_TIMEOUT
@@ -218,7 +228,7 @@ mod tests {
                 Err(SendError::Retry { .. })
             )
         };
-        assert!(classify(StatusCode::NO_CONTENT, None, None).is_ok());
+        assert_eq!(classify(StatusCode::NO_CONTENT, None, None), Ok(204));
         for s in [408, 429, 500, 502, 503] {
             assert!(retry(s), "{s}");
         }
@@ -251,5 +261,15 @@ mod tests {
                 after
             })
         );
+    }
+
+    #[test]
+    fn an_answers_status_is_read_back_from_its_error_and_nothing_else_is() {
+        assert_eq!(
+            answered_status(&answered(StatusCode::BAD_GATEWAY)),
+            Some(502)
+        );
+        assert_eq!(answered_status("slack answered channel_not_found"), None);
+        assert_eq!(answered_status("connection refused"), None);
     }
 }

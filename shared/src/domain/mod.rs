@@ -2,6 +2,7 @@
 //! knowledge of HTTP. Handlers parse, authorize, call these, and shape the answer; the workers
 //! (fan-out, sender) fail with [`Error`] too, which each host maps to its own answers.
 
+pub mod deliveries;
 pub mod events;
 pub mod notifications;
 pub mod organizations;

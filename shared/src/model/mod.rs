@@ -345,6 +345,16 @@ name_enum!(
 );
 
 name_enum!(
+    /// How one attempt of a delivery ended: `retry` is a failure worth another attempt.
+    AttemptOutcome, "sent, retry, failed, skipped" {
+        Sent = "sent",
+        Retry = "retry",
+        Failed = "failed",
+        Skipped = "skipped",
+    }
+);
+
+name_enum!(
     /// Who receives email and SMS (seed 003): everyone, or only the whitelist.
     DeliveryMode, "ALL, WHITELIST" {
         All = "ALL",

@@ -43,6 +43,18 @@ pub enum FanoutMessage {
     },
     /// Queue the organization's `held` deliveries again: its notifier was resumed.
     Resume { organization: OrgId },
+    /// Go on recovering `notification`'s failed deliveries of the window after the list key
+    /// `after` (`crate::domain::deliveries::recover_chunk`).
+    Recover {
+        organization: OrgId,
+        notification: crate::model::NotificationId,
+        #[serde(with = "crate::model::timestamp")]
+        since: time::OffsetDateTime,
+        #[serde(with = "crate::model::timestamp")]
+        until: time::OffsetDateTime,
+        #[serde(default)]
+        after: Option<String>,
+    },
 }
 
 impl FanoutMessage {

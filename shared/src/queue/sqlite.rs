@@ -127,6 +127,57 @@ impl<M: QueueMessage> SqliteQueue<M> {
     pub fn is_empty(&self) -> Result<bool, QueueError> {
         self.len().map(|n| n == 0)
     }
+
+    /// Up to `max` of the queue's dead letters, oldest first, each with its id (what
+    /// [`SqliteQueue::remove_dead_letters`] takes). An unreadable one is left where it is.
+    pub fn dead_letter_page(&self, max: usize) -> Result<Vec<(i64, M)>, QueueError> {
+        let rows: Vec<(i64, String)> = self
+            .db
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id, body FROM dead_letters WHERE queue = ?1 ORDER BY id LIMIT ?2",
+                    )
+                    .map_err(error)?;
+                let rows = stmt
+                    .query_map(
+                        params![self.name, i64::try_from(max).unwrap_or(i64::MAX)],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(error)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(error)
+            })
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, body)| match serde_json::from_str(&body) {
+                Ok(message) => Some((id, message)),
+                Err(e) => {
+                    tracing::error!(dead_letter = id, error = %e, "unreadable dead letter");
+                    None
+                }
+            })
+            .collect())
+    }
+
+    /// Removes dead letters by id (their work is done).
+    pub async fn remove_dead_letters(&self, ids: Vec<i64>) -> Result<(), QueueError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.db
+            .write(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached("DELETE FROM dead_letters WHERE id = ?1")
+                    .map_err(error)?;
+                for id in &ids {
+                    stmt.execute([id]).map_err(error)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(unavailable)
+    }
 }
 
 #[async_trait]

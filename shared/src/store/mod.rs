@@ -308,6 +308,38 @@ pub trait DeliveryStore: Send + Sync {
         page: &PageRequest,
     ) -> StoreResult<Page<Delivery>>;
 
+    /// Puts settled deliveries (as read: `sent` or `failed`) back to `queued` for one more
+    /// round, their attempts counted afresh: one conditional write each (unchanged since read),
+    /// `true` where it was made. Queueing their messages is the intake's
+    /// ([`crate::intake::EventIntake::requeue`]), which calls this.
+    async fn requeue_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<bool>>;
+    /// `notification`'s `failed` deliveries created from `since` to `until` (both included),
+    /// oldest first, after the list key `page.after`: recover's input. SQLite reads a partial
+    /// index; DynamoDB the sparse keys-only index `deliveries-failed`, then the items themselves
+    /// (consistently: one queued again meanwhile is left out).
+    async fn failed_deliveries(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
+    /// Marks the deliveries of messages that reached the dead-letter queue `failed` with
+    /// `error`: one not yet recorded is recorded so, one `queued`, `held` or with an expired
+    /// lease in the message's round becomes `failed`; a settled one, or one queued again in a
+    /// later round, is left alone. One answer per delivery, in order.
+    async fn bury_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        error: &str,
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<Burial>>;
+
     /// [`DeliveryStore::claim_deliveries`] of one delivery.
     async fn claim_delivery(
         &self,
@@ -332,6 +364,7 @@ pub trait DeliveryStore: Send + Sync {
             delivery: delivery.clone(),
             lease_until,
             outcome: outcome.clone(),
+            attempt: None,
         };
         only(self.settle_deliveries(&[settlement], now).await)
     }
@@ -341,12 +374,14 @@ pub trait DeliveryStore: Send + Sync {
     }
 }
 
-/// How one claimed delivery ended, to be recorded by the holder of its lease.
+/// How one claimed delivery ended, to be recorded by the holder of its lease, with the attempt
+/// that ended it (added to the delivery's history).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settlement {
     pub delivery: Delivery,
     pub lease_until: OffsetDateTime,
     pub outcome: Outcome,
+    pub attempt: Option<Attempt>,
 }
 
 /// The one answer of a batch call made with one item.

@@ -6,8 +6,8 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::model::{
-    DeliveryMode, DeliveryStatus, Email, EventSet, Language, NotificationId, NotificationType,
-    OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId, Username, timestamp,
+    AttemptOutcome, DeliveryMode, DeliveryStatus, Email, EventSet, Language, NotificationId,
+    NotificationType, OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId, Username, timestamp,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,12 +329,25 @@ pub struct Delivery {
     #[serde(default)]
     pub user: Option<Uuid>,
     pub channel: Channel,
+    /// The notification it goes through or is a recipient's delivery of (`None` for a test
+    /// notification, and for email and SMS deliveries recorded before Herald kept it): what
+    /// recover finds a notification's failed deliveries by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<NotificationId>,
     pub language: Language,
     /// What the template is rendered with; `None`: the event's data.
     #[serde(default)]
     pub data: Option<serde_json::Value>,
     pub status: DeliveryStatus,
+    /// Attempts since it was last queued (by the fan-out, a resend or a recover).
     pub attempts: u32,
+    /// How many times an operator put it back on the queue (resend, recover). A message carries
+    /// the round it was queued for: a message of an earlier round never takes the delivery.
+    #[serde(default)]
+    pub round: u32,
+    /// Its last attempts, oldest first: at most [`Delivery::HISTORY`], over every round.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Attempt>,
     #[serde(default)]
     pub last_error: Option<String>,
     /// Why a delivery was `skipped` (e.g. `quota_exceeded`, `not_whitelisted`).
@@ -348,6 +361,22 @@ pub struct Delivery {
     pub created_at: OffsetDateTime,
     #[serde(with = "timestamp")]
     pub updated_at: OffsetDateTime,
+}
+
+/// One attempt to deliver: when, how it ended, the target's HTTP status where there is one, the
+/// error, and how long it took.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    #[serde(with = "timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    pub outcome: AttemptOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
 }
 
 /// An event emitted into an organization.
@@ -385,11 +414,37 @@ pub enum Claim {
     Claimed(Box<Delivery>),
     /// Another sender holds a live lease.
     Busy,
-    /// It is already `sent`, `failed` or `skipped`.
+    /// It is already `sent`, `failed` or `skipped`, or the message is of an earlier round than
+    /// the delivery (a resend or recover queued it again since): the message has nothing to do.
     Settled(DeliveryStatus),
 }
 
-/// How a claimed delivery ended.
+impl Claim {
+    /// What a claim that took nothing found: the delivery's `status` in `round`, for a message of
+    /// round `message`.
+    pub fn found(status: DeliveryStatus, round: u32, message: u32) -> Claim {
+        match status {
+            DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Skipped => {
+                Claim::Settled(status)
+            }
+            _ if round > message => Claim::Settled(status),
+            _ => Claim::Busy,
+        }
+    }
+}
+
+/// What marking a dead-lettered delivery `failed` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Burial {
+    /// It is `failed` now, with the dead-letter queue's reason.
+    Failed,
+    /// Nothing to do: it was settled, or queued again in a later round.
+    Settled,
+    /// A sender holds a live lease on it: try again once that ends.
+    Busy,
+}
+
+/// How a claimed delivery ended (with the attempt that ended it, when one was made).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Sent,
@@ -410,6 +465,41 @@ pub struct DeliveryFilter {
 }
 
 impl Delivery {
+    /// How many attempts a delivery's history keeps.
+    pub const HISTORY: usize = 10;
+
+    /// The notification it goes through or belongs to.
+    pub fn notification_id(&self) -> Option<&NotificationId> {
+        match &self.channel {
+            Channel::Slack { notification } | Channel::Webhook { notification } => {
+                Some(notification)
+            }
+            Channel::Email { .. } | Channel::Sms { .. } => self.notification.as_ref(),
+        }
+    }
+
+    /// Its history with `attempt` added, the oldest dropped past [`Delivery::HISTORY`].
+    pub fn history_with(&self, attempt: Option<&Attempt>) -> Vec<Attempt> {
+        let mut history = self.history.clone();
+        history.extend(attempt.cloned());
+        let excess = history.len().saturating_sub(Self::HISTORY);
+        history.drain(..excess);
+        history
+    }
+
+    /// The message that puts it back on the queue for one more round (resend, recover): as it
+    /// was born, `queued`, its attempts counted afresh.
+    pub fn requeued(&self, now: OffsetDateTime) -> Delivery {
+        Delivery {
+            status: DeliveryStatus::Queued,
+            attempts: 0,
+            round: self.round + 1,
+            lease_until: None,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
     /// The listing order's key (newest first): creation time, then id.
     pub fn list_key(&self) -> String {
         Self::key_of(self.created_at, self.id)

@@ -322,7 +322,3 @@ fn read_description(
     body.opt_str("description", DESCRIPTION_MAX, problems)
         .map(|d| d.filter(|d| !d.is_empty()).map(str::to_owned))
 }
-
-pub(super) fn notification_id(raw: &str) -> ApiResult<NotificationId> {
-    NotificationId::parse(raw).map_err(|_| ApiError::NotFound)
-}

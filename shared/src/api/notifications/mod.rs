@@ -14,11 +14,11 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::{notifications, test_notifications};
 use crate::error::{ApiError, ApiResult, Problems};
-use crate::model::{EventSet, EventType, NotificationId, NotificationType, Permission, timestamp};
+use crate::model::{EventSet, EventType, NotificationType, Permission, timestamp};
 use crate::store::{Channel, Notification, PageRequest, Target};
 
 mod input;
-use input::notification_id;
+use super::input::notification_id;
 pub use input::{
     CreateNotificationRequest, SetupRequest, SlackSetup, UpdateNotificationRequest, WebhookSetup,
 };

@@ -18,7 +18,9 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, JsonObject, PageQuery, PathParams, Reported, encode_cursor};
+use super::input::{
+    Fields, JsonObject, PageQuery, PathParams, Reported, encode_cursor, notification_id,
+};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::domain::recipients;
@@ -135,7 +137,7 @@ async fn recipients_target(
 ) -> ApiResult<(OrgId, NotificationId, NotificationType)> {
     let org = principal.scope("deploymentId", deployment)?;
     principal.require(permission)?;
-    let id = NotificationId::parse(id).map_err(|_| ApiError::NotFound)?;
+    let id = notification_id(id)?;
     let kind = recipients::notification(state, &org, &id).await?;
     Ok((org, id, kind))
 }

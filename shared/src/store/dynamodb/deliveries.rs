@@ -9,17 +9,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::keys::{
-    DELIVERIES_HELD, DELIVERY_ID_INDEX, DELIVERY_STATE, deliveries_pk, delivery_id_key,
-    delivery_item, delivery_key, event_pk, idempotency_sk, pk,
+    DELIVERIES_FAILED, DELIVERIES_HELD, DELIVERY_ID_INDEX, DELIVERY_STATE, deliveries_pk,
+    delivery_id_key, delivery_item, delivery_key, event_pk, failed_key, idempotency_sk, pk,
 };
 use super::{
     DynamoStore, TransactOutcome, build, condition_failed, item, key, put_request, record, string,
-    unavailable,
+    unavailable, value,
 };
-use crate::model::{OrgId, timestamp};
+use crate::model::{NotificationId, OrgId, timestamp};
 use crate::store::{
-    Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome, Page, PageRequest, Settlement,
-    StoreError, StoreResult, Unique,
+    Burial, Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome, Page, PageRequest,
+    Settlement, StoreError, StoreResult, Unique,
 };
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -277,7 +277,7 @@ impl crate::store::DeliveryStore for DynamoStore {
     ) -> Vec<StoreResult<bool>> {
         let settles: Vec<_> = settlements
             .iter()
-            .map(|s| self.settle_one(&s.delivery, s.lease_until, &s.outcome, now))
+            .map(|s| self.settle_one(s, now))
             .collect();
         stream::iter(settles)
             .buffered(WRITE_CONCURRENCY)
@@ -291,6 +291,107 @@ impl crate::store::DeliveryStore for DynamoStore {
             .buffered(WRITE_CONCURRENCY)
             .collect()
             .await
+    }
+
+    async fn requeue_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<bool>> {
+        let writes: Vec<_> = deliveries
+            .iter()
+            .map(|d| self.requeue_one(d, now))
+            .collect();
+        stream::iter(writes)
+            .buffered(WRITE_CONCURRENCY)
+            .collect()
+            .await
+    }
+
+    async fn failed_deliveries(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        use crate::model::DeliveryStatus as S;
+        let hash = failed_key(org, notification);
+        let want = page.limit + 1;
+        let mut start = page.after.as_ref().map(|after| {
+            let mut start = key(deliveries_pk(org), after.clone());
+            start.insert("failedKey".into(), Av::S(hash.clone()));
+            start
+        });
+        let mut items: Vec<Delivery> = Vec::with_capacity(want);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(DELIVERIES_FAILED)
+                .key_condition_expression("failedKey = :h AND sk BETWEEN :since AND :until")
+                .expression_attribute_values(":h", Av::S(hash.clone()))
+                .expression_attribute_values(":since", Av::S(timestamp::format(since)))
+                // Every key of a delivery created at `until` sorts below `<until>#~`.
+                .expression_attribute_values(
+                    ":until",
+                    Av::S(format!("{}#~", timestamp::format(until))),
+                )
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let keys = out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|it| Some(key(string(&it, "pk")?, string(&it, "sk")?)))
+                .collect();
+            let mut found: Vec<Delivery> = self
+                .batch_get(keys)
+                .await?
+                .into_iter()
+                .map(record)
+                .collect::<StoreResult<_>>()?;
+            // The index lags the table: what is no longer failed is left out.
+            found.retain(|d| d.status == S::Failed);
+            found.sort_by_key(Delivery::list_key);
+            items.extend(found);
+            match out.last_evaluated_key {
+                Some(next) if items.len() < want => start = Some(next),
+                _ => break,
+            }
+        }
+        items.truncate(want);
+        Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
+    }
+
+    async fn bury_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        error: &str,
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<Burial>> {
+        let writes: Vec<_> = deliveries
+            .iter()
+            .map(|d| self.bury_one(d, error, now))
+            .collect();
+        stream::iter(writes)
+            .buffered(WRITE_CONCURRENCY)
+            .collect()
+            .await
+    }
+}
+
+/// The condition "still in round `round`" (an item without `round` is in round 0).
+fn in_round(round: u32) -> &'static str {
+    if round == 0 {
+        "(attribute_not_exists(#round) OR #round = :round)"
+    } else {
+        "#round = :round"
     }
 }
 
@@ -313,10 +414,13 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(delivery_key(delivery)))
             .condition_expression(
-                "attribute_not_exists(pk) OR #status = :queued OR #status = :held \
-                 OR (#status = :sending AND leaseUntil < :now)",
+                "attribute_not_exists(pk) OR ((attribute_not_exists(#round) OR #round <= :round) \
+                 AND (#status = :queued OR #status = :held \
+                 OR (#status = :sending AND leaseUntil < :now)))",
             )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#round", "round")
+            .expression_attribute_values(":round", Av::N(delivery.round.to_string()))
             .expression_attribute_values(":sending", Av::S(S::Sending.as_str().into()))
             .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
             .expression_attribute_values(":held", Av::S(S::Held.as_str().into()))
@@ -328,6 +432,7 @@ impl DynamoStore {
             "#status = :sending".to_owned(),
             "leaseUntil = :lease".to_owned(),
             "updatedAt = :now".to_owned(),
+            "#round = :round".to_owned(),
         ];
         let birth = born.into_iter().filter(|(name, _)| {
             name != "pk" && name != "sk" && !DELIVERY_STATE.contains(&name.as_str())
@@ -339,9 +444,9 @@ impl DynamoStore {
                 .expression_attribute_values(format!(":b{i}"), value);
         }
         let result = request
-            // Out of the held index, if it was held.
+            // Out of the held and failed indexes, if it was in one.
             .update_expression(format!(
-                "SET {} REMOVE heldOrg ADD attempts :one",
+                "SET {} REMOVE heldOrg, failedKey ADD attempts :one",
                 set.join(", ")
             ))
             .send()
@@ -354,24 +459,22 @@ impl DynamoStore {
                 let current: Option<Delivery> = self
                     .get(deliveries_pk(&delivery.organization), delivery.list_key())
                     .await?;
-                Ok(match current.map(|d| d.status) {
-                    Some(status @ (S::Sent | S::Failed | S::Skipped)) => Claim::Settled(status),
-                    // Queued or held again (or its lease ran out) since the write: another
-                    // sender may claim it; this one lets its message come back.
-                    Some(S::Sending | S::Queued | S::Held) | None => Claim::Busy,
-                })
+                // Queued or held again (or its lease ran out) since the write: another sender
+                // may claim it; this one lets its message come back.
+                Ok(current.map_or(Claim::Busy, |d| {
+                    Claim::found(d.status, d.round, delivery.round)
+                }))
             }
             Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn settle_one(
-        &self,
-        delivery: &Delivery,
-        lease_until: OffsetDateTime,
-        outcome: &Outcome,
-        now: OffsetDateTime,
-    ) -> StoreResult<bool> {
+    async fn settle_one(&self, settlement: &Settlement, now: OffsetDateTime) -> StoreResult<bool> {
+        let (delivery, lease_until, outcome) = (
+            &settlement.delivery,
+            settlement.lease_until,
+            &settlement.outcome,
+        );
         use crate::model::DeliveryStatus as S;
         let (status, field, text) = match outcome {
             Outcome::Sent => (S::Sent, None, None),
@@ -402,6 +505,23 @@ impl DynamoStore {
             request =
                 request.expression_attribute_values(":org", Av::S(pk(&delivery.organization)));
         }
+        if status == S::Failed
+            && let Some(notification) = delivery.notification_id()
+        {
+            // The key of the sparse index recover reads.
+            set.push_str(", failedKey = :failed");
+            request = request.expression_attribute_values(
+                ":failed",
+                Av::S(failed_key(&delivery.organization, notification)),
+            );
+        }
+        if let Some(attempt) = &settlement.attempt {
+            set.push_str(", history = :history");
+            request = request.expression_attribute_values(
+                ":history",
+                value(&delivery.history_with(Some(attempt)))?,
+            );
+        }
         let result = request
             .update_expression(format!("{set} REMOVE leaseUntil"))
             .send()
@@ -411,6 +531,117 @@ impl DynamoStore {
             Err(e) if condition_failed(&e) => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
+    }
+
+    async fn requeue_one(&self, delivery: &Delivery, now: OffsetDateTime) -> StoreResult<bool> {
+        use crate::model::DeliveryStatus as S;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(delivery)))
+            .update_expression(
+                "SET #status = :queued, attempts = :zero, #round = :next, updatedAt = :now \
+                 REMOVE failedKey, leaseUntil",
+            )
+            .condition_expression(format!(
+                "(#status = :sent OR #status = :failed) AND {}",
+                in_round(delivery.round)
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#round", "round")
+            .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
+            .expression_attribute_values(":sent", Av::S(S::Sent.as_str().into()))
+            .expression_attribute_values(":failed", Av::S(S::Failed.as_str().into()))
+            .expression_attribute_values(":zero", Av::N("0".into()))
+            .expression_attribute_values(":round", Av::N(delivery.round.to_string()))
+            .expression_attribute_values(":next", Av::N((delivery.round + 1).to_string()))
+            .expression_attribute_values(":now", Av::S(timestamp::format(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn bury_one(
+        &self,
+        delivery: &Delivery,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<Burial> {
+        use crate::model::DeliveryStatus as S;
+        let failed = Delivery {
+            status: S::Failed,
+            last_error: Some(error.to_owned()),
+            lease_until: None,
+            updated_at: now,
+            ..delivery.clone()
+        };
+        let mut set = "SET #status = :failed, lastError = :error, updatedAt = :now".to_owned();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(delivery)))
+            .condition_expression(format!(
+                "attribute_exists(pk) AND {} AND (#status = :queued OR #status = :held \
+                 OR (#status = :sending AND leaseUntil < :now))",
+                in_round(delivery.round)
+            ))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#round", "round")
+            .expression_attribute_values(":failed", Av::S(S::Failed.as_str().into()))
+            .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
+            .expression_attribute_values(":held", Av::S(S::Held.as_str().into()))
+            .expression_attribute_values(":sending", Av::S(S::Sending.as_str().into()))
+            .expression_attribute_values(":round", Av::N(delivery.round.to_string()))
+            .expression_attribute_values(":error", Av::S(error.to_owned()))
+            .expression_attribute_values(":now", Av::S(timestamp::format(now)));
+        if let Some(notification) = delivery.notification_id() {
+            set.push_str(", failedKey = :key");
+            request = request.expression_attribute_values(
+                ":key",
+                Av::S(failed_key(&delivery.organization, notification)),
+            );
+        }
+        let result = request
+            .update_expression(format!("{set} REMOVE leaseUntil, heldOrg"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(Burial::Failed),
+            Err(e) if condition_failed(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        let current: Option<Delivery> = self
+            .get(deliveries_pk(&delivery.organization), delivery.list_key())
+            .await?;
+        let Some(current) = current else {
+            // Never recorded: recorded now, failed (unless it was meanwhile).
+            let born = self.expiring(delivery_item(&failed)?, failed.created_at);
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(born))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await;
+            return match put {
+                Ok(_) => Ok(Burial::Failed),
+                Err(e) if condition_failed(&e) => Ok(Burial::Busy),
+                Err(e) => Err(unavailable(e)),
+            };
+        };
+        Ok(
+            match Claim::found(current.status, current.round, delivery.round) {
+                Claim::Busy => Burial::Busy,
+                _ => Burial::Settled,
+            },
+        )
     }
 
     async fn release_one(&self, delivery: &Delivery) -> StoreResult<bool> {

@@ -29,6 +29,8 @@
 //! | `ORG#<org>#DELIVERIES` | `<created at>#<id>` | a delivery: the organization's log, in time order |
 //!
 //! The sparse keys-only index `deliveries-held` (hash `heldOrg`) holds only `held` deliveries;
+//! `deliveries-failed` (hash `failedKey` = `<org>#<notification>`, range `sk`) only `failed` ones,
+//! by notification and time (recover's input);
 //! the keys-only index `delivery-id` (hash `deliveryId` = `<org>#<id>`, set when a delivery is
 //! recorded) finds one by its id alone.
 
@@ -46,6 +48,15 @@ pub(super) const SMS_DAY_INDEX: &str = "sms-day";
 /// An organization's `held` deliveries (the resume job's input): `heldOrg` / `sk`, keys only, set
 /// only while held.
 pub(super) const DELIVERIES_HELD: &str = "deliveries-held";
+
+/// A notification's `failed` deliveries in time order (recover's input): `failedKey` / `sk`,
+/// keys only, set only while failed.
+pub(super) const DELIVERIES_FAILED: &str = "deliveries-failed";
+
+/// The `failedKey` of a failed delivery of `notification` (the hash of [`DELIVERIES_FAILED`]).
+pub(super) fn failed_key(org: &OrgId, notification: &NotificationId) -> String {
+    format!("{org}#{notification}")
+}
 
 /// A delivery by its id alone: `deliveryId` (`<org>#<id>`), keys only.
 pub(super) const DELIVERY_ID_INDEX: &str = "delivery-id";
@@ -95,18 +106,27 @@ pub(super) fn delivery_item(d: &Delivery) -> StoreResult<Item> {
         "deliveryId".into(),
         aws_sdk_dynamodb::types::AttributeValue::S(delivery_id_key(&d.organization, d.id)),
     );
+    if d.status == crate::model::DeliveryStatus::Failed
+        && let Some(notification) = d.notification_id()
+    {
+        item.insert(
+            "failedKey".into(),
+            aws_sdk_dynamodb::types::AttributeValue::S(failed_key(&d.organization, notification)),
+        );
+    }
     Ok(item)
 }
 
 /// The attributes a delivery is born with (the claim writes them only if it creates the record;
 /// the others are its state).
-pub(super) const DELIVERY_STATE: [&str; 6] = [
+pub(super) const DELIVERY_STATE: [&str; 7] = [
     "status",
     "attempts",
     "lastError",
     "reason",
     "leaseUntil",
     "updatedAt",
+    "round",
 ];
 
 /// Each event is its own partition, like each delivery.

@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Page, PageRequest, StoreError, StoreResult};
-use keys::{DELIVERIES_HELD, DELIVERY_ID_INDEX, SMS_DAY_INDEX};
+use keys::{DELIVERIES_FAILED, DELIVERIES_HELD, DELIVERY_ID_INDEX, SMS_DAY_INDEX};
 
 type Item = HashMap<String, Av>;
 
@@ -183,10 +183,17 @@ impl DynamoStore {
             .attribute_definitions(build(attr("smsDay"))?)
             .attribute_definitions(build(attr("heldOrg"))?)
             .attribute_definitions(build(attr("deliveryId"))?)
+            .attribute_definitions(build(attr("failedKey"))?)
             .global_secondary_indexes(index(SMS_DAY_INDEX, "smsDay", None, ProjectionType::All)?)
             .global_secondary_indexes(index(
                 DELIVERIES_HELD,
                 "heldOrg",
+                Some("sk"),
+                ProjectionType::KeysOnly,
+            )?)
+            .global_secondary_indexes(index(
+                DELIVERIES_FAILED,
+                "failedKey",
                 Some("sk"),
                 ProjectionType::KeysOnly,
             )?)

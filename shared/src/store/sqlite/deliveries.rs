@@ -11,15 +11,16 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Sqlite, error, json, millis, one, parse};
+use crate::model::NotificationId;
 use crate::model::{DeliveryStatus, OrgId, timestamp};
 use crate::store::{
-    Claim, Delivery, DeliveryFilter, DeliveryStore, Event, EventCreated, Outcome, Page,
+    Burial, Claim, Delivery, DeliveryFilter, DeliveryStore, Event, EventCreated, Outcome, Page,
     PageRequest, Settlement, StoreError, StoreResult, Unique,
 };
 
 /// The columns a delivery is read from: its state, then its birth record.
-const DELIVERY: &str =
-    "status, attempts, last_error, reason, lease_until, updated_at, record FROM deliveries";
+const DELIVERY: &str = "status, attempts, last_error, reason, lease_until, updated_at, round, \
+    history, record FROM deliveries";
 
 /// A delivery from a row of [`DELIVERY`]'s columns.
 fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
@@ -29,7 +30,9 @@ fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
     let reason: Option<String> = row.get(3)?;
     let lease: Option<String> = row.get(4)?;
     let updated: String = row.get(5)?;
-    let record: String = row.get(6)?;
+    let round: u32 = row.get(6)?;
+    let history: Option<String> = row.get(7)?;
+    let record: String = row.get(8)?;
     Ok((|| {
         let corrupt = |what: &str| StoreError::Corrupt(format!("delivery: {what}"));
         let mut d: Delivery = parse(&record)?;
@@ -43,6 +46,11 @@ fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
             .transpose()
             .map_err(corrupt)?;
         d.updated_at = timestamp::parse(&updated).map_err(corrupt)?;
+        d.round = round;
+        d.history = match history {
+            Some(history) => parse(&history)?,
+            None => Vec::new(),
+        };
         Ok(d)
     })())
 }
@@ -63,15 +71,18 @@ fn optional_delivery(
 /// Writes a delivery whole (state and birth record), replacing one with the same key.
 fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
     let record = json(d)?;
+    let history = history_json(&d.history)?;
     conn.prepare_cached(
         "INSERT INTO deliveries
-            (org, list_key, event, status, attempts, last_error, reason, lease_until, updated_at, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            (org, list_key, event, status, attempts, last_error, reason, lease_until, updated_at,
+             record, notification, round, history)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (org, list_key) DO UPDATE SET
             event = excluded.event, status = excluded.status, attempts = excluded.attempts,
             last_error = excluded.last_error, reason = excluded.reason,
             lease_until = excluded.lease_until, updated_at = excluded.updated_at,
-            record = excluded.record",
+            record = excluded.record, notification = excluded.notification,
+            round = excluded.round, history = excluded.history",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -85,15 +96,28 @@ fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
             d.lease_until.map(timestamp::format),
             timestamp::format(d.updated_at),
             record,
+            d.notification_id().map(|n| n.as_str()),
+            d.round,
+            history,
         ])
     })
     .map_err(error)?;
     Ok(())
 }
 
+/// A history as its column holds it: JSON, `NULL` when empty.
+fn history_json(history: &[crate::store::Attempt]) -> StoreResult<Option<String>> {
+    if history.is_empty() {
+        Ok(None)
+    } else {
+        json(&history).map(Some)
+    }
+}
+
 /// Claims one delivery (part of a writer job): one statement records it if it is new, or takes
-/// it if it is `queued`, `held`, or `sending` with an expired lease; only when it does neither is
-/// the record read, to tell a settled delivery from a busy one.
+/// it if it is `queued`, `held`, or `sending` with an expired lease, in the message's round or
+/// an earlier one; only when it does neither is the record read, to tell a settled delivery (or
+/// one of a later round: the message is stale) from a busy one.
 fn claim(
     conn: &Connection,
     queued: &Delivery,
@@ -115,11 +139,14 @@ fn claim(
     let claimed = conn
         .prepare_cached(&format!(
             "INSERT INTO deliveries
-                (org, list_key, event, status, attempts, last_error, reason, lease_until, updated_at, record)
-             VALUES (?1, ?2, ?3, 'sending', 1, NULL, NULL, ?4, ?5, ?6)
+                (org, list_key, event, status, attempts, last_error, reason, lease_until, updated_at,
+                 record, notification, round)
+             VALUES (?1, ?2, ?3, 'sending', 1, NULL, NULL, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (org, list_key) DO UPDATE SET
-                status = 'sending', lease_until = ?4, attempts = attempts + 1, updated_at = ?5
-             WHERE status IN ('queued', 'held') OR (status = 'sending' AND lease_until < ?5)
+                status = 'sending', lease_until = ?4, attempts = attempts + 1, updated_at = ?5,
+                round = ?8
+             WHERE round <= ?8
+                AND (status IN ('queued', 'held') OR (status = 'sending' AND lease_until < ?5))
              RETURNING {}",
             DELIVERY.trim_end_matches(" FROM deliveries")
         ))
@@ -132,6 +159,8 @@ fn claim(
                     lease,
                     now_text,
                     record,
+                    queued.notification_id().map(|n| n.as_str()),
+                    queued.round,
                 ],
                 delivery,
             )
@@ -141,17 +170,13 @@ fn claim(
     if let Some(claimed) = claimed {
         return claimed.map(|d| Claim::Claimed(Box::new(d)));
     }
-    let status: String = conn
-        .prepare_cached("SELECT status FROM deliveries WHERE org = ?1 AND list_key = ?2")
-        .and_then(|mut s| s.query_row([org, &key], |r| r.get(0)))
+    let (status, round): (String, u32) = conn
+        .prepare_cached("SELECT status, round FROM deliveries WHERE org = ?1 AND list_key = ?2")
+        .and_then(|mut s| s.query_row([org, &key], |r| Ok((r.get(0)?, r.get(1)?))))
         .map_err(error)?;
-    Ok(match DeliveryStatus::parse(&status) {
-        Ok(status @ (DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Skipped)) => {
-            Claim::Settled(status)
-        }
-        Ok(_) => Claim::Busy,
-        Err(e) => return Err(StoreError::Corrupt(format!("delivery status: {e}"))),
-    })
+    let status = DeliveryStatus::parse(&status)
+        .map_err(|e| StoreError::Corrupt(format!("delivery status: {e}")))?;
+    Ok(Claim::found(status, round, queued.round))
 }
 
 /// Ends one claim, if `settlement` holds its lease (part of a writer job).
@@ -165,9 +190,10 @@ fn settle(conn: &Connection, settlement: &Settlement, now: &str) -> StoreResult<
         Outcome::Held => (S::Held, None, None),
     };
     let d = &settlement.delivery;
+    let history = history_json(&d.history_with(settlement.attempt.as_ref()))?;
     conn.prepare_cached(
         "UPDATE deliveries SET status = ?3, updated_at = ?4, lease_until = NULL,
-            last_error = coalesce(?5, last_error), reason = coalesce(?6, reason)
+            last_error = coalesce(?5, last_error), reason = coalesce(?6, reason), history = ?8
          WHERE org = ?1 AND list_key = ?2 AND status = 'sending' AND lease_until = ?7",
     )
     .and_then(|mut s| {
@@ -178,11 +204,74 @@ fn settle(conn: &Connection, settlement: &Settlement, now: &str) -> StoreResult<
             now,
             last_error,
             reason,
-            timestamp::format(settlement.lease_until)
+            timestamp::format(settlement.lease_until),
+            history,
         ])
     })
     .map(|n| n == 1)
     .map_err(error)
+}
+
+/// Puts a settled delivery (`sent` or `failed`, in the round it was read in) back to `queued`
+/// for one more round, its attempts counted afresh (part of a writer job: the intake's, which
+/// queues its message in the same transaction). `false` when it changed since it was read.
+pub(crate) fn requeue(conn: &Connection, d: &Delivery, now: &str) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'queued', attempts = 0, round = round + 1,
+            lease_until = NULL, updated_at = ?4
+         WHERE org = ?1 AND list_key = ?2 AND round = ?3 AND status IN ('sent', 'failed')",
+    )
+    .and_then(|mut s| s.execute(params![d.organization.as_str(), d.list_key(), d.round, now]))
+    .map(|n| n == 1)
+    .map_err(error)
+}
+
+/// Marks one dead-lettered delivery `failed` (part of a writer job).
+fn bury(conn: &Connection, d: &Delivery, error_text: &str, now: &str) -> StoreResult<Burial> {
+    let (org, key) = (d.organization.as_str(), d.list_key());
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = 'failed', last_error = ?4, lease_until = NULL,
+                updated_at = ?5
+             WHERE org = ?1 AND list_key = ?2 AND round = ?3
+                AND (status IN ('queued', 'held') OR (status = 'sending' AND lease_until < ?5))",
+        )
+        .and_then(|mut s| s.execute(params![org, key, d.round, error_text, now]))
+        .map_err(error)?;
+    if changed == 1 {
+        return Ok(Burial::Failed);
+    }
+    let found: Option<(String, u32)> = conn
+        .prepare_cached("SELECT status, round FROM deliveries WHERE org = ?1 AND list_key = ?2")
+        .and_then(|mut s| {
+            s.query_row([org, &key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(error)?;
+    match found {
+        None => {
+            let now = timestamp::parse(now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            put_delivery(
+                conn,
+                &Delivery {
+                    status: DeliveryStatus::Failed,
+                    last_error: Some(error_text.to_owned()),
+                    lease_until: None,
+                    updated_at: now,
+                    ..d.clone()
+                },
+            )?;
+            Ok(Burial::Failed)
+        }
+        Some((status, round)) => {
+            let status = DeliveryStatus::parse(&status)
+                .map_err(|e| StoreError::Corrupt(format!("delivery status: {e}")))?;
+            Ok(match Claim::found(status, round, d.round) {
+                Claim::Busy => Burial::Busy,
+                _ => Burial::Settled,
+            })
+        }
+    }
 }
 
 /// Records an event and its idempotency key (part of a writer job: the event intake's too).
@@ -395,6 +484,84 @@ impl DeliveryStore for Sqlite {
             Ok(out)
         })?;
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
+    }
+
+    async fn failed_deliveries(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        let lower = match &page.after {
+            Some(after) => after.clone(),
+            None => timestamp::format(since),
+        };
+        // Every key of a delivery created at `until` sorts below `<until>#~`.
+        let upper = format!("{}#~", timestamp::format(until));
+        let limit = i64::try_from(page.limit + 1).unwrap_or(i64::MAX);
+        let items = self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY} INDEXED BY deliveries_failed
+                     WHERE org = ?1 AND notification = ?2 AND status = 'failed'
+                        AND list_key > ?3 AND list_key < ?4
+                     ORDER BY list_key LIMIT ?5"
+                ))
+                .map_err(error)?;
+            let rows = stmt
+                .query_map(
+                    params![org.as_str(), notification.as_str(), lower, upper, limit],
+                    delivery,
+                )
+                .map_err(error)?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row.map_err(error)??);
+            }
+            Ok(out)
+        })?;
+        Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
+    }
+
+    async fn requeue_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<bool>> {
+        if deliveries.is_empty() {
+            return Vec::new();
+        }
+        let (settled, now) = (deliveries.to_vec(), timestamp::format(now));
+        let n = settled.len();
+        each(
+            n,
+            self.write(move |conn| settled.iter().map(|d| requeue(conn, d, &now)).collect())
+                .await,
+        )
+    }
+
+    async fn bury_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        error_text: &str,
+        now: OffsetDateTime,
+    ) -> Vec<StoreResult<Burial>> {
+        if deliveries.is_empty() {
+            return Vec::new();
+        }
+        let (dead, text, now) = (
+            deliveries.to_vec(),
+            error_text.to_owned(),
+            timestamp::format(now),
+        );
+        let n = dead.len();
+        each(
+            n,
+            self.write(move |conn| dead.iter().map(|d| bury(conn, d, &text, &now)).collect())
+                .await,
+        )
     }
 
     async fn claim_deliveries(

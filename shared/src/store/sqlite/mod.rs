@@ -46,7 +46,7 @@ use super::{
 use crate::model::{NotificationId, OrgId, TokenId, timestamp};
 use cache::Cache;
 pub use deliveries::Pruned;
-pub(crate) use deliveries::record_event;
+pub(crate) use deliveries::{record_event, requeue};
 pub use schema::OpenError;
 
 /// Jobs committed together at most (a group's size also bounds how long its first job waits).

@@ -19,7 +19,7 @@
 //! | `sms_usage` | `org, day` | a closed day's usage summary (JSON) |
 //! | `events` | `org, id` | an event (JSON); indexed by `created_at` for retention |
 //! | `idempotency_keys` | `org, key` | the event a key names, until `expires_at` |
-//! | `deliveries` | `org, list_key` | a delivery as born (JSON) and its state as columns; `list_key` (`<created at>#<id>`) is the log's order; a partial index holds only the `held` ones (the resume job's input) |
+//! | `deliveries` | `org, list_key` | a delivery as born (JSON) and its state as columns; `list_key` (`<created at>#<id>`) is the log's order; its `notification`, `round` and attempts' `history` (JSON) as columns too; partial indexes hold only the `held` ones (the resume job's input) and the `failed` ones by notification (recover's) |
 //! | `queue_messages` | `id` | a message of the queue `queue` (`fanout` or `deliveries`), hidden until `visible_at` (ms since the epoch), received `receives` times, `in_flight` while a receiver holds it |
 //! | `dead_letters` | `id` | a message received `maxReceiveCount` times without being acknowledged |
 //!
@@ -44,7 +44,20 @@ pub const APPLICATION_ID: i32 = 0x4852_4c44;
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` (from 0) brings version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
+
+/// What resend and recover need: a delivery's notification, its round and its attempts'
+/// history as columns, and a partial index of the `failed` ones by notification (recover's
+/// input). The notification of a delivery recorded before is read from its record (Slack and
+/// webhook deliveries name it; earlier email and SMS ones do not).
+const V3: &str = "
+ALTER TABLE deliveries ADD COLUMN notification TEXT;
+ALTER TABLE deliveries ADD COLUMN round INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN history TEXT;
+UPDATE deliveries SET notification =
+    coalesce(json_extract(record, '$.notification'), json_extract(record, '$.channel.notification'));
+CREATE INDEX deliveries_failed ON deliveries (org, notification, list_key) WHERE status = 'failed';
+";
 
 /// A delivery found by its id alone (`GET .../deliveries/{deliveryId}`): the id is what follows
 /// the `#` of its list key.

@@ -1,0 +1,250 @@
+//! An operator's work on the delivery log: resending one delivery, recovering a notification's
+//! failed deliveries, and marking the deliveries whose messages reached the dead-letter queue
+//! `failed` (so that recover finds them).
+//!
+//! A delivery goes back on the queue for one more **round**: its record becomes `queued` again
+//! (attempts counted afresh, history kept) and its message is sent, as one unit
+//! ([`crate::intake::EventIntake::requeue`]). The record's conditional write is the lock: two
+//! resends, or two recovers of one window, never queue a delivery twice, and a message of an
+//! earlier round never takes it. It keeps its id, so a webhook carries the same `webhook-id`.
+//!
+//! A recover request queues the first [`REQUEST_PAGES`] pages of [`PAGE`] deliveries itself;
+//! if the window holds more, a fan-out job ([`FanoutMessage::Recover`]) goes on from there, a
+//! chunk of [`JOB_PAGES`] pages per message, each queueing the next: a million failed deliveries
+//! recover in chunks, none near a Lambda time limit.
+
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use super::Error;
+use crate::app::AppState;
+use crate::error::FieldError;
+use crate::model::{DeliveryStatus, NotificationId, OrgId};
+use crate::queue::{DeliveryMessage, FanoutMessage};
+use crate::store::{Burial, Delivery, PageRequest};
+
+/// How far back a recover may reach.
+pub const RECOVER_LIMIT: Duration = Duration::days(14);
+/// Failed deliveries read and queued at once.
+pub const PAGE: usize = 500;
+/// Pages a recover request queues before a fan-out job goes on.
+pub const REQUEST_PAGES: usize = 2;
+/// Pages one recover job (fan-out message) queues before it queues the next.
+pub const JOB_PAGES: usize = 10;
+
+/// Puts delivery `id` back on the queue: one more delivery of the same content to the same
+/// target. `NotFound` for an unknown id; `Conflict` unless it is `failed` or `sent` (or when
+/// another resend or recover took it first). Returns it as queued.
+pub async fn resend(state: &AppState, org: &OrgId, id: Uuid) -> Result<Delivery, Error> {
+    let delivery = state
+        .store
+        .find_delivery(org, id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    let busy = |status: DeliveryStatus| {
+        Error::Conflict(vec![FieldError::new(
+            "status",
+            format!("the delivery is {status}: only failed or sent deliveries are resent"),
+        )])
+    };
+    if !matches!(
+        delivery.status,
+        DeliveryStatus::Failed | DeliveryStatus::Sent
+    ) {
+        return Err(busy(delivery.status));
+    }
+    let now = state.clock.now();
+    let queued = state
+        .intake
+        .requeue(std::slice::from_ref(&delivery), now)
+        .await?;
+    if queued != [true] {
+        return Err(busy(DeliveryStatus::Queued));
+    }
+    Ok(delivery.requeued(now))
+}
+
+/// The deliveries a recover covers: created from `since` to `until`, both included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub since: OffsetDateTime,
+    pub until: OffsetDateTime,
+}
+
+impl Window {
+    /// The window from `since` to `until` (now when absent), as of `now`: neither in the future,
+    /// `since` at most [`RECOVER_LIMIT`] back and not after `until`. Every broken rule is named
+    /// by its field.
+    pub fn new(
+        since: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut problems = Vec::new();
+        if since > now {
+            problems.push(FieldError::new("since", "must not be in the future"));
+        } else if since < now - RECOVER_LIMIT {
+            problems.push(FieldError::new("since", "must be at most 14 days back"));
+        }
+        if until.is_some_and(|until| until > now) {
+            problems.push(FieldError::new("until", "must not be in the future"));
+        }
+        let until = until.unwrap_or(now);
+        if since > until {
+            problems.push(FieldError::new("since", "must not be after until"));
+        }
+        if problems.is_empty() {
+            Ok(Self { since, until })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// What a recover request did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recovered {
+    /// Deliveries the request itself queued.
+    pub queued: usize,
+    /// Whether the window holds more: a fan-out job queues them.
+    pub more: bool,
+}
+
+/// Puts every `failed` delivery of `notification` in `window` back on the queue: the first
+/// pages now, the rest through a fan-out job. `NotFound` for an unknown notification.
+pub async fn recover(
+    state: &AppState,
+    org: &OrgId,
+    notification: &NotificationId,
+    window: Window,
+) -> Result<Recovered, Error> {
+    if state
+        .store
+        .get_notification(org, notification)
+        .await?
+        .is_none()
+    {
+        return Err(Error::NotFound);
+    }
+    let (queued, after) =
+        recover_pages(state, org, notification, window, None, REQUEST_PAGES).await?;
+    let more = after.is_some();
+    if let Some(after) = after {
+        state
+            .fanout
+            .send(&[recover_job(org, notification, window, after)])
+            .await?;
+    }
+    Ok(Recovered { queued, more })
+}
+
+/// One recover job: up to [`JOB_PAGES`] pages from `after`, then the job that goes on, if the
+/// window holds more. Run again after a crash, it finds what it queued no longer failed.
+pub async fn recover_chunk(
+    state: &AppState,
+    org: &OrgId,
+    notification: &NotificationId,
+    window: Window,
+    after: Option<String>,
+) -> Result<Option<FanoutMessage>, Error> {
+    let (_, after) = recover_pages(state, org, notification, window, after, JOB_PAGES).await?;
+    Ok(after.map(|after| recover_job(org, notification, window, after)))
+}
+
+fn recover_job(
+    org: &OrgId,
+    notification: &NotificationId,
+    window: Window,
+    after: String,
+) -> FanoutMessage {
+    FanoutMessage::Recover {
+        organization: org.clone(),
+        notification: notification.clone(),
+        since: window.since,
+        until: window.until,
+        after: Some(after),
+    }
+}
+
+/// Queues up to `pages` pages of failed deliveries after `after`: how many it queued, and where
+/// the window goes on (`None` when it is done).
+async fn recover_pages(
+    state: &AppState,
+    org: &OrgId,
+    notification: &NotificationId,
+    window: Window,
+    mut after: Option<String>,
+    pages: usize,
+) -> Result<(usize, Option<String>), Error> {
+    let mut queued = 0;
+    for _ in 0..pages {
+        let page = state
+            .store
+            .failed_deliveries(
+                org,
+                notification,
+                window.since,
+                window.until,
+                &PageRequest {
+                    limit: PAGE,
+                    after: after.clone(),
+                },
+            )
+            .await?;
+        let answers = state.intake.requeue(&page.items, state.clock.now()).await?;
+        queued += answers.into_iter().filter(|queued| *queued).count();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok((queued, None)),
+        }
+    }
+    Ok((queued, after))
+}
+
+/// Marks the deliveries of dead-lettered messages `failed`: one answer per message, `true` when
+/// its message may go (marked, or nothing to do), `false` when a sender holds the delivery now
+/// (its message is kept for later).
+pub async fn bury(state: &AppState, messages: &[DeliveryMessage]) -> Vec<Result<bool, Error>> {
+    let deliveries: Vec<Delivery> = messages.iter().map(|m| m.delivery.clone()).collect();
+    state
+        .store
+        .bury_deliveries(&deliveries, DEAD_LETTERED, state.clock.now())
+        .await
+        .into_iter()
+        .map(|answer| Ok(answer? != Burial::Busy))
+        .collect()
+}
+
+/// The `lastError` of a delivery whose message reached the dead-letter queue unsettled.
+pub const DEAD_LETTERED: &str = "its message reached the dead-letter queue: every receive failed";
+
+/// Dead letters handled at once by [`bury_local`].
+const DEAD_LETTER_PAGE: usize = 100;
+
+/// The embedded queue's dead-letter pass (the local server runs it every few seconds; on AWS the
+/// `dead-letters` function reads the dead-letter queue): every dead letter's delivery marked
+/// `failed`, and the letter removed once it is. Returns how many were removed; a letter whose
+/// delivery a sender holds stays for the next pass.
+pub async fn bury_local(
+    state: &AppState,
+    queue: &crate::queue::sqlite::SqliteQueue<DeliveryMessage>,
+) -> Result<usize, Error> {
+    let mut removed = 0;
+    loop {
+        let page = queue.dead_letter_page(DEAD_LETTER_PAGE)?;
+        let (ids, messages): (Vec<i64>, Vec<DeliveryMessage>) = page.into_iter().unzip();
+        let answers = bury(state, &messages).await;
+        let mut done = Vec::with_capacity(ids.len());
+        for (id, answer) in ids.iter().zip(answers) {
+            if answer? {
+                done.push(*id);
+            }
+        }
+        removed += done.len();
+        let finished = ids.len() < DEAD_LETTER_PAGE || done.is_empty();
+        queue.remove_dead_letters(done).await?;
+        if finished {
+            return Ok(removed);
+        }
+    }
+}
