@@ -149,6 +149,53 @@ async fn the_command_line_drives_notifications_events_deliveries_the_notifier_an
     let shown = json(&local, &["events", "get", &event]);
     assert_eq!(shown["deliveries"]["items"][0]["status"], "sent");
 
+    // Resend it: the receiver gets it once more; the delivery shows both attempts.
+    let resent = herald(&local, &["deliveries", "resend", id], &[]);
+    assert_eq!(
+        stdout(&resent),
+        format!("queued {id} again\n"),
+        "{}",
+        stderr(&resent)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.received() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(receiver.received(), 2);
+    let shown = stdout(&herald(&local, &["deliveries", "get", id], &[]));
+    let attempts = shown.lines().filter(|l| l.contains(" sent ")).count();
+    assert_eq!(attempts, 2, "the history's table: {shown}");
+    // Recover: nothing failed in the last hour; a window in the future is refused.
+    let since = shared::model::timestamp::format(
+        time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+    );
+    let recovered = herald(
+        &local,
+        &["deliveries", "recover", &webhook, "--since", &since],
+        &[],
+    );
+    assert_eq!(
+        stdout(&recovered),
+        "queued 0 failed deliveries again\n",
+        "{}",
+        stderr(&recovered)
+    );
+    let refused = herald(
+        &local,
+        &[
+            "deliveries",
+            "recover",
+            &webhook,
+            "--since",
+            "2999-01-01T00:00:00Z",
+        ],
+        &[],
+    );
+    assert_eq!(
+        fails(&refused),
+        "herald: 400 1001: Validation failed\n  since: must not be in the future\n"
+    );
+
     // The notifier: pause, status, resume (twice is fine: nothing changes).
     let paused = stdout(&herald(&local, &["notifier", "pause"], &[]));
     assert_eq!(paused, "paused: deliveries wait as held\n");

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use shared::api::Route;
 
 /// The functions that are not HTTP routes: triggered by a queue or a schedule.
-const WORKERS: &[&str] = &["fan-out", "sender", "quota-reset"];
+const WORKERS: &[&str] = &["fan-out", "sender", "dead-letters", "quota-reset"];
 
 /// Asserts `found` is `expected`, naming only what differs.
 fn same<T: Ord + std::fmt::Debug>(found: &BTreeSet<T>, expected: &BTreeSet<T>, what: &str) {

@@ -44,7 +44,7 @@ pub enum FanoutMessage {
     /// Queue the organization's `held` deliveries again: its notifier was resumed.
     Resume { organization: OrgId },
     /// Go on recovering `notification`'s failed deliveries of the window after the list key
-    /// `after` (`crate::domain::deliveries::recover_chunk`).
+    /// `after` (the domain's `recover_chunk`).
     Recover {
         organization: OrgId,
         notification: crate::model::NotificationId,

@@ -311,7 +311,7 @@ pub trait DeliveryStore: Send + Sync {
     /// Puts settled deliveries (as read: `sent` or `failed`) back to `queued` for one more
     /// round, their attempts counted afresh: one conditional write each (unchanged since read),
     /// `true` where it was made. Queueing their messages is the intake's
-    /// ([`crate::intake::EventIntake::requeue`]), which calls this.
+    /// (`EventIntake::requeue`, in the intake), which calls this.
     async fn requeue_deliveries(
         &self,
         deliveries: &[Delivery],

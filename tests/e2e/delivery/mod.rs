@@ -18,6 +18,7 @@ const PUMP: Duration = Duration::from_secs(20);
 mod failures;
 mod mail;
 mod one;
+mod operators;
 mod slack;
 
 async fn webhook(d: &DeliveryApp, url: &str) -> String {

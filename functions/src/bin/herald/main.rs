@@ -142,8 +142,20 @@ enum Deliveries {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Show one delivery.
+    /// Show one delivery, with its last attempts.
     Get { id: String },
+    /// Send a failed or sent delivery once more (same content, same webhook-id).
+    Resend { id: String },
+    /// Queue again every failed delivery of a notification created in a window.
+    Recover {
+        notification_id: String,
+        /// RFC 3339, at most 14 days back.
+        #[arg(long)]
+        since: String,
+        /// RFC 3339; now when absent.
+        #[arg(long)]
+        until: Option<String>,
+    },
     /// Follow new deliveries and their changes until Ctrl-C.
     Tail {
         /// How often to look, in seconds.
@@ -182,6 +194,7 @@ enum Recipients {
 
 const NOTIFICATION_COLUMNS: &[&str] =
     &["id", "type", "enabled", "description", "config.webhook.url"];
+const ATTEMPT_COLUMNS: &[&str] = &["at", "outcome", "statusCode", "durationMs", "error"];
 const DELIVERY_COLUMNS: &[&str] = &[
     "id",
     "status",
@@ -219,33 +232,7 @@ async fn run(cli: Cli) -> Result<Shown, Failure> {
         Command::Notifications(command) => notifications(&c, command).await,
         Command::Notifier(command) => notifier(&c, command).await,
         Command::Events(command) => events(&c, command).await,
-        Command::Deliveries(Deliveries::Tail { every }) => tail(&c, every, cli.json).await,
-        Command::Deliveries(Deliveries::Get { id }) => {
-            let path = c.org_path(&format!("/deliveries/{id}"));
-            let answer = c.call(Method::GET, &path, None).await?;
-            let human = key_values(&answer["data"]);
-            shown(answer["data"].clone(), human)
-        }
-        Command::Deliveries(Deliveries::List {
-            status,
-            event,
-            limit,
-        }) => {
-            let mut path = c.org_path(&format!("/deliveries?limit={limit}"));
-            if let Some(s) = status {
-                path.push_str(&format!("&status={s}"));
-            }
-            if let Some(e) = event {
-                path.push_str(&format!("&eventId={e}"));
-            }
-            let answer = c.call(Method::GET, &path, None).await?;
-            let items = answer["data"]["items"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let human = table(DELIVERY_COLUMNS, &rows(&items, DELIVERY_COLUMNS));
-            shown(answer["data"].clone(), human)
-        }
+        Command::Deliveries(command) => deliveries(&c, command, cli.json).await,
         Command::Settings(command) => settings(&c, command).await,
         Command::Recipients(Recipients::Add {
             notification_id,
@@ -268,6 +255,68 @@ async fn run(cli: Cli) -> Result<Shown, Failure> {
                 count("unchangedRecipients")
             );
             shown(answer, human)
+        }
+    }
+}
+
+async fn deliveries(c: &Client, command: Deliveries, json: bool) -> Result<Shown, Failure> {
+    match command {
+        Deliveries::Tail { every } => tail(c, every, json).await,
+        Deliveries::Get { id } => {
+            let path = c.org_path(&format!("/deliveries/{id}"));
+            let answer = c.call(Method::GET, &path, None).await?;
+            let data = &answer["data"];
+            let history = data["history"].as_array().cloned().unwrap_or_default();
+            let mut human = key_values(data);
+            if !history.is_empty() {
+                human.push_str("\n\n");
+                human.push_str(&table(ATTEMPT_COLUMNS, &rows(&history, ATTEMPT_COLUMNS)));
+            }
+            shown(data.clone(), human)
+        }
+        Deliveries::List {
+            status,
+            event,
+            limit,
+        } => {
+            let mut path = c.org_path(&format!("/deliveries?limit={limit}"));
+            if let Some(s) = status {
+                path.push_str(&format!("&status={s}"));
+            }
+            if let Some(e) = event {
+                path.push_str(&format!("&eventId={e}"));
+            }
+            let answer = c.call(Method::GET, &path, None).await?;
+            let items = answer["data"]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let human = table(DELIVERY_COLUMNS, &rows(&items, DELIVERY_COLUMNS));
+            shown(answer["data"].clone(), human)
+        }
+        Deliveries::Resend { id } => {
+            let path = c.org_path(&format!("/deliveries/{id}/resend"));
+            let answer = c.call(Method::POST, &path, None).await?;
+            let human = format!("queued {} again", cell(&answer["data"]["id"]));
+            shown(answer["data"].clone(), human)
+        }
+        Deliveries::Recover {
+            notification_id,
+            since,
+            until,
+        } => {
+            let mut body = json!({"since": since});
+            if let Some(until) = until {
+                body["until"] = Value::String(until);
+            }
+            let path = c.org_path(&format!("/notifications/{notification_id}/recover"));
+            let answer = c.call(Method::POST, &path, Some(body)).await?;
+            let data = &answer["data"];
+            let mut human = format!("queued {} failed deliveries again", cell(&data["queued"]));
+            if data["more"] == true {
+                human.push_str("; more are being queued in the background");
+            }
+            shown(data.clone(), human)
         }
     }
 }

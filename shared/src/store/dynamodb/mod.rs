@@ -12,6 +12,7 @@ mod notifications;
 mod organizations;
 mod preferences;
 mod recipients;
+mod redelivery;
 mod settings;
 
 use std::collections::HashMap;

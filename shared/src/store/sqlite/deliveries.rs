@@ -6,11 +6,11 @@
 use async_trait::async_trait;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Sqlite, error, json, millis, one, parse};
+use super::redelivery::{bury, requeue};
+use super::{Sqlite, error, json, one, parse};
 use crate::model::NotificationId;
 use crate::model::{DeliveryStatus, OrgId, timestamp};
 use crate::store::{
@@ -69,7 +69,7 @@ fn optional_delivery(
 }
 
 /// Writes a delivery whole (state and birth record), replacing one with the same key.
-fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
+pub(super) fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
     let record = json(d)?;
     let history = history_json(&d.history)?;
     conn.prepare_cached(
@@ -210,68 +210,6 @@ fn settle(conn: &Connection, settlement: &Settlement, now: &str) -> StoreResult<
     })
     .map(|n| n == 1)
     .map_err(error)
-}
-
-/// Puts a settled delivery (`sent` or `failed`, in the round it was read in) back to `queued`
-/// for one more round, its attempts counted afresh (part of a writer job: the intake's, which
-/// queues its message in the same transaction). `false` when it changed since it was read.
-pub(crate) fn requeue(conn: &Connection, d: &Delivery, now: &str) -> StoreResult<bool> {
-    conn.prepare_cached(
-        "UPDATE deliveries SET status = 'queued', attempts = 0, round = round + 1,
-            lease_until = NULL, updated_at = ?4
-         WHERE org = ?1 AND list_key = ?2 AND round = ?3 AND status IN ('sent', 'failed')",
-    )
-    .and_then(|mut s| s.execute(params![d.organization.as_str(), d.list_key(), d.round, now]))
-    .map(|n| n == 1)
-    .map_err(error)
-}
-
-/// Marks one dead-lettered delivery `failed` (part of a writer job).
-fn bury(conn: &Connection, d: &Delivery, error_text: &str, now: &str) -> StoreResult<Burial> {
-    let (org, key) = (d.organization.as_str(), d.list_key());
-    let changed = conn
-        .prepare_cached(
-            "UPDATE deliveries SET status = 'failed', last_error = ?4, lease_until = NULL,
-                updated_at = ?5
-             WHERE org = ?1 AND list_key = ?2 AND round = ?3
-                AND (status IN ('queued', 'held') OR (status = 'sending' AND lease_until < ?5))",
-        )
-        .and_then(|mut s| s.execute(params![org, key, d.round, error_text, now]))
-        .map_err(error)?;
-    if changed == 1 {
-        return Ok(Burial::Failed);
-    }
-    let found: Option<(String, u32)> = conn
-        .prepare_cached("SELECT status, round FROM deliveries WHERE org = ?1 AND list_key = ?2")
-        .and_then(|mut s| {
-            s.query_row([org, &key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .map_err(error)?;
-    match found {
-        None => {
-            let now = timestamp::parse(now).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            put_delivery(
-                conn,
-                &Delivery {
-                    status: DeliveryStatus::Failed,
-                    last_error: Some(error_text.to_owned()),
-                    lease_until: None,
-                    updated_at: now,
-                    ..d.clone()
-                },
-            )?;
-            Ok(Burial::Failed)
-        }
-        Some((status, round)) => {
-            let status = DeliveryStatus::parse(&status)
-                .map_err(|e| StoreError::Corrupt(format!("delivery status: {e}")))?;
-            Ok(match Claim::found(status, round, d.round) {
-                Claim::Busy => Burial::Busy,
-                _ => Burial::Settled,
-            })
-        }
-    }
 }
 
 /// Records an event and its idempotency key (part of a writer job: the event intake's too).
@@ -641,91 +579,5 @@ fn each<T>(n: usize, job: StoreResult<Vec<T>>) -> Vec<StoreResult<T>> {
     match job {
         Ok(answers) => answers.into_iter().map(Ok).collect(),
         Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
-    }
-}
-
-/// What one retention run removed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Pruned {
-    pub deliveries: usize,
-    pub events: usize,
-    pub idempotency_keys: usize,
-    pub dead_letters: usize,
-}
-
-/// Rows removed per job of the retention run, so that other writes go on between them (a chunk
-/// takes a few milliseconds: what a write made meanwhile waits at most).
-const PRUNE_CHUNK: usize = 250;
-
-impl Sqlite {
-    /// The retention job: removes the deliveries and events created before `before`,
-    /// the dead letters that died before it, and the idempotency keys expired at `now` — in
-    /// chunks of [`PRUNE_CHUNK`] rows, each its own job of the writer.
-    pub async fn prune(&self, before: OffsetDateTime, now: OffsetDateTime) -> StoreResult<Pruned> {
-        let before_text = timestamp::format(before);
-        let orgs: Vec<String> = self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached("SELECT id FROM organizations")
-                .map_err(error)?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(error)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(error)
-        })?;
-        let mut pruned = Pruned::default();
-        for org in orgs {
-            // The log is keyed by time within an organization: a range of its primary key.
-            pruned.deliveries += self
-                .prune_chunks(
-                    "DELETE FROM deliveries WHERE rowid IN
-                        (SELECT rowid FROM deliveries WHERE org = ?1 AND list_key < ?2 LIMIT ?3)",
-                    vec![Value::Text(org), Value::Text(before_text.clone())],
-                )
-                .await?;
-        }
-        // Removed events leave the memory too (the whole of it: pruned events are many).
-        let events = self
-            .prune_chunks(
-                "DELETE FROM events WHERE rowid IN
-                    (SELECT rowid FROM events WHERE created_at < ?1 LIMIT ?2)",
-                vec![Value::Text(before_text)],
-            )
-            .await;
-        self.inner.events.clear();
-        pruned.events = events?;
-        pruned.idempotency_keys = self
-            .prune_chunks(
-                "DELETE FROM idempotency_keys WHERE (org, key) IN
-                    (SELECT org, key FROM idempotency_keys WHERE expires_at < ?1 LIMIT ?2)",
-                vec![Value::Text(timestamp::format(now))],
-            )
-            .await?;
-        pruned.dead_letters = self
-            .prune_chunks(
-                "DELETE FROM dead_letters WHERE id IN
-                    (SELECT id FROM dead_letters WHERE died_at < ?1 LIMIT ?2)",
-                vec![Value::Integer(millis(before))],
-            )
-            .await?;
-        Ok(pruned)
-    }
-
-    /// Runs `sql` (whose last parameter is the chunk size) until it deletes less than a chunk.
-    async fn prune_chunks(&self, sql: &'static str, values: Vec<Value>) -> StoreResult<usize> {
-        let mut total = 0;
-        loop {
-            let mut values = values.clone();
-            values.push(Value::Integer(PRUNE_CHUNK as i64));
-            let deleted = self
-                .write(move |conn| {
-                    conn.prepare_cached(sql)
-                        .and_then(|mut s| s.execute(rusqlite::params_from_iter(values.iter())))
-                        .map_err(error)
-                })
-                .await?;
-            total += deleted;
-            if deleted < PRUNE_CHUNK {
-                return Ok(total);
-            }
-        }
     }
 }

@@ -24,6 +24,8 @@ mod notifications;
 mod organizations;
 mod preferences;
 mod recipients;
+mod redelivery;
+mod retention;
 pub mod schema;
 mod settings;
 
@@ -45,8 +47,9 @@ use super::{
 };
 use crate::model::{NotificationId, OrgId, TokenId, timestamp};
 use cache::Cache;
-pub use deliveries::Pruned;
-pub(crate) use deliveries::{record_event, requeue};
+pub(crate) use deliveries::record_event;
+pub(crate) use redelivery::requeue;
+pub use retention::Pruned;
 pub use schema::OpenError;
 
 /// Jobs committed together at most (a group's size also bounds how long its first job waits).
