@@ -229,6 +229,17 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
+/// The console function's app: the page and its assets (no state, no AWS call).
+pub fn console() -> Router {
+    shared::console::router()
+}
+
+/// `main` of the console function.
+pub async fn run_console() -> Result<(), lambda_http::Error> {
+    shared::telemetry::init_json();
+    lambda_http::run(console()).await
+}
+
 /// `main` of every HTTP function. Always inlined into the binary's `main`, where `route` is a
 /// constant: [`Route::mount`] then folds to that one route, and the binary links only its own
 /// handler (a smaller binary starts faster).

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod config;
+pub mod console;
 pub mod deliver;
 pub mod domain;
 pub mod error;

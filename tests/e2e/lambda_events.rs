@@ -222,11 +222,17 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_owned();
-        if ["quota-reset", "fan-out", "sender", "dead-letters"]
-            .iter()
-            .any(|f| name.starts_with(f))
+        if [
+            "quota-reset",
+            "fan-out",
+            "sender",
+            "dead-letters",
+            "console",
+        ]
+        .iter()
+        .any(|f| name.starts_with(f))
         {
-            continue; // the scheduled and SQS-triggered functions: see the tests below
+            continue; // the scheduled and SQS-triggered functions, and the console: see below
         }
         let route = Route::ALL
             .iter()
@@ -438,4 +444,33 @@ async fn the_dead_letters_sample_event_marks_its_delivery_failed() {
             .unwrap_or_else(|e| panic!("{e}")),
         Vec::<String>::new()
     );
+}
+
+#[tokio::test]
+async fn the_console_sample_event_gets_its_script_with_the_strict_policy() {
+    let raw = parse(std::fs::read_to_string(events_dir().join("console.json")));
+    let event: LambdaRequest = parse(serde_json::from_str(&raw));
+    let request: http::Request<lambda_http::Body> = event.into();
+    let response = functions::console()
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|e| match e {});
+    assert_eq!(response.status().as_u16(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("content-type"), "text/javascript; charset=utf-8");
+    assert_eq!(header("content-security-policy"), shared::console::CSP);
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    assert!(bytes.starts_with(b"// Herald's console"));
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod console;
 mod delivery;
 mod dynamodb_calls;
 mod event_store_contract;

@@ -7,8 +7,22 @@ use std::path::PathBuf;
 
 use shared::api::Route;
 
-/// The functions that are not HTTP routes: triggered by a queue or a schedule.
-const WORKERS: &[&str] = &["fan-out", "sender", "dead-letters", "quota-reset"];
+/// The functions that are not API routes: triggered by a queue or a schedule, and the console.
+const WORKERS: &[&str] = &[
+    "fan-out",
+    "sender",
+    "dead-letters",
+    "quota-reset",
+    "console",
+];
+
+/// The console function's HTTP events (its page and its assets): not API routes.
+fn console() -> BTreeSet<(String, String, String)> {
+    ["/console", "/console/{asset}"]
+        .iter()
+        .map(|p| ("console".to_owned(), "GET".to_owned(), (*p).to_owned()))
+        .collect()
+}
 
 /// Asserts `found` is `expected`, naming only what differs.
 fn same<T: Ord + std::fmt::Debug>(found: &BTreeSet<T>, expected: &BTreeSet<T>, what: &str) {
@@ -84,7 +98,9 @@ fn template_yaml_declares_each_route_function_with_exactly_its_methods_and_paths
         .collect();
     expected.extend(WORKERS.iter().map(|w| (*w).to_owned()));
     same(&binaries, &expected, "template.yaml's Binary entries");
-    same(&endpoints, &table(), "template.yaml's HTTP events");
+    let mut http = table();
+    http.extend(console());
+    same(&endpoints, &http, "template.yaml's HTTP events");
 }
 
 #[test]
@@ -147,5 +163,7 @@ fn the_readme_route_table_has_one_row_per_route_endpoint() {
         }
         rows.insert((function, method, path));
     }
-    same(&rows, &table(), "the README's route table");
+    let mut expected = table();
+    expected.extend(console());
+    same(&rows, &expected, "the README's route table");
 }

@@ -188,6 +188,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
                 async move { axum::Json(serde_json::json!({"count": outbox.len()})) }
             }),
         )
+        .merge(shared::console::router())
         .merge(shared::api::router(state, Route::ALL));
 
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))

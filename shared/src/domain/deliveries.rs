@@ -81,18 +81,18 @@ impl Window {
         now: OffsetDateTime,
     ) -> Result<Self, Vec<FieldError>> {
         let mut problems = Vec::new();
+        let until_at = until.unwrap_or(now);
         if since > now {
             problems.push(FieldError::new("since", "must not be in the future"));
         } else if since < now - RECOVER_LIMIT {
             problems.push(FieldError::new("since", "must be at most 14 days back"));
-        }
-        if until.is_some_and(|until| until > now) {
-            problems.push(FieldError::new("until", "must not be in the future"));
-        }
-        let until = until.unwrap_or(now);
-        if since > until {
+        } else if since > until_at {
             problems.push(FieldError::new("since", "must not be after until"));
         }
+        if until_at > now {
+            problems.push(FieldError::new("until", "must not be in the future"));
+        }
+        let until = until_at;
         if problems.is_empty() {
             Ok(Self { since, until })
         } else {
