@@ -1,6 +1,7 @@
 //! Benchmark baseline and receiver: a bare axum hello-world on 127.0.0.1:$PORT (`GET /`, for
 //! bench/load.sh), and a webhook receiver that only counts (`POST /hook`, read back with
-//! `GET /count`, for bench/deliveries.py).
+//! `GET /count`, for bench/deliveries.py), and one that refuses (`POST /refuse` answers 400,
+//! counted by `GET /refused`, for bench/recover.py).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,8 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or(3001);
     let hooks = Arc::new(AtomicU64::new(0));
     let counted = hooks.clone();
+    let refused = Arc::new(AtomicU64::new(0));
+    let refusing = refused.clone();
     let app = Router::new()
         .route("/", get(|| async { "hello" }))
         .route(
@@ -23,6 +26,20 @@ async fn main() -> std::io::Result<()> {
             post(move || {
                 counted.fetch_add(1, Ordering::Relaxed);
                 async { "ok" }
+            }),
+        )
+        .route(
+            "/refuse",
+            post(move || {
+                refusing.fetch_add(1, Ordering::Relaxed);
+                async { (axum::http::StatusCode::BAD_REQUEST, "no") }
+            }),
+        )
+        .route(
+            "/refused",
+            get(move || {
+                let n = refused.load(Ordering::Relaxed);
+                async move { n.to_string() }
             }),
         )
         .route(
