@@ -16,6 +16,7 @@ Usage: bench/recover.py   (bench/run builds the release binaries first)
 """
 import datetime
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -28,7 +29,10 @@ from deliveries import HERALD, RECEIVER, Herald, cpu_seconds, free_port, get_tex
 
 
 def emit(h, n):
-    """wrk POSTs events (one webhook target each) until n were answered: how many it sent."""
+    """wrk POSTs events (one webhook target each, 16 at a time) until n were answered 202. (wrk
+    stops sending at n, but would wait out its duration: a marker file tells this script to end it
+    with SIGINT, on which wrk reports.)"""
+    marker = tempfile.mktemp(prefix="herald-bench-emitted-")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write('wrk.method = "POST"\n'
                      'wrk.body = \'{"type":"buildProcessed","data":{"appName":"Bench"}}\'\n'
@@ -36,17 +40,33 @@ def emit(h, n):
                      'wrk.headers["Content-Type"] = "application/json"\n'
                      'local answered = 0\n'
                      'response = function(status, headers, body)\n'
-                     f'  answered = answered + 1\n  if answered >= {n} then wrk.thread:stop() end\n'
+                     '  answered = answered + 1\n'
+                     f'  if answered == {n} then wrk.thread:stop(); io.open("{marker}", "w"):close() end\n'
                      'end\n'
                      'done = function(summary, latency, requests)\n'
                      '  io.write(string.format("EMITTED %d %d\\n", summary.requests, summary.errors.status))\n'
                      'end\n')
-    out = subprocess.run(["wrk", "-t1", "-c16", "-d300s", "-s", script.name, f"http://127.0.0.1:{h.port}{h.base}/events"],
-                         capture_output=True, text=True, check=True).stdout
+    wrk = subprocess.Popen(["wrk", "-t1", "-c16", "-d600s", "-s", script.name, f"http://127.0.0.1:{h.port}{h.base}/events"],
+                           stdout=subprocess.PIPE, text=True)
+    assert wait_until(lambda: os.path.exists(marker) or wrk.poll() is not None, 600, every=0.1) is not None
+    wrk.send_signal(signal.SIGINT)
+    out = wrk.communicate(timeout=30)[0]
     os.unlink(script.name)
+    if os.path.exists(marker):
+        os.unlink(marker)
     emitted, errors = (int(x) for x in out.split("EMITTED")[1].split())
-    assert errors == 0, out
-    return emitted
+    assert errors == 0 and emitted >= n, out
+
+
+def settled(count):
+    """Waits until `count()` stops moving for a second: its value."""
+    last = count()
+    while True:
+        time.sleep(1)
+        now = count()
+        if now == last:
+            return now
+        last = now
 
 
 def webhook(h, url):
@@ -62,9 +82,9 @@ def recover_round(base, count, n):
     try:
         notification = webhook(h, base + "/refuse")
         refused0 = count("/refused")
-        emitted = emit(h, n)
-        assert wait_until(lambda: count("/refused") >= refused0 + emitted, 300) is not None, "not all refused"
-        time.sleep(1)  # the last settlements
+        emit(h, n)
+        assert wait_until(lambda: count("/refused") >= refused0 + n, 300) is not None, "not all refused"
+        emitted = settled(lambda: count("/refused")) - refused0
         status, body = h.api.call("PATCH", f"{h.base}/notifications/{notification}",
                                   {"setup": {"webhook": {"url": base + "/hook"}}})
         assert status == 200, body
@@ -89,8 +109,9 @@ def held_round(base, count, n):
         settings = "/api/v2/notifications/settings"
         status, _ = h.api.call("PUT", settings, {"notifier_paused": True})
         assert status == 200
-        emitted = emit(h, n)
-        assert wait_until(lambda: h.held() >= emitted, 300, every=1) is not None, "not all held"
+        emit(h, n)
+        assert wait_until(lambda: h.held() >= n, 300, every=1) is not None, "not all held"
+        emitted = settled(h.held)
         hooks0 = count("/count")
         cpu0, t0 = cpu_seconds(h.proc.pid), time.perf_counter()
         status, _ = h.api.call("PUT", settings, {"notifier_paused": False})
