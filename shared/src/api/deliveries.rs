@@ -90,7 +90,7 @@ pub struct RecoverPath {
 
 /// The window of failed deliveries to queue again.
 #[derive(Debug, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecoverRequest {
     /// RFC 3339; at most 14 days back, not in the future, not after `until`.
     #[schema(value_type = String, format = DateTime)]
