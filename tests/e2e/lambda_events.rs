@@ -474,3 +474,40 @@ async fn the_console_sample_event_gets_its_script_with_the_strict_policy() {
         .unwrap_or_default();
     assert!(bytes.starts_with(b"// Herald's console"));
 }
+
+/// API Gateway's `$default` route reaches create-notification: seed 000's trailing-slash path
+/// creates (the sample above), and any other path or method gets Herald's envelope.
+#[tokio::test]
+async fn the_default_route_answers_unknown_paths_and_methods_with_the_envelope() {
+    let raw = parse(std::fs::read_to_string(
+        events_dir().join("create-notification-default-route.json"),
+    ));
+    for (method, path, status, code) in [
+        ("GET", "/v1/nowhere", 404, 3001),
+        (
+            "GET",
+            "/v1/organizations/sample-org/notifications/",
+            405,
+            1004,
+        ),
+    ] {
+        let mut event: Value = parse(serde_json::from_str(&raw));
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["http"]["method"] = json!(method);
+        let event: LambdaRequest = parse(serde_json::from_value(event));
+        let request: http::Request<lambda_http::Body> = event.into();
+        let app = functions::app(seeded_state().await, Route::CreateNotification);
+        let response = app.oneshot(request).await.unwrap_or_else(|e| match e {});
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        assert_eq!(body["status"], false, "{body}");
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+}

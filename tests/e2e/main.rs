@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod console;
 mod delivery;
+mod deploy;
 mod dynamodb_calls;
 mod event_store_contract;
 mod event_types;

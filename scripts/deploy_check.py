@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""The deploy check: template.yaml transformed by aws-sam-translator (every function's code pointed
+at a dummy artefact in moto's S3), created as a stack in moto's CloudFormation, must reach
+CREATE_COMPLETE; then, from the transformed template (moto skips the AWS::ApiGatewayV2
+resources, so the API is read from the template itself):
+
+- every route of the API (openapi.json: each operation's operationId is its function), the
+  console's two paths and the $default route have exactly one HTTP API route, integrated with
+  their own function, no function has a route it should not, and no route key ends in "/";
+- a read-only route (GET) may not write: no DynamoDB write or SQS send in its function's role;
+- no IAM statement names `Resource: "*"` except those listed in ALLOWED_STARS, each with why;
+- the queues and the table keep their data on stack updates and deletion (Retain).
+
+Run by tests/e2e/deploy.rs with .venv-sam's Python (aws-sam-translator, boto3) against moto at
+HERALD_MOTO_ENDPOINT. Prints one line per finding and exits 1 if there is any.
+"""
+import io
+import json
+import os
+import sys
+import time
+import uuid
+import zipfile
+
+import boto3
+from samcli.yamlhelper import yaml_parse
+from samtranslator.public.translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENDPOINT = os.environ["HERALD_MOTO_ENDPOINT"]
+REGION = "us-east-1"
+os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+
+# The only statements that may name every resource, and why.
+ALLOWED_STARS = {
+    # SNS has no resource to name for an SMS to a phone number.
+    ("sender", "sns:Publish"),
+}
+WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
+          "dynamodb:TransactWriteItems", "sqs:SendMessage"}
+CONSOLE = {("console", "GET", "/console"), ("console", "GET", "/console/{asset}")}
+# The $default route: seed 000's trailing-slash path, and the envelope for unknown paths.
+DEFAULT = ("create-notification", "X-AMAZON-APIGATEWAY-ANY-METHOD", "$default")
+
+
+def client(service):
+    return boto3.client(service, endpoint_url=ENDPOINT, region_name=REGION,
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def main():
+    findings = []
+    with open(os.path.join(ROOT, "template.yaml")) as f:
+        template = yaml_parse(f.read())
+    binaries = {name: r["Metadata"]["BuildProperties"]["Binary"]
+                for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+    bucket = f"herald-deploy-check-{uuid.uuid4().hex[:12]}"
+    s3 = client("s3")
+    s3.create_bucket(Bucket=bucket)
+    artefact = io.BytesIO()
+    with zipfile.ZipFile(artefact, "w") as z:
+        z.writestr("bootstrap", "#!/bin/sh\n")
+    s3.put_object(Bucket=bucket, Key="dummy.zip", Body=artefact.getvalue())
+    for name in binaries:
+        template["Resources"][name]["Properties"]["CodeUri"] = f"s3://{bucket}/dummy.zip"
+    parameters = {"OperatorToken": "o" * 32}
+    transformed = transform(template, parameters, ManagedPolicyLoader(client("iam")))
+
+    # CloudFormation (moto) creates the stack.
+    cfn = client("cloudformation")
+    stack = f"herald-{uuid.uuid4().hex[:8]}"
+    cfn.create_stack(StackName=stack, TemplateBody=json.dumps(transformed),
+                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"])
+    status = None
+    for _ in range(600):
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        if not status.endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.5)
+    if status != "CREATE_COMPLETE":
+        events = cfn.describe_stack_events(StackName=stack)["StackEvents"]
+        failed = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events if "FAILED" in e["ResourceStatus"]]
+        findings.append(f"stack {status}: {failed}")
+    resources = transformed["Resources"]
+    print(f"deploy check: {len(resources)} resources, stack {status}")
+
+    # The HTTP API's routes, from the transformed template's OpenAPI body.
+    routes = set()
+    for r in resources.values():
+        if r["Type"] != "AWS::ApiGatewayV2::Api":
+            continue
+        for path, item in r["Properties"]["Body"]["paths"].items():
+            for method, op in item.items():
+                uri = op.get("x-amazon-apigateway-integration", {}).get("uri", {})
+                sub = uri.get("Fn::Sub", "") if isinstance(uri, dict) else ""
+                # ".../functions/${CreateNotificationFunction.Arn}/invocations"
+                logical = sub.rsplit("${", 1)[1].split(".Arn", 1)[0] if ".Arn}" in sub else "?"
+                routes.add((binaries.get(logical, logical), method.upper(), path))
+    with open(os.path.join(ROOT, "openapi.json")) as f:
+        document = json.load(f)
+    expected = {(op["operationId"], method.upper(), path)
+                for path, item in document["paths"].items() for method, op in item.items()
+                if isinstance(op, dict) and "operationId" in op} | CONSOLE | {DEFAULT}
+    for route in sorted(routes - expected):
+        findings.append(f"route not in the API's route table: {route}")
+    for route in sorted(expected - routes):
+        findings.append(f"route missing from the template: {route}")
+    for route in sorted(r for r in routes if r[2].endswith("/")):
+        findings.append(f"a route key ends in '/' (HTTP APIs drop or refuse it): {route}")
+    read_only = {f for f, m, _ in expected if m == "GET"} - {f for f, m, _ in expected if m != "GET"}
+
+    # IAM: read-only routes write nothing; no "*" resource but the allowed ones.
+    for name, binary in binaries.items():
+        role = resources.get(f"{name}Role", {})
+        for policy in role.get("Properties", {}).get("Policies", []):
+            for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                actions = set(as_list(statement.get("Action", [])))
+                if binary in read_only and actions & WRITES:
+                    findings.append(f"{binary} (read-only) may write: {sorted(actions & WRITES)}")
+                if "*" in as_list(statement.get("Resource", [])):
+                    for action in sorted(actions):
+                        if (binary, action) not in ALLOWED_STARS:
+                            findings.append(f"{binary}: {action} on Resource \"*\"")
+
+    # Data that outlives the stack's updates.
+    for name, r in resources.items():
+        if r["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue"):
+            for key in ("DeletionPolicy", "UpdateReplacePolicy"):
+                if r.get(key) != "Retain":
+                    findings.append(f"{name}: {key} is {r.get(key)}, not Retain")
+
+    for finding in findings:
+        print("deploy check:", finding)
+    print(f"deploy check: {len(routes)} routes, {len(binaries)} functions, {len(findings)} findings")
+    return 1 if findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
