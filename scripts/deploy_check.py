@@ -9,6 +9,9 @@ resources, so the API is read from the template itself):
   their own function, no function has a route it should not, and no route key ends in "/";
 - a read-only route (GET) may not write: no DynamoDB write or SQS send in its function's role;
 - no IAM statement names `Resource: "*"` except those listed in ALLOWED_STARS, each with why;
+- every function has a log group with a retention; the dead-letter, sender-error and API 5xx
+  alarms exist; the HTTP API's stage has access logs and default throttling; the scheduled job
+  has a dead-letter queue;
 - the queues and the table keep their data on stack updates and deletion (Retain).
 
 Run by tests/e2e/deploy.rs with .venv-sam's Python (aws-sam-translator, boto3) against moto at
@@ -57,6 +60,7 @@ def main():
     findings = []
     with open(os.path.join(ROOT, "template.yaml")) as f:
         template = yaml_parse(f.read())
+    declared = set(template["Resources"])
     binaries = {name: r["Metadata"]["BuildProperties"]["Binary"]
                 for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
 
@@ -129,9 +133,32 @@ def main():
                         if (binary, action) not in ALLOWED_STARS:
                             findings.append(f"{binary}: {action} on Resource \"*\"")
 
+    # Observability: every function's log group has a retention; the alarms exist; the API
+    # logs every request and throttles; the scheduled job has a dead-letter queue.
+    functions = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    kept = set()
+    for r in resources.values():
+        if r["Type"] == "AWS::Logs::LogGroup" and "RetentionInDays" in r["Properties"]:
+            sub = r["Properties"].get("LogGroupName", {})
+            if isinstance(sub, dict) and "Fn::Sub" in sub:
+                kept.add(sub["Fn::Sub"].removeprefix("/aws/lambda/${").removesuffix("}"))
+    for name in sorted(functions - kept):
+        findings.append(f"{name}: no log group with a retention")
+    alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    for name in ("DeadLettersAlarm", "SenderErrorsAlarm", "Api5xxAlarm"):
+        if name not in alarms:
+            findings.append(f"alarm {name} is missing")
+    stages = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
+    if not any("AccessLogSettings" in p and "ThrottlingRateLimit" in p.get("DefaultRouteSettings", {}) for p in stages):
+        findings.append("the HTTP API's stage has no access log or no default throttling")
+    rules = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    if not rules or not all("DeadLetterConfig" in t for p in rules for t in p.get("Targets", [])):
+        findings.append("a scheduled job has no dead-letter queue")
+
     # Data that outlives the stack's updates.
+    # (The template's own: SAM's dead-letter queue of the scheduled job holds only failed runs.)
     for name, r in resources.items():
-        if r["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue"):
+        if r["Type"] in ("AWS::DynamoDB::Table", "AWS::SQS::Queue") and name in declared:
             for key in ("DeletionPolicy", "UpdateReplacePolicy"):
                 if r.get(key) != "Retain":
                     findings.append(f"{name}: {key} is {r.get(key)}, not Retain")
