@@ -12,6 +12,8 @@ resources, so the API is read from the template itself):
 - every function has a log group with a retention; the dead-letter, sender-error and API 5xx
   alarms exist; the HTTP API's stage has access logs and default throttling; the scheduled job
   has a dead-letter queue;
+- no function's environment holds a secret, and only the functions that use the operator token
+  or the Slack client secret may read their SSM parameters;
 - the queues and the table keep their data on stack updates and deletion (Retain).
 
 Run by tests/e2e/deploy.rs with .venv-sam's Python (aws-sam-translator, boto3) against moto at
@@ -73,7 +75,7 @@ def main():
     s3.put_object(Bucket=bucket, Key="dummy.zip", Body=artefact.getvalue())
     for name in binaries:
         template["Resources"][name]["Properties"]["CodeUri"] = f"s3://{bucket}/dummy.zip"
-    parameters = {"OperatorToken": "o" * 32}
+    parameters = {}
     transformed = transform(template, parameters, ManagedPolicyLoader(client("iam")))
 
     # CloudFormation (moto) creates the stack.
@@ -132,6 +134,31 @@ def main():
                     for action in sorted(actions):
                         if (binary, action) not in ALLOWED_STARS:
                             findings.append(f"{binary}: {action} on Resource \"*\"")
+
+    # No function's environment holds a secret; only their own functions may read the secrets'
+    # parameters.
+    secret_readers = {"create-organization": "OperatorTokenParameter",
+                      "create-notification": "SlackClientSecretParameter",
+                      "update-notification": "SlackClientSecretParameter"}
+    for name, r in resources.items():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        variables = r["Properties"].get("Environment", {}).get("Variables", {})
+        for key in variables:
+            if key in ("HERALD_OPERATOR_TOKEN", "HERALD_SLACK_CLIENT_SECRET") or "SECRET" in key and not key.endswith("_PARAMETER"):
+                findings.append(f"{name}: its environment holds the secret {key}")
+    for name, binary in binaries.items():
+        role = resources.get(f"{name}Role", {})
+        reads = set()
+        for policy in role.get("Properties", {}).get("Policies", []):
+            for statement in as_list(policy["PolicyDocument"]["Statement"]):
+                if any(a.startswith("ssm:") for a in as_list(statement.get("Action", []))):
+                    reads.add(json.dumps(statement.get("Resource")))
+        own = secret_readers.get(binary)
+        if reads and (own is None or not all(own in r for r in reads)):
+            findings.append(f"{binary} may read SSM parameters it does not use: {sorted(reads)}")
+        if own and not reads:
+            findings.append(f"{binary} cannot read its secret's parameter {own}")
 
     # Observability: every function's log group has a retention; the alarms exist; the API
     # logs every request and throttles; the scheduled job has a dead-letter queue.

@@ -275,7 +275,10 @@ async fn serve_route(
     shared::telemetry::init_json();
     let config = Config::from_env(false)?;
     let missing = |name: &str| format!("configuration: {name}: is required by {function}");
-    if needs.operator && config.operator_token.is_none() {
+    if needs.operator
+        && config.operator_token.is_none()
+        && config.operator_token_parameter.is_none()
+    {
         return Err(missing("HERALD_OPERATOR_TOKEN").into());
     }
     if needs.deliveries && config.delivery_queue_url.is_none() {

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use crate::auth::sha256_hex;
 use crate::config::{Config, ConfigError};
 use crate::intake::{EventIntake, RecordThenQueue};
 use crate::model::{Clock, SystemClock};
@@ -12,6 +11,7 @@ use crate::net::{Resolver, SystemResolver};
 use crate::queue::sqlite::SqliteQueue;
 use crate::queue::sqs::SqsQueue;
 use crate::queue::{DeliveryMessage, FanoutMessage, MAX_RECEIVES, Queue, QueueError, QueueMessage};
+use crate::secrets::Secret;
 use crate::slack::SlackOAuth;
 use crate::store::Store;
 use crate::store::dynamodb::DynamoStore;
@@ -31,8 +31,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
     pub slack: SlackOAuth,
-    /// SHA-256 (hex) of `HERALD_OPERATOR_TOKEN`; the plain secret is not kept.
-    pub operator_token_hash: Option<Arc<str>>,
+    /// The operator's secret (`HERALD_OPERATOR_TOKEN`, or its SSM parameter), read when an
+    /// operator call comes.
+    pub operator_token: Secret,
 }
 
 /// The store and the queues a state runs on.
@@ -92,10 +93,10 @@ impl AppState {
             fanout: backends.fanout,
             intake: backends.intake,
             slack: SlackOAuth::new(&config),
-            operator_token_hash: config
-                .operator_token
-                .as_deref()
-                .map(|t| Arc::from(sha256_hex(t))),
+            operator_token: Secret::configured(
+                config.operator_token.as_deref(),
+                config.operator_token_parameter.as_deref(),
+            ),
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver),
@@ -155,6 +156,12 @@ impl AppState {
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Replaces the operator's secret (tests read it from moto's SSM).
+    pub fn with_operator_token(mut self, secret: Secret) -> Self {
+        self.operator_token = secret;
         self
     }
 

@@ -27,11 +27,15 @@ pub struct Config {
     pub table_name: String,
     /// `HERALD_OPERATOR_TOKEN`: the deployment's operator secret for `POST /v1/organizations`.
     pub operator_token: Option<String>,
+    /// `HERALD_OPERATOR_TOKEN_PARAMETER`: the SSM parameter holding it instead (Lambda; it wins).
+    pub operator_token_parameter: Option<String>,
     /// `HERALD_SLACK_API_URL`, default `https://slack.com/api`; an absolute URL without a trailing
     /// slash.
     pub slack_api_url: String,
     pub slack_client_id: Option<String>,
     pub slack_client_secret: Option<String>,
+    /// `HERALD_SLACK_CLIENT_SECRET_PARAMETER`: the SSM parameter holding it instead (it wins).
+    pub slack_client_secret_parameter: Option<String>,
     /// `HERALD_EMAIL_FROM`: the SES sender address. Email is a dispatch method only with it (or
     /// on the local server, whose outbox takes every email).
     pub email_from: Option<String>,
@@ -68,9 +72,11 @@ impl Default for Config {
             backend: Backend::Embedded,
             table_name: "herald".into(),
             operator_token: None,
+            operator_token_parameter: None,
             slack_api_url: DEFAULT_SLACK_API_URL.into(),
             slack_client_id: None,
             slack_client_secret: None,
+            slack_client_secret_parameter: None,
             email_from: None,
             sms_enabled: true,
             local_outbox: true,
@@ -170,9 +176,11 @@ impl Config {
             backend,
             table_name,
             operator_token: var("HERALD_OPERATOR_TOKEN"),
+            operator_token_parameter: var("HERALD_OPERATOR_TOKEN_PARAMETER"),
             slack_api_url,
             slack_client_id: var("HERALD_SLACK_CLIENT_ID"),
             slack_client_secret: var("HERALD_SLACK_CLIENT_SECRET"),
+            slack_client_secret_parameter: var("HERALD_SLACK_CLIENT_SECRET_PARAMETER"),
             email_from: var("HERALD_EMAIL_FROM"),
             sms_enabled: local || flag("HERALD_SMS_ENABLED", false)?,
             local_outbox: local,

@@ -17,6 +17,7 @@ pub mod model;
 pub mod net;
 pub mod queue;
 pub mod quota;
+pub mod secrets;
 pub mod slack;
 pub mod store;
 pub mod telemetry;

@@ -66,7 +66,7 @@ pub struct SlackOAuth {
     http: Arc<OnceLock<reqwest::Client>>,
     endpoint: String,
     client_id: Option<String>,
-    client_secret: Option<String>,
+    client_secret: crate::secrets::Secret,
 }
 
 impl SlackOAuth {
@@ -75,7 +75,10 @@ impl SlackOAuth {
             http: Arc::new(OnceLock::new()),
             endpoint: format!("{}/oauth.v2.access", config.slack_api_url),
             client_id: config.slack_client_id.clone(),
-            client_secret: config.slack_client_secret.clone(),
+            client_secret: crate::secrets::Secret::configured(
+                config.slack_client_secret.as_deref(),
+                config.slack_client_secret_parameter.as_deref(),
+            ),
         }
     }
 
@@ -93,14 +96,18 @@ impl SlackOAuth {
         code: &str,
         redirect_uri: &str,
     ) -> Result<SlackInstall, ExchangeError> {
-        let (Some(id), Some(secret)) = (&self.client_id, &self.client_secret) else {
+        let secret = self.client_secret.get().await.map_err(|e| {
+            tracing::error!(parameter = %e.parameter, error = %e.why, "the Slack client secret could not be read");
+            ExchangeError::Unavailable(format!("the Slack client secret ({}) could not be read", e.parameter))
+        })?;
+        let (Some(id), Some(secret)) = (&self.client_id, secret) else {
             return Err(ExchangeError::Unavailable(
                 "HERALD_SLACK_CLIENT_ID/SECRET are not configured".into(),
             ));
         };
         let form = [
             ("client_id", id.as_str()),
-            ("client_secret", secret.as_str()),
+            ("client_secret", &*secret),
             ("code", code),
             ("redirect_uri", redirect_uri),
         ];

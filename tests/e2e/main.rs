@@ -22,6 +22,7 @@ mod readme;
 mod recipients;
 mod route_table;
 mod schemathesis;
+mod secrets;
 mod settings;
 mod sqlite;
 mod store_contract;

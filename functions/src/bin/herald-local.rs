@@ -46,6 +46,7 @@ use shared::queue::sqs::SqsQueue;
 use shared::queue::{
     DeliveryMessage, Disposition, FanoutMessage, MAX_RECEIVES, QueueError, consume,
 };
+use shared::secrets::Secret;
 use shared::store::dynamodb::DynamoStore;
 use shared::store::sqlite::{Pruned, Sqlite};
 use tokio::sync::watch;
@@ -91,10 +92,17 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             new
         }
     };
-    let operator_token = config
-        .operator_token
-        .get_or_insert_with(|| credentials.operator_token.clone())
-        .clone();
+    // The local server prints it: read now (from its SSM parameter, if one is named).
+    let operator_token = Secret::configured(
+        config.operator_token.as_deref(),
+        config.operator_token_parameter.as_deref(),
+    )
+    .get()
+    .await?
+    .map(|t| t.to_string())
+    .unwrap_or_else(|| credentials.operator_token.clone());
+    config.operator_token = Some(operator_token.clone());
+    config.operator_token_parameter = None;
     let port = config.port;
 
     let mut db = None;

@@ -50,11 +50,15 @@ impl FromRequestParts<AppState> for Operator {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let raw = presented_token(&parts.headers).ok_or(ApiError::NoToken)?;
-        let expected = state
-            .operator_token_hash
-            .as_deref()
-            .ok_or(ApiError::InvalidToken)?;
-        let same: bool = sha256_hex(raw).as_bytes().ct_eq(expected.as_bytes()).into();
+        let token = state.operator_token.get().await.map_err(|e| {
+            tracing::error!(parameter = %e.parameter, error = %e.why, "the operator token could not be read");
+            ApiError::Unavailable(format!("the operator token ({}) could not be read", e.parameter))
+        })?;
+        let token = token.ok_or(ApiError::InvalidToken)?;
+        let same: bool = sha256_hex(raw)
+            .as_bytes()
+            .ct_eq(sha256_hex(&token).as_bytes())
+            .into();
         if same {
             Ok(Operator)
         } else {
