@@ -8,7 +8,7 @@ event), wait for its response, then stop it at its second `/next` and read its p
 whole path (auth lookup fails fast, 503) without a network.
 
 Usage: bench/cold_start.py [runs]   (after `cargo build --release -p functions --bin
-create-notification --example hello-lambda`; bench/run does both)
+create-notification --bin get-notification --example hello-lambda`; bench/run does both)
 """
 import http.server
 import json
@@ -24,6 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 BINARIES = [
     ("create-notification", os.path.join(TARGET, "release", "create-notification"), "events/create-notification.json"),
+    # A function that never reads a secret (create-notification may: the Slack client secret).
+    ("get-notification", os.path.join(TARGET, "release", "get-notification"), "events/get-notification.json"),
     ("hello-lambda (bare lambda_runtime)", os.path.join(TARGET, "release", "examples", "hello-lambda"), "events/create-notification.json"),
 ]
 
