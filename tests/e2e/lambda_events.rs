@@ -256,12 +256,7 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let bytes = body_bytes(response).await;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         assert_eq!(status, expected_status(route), "events/{name}.json: {body}");
         // Seeds 002, 003 and 004 answer with the resource itself, no {"status", "data"}
@@ -466,12 +461,7 @@ async fn the_console_sample_event_gets_its_script_with_the_strict_policy() {
     };
     assert_eq!(header("content-type"), "text/javascript; charset=utf-8");
     assert_eq!(header("content-security-policy"), shared::console::CSP);
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let bytes = body_bytes(response).await;
     assert!(bytes.starts_with(b"// Herald's console"));
 }
 
@@ -500,14 +490,19 @@ async fn the_default_route_answers_unknown_paths_and_methods_with_the_envelope()
         let app = functions::app(seeded_state().await, Route::CreateNotification);
         let response = app.oneshot(request).await.unwrap_or_else(|e| match e {});
         assert_eq!(response.status().as_u16(), status, "{method} {path}");
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let bytes = body_bytes(response).await;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         assert_eq!(body["status"], false, "{body}");
         assert_eq!(body["error"]["code"], code, "{body}");
     }
+}
+
+/// A handler's whole response body.
+async fn body_bytes(response: http::Response<axum::body::Body>) -> axum::body::Bytes {
+    response
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
 }

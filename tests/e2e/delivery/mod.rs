@@ -115,6 +115,20 @@ async fn sent_to(d: &DeliveryApp, backend: Backend, to: &str) -> Vec<(String, St
     all.into_iter().filter(|(t, _)| t == to).collect()
 }
 
+/// The (first) delivery of `event`, as the log shows it.
+async fn delivery_of(d: &DeliveryApp, event: &str) -> Value {
+    let log = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/deliveries?eventId={event}")),
+            None,
+        )
+        .await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    log.body["data"]["items"][0].clone()
+}
+
 fn org(d: &DeliveryApp) -> OrgId {
     OrgId::parse(&d.app.org).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -10,16 +10,7 @@ async fn one_delivery_is_found_by_its_id_as_the_log_shows_it(backend: Backend) {
     webhook(&d, &receiver.url).await;
     let event = emitted(&d).await;
     d.pump(PUMP).await;
-    let log = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/deliveries?eventId={event}")),
-            None,
-        )
-        .await;
-    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
-    let listed = log.body["data"]["items"][0].clone();
+    let listed = delivery_of(&d, &event).await;
     let id = listed["id"].as_str().unwrap_or_default().to_owned();
     let res = d
         .app

@@ -5,20 +5,6 @@
 use super::*;
 use herald_tests::TestApp;
 
-/// The one delivery of `event`, as the log shows it.
-async fn delivery_of(d: &DeliveryApp, event: &str) -> Value {
-    let log = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/deliveries?eventId={event}")),
-            None,
-        )
-        .await;
-    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
-    log.body["data"]["items"][0].clone()
-}
-
 async fn resend(d: &DeliveryApp, id: &str) -> herald_tests::Response {
     d.app
         .admin(

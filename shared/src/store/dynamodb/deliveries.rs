@@ -34,6 +34,14 @@ struct IdempotencyItem {
 /// Conditional writes of a batch in flight at once.
 const WRITE_CONCURRENCY: usize = 32;
 
+/// The writes of a batch, [`WRITE_CONCURRENCY`] in flight at once: their answers in order.
+async fn concurrently<Fut: Future>(writes: Vec<Fut>) -> Vec<Fut::Output> {
+    stream::iter(writes)
+        .buffered(WRITE_CONCURRENCY)
+        .collect()
+        .await
+}
+
 #[async_trait]
 impl crate::store::DeliveryStore for DynamoStore {
     async fn get_delivery(
@@ -228,11 +236,7 @@ impl crate::store::DeliveryStore for DynamoStore {
             let out = query.send().await.map_err(unavailable)?;
             let got = out.items.unwrap_or_default();
             let got = if held {
-                let keys = got
-                    .into_iter()
-                    .filter_map(|it| Some(key(string(&it, "pk")?, string(&it, "sk")?)))
-                    .collect();
-                self.batch_get(keys).await?
+                self.items_of_index(got).await?
             } else {
                 got
             };
@@ -260,14 +264,13 @@ impl crate::store::DeliveryStore for DynamoStore {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Vec<StoreResult<Claim>> {
-        let claims: Vec<_> = deliveries
-            .iter()
-            .map(|d| self.claim_one(d, now, lease_until))
-            .collect();
-        stream::iter(claims)
-            .buffered(WRITE_CONCURRENCY)
-            .collect()
-            .await
+        concurrently(
+            deliveries
+                .iter()
+                .map(|d| self.claim_one(d, now, lease_until))
+                .collect(),
+        )
+        .await
     }
 
     async fn settle_deliveries(
@@ -275,22 +278,17 @@ impl crate::store::DeliveryStore for DynamoStore {
         settlements: &[Settlement],
         now: OffsetDateTime,
     ) -> Vec<StoreResult<bool>> {
-        let settles: Vec<_> = settlements
-            .iter()
-            .map(|s| self.settle_one(s, now))
-            .collect();
-        stream::iter(settles)
-            .buffered(WRITE_CONCURRENCY)
-            .collect()
-            .await
+        concurrently(
+            settlements
+                .iter()
+                .map(|s| self.settle_one(s, now))
+                .collect(),
+        )
+        .await
     }
 
     async fn release_held_all(&self, deliveries: &[Delivery]) -> Vec<StoreResult<bool>> {
-        let releases: Vec<_> = deliveries.iter().map(|d| self.release_one(d)).collect();
-        stream::iter(releases)
-            .buffered(WRITE_CONCURRENCY)
-            .collect()
-            .await
+        concurrently(deliveries.iter().map(|d| self.release_one(d)).collect()).await
     }
 
     async fn requeue_deliveries(
@@ -298,14 +296,13 @@ impl crate::store::DeliveryStore for DynamoStore {
         deliveries: &[Delivery],
         now: OffsetDateTime,
     ) -> Vec<StoreResult<bool>> {
-        let writes: Vec<_> = deliveries
-            .iter()
-            .map(|d| self.requeue_one(d, now))
-            .collect();
-        stream::iter(writes)
-            .buffered(WRITE_CONCURRENCY)
-            .collect()
-            .await
+        concurrently(
+            deliveries
+                .iter()
+                .map(|d| self.requeue_one(d, now))
+                .collect(),
+        )
+        .await
     }
 
     async fn failed_deliveries(
@@ -326,14 +323,13 @@ impl crate::store::DeliveryStore for DynamoStore {
         error: &str,
         now: OffsetDateTime,
     ) -> Vec<StoreResult<Burial>> {
-        let writes: Vec<_> = deliveries
-            .iter()
-            .map(|d| self.bury_one(d, error, now))
-            .collect();
-        stream::iter(writes)
-            .buffered(WRITE_CONCURRENCY)
-            .collect()
-            .await
+        concurrently(
+            deliveries
+                .iter()
+                .map(|d| self.bury_one(d, error, now))
+                .collect(),
+        )
+        .await
     }
 }
 

@@ -340,6 +340,15 @@ impl DynamoStore {
         })
     }
 
+    /// The table's items that a keys-only index's entries name (BatchGetItem, as [`Self::batch_get`]).
+    async fn items_of_index(&self, entries: Vec<Item>) -> StoreResult<Vec<Item>> {
+        let keys = entries
+            .into_iter()
+            .filter_map(|it| Some(key(string(&it, "pk")?, string(&it, "sk")?)))
+            .collect();
+        self.batch_get(keys).await
+    }
+
     /// Reads `keys` (deduplicated by the caller) with BatchGetItem: 100 keys per call, calls run
     /// concurrently, unprocessed keys retried with backoff. Returns the items found, any order.
     async fn batch_get(&self, keys: Vec<Item>) -> StoreResult<Vec<Item>> {

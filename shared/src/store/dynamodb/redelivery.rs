@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue as Av;
 use time::OffsetDateTime;
 
 use super::keys::{DELIVERIES_FAILED, deliveries_pk, delivery_item, delivery_key, failed_key};
-use super::{DynamoStore, condition_failed, key, record, string, unavailable};
+use super::{DynamoStore, condition_failed, key, record, unavailable};
 use crate::model::{NotificationId, OrgId, timestamp};
 use crate::store::{Burial, Claim, Delivery, Page, PageRequest, StoreResult};
 
@@ -57,14 +57,8 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(unavailable)?;
-            let keys = out
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|it| Some(key(string(&it, "pk")?, string(&it, "sk")?)))
-                .collect();
             let mut found: Vec<Delivery> = self
-                .batch_get(keys)
+                .items_of_index(out.items.unwrap_or_default())
                 .await?
                 .into_iter()
                 .map(record)

@@ -68,6 +68,21 @@ fn optional_delivery(
     .transpose()
 }
 
+/// The deliveries a statement selecting [`DELIVERY`]'s columns finds, in its order.
+fn select_deliveries(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<Delivery>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(error)?;
+    let rows = stmt.query_map(params, delivery).map_err(error)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row.map_err(error)??);
+    }
+    Ok(out)
+}
+
 /// Writes a delivery whole (state and birth record), replacing one with the same key.
 pub(super) fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
     let record = json(d)?;
@@ -410,17 +425,8 @@ impl DeliveryStore for Sqlite {
         values.push(Value::Integer(
             i64::try_from(page.limit + 1).unwrap_or(i64::MAX),
         ));
-        let items = self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&sql).map_err(error)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(values), delivery)
-                .map_err(error)?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row.map_err(error)??);
-            }
-            Ok(out)
-        })?;
+        let items =
+            self.read(|conn| select_deliveries(conn, &sql, rusqlite::params_from_iter(values)))?;
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
 
@@ -440,25 +446,16 @@ impl DeliveryStore for Sqlite {
         let upper = format!("{}#~", timestamp::format(until));
         let limit = i64::try_from(page.limit + 1).unwrap_or(i64::MAX);
         let items = self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(&format!(
+            select_deliveries(
+                conn,
+                &format!(
                     "SELECT {DELIVERY} INDEXED BY deliveries_failed
                      WHERE org = ?1 AND notification = ?2 AND status = 'failed'
                         AND list_key > ?3 AND list_key < ?4
                      ORDER BY list_key LIMIT ?5"
-                ))
-                .map_err(error)?;
-            let rows = stmt
-                .query_map(
-                    params![org.as_str(), notification.as_str(), lower, upper, limit],
-                    delivery,
-                )
-                .map_err(error)?;
-            let mut out = Vec::new();
-            for row in rows {
-                out.push(row.map_err(error)??);
-            }
-            Ok(out)
+                ),
+                params![org.as_str(), notification.as_str(), lower, upper, limit],
+            )
         })?;
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
@@ -468,16 +465,9 @@ impl DeliveryStore for Sqlite {
         deliveries: &[Delivery],
         now: OffsetDateTime,
     ) -> Vec<StoreResult<bool>> {
-        if deliveries.is_empty() {
-            return Vec::new();
-        }
-        let (settled, now) = (deliveries.to_vec(), timestamp::format(now));
-        let n = settled.len();
-        each(
-            n,
-            self.write(move |conn| settled.iter().map(|d| requeue(conn, d, &now)).collect())
-                .await,
-        )
+        let now = timestamp::format(now);
+        self.write_each(deliveries, move |conn, d| requeue(conn, d, &now))
+            .await
     }
 
     async fn bury_deliveries(
@@ -486,20 +476,9 @@ impl DeliveryStore for Sqlite {
         error_text: &str,
         now: OffsetDateTime,
     ) -> Vec<StoreResult<Burial>> {
-        if deliveries.is_empty() {
-            return Vec::new();
-        }
-        let (dead, text, now) = (
-            deliveries.to_vec(),
-            error_text.to_owned(),
-            timestamp::format(now),
-        );
-        let n = dead.len();
-        each(
-            n,
-            self.write(move |conn| dead.iter().map(|d| bury(conn, d, &text, &now)).collect())
-                .await,
-        )
+        let (text, now) = (error_text.to_owned(), timestamp::format(now));
+        self.write_each(deliveries, move |conn, d| bury(conn, d, &text, &now))
+            .await
     }
 
     async fn claim_deliveries(
@@ -508,21 +487,8 @@ impl DeliveryStore for Sqlite {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Vec<StoreResult<Claim>> {
-        if deliveries.is_empty() {
-            return Vec::new();
-        }
-        let queued = deliveries.to_vec();
-        let n = queued.len();
-        each(
-            n,
-            self.write(move |conn| {
-                queued
-                    .iter()
-                    .map(|d| claim(conn, d, now, lease_until))
-                    .collect()
-            })
-            .await,
-        )
+        self.write_each(deliveries, move |conn, d| claim(conn, d, now, lease_until))
+            .await
     }
 
     async fn settle_deliveries(
@@ -530,46 +496,45 @@ impl DeliveryStore for Sqlite {
         settlements: &[Settlement],
         now: OffsetDateTime,
     ) -> Vec<StoreResult<bool>> {
-        if settlements.is_empty() {
-            return Vec::new();
-        }
-        let settlements = settlements.to_vec();
-        let n = settlements.len();
         let now = timestamp::format(now);
-        each(
-            n,
-            self.write(move |conn| settlements.iter().map(|s| settle(conn, s, &now)).collect())
-                .await,
-        )
+        self.write_each(settlements, move |conn, s| settle(conn, s, &now))
+            .await
     }
 
     async fn release_held_all(&self, deliveries: &[Delivery]) -> Vec<StoreResult<bool>> {
-        if deliveries.is_empty() {
+        self.write_each(deliveries, |conn, d| {
+            conn.prepare_cached(
+                "UPDATE deliveries SET status = 'queued'
+                 WHERE org = ?1 AND list_key = ?2 AND status = 'held'",
+            )
+            .and_then(|mut s| s.execute([d.organization.as_str(), &d.list_key()]))
+            .map(|changed| changed == 1)
+            .map_err(error)
+        })
+        .await
+    }
+}
+
+impl Sqlite {
+    /// `f` of each item, all in one writer job (one transaction): one answer per item, in order,
+    /// or the job's error for each when it fails.
+    async fn write_each<T, R>(
+        &self,
+        items: &[T],
+        f: impl Fn(&Connection, &T) -> StoreResult<R> + Send + 'static,
+    ) -> Vec<StoreResult<R>>
+    where
+        T: Clone + Send + 'static,
+        R: Send + 'static,
+    {
+        if items.is_empty() {
             return Vec::new();
         }
-        let keys: Vec<(String, String)> = deliveries
-            .iter()
-            .map(|d| (d.organization.to_string(), d.list_key()))
-            .collect();
-        let n = keys.len();
+        let (items, n) = (items.to_vec(), items.len());
         each(
             n,
-            self.write(move |conn| {
-                let mut stmt = conn
-                    .prepare_cached(
-                        "UPDATE deliveries SET status = 'queued'
-                         WHERE org = ?1 AND list_key = ?2 AND status = 'held'",
-                    )
-                    .map_err(error)?;
-                keys.iter()
-                    .map(|(org, key)| {
-                        stmt.execute([org, key])
-                            .map(|changed| changed == 1)
-                            .map_err(error)
-                    })
-                    .collect()
-            })
-            .await,
+            self.write(move |conn| items.iter().map(|i| f(conn, i)).collect())
+                .await,
         )
     }
 }
