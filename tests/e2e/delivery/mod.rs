@@ -117,14 +117,8 @@ async fn sent_to(d: &DeliveryApp, backend: Backend, to: &str) -> Vec<(String, St
 
 /// The (first) delivery of `event`, as the log shows it.
 async fn delivery_of(d: &DeliveryApp, event: &str) -> Value {
-    let log = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/deliveries?eventId={event}")),
-            None,
-        )
-        .await;
+    let path = d.app.path(&format!("/deliveries?eventId={event}"));
+    let log = d.app.admin(Method::GET, &path, None).await;
     assert_eq!(log.status, StatusCode::OK, "{}", log.body);
     log.body["data"]["items"][0].clone()
 }
