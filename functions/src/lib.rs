@@ -20,6 +20,7 @@ use shared::model::Clock;
 use shared::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
 use shared::quota::ResetReport;
 use shared::store::Store;
+use shared::telemetry::Metrics;
 
 /// The app one function serves: its route, plus API Gateway's request id as the request id.
 pub fn app(state: AppState, route: Route) -> Router {
@@ -64,7 +65,7 @@ pub async fn quota_reset(
 
 /// `main` of the quota-reset function.
 pub async fn run_quota_reset() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json();
+    shared::telemetry::init_json("quota-reset");
     let state = AppState::on_aws_from_env(Config::from_env(false)?, app::no_queue).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
@@ -167,7 +168,7 @@ pub async fn dead_letters(
             Ok(true) => {}
             Ok(false) => back.push(received.receipt),
             Err(e) => {
-                tracing::warn!(delivery = %received.message.delivery.id, error = %e, "dead letter not handled; it comes back");
+                tracing::warn!(organization = %received.message.delivery.organization, delivery = %received.message.delivery.id, error = %e, "dead letter not handled; it comes back");
                 back.push(received.receipt);
             }
         }
@@ -177,7 +178,7 @@ pub async fn dead_letters(
 
 /// `main` of the dead-letters function.
 pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json();
+    shared::telemetry::init_json("dead-letters");
     let config = Config::from_env(false)?;
     let state = AppState::on_aws_from_env(config, app::sqs_queue).await?;
     let state = &state;
@@ -189,7 +190,7 @@ pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
 
 /// `main` of the fan-out function.
 pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json();
+    shared::telemetry::init_json("fan-out");
     let config = Config::from_env(false)?;
     for (name, url) in [
         ("HERALD_DELIVERY_QUEUE_URL", &config.delivery_queue_url),
@@ -199,7 +200,9 @@ pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
             return Err(format!("configuration: {name}: is required by fan-out").into());
         }
     }
-    let state = AppState::on_aws_from_env(config, app::sqs_queue).await?;
+    let state = AppState::on_aws_from_env(config, app::sqs_queue)
+        .await?
+        .with_metrics(Metrics::emf_on_stdout());
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         fan_out(state, event).await
@@ -209,7 +212,7 @@ pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
 
 /// `main` of the sender function.
 pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json();
+    shared::telemetry::init_json("sender");
     let config = Config::from_env(false)?;
     if config.delivery_queue_url.is_none() {
         return Err("configuration: HERALD_DELIVERY_QUEUE_URL: is required by sender".into());
@@ -220,7 +223,8 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
         sns: aws_sdk_sns::Client::new(&aws),
         from: config.email_from.clone(),
     });
-    let state = AppState::on_aws(config, aws, app::sqs_queue);
+    let state =
+        AppState::on_aws(config, aws, app::sqs_queue).with_metrics(Metrics::emf_on_stdout());
     let transports = Transports::new(&state, mail)?;
     let (state, transports) = (&state, &transports);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
@@ -236,7 +240,7 @@ pub fn console() -> Router {
 
 /// `main` of the console function.
 pub async fn run_console() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init_json();
+    shared::telemetry::init_json("console");
     lambda_http::run(console()).await
 }
 
@@ -272,7 +276,7 @@ async fn serve_route(
     queue: app::QueueFactory,
     mounted: Router<AppState>,
 ) -> Result<(), lambda_http::Error> {
-    shared::telemetry::init_json();
+    shared::telemetry::init_json(function);
     let config = Config::from_env(false)?;
     let missing = |name: &str| format!("configuration: {name}: is required by {function}");
     if needs.operator

@@ -16,6 +16,7 @@ use crate::slack::SlackOAuth;
 use crate::store::Store;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::sqlite::Sqlite;
+use crate::telemetry::Metrics;
 
 /// Everything a handler needs, built once per process and shared.
 #[derive(Clone)]
@@ -34,6 +35,8 @@ pub struct AppState {
     /// The operator's secret (`HERALD_OPERATOR_TOKEN`, or its SSM parameter), read when an
     /// operator call comes.
     pub operator_token: Secret,
+    /// Where the sender's and the fan-out's metrics go: off, but in their Lambda functions.
+    pub metrics: Metrics,
 }
 
 /// The store and the queues a state runs on.
@@ -100,6 +103,7 @@ impl AppState {
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver),
+            metrics: Metrics::off(),
         }
     }
 
@@ -162,6 +166,12 @@ impl AppState {
     /// Replaces the operator's secret (tests read it from moto's SSM).
     pub fn with_operator_token(mut self, secret: Secret) -> Self {
         self.operator_token = secret;
+        self
+    }
+
+    /// Sends the sender's and the fan-out's metrics to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
         self
     }
 

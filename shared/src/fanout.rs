@@ -84,9 +84,13 @@ pub async fn process_batch(
     let mut answers = Vec::with_capacity(results.len());
     let mut all = Produced::default();
     let mut done = Vec::new();
+    let mut sizes = Vec::new();
     for (received, produced) in results {
         match produced {
             Ok(produced) => {
+                if matches!(received.message, FanoutMessage::Event { .. }) {
+                    sizes.push((produced.queued.len() + produced.skipped.len()) as u64);
+                }
                 all.add(produced);
                 done.push(received.receipt);
             }
@@ -97,7 +101,10 @@ pub async fn process_batch(
         }
     }
     let disposition = match write(state, all).await {
-        Ok(()) => Disposition::Ack,
+        Ok(()) => {
+            state.metrics.fanout_sizes(state.clock.now(), &sizes);
+            Disposition::Ack
+        }
         Err(e) => {
             tracing::warn!(error = %e, "fan-out results not written; their messages come back");
             Disposition::Leave

@@ -17,9 +17,8 @@ use shared::model::{
     Plan, Role, SystemClock, TokenId, Username,
 };
 use shared::store::{
-    Channel, Delivery, DeliveryStore, Notification, NotificationStore, Organization,
-    OrganizationStore, Recipient, RecipientKind, RecipientStore, Target, TokenRecord, User,
-    WebhookTarget,
+    Channel, Delivery, Notification, Organization, Recipient, RecipientKind, Store, Target,
+    TokenRecord, User, WebhookTarget,
 };
 use tower::ServiceExt;
 
@@ -82,6 +81,17 @@ fn token_record(secret: &str, user: &User) -> TokenRecord {
 /// A database holding what the sample events refer to.
 async fn seeded_state() -> AppState {
     let store = herald_tests::temp_database();
+    seed(&store).await;
+    let config = Config {
+        operator_token: Some("sample-operator-token".into()),
+        ..test_config("http://127.0.0.1:9".into())
+    };
+    assert_ne!(config.operator_token.as_deref(), Some(OPERATOR_TOKEN));
+    AppState::on_sqlite(config, store).with_resolver(Arc::new(FakeResolver::default()))
+}
+
+/// Records what the sample events refer to in `store` (an empty one).
+pub(crate) async fn seed(store: &dyn Store) {
     let now = SystemClock.now();
     let org = parse(OrgId::parse(ORG));
     let admin = User {
@@ -187,12 +197,6 @@ async fn seeded_state() -> AppState {
         .create_event(&sample_event(), now + time::Duration::hours(24))
         .await;
     assert_eq!(created, Ok(shared::store::EventCreated::New));
-    let config = Config {
-        operator_token: Some("sample-operator-token".into()),
-        ..test_config("http://127.0.0.1:9".into())
-    };
-    assert_ne!(config.operator_token.as_deref(), Some(OPERATOR_TOKEN));
-    AppState::on_sqlite(config, store).with_resolver(Arc::new(FakeResolver::default()))
 }
 
 fn expected_status(route: Route) -> u16 {

@@ -2,37 +2,16 @@
 //! operator token fetched on first use; a missing parameter is a clear 503 and a log line naming
 //! the parameter; the secret's value appears in no answer and no log line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use herald_tests::{Backend, FakeResolver, TestApp, moto_sdk_config, new_backends, test_config};
+use herald_tests::{
+    Backend, Captured, FakeResolver, TestApp, moto_sdk_config, new_backends, test_config,
+};
 use http::{Method, StatusCode};
 use serde_json::json;
 use shared::app::AppState;
 use shared::secrets::Secret;
-
-/// Log lines written while the guard lives (this thread's, formatted as Lambda's JSON).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-    }
-}
+use tracing_subscriber::layer::SubscriberExt;
 
 async fn app_with_operator(secret: Secret) -> TestApp {
     let (backends, calls) = new_backends(Backend::Sqlite).await;
@@ -48,11 +27,10 @@ async fn app_with_operator(secret: Secret) -> TestApp {
 async fn the_operator_token_comes_from_its_parameter_and_is_never_shown() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
+    let subscriber = tracing_subscriber::registry().with(shared::telemetry::json_layer(
+        "create-organization",
+        move || writer.clone(),
+    ));
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let ssm = aws_sdk_ssm::Client::new(&moto_sdk_config().await);

@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Principal {
             return Err(ApiError::InvalidToken);
         }
         let principal = Self::from_record(record);
-        tracing::Span::current().record("tenant", principal.org.as_str());
+        tracing::Span::current().record("organization", principal.org.as_str());
         Ok(principal)
     }
 }

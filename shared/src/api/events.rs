@@ -220,12 +220,12 @@ pub struct DeliveryView {
 
 impl From<&Delivery> for DeliveryView {
     fn from(d: &Delivery) -> Self {
-        let (method, to) = match &d.channel {
-            Channel::Slack { .. } => (DispatchMethod::Slack, None),
-            Channel::Webhook { .. } => (DispatchMethod::Webhook, None),
-            Channel::Email { to } => (DispatchMethod::Email, Some(to.to_string())),
-            Channel::Sms { to } => (DispatchMethod::Sms, Some(to.to_string())),
+        let to = match &d.channel {
+            Channel::Slack { .. } | Channel::Webhook { .. } => None,
+            Channel::Email { to } => Some(to.to_string()),
+            Channel::Sms { to } => Some(to.to_string()),
         };
+        let method = d.channel.method();
         let notification = d.notification_id().map(ToString::to_string);
         Self {
             id: d.id,

@@ -328,7 +328,7 @@ async fn request_context(req: Request, next: Next) -> Response {
         request_id = %id,
         method = %req.method(),
         path = %req.uri().path(),
-        tenant = tracing::field::Empty
+        organization = tracing::field::Empty
     );
     let header = HeaderValue::from_str(&id).ok();
     let mut response = REQUEST_ID

@@ -39,6 +39,7 @@ use crate::store::{
     Attempt, Channel, Claim, Delivery, Event, Notification, Outcome, Settings, Settlement,
     StoreResult, Target,
 };
+use crate::telemetry::{DeliveryTally, Settled};
 use crate::templates::{self, TemplateKey};
 use transport::{Outgoing, Sent, Transport};
 
@@ -174,23 +175,28 @@ pub async fn process_batch(
         .store
         .settle_deliveries(&settlements, state.clock.now())
         .await;
-    for ((received, delivery, _, then, _), settled) in decided.into_iter().zip(settled) {
+    let settled_at = state.clock.now();
+    let mut tally = DeliveryTally::default();
+    for ((received, delivery, outcome, then, _), settled) in decided.into_iter().zip(settled) {
         let disposition = match settled {
             // Its lease ended meanwhile and another sender took it: that one settles it.
             Ok(false) => Disposition::Leave,
-            Ok(true) => match then {
-                Then::Ack => Disposition::Ack,
-                Then::Delay(wait) => Disposition::Delay(wait),
-                // The dead-letter queue keeps the message of a delivery that failed every attempt.
-                Then::DeadLetter => Disposition::Leave,
-                Then::ReleaseIfResumed => match release_if_resumed(state, &delivery).await {
-                    Ok(()) => Disposition::Ack,
-                    Err(e) => {
-                        answers.push(left(&received, &e));
-                        continue;
-                    }
-                },
-            },
+            Ok(true) => {
+                count(&mut tally, &delivery, &outcome, settled_at);
+                match then {
+                    Then::Ack => Disposition::Ack,
+                    Then::Delay(wait) => Disposition::Delay(wait),
+                    // The dead-letter queue keeps the message of a delivery that failed every attempt.
+                    Then::DeadLetter => Disposition::Leave,
+                    Then::ReleaseIfResumed => match release_if_resumed(state, &delivery).await {
+                        Ok(()) => Disposition::Ack,
+                        Err(e) => {
+                            answers.push(left(&received, &e));
+                            continue;
+                        }
+                    },
+                }
+            }
             Err(e) => {
                 answers.push(left(&received, &e));
                 continue;
@@ -198,12 +204,30 @@ pub async fn process_batch(
         };
         answers.push((received.receipt, disposition));
     }
+    state.metrics.deliveries(settled_at, &tally);
     answers
+}
+
+/// A settled attempt in the batch's metrics (a held delivery was not attempted).
+fn count(tally: &mut DeliveryTally, delivery: &Delivery, outcome: &Outcome, at: OffsetDateTime) {
+    let settled = match outcome {
+        Outcome::Sent => {
+            let latency = (at - delivery.created_at).whole_milliseconds().max(0);
+            Settled::Sent {
+                latency_ms: u64::try_from(latency).unwrap_or(u64::MAX),
+            }
+        }
+        Outcome::Failed(_) => Settled::Failed,
+        Outcome::Retry(_) => Settled::Retried,
+        Outcome::Skipped(_) => Settled::Skipped,
+        Outcome::Held => return,
+    };
+    tally.record(delivery.channel.method().as_str(), settled);
 }
 
 /// A message left to come back, its failure logged.
 fn left(received: &Received<DeliveryMessage>, e: &dyn std::fmt::Display) -> (String, Disposition) {
-    tracing::warn!(delivery = %received.message.delivery.id, error = %e, "delivery attempt failed; its message comes back");
+    tracing::warn!(organization = %received.message.delivery.organization, delivery = %received.message.delivery.id, error = %e, "delivery attempt failed; its message comes back");
     (received.receipt.clone(), Disposition::Leave)
 }
 

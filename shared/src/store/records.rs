@@ -6,8 +6,9 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::model::{
-    AttemptOutcome, DeliveryMode, DeliveryStatus, Email, EventSet, Language, NotificationId,
-    NotificationType, OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId, Username, timestamp,
+    AttemptOutcome, DeliveryMode, DeliveryStatus, DispatchMethod, Email, EventSet, Language,
+    NotificationId, NotificationType, OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId,
+    Username, timestamp,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,6 +310,18 @@ pub enum Channel {
     Webhook {
         notification: NotificationId,
     },
+}
+
+impl Channel {
+    /// How it reaches its target (the delivery log's `method`, the metrics' `Transport`).
+    pub fn method(&self) -> DispatchMethod {
+        match self {
+            Channel::Slack { .. } => DispatchMethod::Slack,
+            Channel::Webhook { .. } => DispatchMethod::Webhook,
+            Channel::Email { .. } => DispatchMethod::Email,
+            Channel::Sms { .. } => DispatchMethod::Sms,
+        }
+    }
 }
 
 /// One message to one target. A queued delivery travels as its queue message; the

@@ -17,6 +17,7 @@ const PUMP: Duration = Duration::from_secs(20);
 
 mod failures;
 mod mail;
+mod metrics;
 mod one;
 mod operators;
 mod slack;
