@@ -63,7 +63,8 @@ def main():
     with open(os.path.join(ROOT, "template.yaml")) as f:
         template = yaml_parse(f.read())
     declared = set(template["Resources"])
-    binaries = {name: r["Metadata"]["BuildProperties"]["Binary"]
+    # Each function's code: target/lambda/<binary>/, where scripts/build-functions puts it.
+    binaries = {name: r["Properties"]["CodeUri"].split("/")[2]
                 for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
 
     bucket = f"herald-deploy-check-{uuid.uuid4().hex[:12]}"
@@ -75,7 +76,8 @@ def main():
     s3.put_object(Bucket=bucket, Key="dummy.zip", Body=artefact.getvalue())
     for name in binaries:
         template["Resources"][name]["Properties"]["CodeUri"] = f"s3://{bucket}/dummy.zip"
-    parameters = {}
+    # x86_64, which this machine can build, rather than the default arm64.
+    parameters = {"Architecture": "x86_64"}
     transformed = transform(template, parameters, ManagedPolicyLoader(client("iam")))
 
     # CloudFormation (moto) creates the stack.
@@ -96,6 +98,14 @@ def main():
         findings.append(f"stack {status}: {failed}")
     resources = transformed["Resources"]
     print(f"deploy check: {len(resources)} resources, stack {status}")
+    # Every function runs on the Architecture parameter's processor (asserted from the template:
+    # moto's Lambda ignores Architectures and says x86_64 whatever it is given).
+    architecture = transformed["Parameters"].get("Architecture", {})
+    if architecture.get("Default") != "arm64" or sorted(architecture.get("AllowedValues", [])) != ["arm64", "x86_64"]:
+        findings.append(f"Architecture parameter: {architecture}")
+    for name, r in resources.items():
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Architectures") != [{"Ref": "Architecture"}]:
+            findings.append(f"{name}: Architectures {r['Properties'].get('Architectures')}, not the parameter")
 
     # The HTTP API's routes, from the transformed template's OpenAPI body.
     routes = set()

@@ -1,5 +1,5 @@
 //! The route table (`shared::api::Route`) is the one list of routes: `template.yaml` (every
-//! function's `Binary`, every HTTP event's `Method` and `Path`), `functions/src/bin/`, `events/`
+//! function's `CodeUri`, every HTTP event's `Method` and `Path`), `functions/src/bin/`, `events/`
 //! and the README's route table all say exactly what it says.
 
 use std::collections::BTreeSet;
@@ -57,7 +57,8 @@ fn table() -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
-/// What `template.yaml` declares: each function resource's `Binary`, and the `Method` and `Path`
+/// What `template.yaml` declares: each function resource's binary (its `CodeUri`,
+/// `target/lambda/<binary>/`, where `scripts/build-functions` puts it), and the `Method` and `Path`
 /// of its HTTP events. (A line reader: the template's layout is regular, and CloudFormation's
 /// `!Ref` tags need no YAML library here.)
 fn template() -> (BTreeSet<String>, BTreeSet<(String, String, String)>) {
@@ -71,7 +72,10 @@ fn template() -> (BTreeSet<String>, BTreeSet<(String, String, String)>) {
             method = None;
         }
         let line = line.trim();
-        if let Some(b) = line.strip_prefix("Binary: ") {
+        let code = line
+            .strip_prefix("CodeUri: target/lambda/")
+            .and_then(|b| b.strip_suffix('/'));
+        if let Some(b) = code {
             binaries.insert(b.to_owned());
             binary = Some(b.to_owned());
         } else if let Some(m) = line.strip_prefix("Method: ") {
@@ -79,7 +83,7 @@ fn template() -> (BTreeSet<String>, BTreeSet<(String, String, String)>) {
         } else if let Some(path) = line.strip_prefix("Path: ") {
             let b = binary
                 .clone()
-                .unwrap_or_else(|| panic!("Path {path} before Binary"));
+                .unwrap_or_else(|| panic!("Path {path} before CodeUri"));
             let m = method
                 .take()
                 .unwrap_or_else(|| panic!("Path {path} without Method"));
@@ -97,7 +101,7 @@ fn template_yaml_declares_each_route_function_with_exactly_its_methods_and_paths
         .map(|r| r.function_name().to_owned())
         .collect();
     expected.extend(WORKERS.iter().map(|w| (*w).to_owned()));
-    same(&binaries, &expected, "template.yaml's Binary entries");
+    same(&binaries, &expected, "template.yaml's CodeUri entries");
     // Seed 000's trailing-slash spelling reaches create-notification through the API's $default
     // route (HTTP APIs do not keep a route key ending in `/`), which also answers unknown paths.
     let mut http = table();
