@@ -200,9 +200,10 @@ pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
             return Err(format!("configuration: {name}: is required by fan-out").into());
         }
     }
+    let metrics = Metrics::emf_on_stdout(config.metrics_namespace.clone());
     let state = AppState::on_aws_from_env(config, app::sqs_queue)
         .await?
-        .with_metrics(Metrics::emf_on_stdout());
+        .with_metrics(metrics);
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         fan_out(state, event).await
@@ -223,8 +224,8 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
         sns: aws_sdk_sns::Client::new(&aws),
         from: config.email_from.clone(),
     });
-    let state =
-        AppState::on_aws(config, aws, app::sqs_queue).with_metrics(Metrics::emf_on_stdout());
+    let metrics = Metrics::emf_on_stdout(config.metrics_namespace.clone());
+    let state = AppState::on_aws(config, aws, app::sqs_queue).with_metrics(metrics);
     let transports = Transports::new(&state, mail)?;
     let (state, transports) = (&state, &transports);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {

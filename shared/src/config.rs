@@ -63,6 +63,9 @@ pub struct Config {
     pub retention: time::Duration,
     /// At most this many notifications per organization.
     pub max_notifications: u32,
+    /// `HERALD_METRICS_NAMESPACE`: the CloudWatch namespace of the sender's and the fan-out's
+    /// metrics (the template sets `Herald/<stack name>`, so two stacks in one account do not mix).
+    pub metrics_namespace: String,
 }
 
 impl Default for Config {
@@ -87,6 +90,7 @@ impl Default for Config {
             data_dir: DEFAULT_DATA_DIR.into(),
             retention: time::Duration::days(DEFAULT_RETENTION_DAYS),
             max_notifications: 100,
+            metrics_namespace: DEFAULT_METRICS_NAMESPACE.into(),
         }
     }
 }
@@ -97,6 +101,7 @@ const DEFAULT_RETENTION_DAYS: i64 = 30;
 const MAX_RETENTION_DAYS: i64 = 3650;
 
 const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+const DEFAULT_METRICS_NAMESPACE: &str = "Herald";
 
 fn var(name: &'static str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -193,6 +198,8 @@ impl Config {
                 .into(),
             retention: time::Duration::days(retention_days),
             max_notifications: 100,
+            metrics_namespace: var("HERALD_METRICS_NAMESPACE")
+                .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
         })
     }
 }

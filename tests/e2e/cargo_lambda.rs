@@ -83,13 +83,8 @@ fn invoke(cargo_lambda: &PathBuf, root: &PathBuf, port: u16, function: &str) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_notification_and_the_sender_run_from_their_sample_events_under_cargo_lambda() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let cargo_lambda = root.join(".venv-lambda/bin/cargo-lambda");
-    assert!(
-        cargo_lambda.exists(),
-        "{} is missing: scripts/test installs it",
-        cargo_lambda.display()
-    );
+    let root = herald_tests::repo_root();
+    let cargo_lambda = herald_tests::installed(".venv-lambda/bin/cargo-lambda");
     let table = format!("herald-cargo-lambda-{}", uuid::Uuid::new_v4().simple());
     let store = DynamoStore::new(
         moto_client(std::sync::Arc::new(CallCounter::default())).await,

@@ -7,7 +7,6 @@
 //! `scripts/test` installs Debian's `chromium` and `chromium-driver` when missing, and selenium
 //! into `.venv-console`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use herald_tests::delivery::Receiver;
@@ -67,19 +66,10 @@ async fn the_console_pages_carry_the_strict_policy_and_stay_small() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_creates_a_webhook_watches_it_deliver_pauses_and_resends_in_chromium() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv-console/bin/python");
-    for needed in [
-        python.clone(),
-        "/usr/bin/chromium".into(),
-        "/usr/bin/chromedriver".into(),
-    ] {
-        assert!(
-            needed.exists(),
-            "{} is missing: scripts/test installs it",
-            needed.display()
-        );
-    }
+    let root = herald_tests::repo_root();
+    let python = herald_tests::installed(".venv-console/bin/python");
+    herald_tests::installed("/usr/bin/chromium");
+    herald_tests::installed("/usr/bin/chromedriver");
     // The first two deliveries are answered 200, the third 400 (failed), its resend 200.
     let receiver = Receiver::start(&[(200, None), (200, None), (400, None)]).await;
     let local = Local::start(&temp_path("console"), &[]);

@@ -5,18 +5,12 @@
 //! and the queues are retained. `scripts/test` installs aws-sam-cli (with the translator) into
 //! `.venv-sam`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
 fn the_template_deploys_in_cloudformation_and_its_routes_and_policies_are_as_the_table_says() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = root.join(".venv-sam/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: scripts/test installs it",
-        python.display()
-    );
+    let root = herald_tests::repo_root();
+    let python = herald_tests::installed(".venv-sam/bin/python");
     let endpoint = herald_tests::moto_endpoint();
     let output = Command::new(&python)
         .arg(root.join("scripts/deploy_check.py"))

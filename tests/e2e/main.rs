@@ -27,3 +27,4 @@ mod secrets;
 mod settings;
 mod sqlite;
 mod store_contract;
+mod telemetry;

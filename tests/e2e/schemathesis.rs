@@ -6,7 +6,6 @@
 //!
 //! `scripts/test` installs schemathesis into `.venv-schemathesis`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use herald_tests::local::{Local, temp_path};
@@ -20,13 +19,8 @@ const MAX_SECONDS: &str = "120";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_with_every_check_and_phase_finds_nothing() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let schemathesis = root.join(".venv-schemathesis/bin/schemathesis");
-    assert!(
-        schemathesis.exists(),
-        "{} is missing: scripts/test installs it",
-        schemathesis.display()
-    );
+    let root = herald_tests::repo_root();
+    let schemathesis = herald_tests::installed(".venv-schemathesis/bin/schemathesis");
     let config = root.join("tests/schemathesis/schemathesis.toml");
     // Slack's stand-in refuses every code but `good-code`, as Slack refuses unknown codes.
     let slack = slack_stand_in().await;

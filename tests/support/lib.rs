@@ -443,3 +443,20 @@ impl Captured {
             .collect()
     }
 }
+
+/// The repository's root (where `scripts/test` runs).
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A tool that `scripts/test` installs (`.venv-…/bin/…`, a Debian package's binary): its path,
+/// or a failure saying so (never a skip).
+pub fn installed(path: impl AsRef<std::path::Path>) -> std::path::PathBuf {
+    let path = repo_root().join(path);
+    assert!(
+        path.exists(),
+        "{} is missing: scripts/test installs it",
+        path.display()
+    );
+    path
+}
