@@ -192,6 +192,17 @@ def main():
     if not rules or not all("DeadLetterConfig" in t for p in rules for t in p.get("Targets", [])):
         findings.append("a scheduled job has no dead-letter queue")
 
+    # The delivery queue redrives after as many receives as the retry schedule gives attempts,
+    # and the sender is told both (it refuses to start when they disagree).
+    redrive = resources.get("DeliveryQueue", {}).get("Properties", {}).get("RedrivePolicy", {})
+    if redrive.get("maxReceiveCount") != {"Ref": "DeliveryAttempts"}:
+        findings.append(f"DeliveryQueue: maxReceiveCount is {redrive.get('maxReceiveCount')}, not DeliveryAttempts")
+    sender = resources.get("SenderFunction", {}).get("Properties", {})
+    variables = sender.get("Environment", {}).get("Variables", {})
+    for key, parameter in (("HERALD_RETRY_SCHEDULE", "RetrySchedule"), ("HERALD_DELIVERY_ATTEMPTS", "DeliveryAttempts")):
+        if variables.get(key) != {"Ref": parameter}:
+            findings.append(f"SenderFunction: {key} is {variables.get(key)}, not the {parameter} parameter")
+
     # Data that outlives the stack's updates.
     # (The template's own: SAM's dead-letter queue of the scheduled job holds only failed runs.)
     for name, r in resources.items():

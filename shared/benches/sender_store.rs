@@ -50,7 +50,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("herald-bench-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let db = Sqlite::open(&dir.join("herald.db")).unwrap_or_else(|e| panic!("{e}"));
-    let backends = Backends::sqlite(db);
+    let backends = Backends::sqlite(db, shared::queue::MAX_RECEIVES);
     let org = OrgId::generate();
     let now = SystemClock.now();
     let notification = NotificationId::generate();

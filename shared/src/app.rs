@@ -49,13 +49,14 @@ pub struct Backends {
 
 impl Backends {
     /// The embedded database: its store, both its queues, and events accepted in one
-    /// transaction with their fan-out message.
-    pub fn sqlite(db: Sqlite) -> Self {
+    /// transaction with their fan-out message. A delivery message goes to the dead letters after
+    /// `delivery_attempts` receives (the retry schedule's attempts).
+    pub fn sqlite(db: Sqlite, delivery_attempts: u32) -> Self {
         Self {
             queue: Arc::new(SqliteQueue::<DeliveryMessage>::new(
                 db.clone(),
                 crate::queue::sqlite::DELIVERIES,
-                MAX_RECEIVES,
+                delivery_attempts,
             )),
             fanout: Arc::new(SqliteQueue::<FanoutMessage>::new(
                 db.clone(),
@@ -109,7 +110,8 @@ impl AppState {
 
     /// State on the embedded database (the local server, and the fast tests).
     pub fn on_sqlite(config: Config, db: Sqlite) -> Self {
-        Self::new(config, Backends::sqlite(db))
+        let attempts = config.retry_schedule.attempts();
+        Self::new(config, Backends::sqlite(db, attempts))
     }
 
     /// State on DynamoDB and the queues `queue` makes, from the standard AWS variables (a Lambda

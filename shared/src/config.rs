@@ -5,6 +5,8 @@ use std::env;
 
 use url::Url;
 
+use crate::model::retry::RetrySchedule;
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {name}: {problem}")]
 pub struct ConfigError {
@@ -66,6 +68,10 @@ pub struct Config {
     /// `HERALD_METRICS_NAMESPACE`: the CloudWatch namespace of the sender's and the fan-out's
     /// metrics (the template sets `Herald/<stack name>`, so two stacks in one account do not mix).
     pub metrics_namespace: String,
+    /// `HERALD_RETRY_SCHEDULE`, default `5s,5m,30m,2h,5h,10h,10h`: the delays before each further
+    /// attempt of a delivery. With `HERALD_DELIVERY_ATTEMPTS` (the template passes the delivery
+    /// queue's `maxReceiveCount`), start-up checks that the two agree: steps + 1 = attempts.
+    pub retry_schedule: RetrySchedule,
 }
 
 impl Default for Config {
@@ -91,6 +97,7 @@ impl Default for Config {
             retention: time::Duration::days(DEFAULT_RETENTION_DAYS),
             max_notifications: 100,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.into(),
+            retry_schedule: RetrySchedule::default(),
         }
     }
 }
@@ -177,6 +184,10 @@ impl Config {
                     ),
                 })?,
         };
+        let retry_schedule = retry_schedule(
+            var("HERALD_RETRY_SCHEDULE"),
+            var("HERALD_DELIVERY_ATTEMPTS"),
+        )?;
         Ok(Self {
             backend,
             table_name,
@@ -200,8 +211,40 @@ impl Config {
             max_notifications: 100,
             metrics_namespace: var("HERALD_METRICS_NAMESPACE")
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
+            retry_schedule,
         })
     }
+}
+
+/// The retry schedule from `HERALD_RETRY_SCHEDULE` (the default without it), checked against
+/// `HERALD_DELIVERY_ATTEMPTS` when that is given: a queue whose `maxReceiveCount` differs from the
+/// schedule's attempts would dead-letter deliveries early, or keep failed ones coming back.
+fn retry_schedule(
+    raw: Option<String>,
+    attempts: Option<String>,
+) -> Result<RetrySchedule, ConfigError> {
+    let schedule = match raw {
+        None => RetrySchedule::default(),
+        Some(raw) => raw.parse().map_err(|problem| ConfigError {
+            name: "HERALD_RETRY_SCHEDULE",
+            problem,
+        })?,
+    };
+    if let Some(attempts) = attempts
+        && attempts.trim().parse::<u32>().ok() != Some(schedule.attempts())
+    {
+        return Err(ConfigError {
+            name: "HERALD_DELIVERY_ATTEMPTS",
+            problem: format!(
+                "is {attempts:?}, but HERALD_RETRY_SCHEDULE ({schedule}) gives {} attempts \
+                 (its steps + 1): set the delivery queue's maxReceiveCount (the template's \
+                 DeliveryAttempts) to {}",
+                schedule.attempts(),
+                schedule.attempts()
+            ),
+        });
+    }
+    Ok(schedule)
 }
 
 impl Config {
@@ -219,5 +262,49 @@ impl Config {
                 M::Slack | M::Webhook => true,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_owned())
+    }
+
+    #[test]
+    fn the_retry_schedule_defaults_and_parses() {
+        let default = retry_schedule(None, None).map(|s| s.to_string());
+        assert_eq!(default.ok().as_deref(), Some(RetrySchedule::DEFAULT));
+        let given = retry_schedule(some("1s,2s"), some("3")).map(|s| s.attempts());
+        assert_eq!(given.ok(), Some(3));
+    }
+
+    #[test]
+    fn an_invalid_retry_schedule_names_the_variable() {
+        let e = retry_schedule(some("5s,soon"), None)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "configuration: HERALD_RETRY_SCHEDULE: step 2 (\"soon\"): must be a whole number \
+                 with a unit: ms, s, m or h"
+            )
+        );
+    }
+
+    #[test]
+    fn attempts_that_disagree_with_the_schedule_name_both_variables() {
+        let e = retry_schedule(None, some("5")).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "configuration: HERALD_DELIVERY_ATTEMPTS: is \"5\", but HERALD_RETRY_SCHEDULE \
+                 (5s,5m,30m,2h,5h,10h,10h) gives 8 attempts (its steps + 1): set the delivery \
+                 queue's maxReceiveCount (the template's DeliveryAttempts) to 8"
+            )
+        );
     }
 }

@@ -40,6 +40,18 @@ fn refused_in(tmpfs: Option<&Tmpfs>, dir: &Path, env: &[(&str, &str)], expected:
     line
 }
 
+#[test]
+fn an_invalid_retry_schedule_stops_start_up_naming_the_variable() {
+    let dir = temp_path("data");
+    let line = refused_in(
+        None,
+        &dir,
+        &[("HERALD_RETRY_SCHEDULE", "5s,soon,1h")],
+        "HERALD_RETRY_SCHEDULE: step 2 (\"soon\"): must be a whole number with a unit: ms, s, m or h",
+    );
+    assert!(line.starts_with("herald-local: configuration: "), "{line}");
+}
+
 fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -129,12 +129,21 @@ pub async fn moto_queue<M: QueueMessage>() -> SqsQueue<M> {
 
 /// [`moto_queue`], counting its SQS calls into `counter`.
 pub async fn moto_counted_queue<M: QueueMessage>(counter: Arc<CallCounter>) -> SqsQueue<M> {
+    moto_queue_with(counter, shared::queue::MAX_RECEIVES).await
+}
+
+/// A new queue on moto whose messages go to its dead-letter queue after `max_receives`
+/// receives, counting its SQS calls into `counter`.
+pub async fn moto_queue_with<M: QueueMessage>(
+    counter: Arc<CallCounter>,
+    max_receives: u32,
+) -> SqsQueue<M> {
     let config = aws_sdk_sqs::config::Builder::from(&moto_sdk_config().await)
         .interceptor(Counting(counter))
         .build();
     let client = aws_sdk_sqs::Client::from_conf(config);
     let name = format!("herald-test-{}", uuid::Uuid::new_v4().simple());
-    SqsQueue::create(client, &name, 5)
+    SqsQueue::create(client, &name, max_receives)
         .await
         .unwrap_or_else(|e| panic!("creating the test queue on moto: {e}"))
 }
@@ -189,16 +198,29 @@ impl<M: QueueMessage> ContractQueue<M> {
 /// The store, queues and event intake of `backend`, fresh: one new SQLite database holding all
 /// of them, or a new table and two new queues on moto. The counter counts the DynamoDB calls.
 pub async fn new_backends(backend: Backend) -> (Backends, Arc<CallCounter>) {
+    new_backends_with(backend, shared::queue::MAX_RECEIVES).await
+}
+
+/// [`new_backends`] whose delivery messages go to the dead letters after `delivery_attempts`
+/// receives (a retry schedule's attempts).
+pub async fn new_backends_with(
+    backend: Backend,
+    delivery_attempts: u32,
+) -> (Backends, Arc<CallCounter>) {
     match backend {
         Backend::Sqlite => (
-            Backends::sqlite(temp_database()),
+            Backends::sqlite(temp_database(), delivery_attempts),
             Arc::new(CallCounter::default()),
         ),
         Backend::Moto => {
             let (store, calls) = new_store(backend).await;
+            let deliveries = moto_queue_with::<shared::queue::DeliveryMessage>(
+                Arc::new(CallCounter::default()),
+                delivery_attempts,
+            );
             let backends = Backends::separate(
                 store,
-                Arc::new(moto_queue::<shared::queue::DeliveryMessage>().await),
+                Arc::new(deliveries.await),
                 Arc::new(moto_queue::<shared::queue::FanoutMessage>().await),
             );
             (backends, calls)

@@ -20,7 +20,7 @@ use shared::deliver::transport::Transport;
 use shared::queue::consume;
 
 use crate::{
-    Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_backends, test_config,
+    Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_backends_with, test_config,
 };
 
 /// The sender address of the email tests (its SES identity is created on moto).
@@ -100,6 +100,8 @@ async fn reqwest_json(url: &str) -> serde_json::Value {
 pub struct Hit {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl Hit {
@@ -131,6 +133,8 @@ pub struct Receiver {
     every_delay: Option<Duration>,
     /// Requests answered so far.
     answered: Arc<std::sync::atomic::AtomicUsize>,
+    /// Until then, every request is answered 503 (an outage).
+    pub unavailable_until: Option<std::time::Instant>,
     pub url: String,
 }
 
@@ -158,16 +162,57 @@ impl Receiver {
         .await
     }
 
+    /// A receiver that is down for a while: nothing listens on its port (connections are
+    /// refused) for `refusing`, then it answers 503 until `up` has passed since the call, then
+    /// 200.
+    pub async fn start_after_outage(refusing: Duration, up: Duration) -> Self {
+        // A free port, released: connecting to it is refused until the receiver binds it.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap_or_else(|e| panic!("a free port: {e}"));
+        let receiver = Receiver {
+            unavailable_until: Some(std::time::Instant::now() + up),
+            url: format!("http://{addr}/hook"),
+            ..Default::default()
+        };
+        let app = receiver.router();
+        tokio::spawn(async move {
+            tokio::time::sleep(refusing).await;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .unwrap_or_else(|e| panic!("bind {addr} again: {e}"));
+            axum::serve(listener, app).await
+        });
+        receiver
+    }
+
     async fn serve(mut receiver: Receiver) -> Self {
-        let state = receiver.clone();
-        let app = Router::new().route(
+        let app = receiver.router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("bind: {e}"));
+        let addr: SocketAddr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("addr: {e}"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver.url = format!("http://{addr}/hook");
+        receiver
+    }
+
+    fn router(&self) -> Router {
+        let state = self.clone();
+        Router::new().route(
             "/hook",
             post(move |headers: HeaderMap, body: Bytes| {
                 let state = state.clone();
                 async move {
                     let first = {
                         let mut hits = state.hits.lock().unwrap_or_else(|e| e.into_inner());
-                        hits.push(Hit { headers, body });
+                        hits.push(Hit {
+                            headers,
+                            body,
+                            at: std::time::Instant::now(),
+                        });
                         hits.len() == 1
                     };
                     if let (true, Some(delay)) = (first, state.first_delay) {
@@ -179,6 +224,12 @@ impl Receiver {
                     state
                         .answered
                         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if state
+                        .unavailable_until
+                        .is_some_and(|until| std::time::Instant::now() < until)
+                    {
+                        return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+                    }
                     let next = state
                         .script
                         .lock()
@@ -193,16 +244,7 @@ impl Receiver {
                     (status, headers, "ok").into_response()
                 }
             }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("bind: {e}"));
-        let addr: SocketAddr = listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        receiver.url = format!("http://{addr}/hook");
-        receiver
+        )
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -238,8 +280,9 @@ impl shared::model::Clock for ShiftedClock {
     }
 }
 
-/// An app whose webhooks may target loopback (the receiver), with a sender whose first retry
-/// waits 20 ms and an outbox for email and SMS.
+/// An app whose webhooks may target loopback (the receiver), with a sender on the tests' retry
+/// schedule ([`crate::test_schedule`]: five attempts, the first retry within 20 ms) and an outbox
+/// for email and SMS.
 pub struct DeliveryApp {
     pub app: TestApp,
     /// The Slack stand-in's incoming webhook (what Slack notifications deliver to).
@@ -255,10 +298,20 @@ pub struct DeliveryApp {
 
 impl DeliveryApp {
     pub async fn spawn(backend: Backend) -> Self {
-        let (backends, calls) = new_backends(backend).await;
+        Self::with_schedule(backend, crate::test_schedule()).await
+    }
+
+    /// An app whose sender retries on `schedule`, over a delivery queue whose messages go to the
+    /// dead letters after as many receives as it gives attempts.
+    pub async fn with_schedule(
+        backend: Backend,
+        schedule: shared::model::retry::RetrySchedule,
+    ) -> Self {
+        let (backends, calls) = new_backends_with(backend, schedule.attempts()).await;
         let (slack_url, slack) = crate::slack_stand_in_with_hook().await;
         let config = shared::config::Config {
             allow_private_targets: true,
+            retry_schedule: schedule,
             ..test_config(slack_url)
         };
         let clock = Arc::new(ShiftedClock::default());
@@ -271,9 +324,8 @@ impl DeliveryApp {
             Backend::Sqlite => outbox.clone(),
             Backend::Moto => Arc::new(moto_senders().await),
         };
-        let mut transports =
+        let transports =
             Transports::new(&app.state, mail).unwrap_or_else(|e| panic!("transports: {e}"));
-        transports.backoff_base = Duration::from_millis(20);
         Self {
             app,
             slack,
@@ -285,13 +337,16 @@ impl DeliveryApp {
         }
     }
 
-    /// Runs fan-out and sender until both queues stay empty for a while (retries included), or
-    /// `limit` passes.
+    /// Runs fan-out and sender until both queues stay empty for a while and no retry is due
+    /// (SQS delays in whole seconds, rounded up), or `limit` passes.
     pub async fn pump(&self, limit: Duration) {
         let state = &self.app.state;
         let started = std::time::Instant::now();
         let mut idle_since = std::time::Instant::now();
-        while started.elapsed() < limit && idle_since.elapsed() < self.quiet {
+        let mut retries_due = std::time::Instant::now();
+        while started.elapsed() < limit
+            && (idle_since.elapsed() < self.quiet || std::time::Instant::now() < retries_due)
+        {
             let fanned = consume(&*state.fanout, self.visibility, |batch| {
                 shared::fanout::process_batch(state, batch)
             })
@@ -307,6 +362,18 @@ impl DeliveryApp {
                 continue;
             }
             idle_since = std::time::Instant::now();
+            for disposition in sent {
+                if let shared::queue::Disposition::Delay(wait) = disposition {
+                    let wait = match self.app.backend {
+                        Backend::Sqlite => wait,
+                        Backend::Moto => Duration::from_secs(
+                            u64::try_from(wait.as_millis().div_ceil(1000)).unwrap_or(u64::MAX),
+                        ),
+                    };
+                    // Then a quiet spell of receives after it is visible.
+                    retries_due = retries_due.max(idle_since + wait + self.quiet);
+                }
+            }
         }
     }
 }

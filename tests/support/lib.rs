@@ -145,8 +145,17 @@ pub fn test_config(slack_url: String) -> Config {
         slack_client_id: Some("test-client".into()),
         slack_client_secret: Some("test-secret".into()),
         allow_private_targets: false,
+        retry_schedule: test_schedule(),
         ..Config::default()
     }
+}
+
+/// The tests' retry schedule: four quick steps, so five attempts, as many as the test queues'
+/// receives ([`shared::queue::MAX_RECEIVES`]).
+pub fn test_schedule() -> shared::model::retry::RetrySchedule {
+    "20ms,40ms,80ms,160ms"
+        .parse()
+        .unwrap_or_else(|e| panic!("the test schedule: {e}"))
 }
 
 /// One organization on one backend, with the whole API mounted in-process.

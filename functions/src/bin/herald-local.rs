@@ -131,7 +131,10 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             let sqs = aws_sdk_sqs::Client::new(sdk);
             let queue: SqsQueue<DeliveryMessage> = match config.delivery_queue_url.clone() {
                 Some(url) => SqsQueue::with_client(sqs.clone(), url),
-                None => SqsQueue::create(sqs.clone(), "herald-deliveries", MAX_RECEIVES).await?,
+                None => {
+                    let attempts = config.retry_schedule.attempts();
+                    SqsQueue::create(sqs.clone(), "herald-deliveries", attempts).await?
+                }
             };
             let fanout: SqsQueue<FanoutMessage> = match config.fanout_queue_url.clone() {
                 Some(url) => SqsQueue::with_client(sqs, url),
@@ -396,7 +399,7 @@ async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
     let dead = shared::queue::sqlite::SqliteQueue::<DeliveryMessage>::new(
         db,
         shared::queue::sqlite::DELIVERIES,
-        MAX_RECEIVES,
+        state.config.retry_schedule.attempts(),
     );
     loop {
         match shared::domain::deliveries::bury_local(&state, &dead).await {

@@ -205,6 +205,10 @@ pub struct DeliveryView {
     pub attempts: u32,
     /// Its last attempts (at most 10, over every resend and recover), oldest first.
     pub history: Vec<crate::store::Attempt>,
+    /// While it waits to be tried again (`queued` after a failed attempt): when.
+    #[serde(skip_serializing_if = "Option::is_none", with = "timestamp::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<OffsetDateTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// Why it was skipped.
@@ -237,6 +241,7 @@ impl From<&Delivery> for DeliveryView {
             status: d.status,
             attempts: d.attempts,
             history: d.history.clone(),
+            next_attempt_at: d.next_attempt_at(),
             last_error: d.last_error.clone(),
             reason: d.reason.clone(),
             created_at: d.created_at,

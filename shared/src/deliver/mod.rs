@@ -6,8 +6,9 @@
 //! sender, is not sent), render and send them concurrently, settle them (only the lease holder
 //! may): two writes per delivery, made for the whole batch at once (on SQLite, one transaction
 //! each). What the deliveries of a batch share (settings, event, notification) is read once per
-//! batch. Then each message is acknowledged, or delayed for a retry (exponential backoff with full
-//! jitter, or the target's `Retry-After`), or left to come back.
+//! batch. Then each message is acknowledged, or delayed for a retry (the next step of the
+//! deployment's [`RetrySchedule`] with full jitter, or the target's `Retry-After`), or left to
+//! come back.
 //!
 //! What "exactly once" can mean with an external target: a sender that dies after sending and
 //! before settling leaves a `sending` delivery whose lease runs out; the message comes back and the
@@ -33,6 +34,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::model::AttemptOutcome;
+use crate::model::retry::RetrySchedule;
 use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
 use crate::store::{
@@ -43,9 +45,6 @@ use crate::telemetry::{DeliveryTally, Settled};
 use crate::templates::{self, TemplateKey};
 use transport::{Outgoing, Sent, Transport};
 
-/// After this many attempts a delivery is `failed` and its message goes to the dead-letter queue
-/// (SQS `maxReceiveCount` 5).
-pub const MAX_ATTEMPTS: u32 = 5;
 /// How long a claim holds: well over the 15 s HTTP timeout.
 pub const LEASE: Duration = Duration::from_secs(60);
 /// Records of one batch handled at once.
@@ -73,8 +72,10 @@ pub enum SendError {
 pub struct Transports {
     pub http: transport::Http,
     pub mail: Arc<dyn Transport>,
-    /// The first retry's backoff; each further one doubles it (full jitter), up to 15 minutes.
-    pub backoff_base: Duration,
+    /// When failed attempts are tried again (`HERALD_RETRY_SCHEDULE`); after its last step a
+    /// delivery is `failed` and its message goes to the dead-letter queue (whose
+    /// `maxReceiveCount` is the schedule's attempts).
+    pub schedule: RetrySchedule,
 }
 
 impl Transports {
@@ -88,16 +89,8 @@ impl Transports {
                 slack_api: state.config.slack_api_url.clone(),
             },
             mail,
-            backoff_base: Duration::from_secs(2),
+            schedule: state.config.retry_schedule.clone(),
         })
-    }
-
-    fn backoff(&self, attempts: u32) -> Duration {
-        let ceiling = self
-            .backoff_base
-            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
-            .min(Duration::from_secs(900));
-        ceiling.mul_f64(rand::random::<f64>().max(0.1))
     }
 }
 
@@ -274,55 +267,69 @@ async fn attempt(
         status_code: None,
         error: None,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        next_attempt_at: None,
     };
-    let made = match &sent {
-        Ok(status) => Attempt {
-            status_code: *status,
-            ..made
-        },
-        Err(e) => {
-            let (outcome, error) = match e {
-                SendError::Retry { error, .. } if delivery.attempts >= MAX_ATTEMPTS => {
-                    (AttemptOutcome::Failed, error)
-                }
-                SendError::Retry { error, .. } => (AttemptOutcome::Retry, error),
-                SendError::Fail(error) | SendError::Gone(error) => (AttemptOutcome::Failed, error),
-                SendError::Skip(reason) => (AttemptOutcome::Skipped, reason),
-            };
-            Attempt {
-                outcome,
-                status_code: webhook::answered_status(error),
-                error: Some(error.clone()),
+    let failed = |error: &str, then| {
+        (
+            AttemptOutcome::Failed,
+            None,
+            Outcome::Failed(error.into()),
+            then,
+        )
+    };
+    let error = match sent {
+        Ok(status) => {
+            let made = Attempt {
+                status_code: status,
                 ..made
+            };
+            return (Outcome::Sent, Then::Ack, Some(made));
+        }
+        Err(e) => e,
+    };
+    let (attempt_outcome, next, outcome, then) = match &error {
+        // The next step of the schedule, or after its last one `failed`, the message left to the
+        // dead-letter queue.
+        SendError::Retry { error, after } => {
+            match transports.schedule.delay(delivery.attempts, *after) {
+                Some(wait) => (
+                    AttemptOutcome::Retry,
+                    Some(now + wait),
+                    Outcome::Retry(error.clone()),
+                    Then::Delay(wait),
+                ),
+                None => failed(
+                    &format!("{error} (after {} attempts)", delivery.attempts),
+                    Then::DeadLetter,
+                ),
             }
         }
-    };
-    let (outcome, then) = match sent {
-        Ok(_) => (Outcome::Sent, Then::Ack),
-        Err(SendError::Retry { error, .. }) if delivery.attempts >= MAX_ATTEMPTS => (
-            Outcome::Failed(format!("{error} (after {MAX_ATTEMPTS} attempts)")),
-            Then::Ack,
-        ),
-        Err(SendError::Retry { error, after }) => {
-            let wait = after.unwrap_or_else(|| transports.backoff(delivery.attempts));
-            (Outcome::Retry(error), Then::Delay(wait))
-        }
-        Err(SendError::Fail(error)) => (Outcome::Failed(error), Then::Ack),
-        Err(SendError::Gone(error)) => {
+        SendError::Fail(error) => failed(error, Then::Ack),
+        SendError::Gone(error) => {
             if let Err(e) = disable_notification(state, delivery).await {
                 tracing::warn!(delivery = %delivery.id, error = %e, "could not disable the notification of a gone target");
             }
-            (Outcome::Failed(error), Then::Ack)
+            failed(error, Then::Ack)
         }
-        Err(SendError::Skip(reason)) => (Outcome::Skipped(reason), Then::Ack),
+        SendError::Skip(reason) => (
+            AttemptOutcome::Skipped,
+            None,
+            Outcome::Skipped(reason.clone()),
+            Then::Ack,
+        ),
     };
-    // A delivery that fails on its last attempt leaves its message to the dead-letter queue.
-    match outcome {
-        Outcome::Failed(_) if delivery.attempts >= MAX_ATTEMPTS => {
-            (outcome, Then::DeadLetter, Some(made))
-        }
-        _ => (outcome, then, Some(made)),
-    }
+    let (SendError::Retry { error, .. }
+    | SendError::Fail(error)
+    | SendError::Gone(error)
+    | SendError::Skip(error)) = error;
+    let made = Attempt {
+        outcome: attempt_outcome,
+        status_code: webhook::answered_status(&error),
+        error: Some(error),
+        next_attempt_at: next,
+        ..made
+    };
+    (outcome, then, Some(made))
 }
 
 /// One read per key, shared by whoever asks for it: the first caller reads, the others wait for

@@ -18,8 +18,9 @@ use uuid::Uuid;
 
 use crate::model::OrgId;
 
-/// Receives of a message without an acknowledgement before it goes to the dead-letter queue
-/// (`maxReceiveCount` in `template.yaml`; the sender's attempts match it).
+/// Receives of a fan-out message without an acknowledgement before it goes to the dead-letter
+/// queue (`maxReceiveCount` in `template.yaml`). The delivery queue's is the retry schedule's
+/// attempts ([`crate::model::retry::RetrySchedule::attempts`]).
 pub const MAX_RECEIVES: u32 = 5;
 
 /// The body of one queue message: the delivery to make, as queued (`queued`, no attempts). The

@@ -276,7 +276,11 @@ impl<M: QueueMessage> Queue<M> for SqsQueue<M> {
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt)
-            .visibility_timeout(i32::try_from(delay.as_secs()).unwrap_or(i32::MAX))
+            // Whole seconds, rounded up (a retry never comes early), and at most SQS's longest,
+            // 12 hours (the retry schedule's steps are no longer).
+            .visibility_timeout(
+                i32::try_from(delay.as_millis().div_ceil(1000).min(43_200)).unwrap_or(43_200),
+            )
             .send()
             .await
             .map_err(unavailable)?;

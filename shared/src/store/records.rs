@@ -390,6 +390,15 @@ pub struct Attempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: u64,
+    /// After a `retry`: when the next attempt is due (the schedule's step, jittered, or the
+    /// target's `Retry-After`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<OffsetDateTime>,
 }
 
 /// An event emitted into an organization.
@@ -480,6 +489,17 @@ pub struct DeliveryFilter {
 impl Delivery {
     /// How many attempts a delivery's history keeps.
     pub const HISTORY: usize = 10;
+
+    /// When it is tried again: while it is `queued` after a failed attempt, that attempt's
+    /// `next_attempt_at`.
+    pub fn next_attempt_at(&self) -> Option<OffsetDateTime> {
+        match (self.status, self.history.last()) {
+            (DeliveryStatus::Queued, Some(last)) if last.outcome == AttemptOutcome::Retry => {
+                last.next_attempt_at
+            }
+            _ => None,
+        }
+    }
 
     /// The notification it goes through or belongs to.
     pub fn notification_id(&self) -> Option<&NotificationId> {

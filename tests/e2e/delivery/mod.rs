@@ -20,6 +20,7 @@ mod mail;
 mod metrics;
 mod one;
 mod operators;
+mod retries;
 mod slack;
 
 async fn webhook(d: &DeliveryApp, url: &str) -> String {

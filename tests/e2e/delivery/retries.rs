@@ -1,0 +1,154 @@
+//! The retry schedule on both backends: a receiver down for longer than the old five-attempt
+//! budget gets every delivery once it is back; a waiting delivery shows when it is tried next;
+//! a target's `Retry-After` is honoured up to the schedule's longest step.
+
+use shared::model::retry::RetrySchedule;
+
+use super::*;
+
+fn schedule(raw: &str) -> RetrySchedule {
+    raw.parse().unwrap_or_else(|e| panic!("{raw}: {e}"))
+}
+
+/// The receiver refuses connections for 3 s, then answers 503 until 7 s have passed. Herald's
+/// old policy gave up after five attempts; here every attempt is at most 1 s apart (on SQS
+/// exactly 1 s: its delays are whole seconds), so the outage takes at least five failed attempts,
+/// and a 40-step schedule outlasts it.
+async fn a_receiver_down_longer_than_five_attempts_gets_every_delivery_once_back(backend: Backend) {
+    let mut d = DeliveryApp::with_schedule(backend, schedule(&vec!["1s"; 40].join(","))).await;
+    d.visibility = Duration::from_secs(5);
+    let receiver =
+        Receiver::start_after_outage(Duration::from_secs(3), Duration::from_secs(7)).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let events = [emitted(&d).await, emitted(&d).await, emitted(&d).await];
+    d.pump(Duration::from_secs(60)).await;
+
+    let mut delivered = Vec::new();
+    for event in &events {
+        let sent = delivery(&d, event, &notification).await;
+        assert_eq!(sent.status, DeliveryStatus::Sent, "{:?}", sent.history);
+        assert!(
+            sent.attempts >= 6,
+            "more than the old five attempts were needed: {}",
+            sent.attempts
+        );
+        // Its history (the last ten attempts): 503s before the 200, refusals before them when
+        // they fit.
+        let outcomes: Vec<Option<u16>> = sent.history.iter().map(|a| a.status_code).collect();
+        assert_eq!(outcomes.last(), Some(&Some(200)), "{outcomes:?}");
+        assert!(outcomes.contains(&Some(503)), "{outcomes:?}");
+        delivered.push(sent.id.to_string());
+    }
+    // Every request after the outage was one of the three deliveries, each once; every one
+    // before it was answered 503.
+    let up = receiver
+        .unavailable_until
+        .unwrap_or_else(std::time::Instant::now);
+    let hits = receiver.hits();
+    let mut after: Vec<String> = hits
+        .iter()
+        .filter(|h| h.at >= up)
+        .map(|h| h.header("webhook-id"))
+        .collect();
+    after.sort();
+    delivered.sort();
+    assert_eq!(after, delivered);
+    assert!(hits.len() > 3, "503s came first: {}", hits.len());
+}
+
+/// A delivery waiting for its next attempt shows when (`nextAttemptAt`, in the delivery and in
+/// the attempt that failed), within the step's jitter: between a tenth of the step and all of it.
+async fn a_waiting_delivery_shows_when_it_is_tried_next(backend: Backend) {
+    let d = DeliveryApp::with_schedule(backend, schedule("1h,1h")).await;
+    let receiver = Receiver::start(&[(503, None)]).await;
+    webhook(&d, &receiver.url).await;
+    let event = emitted(&d).await;
+    d.pump(Duration::from_secs(3)).await;
+    assert_eq!(
+        receiver.hits().len(),
+        1,
+        "one attempt; the next in up to an hour"
+    );
+
+    let shown = delivery_of(&d, &event).await;
+    assert_eq!(shown["status"], "queued");
+    assert_eq!(shown["attempts"], 1);
+    let at = timestamp(&shown["history"][0]["at"]);
+    let next = timestamp(&shown["nextAttemptAt"]);
+    assert_eq!(shown["history"][0]["nextAttemptAt"], shown["nextAttemptAt"]);
+    assert_eq!(shown["history"][0]["outcome"], "retry");
+    let wait = next - at;
+    assert!(
+        wait >= time::Duration::minutes(6) && wait <= time::Duration::hours(1),
+        "{wait}"
+    );
+    // Its message is hidden until then.
+    let visible = d
+        .app
+        .state
+        .queue
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(visible.is_empty(), "{visible:?}");
+}
+
+/// `Retry-After: 7200` from a target on a schedule whose longest step is an hour: the next
+/// attempt is an hour after the failed one, exactly. A shorter `Retry-After` is taken as it is.
+async fn retry_after_is_honoured_up_to_the_longest_step(backend: Backend) {
+    let d = DeliveryApp::with_schedule(backend, schedule("10s,1h")).await;
+    let receiver = Receiver::start(&[(429, Some(7200))]).await;
+    webhook(&d, &receiver.url).await;
+    let event = emitted(&d).await;
+    d.pump(Duration::from_secs(3)).await;
+    let shown = delivery_of(&d, &event).await;
+    assert_eq!(shown["status"], "queued");
+    let wait = timestamp(&shown["nextAttemptAt"]) - timestamp(&shown["history"][0]["at"]);
+    assert_eq!(wait, time::Duration::hours(1));
+
+    // Another target asking for two minutes: its delivery waits two minutes (the first target
+    // takes this event at once: its script is spent).
+    let receiver = Receiver::start(&[(429, Some(120))]).await;
+    webhook(&d, &receiver.url).await;
+    let event = emitted(&d).await;
+    d.pump(Duration::from_secs(3)).await;
+    let log = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/deliveries?eventId={event}")),
+            None,
+        )
+        .await;
+    let items = log.body["data"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let statuses: Vec<&str> = items
+        .iter()
+        .map(|i| i["status"].as_str().unwrap_or_default())
+        .collect();
+    let mut sorted = statuses.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["queued", "sent"], "{}", log.body);
+    let waiting = &items[statuses
+        .iter()
+        .position(|s| *s == "queued")
+        .unwrap_or_default()];
+    let wait = timestamp(&waiting["nextAttemptAt"]) - timestamp(&waiting["history"][0]["at"]);
+    assert_eq!(wait, time::Duration::minutes(2));
+}
+
+fn timestamp(v: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        v.as_str().unwrap_or_default(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap_or_else(|e| panic!("{v}: {e}"))
+}
+
+herald_tests::on_both_backends!(
+    a_receiver_down_longer_than_five_attempts_gets_every_delivery_once_back,
+    a_waiting_delivery_shows_when_it_is_tried_next,
+    retry_after_is_honoured_up_to_the_longest_step,
+);
