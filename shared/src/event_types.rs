@@ -123,7 +123,8 @@ pub fn request_schema(max_key: usize) -> RefOr<Schema> {
                         "type": ["string", "null"],
                         "minLength": 1,
                         "maxLength": max_key,
-                        "description": "Deduplicates for 24 h: the same key with the same body answers the first event; with another body, 422."
+                        "pattern": "^[\\x20-\\x7E]+$",
+                        "description": "Deduplicates for 24 h: the same key with the same body answers the first event; with another body, 422. Printable ASCII; the Idempotency-Key header is the same key (both given must be equal)."
                     },
                 },
                 "required": ["type"],

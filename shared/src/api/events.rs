@@ -2,8 +2,10 @@
 //! event is recorded and its fan-out queued, whatever the number of targets.
 //!
 //! Decisions where the spec is silent:
-//! - `idempotencyKey` is 1–255 characters. A replay (same key, same `type` and `data` within 24 h)
-//!   answers 202 with the first event and queues nothing; another body under the key is 422 1003.
+//! - The idempotency key is the `Idempotency-Key` header (the IETF draft's, Stripe's) or the body's
+//!   `idempotencyKey`, 1–255 printable ASCII characters; both given and different is a 400 naming
+//!   both. A replay (same key, same `type` and `data` within 24 h) answers 202 with the first event
+//!   and queues nothing; another body under the key is 422 1003.
 //! - `data` is an object of at most 64 KiB (its compact JSON).
 //! - The event, its key and its fan-out message are recorded as one unit (`intake`): on SQLite in
 //!   one transaction; on AWS, if SQS refuses the message, the event and its key are removed again.
@@ -106,13 +108,69 @@ impl FromBody for EmitEventRequest {
             .opt_str("idempotencyKey", MAX_KEY_CHARS, problems)
             .ok()
             .flatten();
-        if key.is_some_and(str::is_empty) {
-            problems.add("idempotencyKey", "must not be empty");
+        if let Some(key) = key {
+            check_key("idempotencyKey", key, problems);
         }
         Some(Self {
             kind: kind?,
             data: data?,
             idempotency_key: key.map(str::to_owned),
+        })
+    }
+}
+
+/// The request header that carries an idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// An idempotency key's rules, wherever it comes from: 1–255 printable ASCII characters.
+fn check_key(field: &str, key: &str, problems: &mut Problems) {
+    if key.is_empty() {
+        problems.add(field, "must not be empty");
+    } else if !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        problems.add(
+            field,
+            "must be printable ASCII (no control or non-ASCII characters)",
+        );
+    } else if key.len() > MAX_KEY_CHARS {
+        problems.add(field, format!("must be at most {MAX_KEY_CHARS} characters"));
+    }
+}
+
+impl EmitEventRequest {
+    /// The body, with the `Idempotency-Key` header as its key when the body has none: every
+    /// problem of either in one 400, and a header that differs from the body's key names both.
+    pub fn parse_with_headers(
+        body: &serde_json::Map<String, Value>,
+        headers: &axum::http::HeaderMap,
+    ) -> ApiResult<Self> {
+        let mut problems = Problems::default();
+        let request = Self::read(&super::input::Fields::new(body, ""), &mut problems);
+        let mut given = headers.get_all(IDEMPOTENCY_KEY).iter();
+        let header = match (given.next(), given.next()) {
+            (None, _) => None,
+            (Some(_), Some(_)) => {
+                problems.add(IDEMPOTENCY_KEY, "must be given once");
+                None
+            }
+            (Some(value), None) => {
+                // Bytes outside visible ASCII (obs-text) are refused like control characters.
+                let key = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                check_key(IDEMPOTENCY_KEY, &key, &mut problems);
+                Some(key)
+            }
+        };
+        let body_key = request.as_ref().and_then(|r| r.idempotency_key.as_deref());
+        if let (Some(body_key), Some(header)) = (body_key, header.as_deref())
+            && body_key != header
+        {
+            problems.add("idempotencyKey", "differs from the Idempotency-Key header");
+            problems.add(IDEMPOTENCY_KEY, "differs from the body's idempotencyKey");
+        }
+        problems.finish(|| {
+            request.map(|mut r| {
+                r.idempotency_key = r.idempotency_key.or(header);
+                r
+            })
         })
     }
 }
@@ -130,7 +188,9 @@ impl ToSchema for EmitEventRequest {}
     post,
     path = "/v1/organizations/{organizationId}/events",
     tag = "Events and delivery",
-    params(("organizationId" = String, Path)),
+    params(("organizationId" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+            description = "The same as the body's `idempotencyKey` (both given must be equal): a replay within 24 hours answers the first event.")),
     request_body = EmitEventRequest,
     security(("bearer" = [])),
     responses((status = 202, body = EventAcceptedResponse),
@@ -142,11 +202,12 @@ pub async fn emit(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<OrgPath>,
+    headers: axum::http::HeaderMap,
     JsonObject(body): JsonObject,
 ) -> ApiResult<(StatusCode, Json<Envelope<EventAccepted>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::EventCreate)?;
-    let request = EmitEventRequest::parse(&body)?;
+    let request = EmitEventRequest::parse_with_headers(&body, &headers)?;
     let event = events::emit(
         &state,
         org,

@@ -16,6 +16,7 @@ use uuid::Uuid;
 const PUMP: Duration = Duration::from_secs(20);
 
 mod failures;
+mod idempotency;
 mod mail;
 mod metrics;
 mod one;
