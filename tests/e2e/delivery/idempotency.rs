@@ -55,12 +55,15 @@ async fn the_idempotency_key_header_is_the_body_key(backend: Backend) {
     assert_eq!(receiver.hits().len(), 1, "nothing more was sent");
 }
 
+/// Header or detail pairs: (name, value) or (field, message).
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
 async fn a_broken_idempotency_key_is_refused_and_records_nothing(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
     let receiver = Receiver::start(&[]).await;
     webhook(&d, &receiver.url).await;
     let long = "k".repeat(256);
-    let cases: Vec<(Vec<(&str, &str)>, Value, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(Headers, Value, Headers)> = vec![
         (
             vec![("idempotency-key", long.as_str())],
             build_event(None),
