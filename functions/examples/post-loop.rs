@@ -72,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                             let sent = shared::deliver::webhook::post_webhook(
                                 http,
                                 url,
-                                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
                                 &id,
                                 1_764_417_600,
                                 body,

@@ -127,6 +127,7 @@ pub(crate) async fn seed(store: &dyn Store) {
         target: Target::Webhook(WebhookTarget {
             url: "https://hooks.example.com/herald".into(),
             secret: "whsec_sample".into(),
+            previous: None,
         }),
         events: EventSet::default().with(EventType::BuildCreated, true),
         enabled: true,

@@ -183,6 +183,7 @@ route_table! {
     ResendDelivery "resend-delivery" => deliveries::resend,
     RecoverDeliveries "recover-deliveries" => deliveries::recover,
     TestNotification "test-notification" => notifications::test,
+    RotateNotificationSecret "rotate-notification-secret" => notifications::rotate_secret,
     ListEventTypes "list-event-types" => events::event_types,
 }
 

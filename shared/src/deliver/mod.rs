@@ -520,7 +520,7 @@ async fn send(
                     });
                     Outgoing::Webhook {
                         url: &target.url,
-                        secret: &target.secret,
+                        secrets: target.signing_secrets(now),
                         id: &id,
                         timestamp: now.unix_timestamp(),
                         body: serde_json::to_vec(&body)

@@ -20,7 +20,9 @@ pub enum Outgoing<'a> {
     /// A Standard Webhooks POST: `id` is the delivery id (`webhook-id`), the same on every retry.
     Webhook {
         url: &'a str,
-        secret: &'a str,
+        /// The secrets it is signed with (one signature each): the notification's, and during a
+        /// rotation's overlap the one it replaced.
+        secrets: Vec<&'a str>,
         id: &'a str,
         timestamp: i64,
         body: Vec<u8>,
@@ -86,11 +88,11 @@ impl Transport for Http {
         match message {
             Outgoing::Webhook {
                 url,
-                secret,
+                secrets,
                 id,
                 timestamp,
                 body,
-            } => webhook::post_webhook(&self.client, url, secret, id, timestamp, body)
+            } => webhook::post_webhook(&self.client, url, &secrets, id, timestamp, body)
                 .await
                 .map(Some),
             // An install that granted `chat:write` posts as its bot, to the channel's id; where

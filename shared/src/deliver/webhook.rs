@@ -33,16 +33,22 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
     ))
 }
 
-/// POSTs a signed webhook.
+/// POSTs a webhook signed with each of `secrets`: `webhook-signature` lists one `v1,` signature
+/// per secret, space-separated, as Standard Webhooks allows during a rotation.
 pub async fn post_webhook(
     http: &reqwest::Client,
     url: &str,
-    secret: &str,
+    secrets: &[&str],
     id: &str,
     timestamp: i64,
     body: Vec<u8>,
 ) -> Result<u16, SendError> {
-    let signature = sign(secret, id, timestamp, &body).map_err(SendError::Fail)?;
+    let signature = secrets
+        .iter()
+        .map(|secret| sign(secret, id, timestamp, &body))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(SendError::Fail)?
+        .join(" ");
     let response = http
         .post(url)
         .header("content-type", "application/json")

@@ -143,11 +143,11 @@ pub async fn update(
         Some(setup) => setup.part(current.target.kind(), false)?,
         None => Part::None,
     };
-    let secret = match &current.target {
-        Target::Webhook(w) => Some(w.secret.clone()),
+    let existing = match &current.target {
+        Target::Webhook(w) => Some(w.clone()),
         _ => None,
     };
-    let new_target = resolve(state, setup, secret).await?;
+    let new_target = resolve(state, setup, existing).await?;
     for _ in 0..3 {
         let mut next = current.clone();
         if let Some(d) = &patch.description {
@@ -158,12 +158,7 @@ pub async fn update(
             next.target = t.clone();
         }
         next.enabled = true;
-        let now = state.clock.now();
-        next.updated_at = if now > current.updated_at {
-            now
-        } else {
-            current.updated_at + Duration::milliseconds(1)
-        };
+        next.updated_at = later_than(state.clock.now(), current.updated_at);
         match state
             .store
             .update_notification(&next, current.updated_at)
@@ -175,6 +170,54 @@ pub async fn update(
         }
     }
     Err(StoreError::Stale.into())
+}
+
+/// Gives the webhook notification `id` a new signing secret; the one it had keeps signing
+/// beside it for 24 hours ([`WebhookTarget::ROTATION_OVERLAP`]). Returns the new secret and until
+/// when the replaced one signs. Optimistic, as [`update`].
+pub async fn rotate_secret(
+    state: &AppState,
+    org: &OrgId,
+    id: &NotificationId,
+) -> Result<(String, time::OffsetDateTime), Error> {
+    let mut current = load(state, org, id).await?;
+    let secret = new_webhook_secret();
+    for _ in 0..3 {
+        let Target::Webhook(webhook) = &current.target else {
+            return Err(Error::invalid(
+                "id",
+                format!(
+                    "is a {} notification: only webhook notifications have a signing secret",
+                    current.target.kind()
+                ),
+            ));
+        };
+        let now = state.clock.now();
+        let until = now + WebhookTarget::ROTATION_OVERLAP;
+        let mut next = current.clone();
+        next.target = Target::Webhook(webhook.rotated(secret.clone(), until));
+        next.updated_at = later_than(now, current.updated_at);
+        match state
+            .store
+            .update_notification(&next, current.updated_at)
+            .await
+        {
+            Ok(()) => return Ok((secret, until)),
+            Err(StoreError::Stale) => current = load(state, org, id).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Stale.into())
+}
+
+/// A new version's `updatedAt`: now, or just after the version it replaces when the clock has
+/// not moved past it (the store's optimistic check compares them).
+fn later_than(now: time::OffsetDateTime, read: time::OffsetDateTime) -> time::OffsetDateTime {
+    if now > read {
+        now
+    } else {
+        read + Duration::milliseconds(1)
+    }
 }
 
 /// The notification `id` of `org`.
@@ -191,11 +234,12 @@ pub async fn load(
 }
 
 /// Turns a setup into a target: checks the webhook URL (after DNS resolution) or exchanges the
-/// Slack code. A new webhook keeps `existing_secret` when there is one.
+/// Slack code. A new webhook URL keeps the `existing` webhook's secrets (a rotation's overlap
+/// included) when there is one.
 async fn resolve(
     state: &AppState,
     setup: Part,
-    existing_secret: Option<String>,
+    existing: Option<WebhookTarget>,
 ) -> Result<Option<Target>, Error> {
     match setup {
         Part::None => Ok(None),
@@ -207,9 +251,14 @@ async fn resolve(
             )
             .await
             .map_err(|why| Error::invalid("setup.webhook.url", why))?;
+            let (secret, previous) = match existing {
+                Some(w) => (w.secret, w.previous),
+                None => (new_webhook_secret(), None),
+            };
             Ok(Some(Target::Webhook(WebhookTarget {
                 url: url.to_string(),
-                secret: existing_secret.unwrap_or_else(new_webhook_secret),
+                secret,
+                previous,
             })))
         }
         Part::Slack(SlackCode { code, redirect_uri }) => {

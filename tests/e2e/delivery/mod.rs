@@ -22,6 +22,7 @@ mod metrics;
 mod one;
 mod operators;
 mod retries;
+mod rotation;
 mod slack;
 
 async fn webhook(d: &DeliveryApp, url: &str) -> String {

@@ -63,6 +63,7 @@ fn notification(org: &OrgId) -> Notification {
         target: Target::Webhook(WebhookTarget {
             url: "https://hooks.example.com/x".into(),
             secret: "whsec_x".into(),
+            previous: None,
         }),
         events: EventSet::default().with(EventType::BuildCreated, true),
         enabled: true,

@@ -300,6 +300,54 @@ pub async fn remove(
     }
 }
 
+/// `{"token", "previousValidUntil"}`: the new signing secret, shown this once, and until when the
+/// one it replaced still signs.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedSecret {
+    /// `whsec_` + base64 of 32 random bytes.
+    pub token: String,
+    #[serde(with = "crate::model::timestamp")]
+    #[schema(value_type = String, format = DateTime)]
+    pub previous_valid_until: time::OffsetDateTime,
+}
+
+/// `{"status": true, "data": {"token", "previousValidUntil"}}`
+#[derive(Serialize, ToSchema)]
+pub struct RotatedSecretResponse {
+    pub status: bool,
+    pub data: RotatedSecret,
+}
+
+/// Rotate a webhook notification's signing secret: a new secret signs every delivery from now
+/// on, and for 24 hours the replaced one signs beside it (`webhook-signature: v1,<new> v1,<old>`),
+/// so receivers can switch without dropping a message. A second rotation within those hours
+/// drops the oldest (at most two secrets sign). The replaced secret is never shown again.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{organizationId}/notifications/{id}/secret/rotate",
+    tag = "Organization notifications",
+    params(("organizationId" = String, Path), ("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = RotatedSecretResponse), (status = 400, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
+        (status = 404, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+)]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<NotificationPath>,
+) -> ApiResult<Json<Envelope<RotatedSecret>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::NotificationUpdate)?;
+    let (token, previous_valid_until) =
+        notifications::rotate_secret(&state, &org, &notification_id(&path.id)?).await?;
+    Ok(envelope(RotatedSecret {
+        token,
+        previous_valid_until,
+    }))
+}
+
 /// `{"deliveryId"}`: the test delivery, to follow with `GET .../deliveries`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
