@@ -72,6 +72,9 @@ pub struct Config {
     /// attempt of a delivery. With `HERALD_DELIVERY_ATTEMPTS` (the template passes the delivery
     /// queue's `maxReceiveCount`), start-up checks that the two agree: steps + 1 = attempts.
     pub retry_schedule: RetrySchedule,
+    /// `HERALD_DISABLE_AFTER`, default `5d`: a webhook or Slack notification whose deliveries
+    /// have all failed for this long (and at least 10 of them) is disabled.
+    pub disable_after: std::time::Duration,
 }
 
 impl Default for Config {
@@ -98,11 +101,13 @@ impl Default for Config {
             max_notifications: 100,
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.into(),
             retry_schedule: RetrySchedule::default(),
+            disable_after: DEFAULT_DISABLE_AFTER,
         }
     }
 }
 
 const DEFAULT_DATA_DIR: &str = "./herald-data";
+const DEFAULT_DISABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(5 * 86_400);
 const DEFAULT_RETENTION_DAYS: i64 = 30;
 /// Ten years: a longer retention is a mistake, not a policy.
 const MAX_RETENTION_DAYS: i64 = 3650;
@@ -188,6 +193,7 @@ impl Config {
             var("HERALD_RETRY_SCHEDULE"),
             var("HERALD_DELIVERY_ATTEMPTS"),
         )?;
+        let disable_after = disable_after(var("HERALD_DISABLE_AFTER"))?;
         Ok(Self {
             backend,
             table_name,
@@ -212,8 +218,25 @@ impl Config {
             metrics_namespace: var("HERALD_METRICS_NAMESPACE")
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
             retry_schedule,
+            disable_after,
         })
     }
+}
+
+/// `HERALD_DISABLE_AFTER`: a duration more than zero ([`crate::model::retry::parse_duration`]),
+/// 5 days without it.
+fn disable_after(raw: Option<String>) -> Result<std::time::Duration, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_DISABLE_AFTER);
+    };
+    match crate::model::retry::parse_duration(raw.trim()) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".to_owned()),
+        parsed => parsed,
+    }
+    .map_err(|problem| ConfigError {
+        name: "HERALD_DISABLE_AFTER",
+        problem,
+    })
 }
 
 /// The retry schedule from `HERALD_RETRY_SCHEDULE` (the default without it), checked against
@@ -290,9 +313,34 @@ mod tests {
             e.as_deref(),
             Some(
                 "configuration: HERALD_RETRY_SCHEDULE: step 2 (\"soon\"): must be a whole number \
-                 with a unit: ms, s, m or h"
+                 with a unit: ms, s, m, h or d"
             )
         );
+    }
+
+    #[test]
+    fn disable_after_defaults_to_five_days_and_takes_seconds_for_tests() {
+        let days = std::time::Duration::from_secs(5 * 86_400);
+        assert_eq!(disable_after(None).ok(), Some(days));
+        assert_eq!(
+            disable_after(some("3s")).ok(),
+            Some(std::time::Duration::from_secs(3))
+        );
+        for (raw, problem) in [
+            ("0s", "must be more than zero"),
+            (
+                "soon",
+                "must be a whole number with a unit: ms, s, m, h or d",
+            ),
+            ("5 days", "the unit must be ms, s, m, h or d"),
+        ] {
+            let e = disable_after(some(raw)).err().map(|e| e.to_string());
+            assert_eq!(
+                e,
+                Some(format!("configuration: HERALD_DISABLE_AFTER: {problem}")),
+                "{raw}"
+            );
+        }
     }
 
     #[test]

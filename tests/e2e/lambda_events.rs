@@ -131,6 +131,8 @@ pub(crate) async fn seed(store: &dyn Store) {
         }),
         events: EventSet::default().with(EventType::BuildCreated, true),
         enabled: true,
+        disabled_reason: None,
+        failing: None,
         created_at: now,
         updated_at: now,
     };

@@ -47,7 +47,7 @@ fn an_invalid_retry_schedule_stops_start_up_naming_the_variable() {
         None,
         &dir,
         &[("HERALD_RETRY_SCHEDULE", "5s,soon,1h")],
-        "HERALD_RETRY_SCHEDULE: step 2 (\"soon\"): must be a whole number with a unit: ms, s, m or h",
+        "HERALD_RETRY_SCHEDULE: step 2 (\"soon\"): must be a whole number with a unit: ms, s, m, h or d",
     );
     assert!(line.starts_with("herald-local: configuration: "), "{line}");
 }

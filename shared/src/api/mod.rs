@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod credentials;
 pub mod deliveries;
+pub mod event_types;
 pub mod events;
 pub mod input;
 pub mod notifications;
@@ -184,7 +185,7 @@ route_table! {
     RecoverDeliveries "recover-deliveries" => deliveries::recover,
     TestNotification "test-notification" => notifications::test,
     RotateNotificationSecret "rotate-notification-secret" => notifications::rotate_secret,
-    ListEventTypes "list-event-types" => events::event_types,
+    ListEventTypes "list-event-types" => event_types::list,
 }
 
 /// Seed 000's spelling of the notifications path, served by [`Route::CreateNotification`] too.

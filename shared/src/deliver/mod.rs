@@ -18,31 +18,28 @@
 
 pub mod aws;
 pub mod outbox;
+mod reads;
 pub mod transport;
 pub mod webhook;
 
 use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::model::AttemptOutcome;
 use crate::model::retry::RetrySchedule;
 use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
-use crate::store::{
-    Attempt, Channel, Claim, Delivery, Event, Notification, Outcome, Settings, Settlement,
-    StoreResult, Target,
-};
+use crate::store::{Attempt, Channel, Claim, Delivery, Outcome, Settings, Settlement, Target};
 use crate::telemetry::{DeliveryTally, Settled};
 use crate::templates::{self, TemplateKey};
+use reads::BatchReads;
+pub(crate) use reads::Memo;
 use transport::{Outgoing, Sent, Transport};
 
 /// How long a claim holds: well over the 15 s HTTP timeout.
@@ -170,12 +167,31 @@ pub async fn process_batch(
         .await;
     let settled_at = state.clock.now();
     let mut tally = DeliveryTally::default();
+    // Per webhook or Slack notification: failed deliveries, and whether one was sent.
+    let mut streaks: HashMap<(OrgId, NotificationId), (u32, bool)> = HashMap::new();
     for ((received, delivery, outcome, then, _), settled) in decided.into_iter().zip(settled) {
         let disposition = match settled {
             // Its lease ended meanwhile and another sender took it: that one settles it.
             Ok(false) => Disposition::Leave,
             Ok(true) => {
                 count(&mut tally, &delivery, &outcome, settled_at);
+                if let Some(notification) = delivery.through() {
+                    let key = (delivery.organization.clone(), notification.clone());
+                    match &outcome {
+                        Outcome::Failed(_) => streaks.entry(key).or_default().0 += 1,
+                        // Only a notification with a failure streak (as the batch read it) has
+                        // one to end: a sent delivery costs nothing more otherwise.
+                        Outcome::Sent
+                            if reads
+                                .notification(state, &delivery.organization, notification)
+                                .await
+                                .is_ok_and(|n| n.is_some_and(|n| n.failing.is_some())) =>
+                        {
+                            streaks.entry(key).or_default().1 = true;
+                        }
+                        _ => {}
+                    }
+                }
                 match then {
                     Then::Ack => Disposition::Ack,
                     Then::Delay(wait) => Disposition::Delay(wait),
@@ -198,6 +214,28 @@ pub async fn process_batch(
         answers.push((received.receipt, disposition));
     }
     state.metrics.deliveries(settled_at, &tally);
+    for ((org, notification), (failed, sent)) in streaks {
+        match crate::domain::notifications::record_outcomes(
+            state,
+            &org,
+            &notification,
+            failed,
+            sent,
+        )
+        .await
+        {
+            Ok(Some(disabled)) => tracing::warn!(
+                organization = %org,
+                notification = %notification,
+                reason = disabled.disabled_reason.as_deref().unwrap_or_default(),
+                "notification disabled: its deliveries kept failing"
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(organization = %org, notification = %notification, error = %e, "could not record the notification's delivery outcomes")
+            }
+        }
+    }
     answers
 }
 
@@ -306,7 +344,15 @@ async fn attempt(
         }
         SendError::Fail(error) => failed(error, Then::Ack),
         SendError::Gone(error) => {
-            if let Err(e) = disable_notification(state, delivery).await {
+            if let Some(notification) = delivery.through()
+                && let Err(e) = crate::domain::notifications::disable_gone(
+                    state,
+                    &delivery.organization,
+                    notification,
+                    error,
+                )
+                .await
+            {
                 tracing::warn!(delivery = %delivery.id, error = %e, "could not disable the notification of a gone target");
             }
             failed(error, Then::Ack)
@@ -332,78 +378,6 @@ async fn attempt(
     (outcome, then, Some(made))
 }
 
-/// One read per key, shared by whoever asks for it: the first caller reads, the others wait for
-/// that read (a failed read is not kept: the next caller tries again).
-pub(crate) struct Memo<K, V>(Mutex<HashMap<K, Arc<OnceCell<V>>>>);
-
-impl<K, V> Default for Memo<K, V> {
-    fn default() -> Self {
-        Self(Mutex::new(HashMap::new()))
-    }
-}
-
-impl<K: Eq + Hash, V: Clone> Memo<K, V> {
-    pub(crate) async fn get<E, F>(&self, key: K, read: impl FnOnce() -> F) -> Result<V, E>
-    where
-        F: Future<Output = Result<V, E>>,
-    {
-        let cell = self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key)
-            .or_default()
-            .clone();
-        cell.get_or_try_init(read).await.cloned()
-    }
-}
-
-/// What the deliveries of one batch share, read once per batch rather than once per delivery:
-/// the organizations' settings (the pause, the SMS quota), the events, the notifications. A
-/// batch lives for seconds; the pause is read again before a delivery is held or released.
-#[derive(Default)]
-pub struct BatchReads {
-    settings: Memo<OrgId, Option<Arc<Settings>>>,
-    events: Memo<(OrgId, Uuid), Option<Arc<Event>>>,
-    notifications: Memo<(OrgId, NotificationId), Option<Arc<Notification>>>,
-}
-
-impl BatchReads {
-    async fn settings(&self, state: &AppState, org: &OrgId) -> StoreResult<Option<Arc<Settings>>> {
-        self.settings
-            .get(org.clone(), || async {
-                Ok(state.store.get_settings(org).await?.map(Arc::new))
-            })
-            .await
-    }
-
-    async fn event(
-        &self,
-        state: &AppState,
-        org: &OrgId,
-        id: Uuid,
-    ) -> StoreResult<Option<Arc<Event>>> {
-        self.events
-            .get((org.clone(), id), || async {
-                Ok(state.store.get_event(org, id).await?.map(Arc::new))
-            })
-            .await
-    }
-
-    async fn notification(
-        &self,
-        state: &AppState,
-        org: &OrgId,
-        id: &NotificationId,
-    ) -> StoreResult<Option<Arc<Notification>>> {
-        self.notifications
-            .get((org.clone(), id.clone()), || async {
-                Ok(state.store.get_notification(org, id).await?.map(Arc::new))
-            })
-            .await
-    }
-}
-
 async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::domain::Error> {
     Ok(state
         .store
@@ -426,33 +400,6 @@ async fn release_if_resumed(
                 delivery: delivery.clone(),
             }])
             .await?;
-    }
-    Ok(())
-}
-
-async fn disable_notification(
-    state: &AppState,
-    delivery: &Delivery,
-) -> Result<(), crate::domain::Error> {
-    let (Channel::Slack { notification } | Channel::Webhook { notification }) = &delivery.channel
-    else {
-        return Ok(());
-    };
-    for _ in 0..3 {
-        let Some(mut n) = state
-            .store
-            .get_notification(&delivery.organization, notification)
-            .await?
-        else {
-            return Ok(());
-        };
-        let read = n.updated_at;
-        n.enabled = false;
-        match state.store.update_notification(&n, read).await {
-            Ok(()) => return Ok(()),
-            Err(crate::store::StoreError::Stale) => continue,
-            Err(e) => return Err(e.into()),
-        }
     }
     Ok(())
 }

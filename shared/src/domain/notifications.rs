@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::error::FieldError;
 use crate::model::{EventSet, EventType, NotificationId, NotificationType, OrgId};
 use crate::slack::ExchangeError;
-use crate::store::{Notification, SlackTarget, StoreError, Target, WebhookTarget};
+use crate::store::{FailureStreak, Notification, SlackTarget, StoreError, Target, WebhookTarget};
 
 /// Where a Slack or webhook notification delivers, as the client gave it (not yet checked).
 /// Seed 000's body may carry both parts: only the one for the notification's type is used, and
@@ -118,6 +118,8 @@ pub async fn create(
         target,
         events: new.events,
         enabled: true,
+        disabled_reason: None,
+        failing: None,
         created_at: now,
         updated_at: now,
     };
@@ -157,7 +159,10 @@ pub async fn update(
         if let Some(t) = &new_target {
             next.target = t.clone();
         }
+        // Enabled again, its failure streak forgotten.
         next.enabled = true;
+        next.disabled_reason = None;
+        next.failing = None;
         next.updated_at = later_than(state.clock.now(), current.updated_at);
         match state
             .store
@@ -187,7 +192,7 @@ pub async fn rotate_secret(
             return Err(Error::invalid(
                 "id",
                 format!(
-                    "is a {} notification: only webhook notifications have a signing secret",
+                    "only webhook notifications have a signing secret, not {} ones",
                     current.target.kind()
                 ),
             ));
@@ -204,6 +209,97 @@ pub async fn rotate_secret(
         {
             Ok(()) => return Ok((secret, until)),
             Err(StoreError::Stale) => current = load(state, org, id).await?,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Stale.into())
+}
+
+/// How many failed deliveries a failure streak needs before it may disable its notification.
+pub const DISABLE_MIN_FAILED: u32 = 10;
+
+/// What one batch of the sender settled for a webhook or Slack notification: `failed`
+/// deliveries ended `failed`, `sent` ended `sent`. A sent delivery ends the failure streak (one
+/// write, only when there is a streak); failures extend it, starting it if needed, and once it
+/// has lasted `HERALD_DISABLE_AFTER` with at least [`DISABLE_MIN_FAILED`] failed deliveries the
+/// notification is disabled. Returns the notification when this disabled it.
+pub async fn record_outcomes(
+    state: &AppState,
+    org: &OrgId,
+    id: &NotificationId,
+    failed: u32,
+    sent: bool,
+) -> Result<Option<Notification>, Error> {
+    let disable_after = state.config.disable_after;
+    let changed = amend(state, org, id, |n, now| {
+        if sent {
+            return n.failing.take().is_some();
+        }
+        if failed == 0 || !n.enabled {
+            return false;
+        }
+        let streak = n.failing.get_or_insert(FailureStreak {
+            since: now,
+            failed: 0,
+        });
+        streak.failed = streak.failed.saturating_add(failed);
+        let lasted = now - streak.since;
+        if streak.failed >= DISABLE_MIN_FAILED && lasted >= disable_after {
+            n.enabled = false;
+            n.disabled_reason = Some(format!(
+                "its {} deliveries since {} all failed",
+                streak.failed,
+                crate::model::timestamp::format(streak.since)
+            ));
+        }
+        true
+    })
+    .await?;
+    Ok(changed.filter(|n| !sent && !n.enabled))
+}
+
+/// Disables the notification `id`: its target is gone (HTTP 410, an archived Slack channel).
+pub async fn disable_gone(
+    state: &AppState,
+    org: &OrgId,
+    id: &NotificationId,
+    why: &str,
+) -> Result<(), Error> {
+    amend(state, org, id, |n, _| {
+        n.enabled = false;
+        n.disabled_reason = Some(format!("its target is gone: {why}"));
+        true
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Changes the notification `id` with `change` (which says whether it changed anything), on its
+/// latest version, written only if nobody changed it meanwhile (tried again on a conflict). The
+/// notification as written, or `None` when it is gone or `change` left it as it was.
+async fn amend(
+    state: &AppState,
+    org: &OrgId,
+    id: &NotificationId,
+    change: impl Fn(&mut Notification, time::OffsetDateTime) -> bool,
+) -> Result<Option<Notification>, Error> {
+    for _ in 0..5 {
+        let Some(current) = state.store.get_notification(org, id).await? else {
+            return Ok(None);
+        };
+        let now = state.clock.now();
+        let mut next = current.clone();
+        if !change(&mut next, now) {
+            return Ok(None);
+        }
+        next.updated_at = later_than(now, current.updated_at);
+        match state
+            .store
+            .update_notification(&next, current.updated_at)
+            .await
+        {
+            Ok(()) => return Ok(Some(next)),
+            Err(StoreError::Stale) => continue,
             Err(e) => return Err(e.into()),
         }
     }

@@ -61,7 +61,7 @@ impl Default for RetrySchedule {
     }
 }
 
-/// Parses `5s,5m,30m,2h`: comma-separated whole numbers with a unit (`ms`, `s`, `m`, `h`), each
+/// Parses `5s,5m,30m,2h`: comma-separated durations ([`parse_duration`]), each
 /// more than zero and at most 12 hours, 1 to 100 of them. The error says what is wrong and where.
 impl FromStr for RetrySchedule {
     type Err = String;
@@ -85,21 +85,26 @@ impl FromStr for RetrySchedule {
     }
 }
 
-fn parse_step(step: &str) -> Result<Duration, String> {
-    let digits = step
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(step.len());
-    let (number, unit) = step.split_at(digits);
+/// Parses a duration written as a whole number and a unit: `ms`, `s`, `m`, `h` or `d` (`250ms`,
+/// `5m`, `5d`): the form of `HERALD_RETRY_SCHEDULE`'s steps and of `HERALD_DISABLE_AFTER`.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let digits = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(digits);
     let number: u64 = number
         .parse()
-        .map_err(|_| "must be a whole number with a unit: ms, s, m or h".to_owned())?;
-    let step = match unit {
+        .map_err(|_| "must be a whole number with a unit: ms, s, m, h or d".to_owned())?;
+    Ok(match unit {
         "ms" => Duration::from_millis(number),
         "s" => Duration::from_secs(number),
         "m" => Duration::from_secs(number.saturating_mul(60)),
         "h" => Duration::from_secs(number.saturating_mul(3600)),
-        _ => return Err("the unit must be ms, s, m or h".into()),
-    };
+        "d" => Duration::from_secs(number.saturating_mul(86_400)),
+        _ => return Err("the unit must be ms, s, m, h or d".into()),
+    })
+}
+
+fn parse_step(step: &str) -> Result<Duration, String> {
+    let step = parse_duration(step)?;
     if step.is_zero() {
         return Err("must be more than zero".into());
     }
@@ -165,20 +170,30 @@ mod tests {
         for (raw, error) in [
             (
                 "",
-                "step 1 (\"\"): must be a whole number with a unit: ms, s, m or h",
+                "step 1 (\"\"): must be a whole number with a unit: ms, s, m, h or d",
             ),
             (
                 "5s,,5m",
-                "step 2 (\"\"): must be a whole number with a unit: ms, s, m or h",
+                "step 2 (\"\"): must be a whole number with a unit: ms, s, m, h or d",
             ),
-            ("5s,5 m", "step 2 (\"5 m\"): the unit must be ms, s, m or h"),
-            ("5", "step 1 (\"5\"): the unit must be ms, s, m or h"),
-            ("5d", "step 1 (\"5d\"): the unit must be ms, s, m or h"),
+            (
+                "5s,5 m",
+                "step 2 (\"5 m\"): the unit must be ms, s, m, h or d",
+            ),
+            ("5", "step 1 (\"5\"): the unit must be ms, s, m, h or d"),
+            ("5w", "step 1 (\"5w\"): the unit must be ms, s, m, h or d"),
+            (
+                "1d",
+                "step 1 (\"1d\"): must be at most 12h (SQS's longest visibility timeout)",
+            ),
             (
                 "-5s",
-                "step 1 (\"-5s\"): must be a whole number with a unit: ms, s, m or h",
+                "step 1 (\"-5s\"): must be a whole number with a unit: ms, s, m, h or d",
             ),
-            ("1.5s", "step 1 (\"1.5s\"): the unit must be ms, s, m or h"),
+            (
+                "1.5s",
+                "step 1 (\"1.5s\"): the unit must be ms, s, m, h or d",
+            ),
             ("0s", "step 1 (\"0s\"): must be more than zero"),
             (
                 "5s,13h",

@@ -6,6 +6,7 @@
 pub mod dynamodb;
 mod records;
 pub mod sqlite;
+mod webhook;
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::model::{Email, NotificationId, OrgId, TokenId, Username};
 pub use records::*;
+pub use webhook::{PreviousSecret, WebhookTarget};
 
 /// A page request: at most `limit` items after the sort key `after`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
+use super::WebhookTarget;
+
 use crate::model::{
     AttemptOutcome, DeliveryMode, DeliveryStatus, DispatchMethod, Email, EventSet, Language,
     NotificationId, NotificationType, OrgId, OrgKind, Permission, Phone, Plan, Role, TokenId,
@@ -102,55 +104,6 @@ pub struct SlackTarget {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct WebhookTarget {
-    pub url: String,
-    /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks signing secret.
-    pub secret: String,
-    /// After a rotation: the secret it replaced, which still signs (beside the new one) until
-    /// its `until`. Never shown by the API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous: Option<PreviousSecret>,
-}
-
-/// A signing secret that a rotation replaced, valid until `until`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PreviousSecret {
-    pub secret: String,
-    #[serde(with = "timestamp")]
-    pub until: OffsetDateTime,
-}
-
-impl WebhookTarget {
-    /// How long a rotated-out secret keeps signing.
-    pub const ROTATION_OVERLAP: time::Duration = time::Duration::hours(24);
-
-    /// The secrets a delivery at `now` is signed with: the current one, then the previous one
-    /// while it is valid (Standard Webhooks: one `v1,` signature per secret).
-    pub fn signing_secrets(&self, now: OffsetDateTime) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
-        if let Some(previous) = self.previous.as_ref().filter(|p| p.until > now) {
-            secrets.push(&previous.secret);
-        }
-        secrets
-    }
-
-    /// This target with `secret` as its signing secret, the current one kept signing until
-    /// `until` (a secret rotated out before is dropped: at most two sign).
-    pub fn rotated(&self, secret: String, until: OffsetDateTime) -> Self {
-        Self {
-            url: self.url.clone(),
-            previous: Some(PreviousSecret {
-                secret: self.secret.clone(),
-                until,
-            }),
-            secret,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub id: NotificationId,
     pub organization: OrgId,
@@ -159,10 +112,27 @@ pub struct Notification {
     pub target: Target,
     pub events: EventSet,
     pub enabled: bool,
+    /// Why it was disabled: its target is gone, or its deliveries kept failing. Cleared when an
+    /// update enables it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// A webhook or Slack target's current failure streak: every delivery since `since` ended
+    /// `failed`. A sent delivery or an update ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing: Option<FailureStreak>,
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
     #[serde(with = "timestamp")]
     pub updated_at: OffsetDateTime,
+}
+
+/// Since when a target's deliveries have all failed, and how many.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureStreak {
+    #[serde(with = "timestamp")]
+    pub since: OffsetDateTime,
+    pub failed: u32,
 }
 
 /// An organization's notification settings (seed 003, and seed 002's pause), each field absent
@@ -530,6 +500,16 @@ pub struct DeliveryFilter {
 impl Delivery {
     /// How many attempts a delivery's history keeps.
     pub const HISTORY: usize = 10;
+
+    /// The webhook or Slack notification it goes out through.
+    pub fn through(&self) -> Option<&NotificationId> {
+        match &self.channel {
+            Channel::Slack { notification } | Channel::Webhook { notification } => {
+                Some(notification)
+            }
+            Channel::Email { .. } | Channel::Sms { .. } => None,
+        }
+    }
 
     /// When it is tried again: while it is `queued` after a failed attempt, that attempt's
     /// `next_attempt_at`.

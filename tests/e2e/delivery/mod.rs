@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 const PUMP: Duration = Duration::from_secs(20);
 
+mod disabling;
 mod failures;
 mod idempotency;
 mod mail;

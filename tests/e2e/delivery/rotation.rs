@@ -188,9 +188,7 @@ async fn only_a_webhook_secret_rotates_and_only_an_admin_rotates_it(backend: Bac
             1001,
             Some(&[(
                 "id",
-                &format!(
-                    "is a {kind} notification: only webhook notifications have a signing secret"
-                ),
+                &format!("only webhook notifications have a signing secret, not {kind} ones"),
             )]),
         );
     }

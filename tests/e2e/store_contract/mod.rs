@@ -67,6 +67,8 @@ fn notification(org: &OrgId) -> Notification {
         }),
         events: EventSet::default().with(EventType::BuildCreated, true),
         enabled: true,
+        disabled_reason: None,
+        failing: None,
         created_at: now,
         updated_at: now,
     }

@@ -44,9 +44,13 @@ pub struct NotificationView {
     pub config: ConfigView,
     /// All 15 event keys, each `true` when subscribed.
     pub events: EventSet,
-    /// `false` once deliveries found the target gone (HTTP 410, archived Slack channel) until
+    /// `false` once deliveries found the target gone (HTTP 410, archived Slack channel), or
+    /// once its deliveries all failed for `HERALD_DISABLE_AFTER` (at least 10 of them), until
     /// the notification is updated.
     pub enabled: bool,
+    /// Why it is disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
     #[schema(example = "2019-01-28T16:57:42.293Z")]
     pub updated_at: String,
     #[schema(example = "2019-01-28T16:57:42.293Z")]
@@ -101,6 +105,7 @@ impl From<&Notification> for NotificationView {
             config,
             events: n.events,
             enabled: n.enabled,
+            disabled_reason: n.disabled_reason.clone().filter(|_| !n.enabled),
             updated_at: timestamp::format(n.updated_at),
             created_at: timestamp::format(n.created_at),
         }
