@@ -152,6 +152,50 @@ async fn a_deleted_event_frees_its_key(backend: Backend) {
 }
 
 /// Records a claimed delivery of `event` settled with `outcome`.
+/// A request's idempotency key (a test notification's): free, then naming its first resource
+/// until it expires or is freed (only by that resource); never meeting an event's key of the
+/// same text.
+async fn a_request_key_names_its_first_resource_until_it_expires_or_is_freed(backend: Backend) {
+    let (backends, org) = seeded(backend).await;
+    let store = &backends.store;
+    let now = SystemClock.now();
+    let day = time::Duration::hours(24);
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    let take = |id: Uuid, at: OffsetDateTime| store.take_request_key(&org, "k-1", id, at, at + day);
+    assert_eq!(take(first, now).await, Ok(None), "free: taken");
+    assert_eq!(
+        take(second, now).await,
+        Ok(Some(first)),
+        "a replay names the first"
+    );
+    // Freed by another resource: nothing happens; by its own: free again.
+    assert_eq!(store.free_request_key(&org, "k-1", second).await, Ok(()));
+    assert_eq!(take(second, now).await, Ok(Some(first)));
+    assert_eq!(store.free_request_key(&org, "k-1", first).await, Ok(()));
+    assert_eq!(
+        take(second, now).await,
+        Ok(None),
+        "freed: taken by the next"
+    );
+    // Expired (a day and a minute on): taken by the next.
+    let later = now + day + time::Duration::minutes(1);
+    assert_eq!(take(first, later).await, Ok(None));
+    assert_eq!(take(second, later).await, Ok(Some(first)));
+    // Another organization, and an event's key of the same text, are other keys.
+    let (other, _) = organization_in(&**store, OrgKind::Production).await;
+    assert_eq!(
+        store
+            .take_request_key(&other.id, "k-1", second, now, now + day)
+            .await,
+        Ok(None)
+    );
+    let e = event(&org, Some("k-1"), "h", now);
+    assert_eq!(
+        store.create_event(&e, now + day).await,
+        Ok(EventCreated::New)
+    );
+}
+
 async fn settled(backends: &Backends, org: &OrgId, event: &Event, outcome: Outcome) -> Delivery {
     let now = SystemClock.now();
     let lease = now + time::Duration::seconds(60);
@@ -276,6 +320,7 @@ async fn a_held_delivery_is_released_once(backend: Backend) {
 }
 
 herald_tests::on_both_backends!(
+    a_request_key_names_its_first_resource_until_it_expires_or_is_freed,
     an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_once,
     an_expired_idempotency_key_is_taken_by_the_next_event,
     a_deleted_event_frees_its_key,

@@ -233,6 +233,8 @@ static SYSTEM_TEMPLATES_JSON: LazyLock<Vec<u8>> = LazyLock::new(|| {
     post,
     path = "/api/v2/notifications/test",
     tag = "Notifications admin",
+    params(("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+        description = "A repeat with the same key within 24 hours queues nothing more.")),
     security(("bearer" = []), ("coder" = [])),
     responses((status = 200, description = "the test notification is durably queued"),
         (status = 400, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
@@ -241,8 +243,10 @@ static SYSTEM_TEMPLATES_JSON: LazyLock<Vec<u8>> = LazyLock::new(|| {
 pub async fn send_test(
     State(state): State<AppState>,
     principal: Principal,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<StatusCode> {
     principal.require(Permission::SettingsUpdate)?;
+    let key = super::input::idempotency_key_only(&headers)?;
     let org = &principal.org;
     let (user, settings) = tokio::try_join!(
         state.store.get_user(org, principal.user_id),
@@ -272,7 +276,8 @@ pub async fn send_test(
             format!("{method} delivery is not configured on this deployment"),
         ));
     }
-    test_notifications::send(&state, &user, &settings, channel).await?;
+    let key = key.map(|k| format!("POST /api/v2/notifications/test {k}"));
+    test_notifications::send_once(&state, &user, &settings, channel, key.as_deref()).await?;
     Ok(StatusCode::OK)
 }
 

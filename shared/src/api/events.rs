@@ -34,7 +34,7 @@ use crate::store::{Channel, Delivery, DeliveryFilter, PageRequest};
 
 /// The largest `data`, as compact JSON.
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
-const MAX_KEY_CHARS: usize = 255;
+use super::input::MAX_IDEMPOTENCY_KEY as MAX_KEY_CHARS;
 
 /// `{"id", "type", "createdAt", "warnings"}`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,30 +107,13 @@ impl FromBody for EmitEventRequest {
             .ok()
             .flatten();
         if let Some(key) = key {
-            check_key("idempotencyKey", key, problems);
+            super::input::check_idempotency_key("idempotencyKey", key, problems);
         }
         Some(Self {
             kind: kind?,
             data: data?,
             idempotency_key: key.map(str::to_owned),
         })
-    }
-}
-
-/// The request header that carries an idempotency key.
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-
-/// An idempotency key's rules, wherever it comes from: 1–255 printable ASCII characters.
-fn check_key(field: &str, key: &str, problems: &mut Problems) {
-    if key.is_empty() {
-        problems.add(field, "must not be empty");
-    } else if !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-        problems.add(
-            field,
-            "must be printable ASCII (no control or non-ASCII characters)",
-        );
-    } else if key.len() > MAX_KEY_CHARS {
-        problems.add(field, format!("must be at most {MAX_KEY_CHARS} characters"));
     }
 }
 
@@ -143,26 +126,16 @@ impl EmitEventRequest {
     ) -> ApiResult<Self> {
         let mut problems = Problems::default();
         let request = Self::read(&super::input::Fields::new(body, ""), &mut problems);
-        let mut given = headers.get_all(IDEMPOTENCY_KEY).iter();
-        let header = match (given.next(), given.next()) {
-            (None, _) => None,
-            (Some(_), Some(_)) => {
-                problems.add(IDEMPOTENCY_KEY, "must be given once");
-                None
-            }
-            (Some(value), None) => {
-                // Bytes outside visible ASCII (obs-text) are refused like control characters.
-                let key = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                check_key(IDEMPOTENCY_KEY, &key, &mut problems);
-                Some(key)
-            }
-        };
+        let header = super::input::idempotency_header(headers, &mut problems);
         let body_key = request.as_ref().and_then(|r| r.idempotency_key.as_deref());
         if let (Some(body_key), Some(header)) = (body_key, header.as_deref())
             && body_key != header
         {
             problems.add("idempotencyKey", "differs from the Idempotency-Key header");
-            problems.add(IDEMPOTENCY_KEY, "differs from the body's idempotencyKey");
+            problems.add(
+                super::input::IDEMPOTENCY_KEY,
+                "differs from the body's idempotencyKey",
+            );
         }
         problems.finish(|| {
             request.map(|mut r| {

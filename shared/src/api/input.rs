@@ -486,6 +486,59 @@ pub fn notification_id(raw: &str) -> crate::error::ApiResult<crate::model::Notif
     crate::model::NotificationId::parse(raw).map_err(|_| ApiError::NotFound)
 }
 
+/// The request header that carries an idempotency key (the IETF draft's, Stripe's).
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// The longest idempotency key.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// An idempotency key's rules, wherever it comes from: 1–255 printable ASCII characters.
+pub fn check_idempotency_key(field: &str, key: &str, problems: &mut Problems) {
+    if key.is_empty() {
+        problems.add(field, "must not be empty");
+    } else if !key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        problems.add(
+            field,
+            "must be printable ASCII (no control or non-ASCII characters)",
+        );
+    } else if key.len() > MAX_IDEMPOTENCY_KEY {
+        problems.add(
+            field,
+            format!("must be at most {MAX_IDEMPOTENCY_KEY} characters"),
+        );
+    }
+}
+
+/// The `Idempotency-Key` header, its problems added to `problems` (given twice, empty, too long,
+/// not printable ASCII): `None` when it is absent.
+pub fn idempotency_header(
+    headers: &axum::http::HeaderMap,
+    problems: &mut Problems,
+) -> Option<String> {
+    let mut given = headers.get_all(IDEMPOTENCY_KEY).iter();
+    match (given.next(), given.next()) {
+        (None, _) => None,
+        (Some(_), Some(_)) => {
+            problems.add(IDEMPOTENCY_KEY, "must be given once");
+            None
+        }
+        (Some(value), None) => {
+            // Bytes outside visible ASCII (obs-text) are refused like control characters.
+            let key = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            check_idempotency_key(IDEMPOTENCY_KEY, &key, problems);
+            Some(key)
+        }
+    }
+}
+
+/// Only the `Idempotency-Key` header of a request without a body: the key, or the 400 naming
+/// what is wrong with it.
+pub fn idempotency_key_only(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    let mut problems = Problems::default();
+    let key = idempotency_header(headers, &mut problems);
+    problems.finish(|| Some(key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,44 @@ pub fn delivery(state: &AppState, user: &User, settings: &Settings, channel: Cha
     }
 }
 
+/// [`send`] once per idempotency key: a repeat of `key` (scoped by the caller to its route)
+/// within 24 hours answers the delivery id the first request queued and queues nothing. If the
+/// queue refuses, the key is freed again, so a retry is safe. Returns the delivery id.
+pub async fn send_once(
+    state: &AppState,
+    user: &User,
+    settings: &Settings,
+    channel: Channel,
+    key: Option<&str>,
+) -> Result<Uuid, crate::domain::Error> {
+    let Some(key) = key else {
+        return Ok(send(state, user, settings, channel).await?.id);
+    };
+    let org = &user.organization;
+    let delivery = delivery(state, user, settings, channel);
+    let now = state.clock.now();
+    let expires = now + crate::domain::events::KEY_LIFETIME;
+    if let Some(first) = state
+        .store
+        .take_request_key(org, key, delivery.id, now, expires)
+        .await?
+    {
+        tracing::info!(delivery = %first, "test notification replayed by its idempotency key");
+        return Ok(first);
+    }
+    let message = DeliveryMessage {
+        delivery: delivery.clone(),
+    };
+    if let Err(e) = state.queue.send(&[message]).await {
+        if let Err(free) = state.store.free_request_key(org, key, delivery.id).await {
+            tracing::warn!(error = %free, "could not free the idempotency key of a refused test notification");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(delivery = %delivery.id, "test notification queued");
+    Ok(delivery.id)
+}
+
 /// Sends `user` a "Test Notification" by `channel`: the delivery goes on the queue whole (its
 /// message is its only record until the sender claims it). If the queue refuses it, nothing was
 /// written. Returns the delivery queued.

@@ -251,6 +251,12 @@ pub trait PreferenceStore: Send + Sync {
     ) -> StoreResult<HashMap<Uuid, bool>>;
 }
 
+/// A request's idempotency key as stored beside events' keys: prefixed by a control character,
+/// which an event's key (printable ASCII) cannot hold, so the two never meet.
+pub fn request_key(key: &str) -> String {
+    format!("\u{1f}{key}")
+}
+
 /// Events and their deliveries.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
@@ -264,6 +270,20 @@ pub trait DeliveryStore: Send + Sync {
     async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>>;
     /// Removes an event that could not be enqueued, and its idempotency key.
     async fn delete_event(&self, event: &Event) -> StoreResult<()>;
+    /// Takes the idempotency key `key` of a request that is not an event's (a test
+    /// notification's; its own namespace, [`request_key`]) for the resource `id` until `expires`:
+    /// `None` when it was free at `now` (it names `id` from now on), or the id it already names
+    /// (a replay).
+    async fn take_request_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        id: Uuid,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>>;
+    /// Frees the request key `key` if it still names `id` (its request failed).
+    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()>;
     /// The delivery `id` created at `created_at` (its place in the log), if it is recorded.
     async fn get_delivery(
         &self,

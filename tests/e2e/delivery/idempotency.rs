@@ -1,5 +1,6 @@
-//! The `Idempotency-Key` header on `POST …/events`, on both backends: the same key as the
-//! body's `idempotencyKey`, and every way it can be broken.
+//! The `Idempotency-Key` header on both backends: on `POST …/events` the same key as the body's
+//! `idempotencyKey`, and every way it can be broken; on both test-notification routes, one test
+//! per key.
 
 use super::*;
 
@@ -128,7 +129,127 @@ async fn a_broken_idempotency_key_is_refused_and_records_nothing(backend: Backen
     assert_eq!(log.body["data"]["items"], json!([]), "{}", log.body);
 }
 
+/// POSTs to `path` as the admin, with no body and these extra headers.
+async fn post_with(
+    d: &DeliveryApp,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> herald_tests::Response {
+    let auth = format!("Bearer {}", d.app.admin_token);
+    let mut all = vec![("authorization", auth.as_str())];
+    all.extend_from_slice(headers);
+    d.app.raw(Method::POST, path, &all, Vec::new()).await
+}
+
+/// Both test-notification routes take the header: a repeat answers the first test and sends
+/// nothing more; a request without it, or with another key, is a new test; a broken key is a
+/// 400 that queues nothing.
+async fn a_test_notification_is_sent_once_per_idempotency_key(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    let hook = webhook(&d, &receiver.url).await;
+    let path = d.app.path(&format!("/notifications/{hook}/test"));
+    let first = post_with(&d, &path, &[("idempotency-key", "test-1")]).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    let again = post_with(&d, &path, &[("idempotency-key", "test-1")]).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(again.body, first.body, "the first test's delivery");
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 1, "sent once");
+    let id = first.body["data"]["deliveryId"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(receiver.hits()[0].header("webhook-id"), id);
+    for other in [&[("idempotency-key", "test-2")][..], &[][..]] {
+        let res = post_with(&d, &path, other).await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+        assert_ne!(
+            res.body["data"]["deliveryId"],
+            first.body["data"]["deliveryId"]
+        );
+    }
+    let res = post_with(&d, &path, &[("idempotency-key", "tab\there")]).await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[(
+            "Idempotency-Key",
+            "must be printable ASCII (no control or non-ASCII characters)",
+        )]),
+    );
+    d.pump(PUMP).await;
+    assert_eq!(
+        receiver.hits().len(),
+        3,
+        "the two new tests, nothing for the refused one"
+    );
+
+    // Seed 002's test notification: the admin's email, once per key.
+    for _ in 0..2 {
+        let res = post_with(
+            &d,
+            "/api/v2/notifications/test",
+            &[("idempotency-key", "seed-1")],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    }
+    d.pump(PUMP).await;
+    let me = d
+        .app
+        .admin(Method::GET, &d.app.path("/users/me"), None)
+        .await;
+    let email = me.body["data"]["email"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        sent_to(&d, backend, &email).await,
+        [(email.clone(), "Test Notification".to_owned())]
+    );
+    let res = post_with(
+        &d,
+        "/api/v2/notifications/test",
+        &[("idempotency-key", "a"), ("idempotency-key", "b")],
+    )
+    .await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[("Idempotency-Key", "must be given once")]),
+    );
+}
+
+/// The queue refuses a keyed test notification: 503, and the key is free again, so the retry
+/// with the same key is sent (once).
+async fn a_test_the_queue_refused_frees_its_key_for_the_retry(backend: Backend) {
+    use herald_tests::delivery::FlakyQueue;
+    let mut d = DeliveryApp::spawn(backend).await;
+    let deliveries = FlakyQueue::wrap(d.app.state.queue.clone(), 0);
+    d.app.state = d.app.state.clone().with_queue(deliveries.clone());
+    d.app.router = shared::api::router(d.app.state.clone(), shared::api::Route::ALL);
+    let receiver = Receiver::start(&[]).await;
+    let hook = webhook(&d, &receiver.url).await;
+    let path = d.app.path(&format!("/notifications/{hook}/test"));
+    deliveries.fail_next(1);
+    let refused = post_with(&d, &path, &[("idempotency-key", "retry-me")]).await;
+    assert_error(&refused, 503, 5003, None);
+    let retried = post_with(&d, &path, &[("idempotency-key", "retry-me")]).await;
+    assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        json!(hits[0].header("webhook-id")),
+        retried.body["data"]["deliveryId"]
+    );
+}
+
 herald_tests::on_both_backends!(
+    a_test_the_queue_refused_frees_its_key_for_the_retry,
     the_idempotency_key_header_is_the_body_key,
     a_broken_idempotency_key_is_refused_and_records_nothing,
+    a_test_notification_is_sent_once_per_idempotency_key,
 );

@@ -374,7 +374,9 @@ pub struct TestQueuedResponse {
     post,
     path = "/v1/organizations/{organizationId}/notifications/{id}/test",
     tag = "Organization notifications",
-    params(("organizationId" = String, Path), ("id" = String, Path)),
+    params(("organizationId" = String, Path), ("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+            description = "A repeat with the same key within 24 hours answers the first test's delivery and queues nothing.")),
     security(("bearer" = [])),
     responses((status = 202, body = TestQueuedResponse), (status = 400, body = crate::error::ErrorEnvelope),
         (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
@@ -384,9 +386,11 @@ pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(path): PathParams<NotificationPath>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<(axum::http::StatusCode, Json<Envelope<TestQueued>>)> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationUpdate)?;
+    let key = super::input::idempotency_key_only(&headers)?;
     let notification = notifications::load(&state, &org, &notification_id(&path.id)?).await?;
     let (user, settings) = tokio::try_join!(
         state.store.get_user(&org, principal.user_id),
@@ -409,11 +413,12 @@ pub async fn test(
             })?,
         },
     };
-    let delivery = test_notifications::send(&state, &user, &settings, channel).await?;
+    // A key names the first test of this notification: a repeat answers its delivery.
+    let key = key.map(|k| format!("POST /notifications/{}/test {k}", notification.id));
+    let delivery_id =
+        test_notifications::send_once(&state, &user, &settings, channel, key.as_deref()).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        envelope(TestQueued {
-            delivery_id: delivery.id,
-        }),
+        envelope(TestQueued { delivery_id }),
     ))
 }

@@ -140,6 +140,61 @@ impl crate::store::DeliveryStore for DynamoStore {
         self.get(event_pk(org, id), "EVENT".into()).await
     }
 
+    async fn take_request_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        id: Uuid,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let sk = idempotency_sk(&crate::store::request_key(key));
+        let idem = IdempotencyItem {
+            event_id: id,
+            expires_at: expires,
+            ttl: expires.unix_timestamp(),
+        };
+        // TTL deletes lazily: an expired key still present may be taken over.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(pk(org), sk.clone(), &idem)?))
+            .condition_expression("attribute_not_exists(pk) OR expiresAt < :now")
+            .expression_attribute_values(":now", Av::S(timestamp::format(now)))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(None),
+            Err(e) if condition_failed(&e) => {
+                let held: Option<IdempotencyItem> = self.get(pk(org), sk).await?;
+                // Freed meanwhile: the caller may try again; it is not a replay of anything.
+                held.map(|h| Some(h.event_id)).ok_or(StoreError::Stale)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()> {
+        let freed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(
+                pk(org),
+                idempotency_sk(&crate::store::request_key(key)),
+            )))
+            .condition_expression("eventId = :id")
+            .expression_attribute_values(":id", Av::S(id.to_string()))
+            .send()
+            .await;
+        match freed {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn delete_event(&self, event: &Event) -> StoreResult<()> {
         let org = &event.organization;
         let mut deletes = vec![build(

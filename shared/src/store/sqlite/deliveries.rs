@@ -347,6 +347,25 @@ impl DeliveryStore for Sqlite {
         Ok(cached.map(|e| (*e).clone()))
     }
 
+    async fn take_request_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        id: Uuid,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let (org, key) = (org.to_string(), crate::store::request_key(key));
+        self.write(move |conn| super::request_keys::take(conn, &org, &key, id, now, expires))
+            .await
+    }
+
+    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()> {
+        let (org, key) = (org.to_string(), crate::store::request_key(key));
+        self.write(move |conn| super::request_keys::free(conn, &org, &key, id))
+            .await
+    }
+
     async fn delete_event(&self, event: &Event) -> StoreResult<()> {
         let key = (event.organization.clone(), event.id);
         let event = event.clone();

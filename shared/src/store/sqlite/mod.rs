@@ -25,6 +25,7 @@ mod organizations;
 mod preferences;
 mod recipients;
 mod redelivery;
+mod request_keys;
 mod retention;
 pub mod schema;
 mod settings;

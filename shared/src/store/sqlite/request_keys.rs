@@ -1,0 +1,63 @@
+//! A request's idempotency key (a test notification's) on SQLite: a row of `idempotency_keys`,
+//! in the namespace [`crate::store::request_key`] gives it, naming the resource it was taken for
+//! until it expires.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::error;
+use crate::model::timestamp;
+use crate::store::{StoreError, StoreResult};
+
+/// Takes `key` for `id` until `expires`: `None` when it was free at `now`, or the id it names.
+pub(super) fn take(
+    conn: &Connection,
+    org: &str,
+    key: &str,
+    id: Uuid,
+    now: OffsetDateTime,
+    expires: OffsetDateTime,
+) -> StoreResult<Option<Uuid>> {
+    let held: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT event, expires_at FROM idempotency_keys WHERE org = ?1 AND key = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row([org, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(error)?;
+    // As DynamoDB's condition: a key holds until its expiry (TTL deletes lazily there).
+    if let Some((named, until)) = held
+        && until >= timestamp::format(now)
+    {
+        return named
+            .parse()
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency key: {e}")));
+    }
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys (org, key, event, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (org, key) DO UPDATE SET event = excluded.event,
+            expires_at = excluded.expires_at",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            org,
+            key,
+            id.to_string(),
+            timestamp::format(expires)
+        ])
+    })
+    .map_err(error)?;
+    Ok(None)
+}
+
+/// Frees `key` if it still names `id`.
+pub(super) fn free(conn: &Connection, org: &str, key: &str, id: Uuid) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM idempotency_keys WHERE org = ?1 AND key = ?2 AND event = ?3")
+        .and_then(|mut s| s.execute([org, key, &id.to_string()]))
+        .map_err(error)?;
+    Ok(())
+}
