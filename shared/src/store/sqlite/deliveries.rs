@@ -235,19 +235,7 @@ pub(crate) fn record_event(
 ) -> StoreResult<EventCreated> {
     let org = event.organization.as_str();
     if let Some(key) = &event.idempotency_key {
-        let held: Option<(String, String)> = conn
-            .prepare_cached(
-                "SELECT event, expires_at FROM idempotency_keys WHERE org = ?1 AND key = ?2",
-            )
-            .and_then(|mut s| {
-                s.query_row([org, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-            })
-            .map_err(error)?;
-        // As DynamoDB's condition: a key holds until its expiry (TTL deletes lazily there).
-        if let Some((first, expires)) = held
-            && expires >= timestamp::format(event.created_at)
-        {
+        if let Some(first) = super::request_keys::held(conn, org, key, event.created_at)? {
             let first: Option<Event> = one(
                 conn,
                 "SELECT record FROM events WHERE org = ?1 AND id = ?2",

@@ -1,6 +1,6 @@
-//! A request's idempotency key (a test notification's) on SQLite: a row of `idempotency_keys`,
-//! in the namespace [`crate::store::request_key`] gives it, naming the resource it was taken for
-//! until it expires.
+//! Idempotency keys on SQLite, rows of `idempotency_keys`: what a key names while it holds (an
+//! event's key or a request's), and a request's key (a test notification's, in the namespace
+//! [`crate::store::request_key`] gives it) taken and freed.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
@@ -19,19 +19,7 @@ pub(super) fn take(
     now: OffsetDateTime,
     expires: OffsetDateTime,
 ) -> StoreResult<Option<Uuid>> {
-    let held: Option<(String, String)> = conn
-        .prepare_cached(
-            "SELECT event, expires_at FROM idempotency_keys WHERE org = ?1 AND key = ?2",
-        )
-        .and_then(|mut s| {
-            s.query_row([org, key], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .map_err(error)?;
-    // As DynamoDB's condition: a key holds until its expiry (TTL deletes lazily there).
-    if let Some((named, until)) = held
-        && until >= timestamp::format(now)
-    {
+    if let Some(named) = held(conn, org, key, now)? {
         return named
             .parse()
             .map(Some)
@@ -52,6 +40,26 @@ pub(super) fn take(
     })
     .map_err(error)?;
     Ok(None)
+}
+
+/// What the key `key` (an event's, or a request's) names while it holds at `now`: as DynamoDB's
+/// condition, a key holds until its expiry (TTL deletes lazily there).
+pub(super) fn held(
+    conn: &Connection,
+    org: &str,
+    key: &str,
+    now: OffsetDateTime,
+) -> StoreResult<Option<String>> {
+    let held: Option<(String, String)> = conn
+        .prepare_cached(
+            "SELECT event, expires_at FROM idempotency_keys WHERE org = ?1 AND key = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row([org, key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(error)?;
+    Ok(held.and_then(|(named, until)| (until >= timestamp::format(now)).then_some(named)))
 }
 
 /// Frees `key` if it still names `id`.
