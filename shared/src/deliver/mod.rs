@@ -7,8 +7,8 @@
 //! may): two writes per delivery, made for the whole batch at once (on SQLite, one transaction
 //! each). What the deliveries of a batch share (settings, event, notification) is read once per
 //! batch. Then each message is acknowledged, or delayed for a retry (the next step of the
-//! deployment's [`RetrySchedule`] with full jitter, or the target's `Retry-After`), or left to
-//! come back.
+//! deployment's [`RetrySchedule`](crate::model::retry::RetrySchedule) with full jitter, or the
+//! target's `Retry-After`), or left to come back.
 //!
 //! What "exactly once" can mean with an external target: a sender that dies after sending and
 //! before settling leaves a `sending` delivery whose lease runs out; the message comes back and the
@@ -32,7 +32,6 @@ use time::OffsetDateTime;
 
 use crate::app::AppState;
 use crate::model::AttemptOutcome;
-use crate::model::retry::RetrySchedule;
 use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
 use crate::store::{Attempt, Channel, Claim, Delivery, Outcome, Settings, Settlement, Target};
@@ -69,10 +68,6 @@ pub enum SendError {
 pub struct Transports {
     pub http: transport::Http,
     pub mail: Arc<dyn Transport>,
-    /// When failed attempts are tried again (`HERALD_RETRY_SCHEDULE`); after its last step a
-    /// delivery is `failed` and its message goes to the dead-letter queue (whose
-    /// `maxReceiveCount` is the schedule's attempts).
-    pub schedule: RetrySchedule,
 }
 
 impl Transports {
@@ -86,7 +81,6 @@ impl Transports {
                 slack_api: state.config.slack_api_url.clone(),
             },
             mail,
-            schedule: state.config.retry_schedule.clone(),
         })
     }
 }
@@ -329,7 +323,9 @@ async fn attempt(
         // The next step of the schedule, or after its last one `failed`, the message left to the
         // dead-letter queue.
         SendError::Retry { error, after } => {
-            match transports.schedule.delay(delivery.attempts, *after) {
+            // `HERALD_RETRY_SCHEDULE`; after its last step the delivery is `failed` and its
+            // message goes to the dead-letter queue (whose `maxReceiveCount` is its attempts).
+            match state.config.retry_schedule.delay(delivery.attempts, *after) {
                 Some(wait) => (
                     AttemptOutcome::Retry,
                     Some(now + wait),

@@ -185,34 +185,34 @@ pub async fn rotate_secret(
     org: &OrgId,
     id: &NotificationId,
 ) -> Result<(String, time::OffsetDateTime), Error> {
-    let mut current = load(state, org, id).await?;
-    let secret = new_webhook_secret();
-    for _ in 0..3 {
-        let Target::Webhook(webhook) = &current.target else {
-            return Err(Error::invalid(
-                "id",
-                format!(
-                    "only webhook notifications have a signing secret, not {} ones",
-                    current.target.kind()
-                ),
-            ));
-        };
-        let now = state.clock.now();
-        let until = now + WebhookTarget::ROTATION_OVERLAP;
-        let mut next = current.clone();
-        next.target = Target::Webhook(webhook.rotated(secret.clone(), until));
-        next.updated_at = later_than(now, current.updated_at);
-        match state
-            .store
-            .update_notification(&next, current.updated_at)
-            .await
-        {
-            Ok(()) => return Ok((secret, until)),
-            Err(StoreError::Stale) => current = load(state, org, id).await?,
-            Err(e) => return Err(e.into()),
-        }
+    // A notification's type never changes: checked once.
+    let current = load(state, org, id).await?;
+    if !matches!(current.target, Target::Webhook(_)) {
+        return Err(Error::invalid(
+            "id",
+            format!(
+                "only webhook notifications have a signing secret, not {} ones",
+                current.target.kind()
+            ),
+        ));
     }
-    Err(StoreError::Stale.into())
+    let secret = new_webhook_secret();
+    let written = amend(state, org, id, |n, now| match &n.target {
+        Target::Webhook(webhook) => {
+            let until = now + WebhookTarget::ROTATION_OVERLAP;
+            n.target = Target::Webhook(webhook.rotated(secret.clone(), until));
+            true
+        }
+        _ => false,
+    })
+    .await?;
+    match written.map(|n| n.target) {
+        Some(Target::Webhook(WebhookTarget {
+            previous: Some(previous),
+            ..
+        })) => Ok((secret, previous.until)),
+        _ => Err(Error::NotFound),
+    }
 }
 
 /// How many failed deliveries a failure streak needs before it may disable its notification.

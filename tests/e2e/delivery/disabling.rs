@@ -13,19 +13,6 @@ async fn emit_and_settle(d: &DeliveryApp, n: usize) {
     d.pump(PUMP).await;
 }
 
-async fn notification(d: &DeliveryApp, id: &str) -> Value {
-    let res = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/notifications/{id}")),
-            None,
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    res.body["data"].clone()
-}
-
 async fn streak(d: &DeliveryApp, id: &str) -> Option<u32> {
     let id = shared::model::NotificationId::parse(id).unwrap_or_else(|e| panic!("{e}"));
     d.app
@@ -51,12 +38,12 @@ async fn a_webhook_failing_for_five_days_is_disabled_until_it_is_updated(backend
     assert_eq!(streak(&d, &id).await, Some(5));
     d.clock.advance(DAYS_5);
     emit_and_settle(&d, 4).await;
-    assert_eq!(notification(&d, &id).await["enabled"], true);
+    assert_eq!(notification_view(&d, &id).await["enabled"], true);
     assert_eq!(streak(&d, &id).await, Some(9));
 
     // The tenth, over five days after the first: disabled, with its reason.
     emit_and_settle(&d, 1).await;
-    let disabled = notification(&d, &id).await;
+    let disabled = notification_view(&d, &id).await;
     assert_eq!(disabled["enabled"], false, "{disabled}");
     let reason = disabled["disabledReason"].as_str().unwrap_or_default();
     assert!(
@@ -88,7 +75,7 @@ async fn a_webhook_failing_for_five_days_is_disabled_until_it_is_updated(backend
     assert_eq!(res.body["data"]["enabled"], true);
     assert_eq!(res.body["data"].get("disabledReason"), None);
     emit_and_settle(&d, 1).await;
-    assert_eq!(notification(&d, &id).await["enabled"], true);
+    assert_eq!(notification_view(&d, &id).await["enabled"], true);
     assert_eq!(streak(&d, &id).await, Some(1));
 }
 
@@ -109,7 +96,7 @@ async fn a_sent_delivery_ends_the_failure_streak(backend: Backend) {
     assert_eq!(receiver.hits().len(), 71);
     assert_eq!(streak(&d, &id).await, Some(5));
     assert_eq!(
-        notification(&d, &id).await["enabled"],
+        notification_view(&d, &id).await["enabled"],
         true,
         "5 since the sent one, not 14"
     );

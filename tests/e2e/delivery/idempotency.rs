@@ -10,16 +10,7 @@ async fn emit_with(
     headers: &[(&str, &str)],
     body: Value,
 ) -> herald_tests::Response {
-    let auth = format!("Bearer {}", d.app.admin_token);
-    let mut all = vec![
-        ("content-type", "application/json"),
-        ("authorization", auth.as_str()),
-    ];
-    all.extend_from_slice(headers);
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    d.app
-        .raw(Method::POST, &d.app.path("/events"), &all, bytes)
-        .await
+    post_with(d, &d.app.path("/events"), headers, Some(body)).await
 }
 
 async fn the_idempotency_key_header_is_the_body_key(backend: Backend) {
@@ -129,18 +120,6 @@ async fn a_broken_idempotency_key_is_refused_and_records_nothing(backend: Backen
     assert_eq!(log.body["data"]["items"], json!([]), "{}", log.body);
 }
 
-/// POSTs to `path` as the admin, with no body and these extra headers.
-async fn post_with(
-    d: &DeliveryApp,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> herald_tests::Response {
-    let auth = format!("Bearer {}", d.app.admin_token);
-    let mut all = vec![("authorization", auth.as_str())];
-    all.extend_from_slice(headers);
-    d.app.raw(Method::POST, path, &all, Vec::new()).await
-}
-
 /// Both test-notification routes take the header: a repeat answers the first test and sends
 /// nothing more; a request without it, or with another key, is a new test; a broken key is a
 /// 400 that queues nothing.
@@ -149,9 +128,9 @@ async fn a_test_notification_is_sent_once_per_idempotency_key(backend: Backend) 
     let receiver = Receiver::start(&[]).await;
     let hook = webhook(&d, &receiver.url).await;
     let path = d.app.path(&format!("/notifications/{hook}/test"));
-    let first = post_with(&d, &path, &[("idempotency-key", "test-1")]).await;
+    let first = post_with(&d, &path, &[("idempotency-key", "test-1")], None).await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
-    let again = post_with(&d, &path, &[("idempotency-key", "test-1")]).await;
+    let again = post_with(&d, &path, &[("idempotency-key", "test-1")], None).await;
     assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
     assert_eq!(again.body, first.body, "the first test's delivery");
     d.pump(PUMP).await;
@@ -161,14 +140,14 @@ async fn a_test_notification_is_sent_once_per_idempotency_key(backend: Backend) 
         .unwrap_or_default();
     assert_eq!(receiver.hits()[0].header("webhook-id"), id);
     for other in [&[("idempotency-key", "test-2")][..], &[][..]] {
-        let res = post_with(&d, &path, other).await;
+        let res = post_with(&d, &path, other, None).await;
         assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
         assert_ne!(
             res.body["data"]["deliveryId"],
             first.body["data"]["deliveryId"]
         );
     }
-    let res = post_with(&d, &path, &[("idempotency-key", "tab\there")]).await;
+    let res = post_with(&d, &path, &[("idempotency-key", "tab\there")], None).await;
     assert_error(
         &res,
         400,
@@ -191,19 +170,13 @@ async fn a_test_notification_is_sent_once_per_idempotency_key(backend: Backend) 
             &d,
             "/api/v2/notifications/test",
             &[("idempotency-key", "seed-1")],
+            None,
         )
         .await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     }
     d.pump(PUMP).await;
-    let me = d
-        .app
-        .admin(Method::GET, &d.app.path("/users/me"), None)
-        .await;
-    let email = me.body["data"]["email"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let email = my_email(&d).await;
     assert_eq!(
         sent_to(&d, backend, &email).await,
         [(email.clone(), "Test Notification".to_owned())]
@@ -212,6 +185,7 @@ async fn a_test_notification_is_sent_once_per_idempotency_key(backend: Backend) 
         &d,
         "/api/v2/notifications/test",
         &[("idempotency-key", "a"), ("idempotency-key", "b")],
+        None,
     )
     .await;
     assert_error(
@@ -234,9 +208,9 @@ async fn a_test_the_queue_refused_frees_its_key_for_the_retry(backend: Backend) 
     let hook = webhook(&d, &receiver.url).await;
     let path = d.app.path(&format!("/notifications/{hook}/test"));
     deliveries.fail_next(1);
-    let refused = post_with(&d, &path, &[("idempotency-key", "retry-me")]).await;
+    let refused = post_with(&d, &path, &[("idempotency-key", "retry-me")], None).await;
     assert_error(&refused, 503, 5003, None);
-    let retried = post_with(&d, &path, &[("idempotency-key", "retry-me")]).await;
+    let retried = post_with(&d, &path, &[("idempotency-key", "retry-me")], None).await;
     assert_eq!(retried.status, StatusCode::ACCEPTED, "{}", retried.body);
     d.pump(PUMP).await;
     let hits = receiver.hits();

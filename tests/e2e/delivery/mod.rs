@@ -17,6 +17,7 @@ const PUMP: Duration = Duration::from_secs(20);
 
 mod disabling;
 mod failures;
+mod helpers;
 mod idempotency;
 mod mail;
 mod metrics;
@@ -26,128 +27,7 @@ mod retries;
 mod rotation;
 mod slack;
 
-async fn webhook(d: &DeliveryApp, url: &str) -> String {
-    create_notification(
-        d,
-        json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": url}}}),
-    )
-    .await
-}
-
-/// Creates a notification (as the admin); its id.
-async fn create_notification(d: &DeliveryApp, body: Value) -> String {
-    let res = d
-        .app
-        .admin(Method::POST, &d.app.path("/notifications"), Some(body))
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    res.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// Subscribes `recipients` (seed 004's objects) to an email or SMS notification.
-async fn subscribe(d: &DeliveryApp, notification: &str, recipients: Value) {
-    let res = d
-        .app
-        .admin(
-            Method::POST,
-            &format!(
-                "/v1/deployments/{}/notifications/{notification}/recipients",
-                d.app.org
-            ),
-            Some(json!({"recipients": recipients})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-}
-
-/// The notification's `enabled` as the API shows it.
-async fn enabled(d: &DeliveryApp, notification: &str) -> Value {
-    let n = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/notifications/{notification}")),
-            None,
-        )
-        .await;
-    n.body["data"]["enabled"].clone()
-}
-
-async fn emit(d: &DeliveryApp, body: Value) -> (StatusCode, Value) {
-    let res = d
-        .app
-        .admin(Method::POST, &d.app.path("/events"), Some(body))
-        .await;
-    (res.status, res.body)
-}
-
-fn build_event(key: Option<&str>) -> Value {
-    let mut body = json!({"type": "buildCreated", "data": {"appName": "Field Service", "version": "4.2.0", "buildNumber": "1187", "platform": "iOS", "createdBy": "Grace", "url": "https://console.example.com/b/1187"}});
-    if let Some(key) = key {
-        body["idempotencyKey"] = json!(key);
-    }
-    body
-}
-
-/// Emits an event that must be accepted; its id.
-async fn emitted(d: &DeliveryApp) -> String {
-    let (status, body) = emit(d, build_event(None)).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    body["data"]["id"].as_str().unwrap_or_default().to_owned()
-}
-
-fn unique(name: &str) -> String {
-    format!("{name}-{}", &Uuid::new_v4().simple().to_string()[..8])
-}
-
-/// What was sent to `to`: (to, subject or text), from the outbox or from moto.
-async fn sent_to(d: &DeliveryApp, backend: Backend, to: &str) -> Vec<(String, String)> {
-    let all: Vec<(String, String)> = match backend {
-        Backend::Sqlite => d
-            .outbox
-            .messages()
-            .into_iter()
-            .map(|m| (m.to, m.subject.unwrap_or(m.text)))
-            .collect(),
-        Backend::Moto => {
-            let (emails, sms) = herald_tests::delivery::moto_sent().await;
-            emails.into_iter().chain(sms).collect()
-        }
-    };
-    all.into_iter().filter(|(t, _)| t == to).collect()
-}
-
-/// The (first) delivery of `event`, as the log shows it.
-async fn delivery_of(d: &DeliveryApp, event: &str) -> Value {
-    let path = d.app.path(&format!("/deliveries?eventId={event}"));
-    let log = d.app.admin(Method::GET, &path, None).await;
-    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
-    log.body["data"]["items"][0].clone()
-}
-
-fn org(d: &DeliveryApp) -> OrgId {
-    OrgId::parse(&d.app.org).unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn delivery(d: &DeliveryApp, event: &str, notification: &str) -> Delivery {
-    let event: Uuid = event.parse().unwrap_or_else(|e| panic!("{e}"));
-    let id = Uuid::new_v5(&event, notification.as_bytes());
-    let store = &d.app.state.store;
-    let at = store
-        .get_event(&org(d), event)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("event {event} recorded"))
-        .created_at;
-    store
-        .get_delivery(&org(d), at, id)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("delivery {id} recorded"))
-}
+use helpers::*;
 
 async fn a_webhook_is_signed_sent_once_and_an_idempotent_replay_adds_nothing(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
@@ -552,14 +432,7 @@ async fn a_notification_test_really_delivers_through_it(backend: Backend) {
         .await;
     assert_eq!(res.status, StatusCode::OK);
     d.pump(PUMP).await;
-    let me = d
-        .app
-        .admin(Method::GET, &d.app.path("/users/me"), None)
-        .await;
-    let email = me.body["data"]["email"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let email = my_email(&d).await;
     assert_eq!(
         sent_to(&d, backend, &email).await,
         [(email.clone(), "Test Notification".to_owned())]

@@ -60,15 +60,7 @@ async fn rotate(d: &DeliveryApp, notification: &str) -> herald_tests::Response {
 }
 
 async fn token(d: &DeliveryApp, notification: &str) -> String {
-    let n = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/notifications/{notification}")),
-            None,
-        )
-        .await;
-    n.body["data"]["config"]["webhook"]["token"]
+    notification_view(d, notification).await["config"]["webhook"]["token"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
@@ -120,15 +112,8 @@ async fn during_a_rotation_the_old_and_the_new_secret_both_verify(backend: Backe
     );
     // The resource shows the new secret; the old one is never shown again.
     assert_eq!(token(&d, &notification).await, second);
-    let shown = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/notifications/{notification}")),
-            None,
-        )
-        .await;
-    assert!(!shown.body.to_string().contains(&first), "{}", shown.body);
+    let shown = notification_view(&d, &notification).await;
+    assert!(!shown.to_string().contains(&first), "{shown}");
 
     // During the overlap: two signatures, each receiver verifies; a stranger does not.
     let hit = next_delivery(&d, &receiver).await;
