@@ -82,6 +82,7 @@ async fn main() {
                 created_at: now + time::Duration::milliseconds(i64::try_from(i).unwrap_or(0)),
                 updated_at: now,
             },
+            slot: None,
         })
         .collect();
     for chunk in messages.chunks(500) {

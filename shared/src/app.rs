@@ -228,6 +228,10 @@ impl<M: QueueMessage> Queue<M> for NoQueue {
         Err(no_queue_error())
     }
 
+    async fn send_delayed(&self, _: &[(M, std::time::Duration)]) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+
     async fn receive(
         &self,
         _: usize,

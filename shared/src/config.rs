@@ -75,6 +75,10 @@ pub struct Config {
     /// `HERALD_DISABLE_AFTER`, default `5d`: a webhook or Slack notification whose deliveries
     /// have all failed for this long (and at least 10 of them) is disabled.
     pub disable_after: std::time::Duration,
+    /// `HERALD_RATE_LIMITS`, default `true`: the sender holds each target to its `rateLimit` and
+    /// to the `Retry-After` of its 429s. `false` sends without pacing: an operator's switch, and
+    /// the baseline of the sender's benchmark.
+    pub rate_limits: bool,
 }
 
 impl Default for Config {
@@ -102,6 +106,7 @@ impl Default for Config {
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.into(),
             retry_schedule: RetrySchedule::default(),
             disable_after: DEFAULT_DISABLE_AFTER,
+            rate_limits: true,
         }
     }
 }
@@ -219,6 +224,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_METRICS_NAMESPACE.into()),
             retry_schedule,
             disable_after,
+            rate_limits: flag("HERALD_RATE_LIMITS", true)?,
         })
     }
 }

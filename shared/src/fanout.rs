@@ -288,7 +288,10 @@ pub async fn fan_out(
         skipped,
         queued: queued
             .into_iter()
-            .map(|delivery| DeliveryMessage { delivery })
+            .map(|delivery| DeliveryMessage {
+                delivery,
+                slot: None,
+            })
             .collect(),
         released: Vec::new(),
         next: next
@@ -446,6 +449,7 @@ pub async fn resume(state: &AppState, org: &OrgId) -> Result<Produced, Error> {
             .iter()
             .map(|d| DeliveryMessage {
                 delivery: d.clone(),
+                slot: None,
             })
             .collect(),
         released: held.items,

@@ -41,6 +41,7 @@ pub trait EventIntake: Send + Sync + 'static {
 fn requeued(delivery: &Delivery, now: OffsetDateTime) -> DeliveryMessage {
     DeliveryMessage {
         delivery: delivery.requeued(now),
+        slot: None,
     }
 }
 

@@ -133,6 +133,8 @@ pub(crate) async fn seed(store: &dyn Store) {
         enabled: true,
         disabled_reason: None,
         failing: None,
+        rate_limit: None,
+        throttled_until: None,
         created_at: now,
         updated_at: now,
     };

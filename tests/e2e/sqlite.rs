@@ -172,6 +172,7 @@ async fn a_restart_takes_back_the_messages_and_leases_of_the_dead_process() {
     queue
         .send(&[DeliveryMessage {
             delivery: queued.clone(),
+            slot: None,
         }])
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -195,6 +196,7 @@ async fn a_restart_takes_back_the_messages_and_leases_of_the_dead_process() {
                 Uuid::now_v7(),
                 Email::parse("later@example.com").unwrap_or_else(|e| panic!("{e}")),
             ),
+            slot: None,
         }])
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -387,15 +387,16 @@ pub struct FlakyQueue<M: shared::queue::QueueMessage> {
 #[async_trait::async_trait]
 impl<M: shared::queue::QueueMessage> shared::queue::Queue<M> for FlakyQueue<M> {
     async fn send(&self, messages: &[M]) -> Result<(), shared::queue::QueueError> {
-        let left = self.fail.load(std::sync::atomic::Ordering::SeqCst);
-        if left > 0 {
-            self.fail
-                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
-            return Err(shared::queue::QueueError::Unavailable(
-                "injected: SQS unavailable".into(),
-            ));
-        }
+        self.refuse()?;
         self.inner.send(messages).await
+    }
+
+    async fn send_delayed(
+        &self,
+        messages: &[(M, Duration)],
+    ) -> Result<(), shared::queue::QueueError> {
+        self.refuse()?;
+        self.inner.send_delayed(messages).await
     }
 
     async fn receive(
@@ -422,6 +423,19 @@ impl<M: shared::queue::QueueMessage> FlakyQueue<M> {
             inner,
             fail: std::sync::atomic::AtomicUsize::new(fail),
         })
+    }
+
+    /// Spends one of the sends to refuse, if any are left.
+    fn refuse(&self) -> Result<(), shared::queue::QueueError> {
+        let left = self.fail.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.fail
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(shared::queue::QueueError::Unavailable(
+                "injected: SQS unavailable".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn fail_next(&self, n: usize) {

@@ -18,6 +18,7 @@
 
 pub mod aws;
 pub mod outbox;
+pub mod pacing;
 mod reads;
 pub mod transport;
 pub mod webhook;
@@ -37,6 +38,7 @@ use crate::queue::{DeliveryMessage, Disposition, Received};
 use crate::store::{Attempt, Channel, Claim, Delivery, Outcome, Settings, Settlement, Target};
 use crate::telemetry::{DeliveryTally, Settled};
 use crate::templates::{self, TemplateKey};
+use pacing::Pace;
 use reads::BatchReads;
 pub(crate) use reads::Memo;
 use transport::{Outgoing, Sent, Transport};
@@ -120,15 +122,45 @@ pub async fn process_batch(
             Err(e) => answers.push(left(&received, &e)),
         }
     }
-    let queued: Vec<Delivery> = live
+    // Pacing: the deliveries of a rate-limited or throttled target wait for their slot.
+    let paces: Vec<_> = stream::iter(live)
+        .map(|(received, settings)| async {
+            let pace = pacing::pace(state, &reads, &received.message).await;
+            (received, settings, pace)
+        })
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut paced = Vec::with_capacity(paces.len());
+    let mut later = Vec::new();
+    for (received, settings, pace) in paces {
+        match pace {
+            Ok(Pace::Send(slot)) => paced.push((received, settings, slot)),
+            Ok(Pace::Later(message, wait)) => later.push((received.receipt, (message, wait))),
+            Err(e) => answers.push(left(&received, &e)),
+        }
+    }
+    if !later.is_empty() {
+        let (receipts, messages): (Vec<String>, Vec<_>) = later.into_iter().unzip();
+        // Put back holding their slots; the received copies are done with.
+        let disposition = match state.queue.send_delayed(&messages).await {
+            Ok(()) => Disposition::Ack,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not put paced deliveries back; their messages come back");
+                Disposition::Leave
+            }
+        };
+        answers.extend(receipts.into_iter().map(|r| (r, disposition)));
+    }
+    let queued: Vec<Delivery> = paced
         .iter()
-        .map(|(r, _)| r.message.delivery.clone())
+        .map(|(r, _, _)| r.message.delivery.clone())
         .collect();
     let claims = state.store.claim_deliveries(&queued, now, lease).await;
-    let mut claimed = Vec::with_capacity(live.len());
-    for ((received, settings), claim) in live.into_iter().zip(claims) {
+    let mut claimed = Vec::with_capacity(paced.len());
+    for ((received, settings, slot), claim) in paced.into_iter().zip(claims) {
         match claim {
-            Ok(Claim::Claimed(delivery)) => claimed.push((received, settings, delivery)),
+            Ok(Claim::Claimed(delivery)) => claimed.push((received, settings, delivery, slot)),
             // Another sender holds it: its message comes back after the visibility timeout.
             Ok(Claim::Busy) => answers.push((received.receipt, Disposition::Leave)),
             // Already settled: this message is a repeat.
@@ -138,9 +170,9 @@ pub async fn process_batch(
     }
     let reads = &reads;
     let decided: Vec<Decided> = stream::iter(claimed)
-        .map(|(received, settings, delivery)| async move {
+        .map(|(received, settings, delivery, slot)| async move {
             let (outcome, then, made) =
-                attempt(state, transports, reads, &delivery, &settings, now).await;
+                attempt(state, transports, reads, &delivery, &settings, now, slot).await;
             (received, delivery, outcome, then, made)
         })
         .buffer_unordered(CONCURRENCY)
@@ -287,12 +319,13 @@ async fn attempt(
     delivery: &Delivery,
     settings: &Settings,
     now: OffsetDateTime,
+    slot: Option<pacing::Slot>,
 ) -> (Outcome, Then, Option<Attempt>) {
     if settings.notifier_paused {
         return (Outcome::Held, Then::ReleaseIfResumed, None);
     }
     let started = std::time::Instant::now();
-    let sent = send(state, transports, reads, delivery, settings, now).await;
+    let sent = send(state, transports, reads, delivery, settings, now, slot).await;
     let made = Attempt {
         at: now,
         outcome: AttemptOutcome::Sent,
@@ -323,6 +356,11 @@ async fn attempt(
         // The next step of the schedule, or after its last one `failed`, the message left to the
         // dead-letter queue.
         SendError::Retry { error, after } => {
+            if let (Some(after), Some(429), Some(notification)) =
+                (after, webhook::answered_status(error), delivery.through())
+            {
+                throttle(state, delivery, notification, now, *after).await;
+            }
             // `HERALD_RETRY_SCHEDULE`; after its last step the delivery is `failed` and its
             // message goes to the dead-letter queue (whose `maxReceiveCount` is its attempts).
             match state.config.retry_schedule.delay(delivery.attempts, *after) {
@@ -374,6 +412,27 @@ async fn attempt(
     (outcome, then, Some(made))
 }
 
+/// A target that answered 429 with `Retry-After`: its other deliveries wait that long too
+/// (capped by the schedule's longest step, as the retry is).
+async fn throttle(
+    state: &AppState,
+    delivery: &Delivery,
+    notification: &NotificationId,
+    now: OffsetDateTime,
+    after: Duration,
+) {
+    if !state.config.rate_limits || after.is_zero() {
+        return;
+    }
+    let until = now + after.min(state.config.retry_schedule.longest());
+    if let Err(e) =
+        crate::domain::notifications::throttle(state, &delivery.organization, notification, until)
+            .await
+    {
+        tracing::warn!(delivery = %delivery.id, error = %e, "could not hold back a throttling target");
+    }
+}
+
 async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::domain::Error> {
     Ok(state
         .store
@@ -394,6 +453,7 @@ async fn release_if_resumed(
             .queue
             .send(&[DeliveryMessage {
                 delivery: delivery.clone(),
+                slot: None,
             }])
             .await?;
     }
@@ -408,6 +468,7 @@ async fn send(
     delivery: &Delivery,
     settings: &Settings,
     now: OffsetDateTime,
+    slot: Option<pacing::Slot>,
 ) -> Sent {
     let unavailable = |e: crate::store::StoreError| SendError::Retry {
         error: format!("store: {e}"),
@@ -513,6 +574,7 @@ async fn send(
             }
         }
     };
+    pacing::until_slot(state, delivery, slot).await?;
     transports.send(outgoing).await
 }
 

@@ -8,6 +8,7 @@ use time::Duration;
 use super::Error;
 use crate::app::AppState;
 use crate::error::FieldError;
+use crate::model::rate::RateLimit;
 use crate::model::{EventSet, EventType, NotificationId, NotificationType, OrgId};
 use crate::slack::ExchangeError;
 use crate::store::{FailureStreak, Notification, SlackTarget, StoreError, Target, WebhookTarget};
@@ -61,6 +62,18 @@ pub fn setup_problem(
     }
 }
 
+/// The rule on `rateLimit`: only slack and webhook notifications take one (email and SMS go
+/// out through the deployment's SES and SNS, not to a target of the organization's).
+pub fn rate_limit_problem(kind: NotificationType, given: bool) -> Option<FieldError> {
+    match kind {
+        NotificationType::Email | NotificationType::Sms if given => Some(FieldError::new(
+            "rateLimit",
+            "only slack and webhook notifications take a rate limit",
+        )),
+        _ => None,
+    }
+}
+
 impl Setup {
     /// The part for type `kind`, held to [`setup_problem`].
     fn part(self, kind: NotificationType, required: bool) -> Result<Part, Error> {
@@ -84,6 +97,8 @@ pub struct NewNotification {
     pub events: EventSet,
     /// Required for slack and webhook notifications.
     pub setup: Setup,
+    /// Slack and webhook notifications only.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A change to a notification: only what is given changes.
@@ -95,6 +110,8 @@ pub struct NotificationPatch {
     pub events: Vec<(EventType, bool)>,
     /// A new target, from the part for the notification's own type; `None` keeps it.
     pub setup: Option<Setup>,
+    /// `Some(None)` removes the rate limit (slack and webhook notifications only).
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 /// Creates a notification in `org` (at most `config.max_notifications` per organization). The
@@ -104,6 +121,9 @@ pub async fn create(
     org: OrgId,
     new: NewNotification,
 ) -> Result<Notification, Error> {
+    if let Some(problem) = rate_limit_problem(new.kind, new.rate_limit.is_some()) {
+        return Err(Error::Invalid(vec![problem]));
+    }
     let target = match resolve(state, new.setup.part(new.kind, true)?, None).await? {
         Some(target) => target,
         None if new.kind == NotificationType::Sms => Target::Sms,
@@ -120,6 +140,8 @@ pub async fn create(
         enabled: true,
         disabled_reason: None,
         failing: None,
+        rate_limit: new.rate_limit,
+        throttled_until: None,
         created_at: now,
         updated_at: now,
     };
@@ -141,6 +163,10 @@ pub async fn update(
     patch: NotificationPatch,
 ) -> Result<Notification, Error> {
     let mut current = load(state, org, id).await?;
+    let rate_limit_given = patch.rate_limit.is_some_and(|r| r.is_some());
+    if let Some(problem) = rate_limit_problem(current.target.kind(), rate_limit_given) {
+        return Err(Error::Invalid(vec![problem]));
+    }
     let setup = match patch.setup {
         Some(setup) => setup.part(current.target.kind(), false)?,
         None => Part::None,
@@ -158,6 +184,9 @@ pub async fn update(
         next.events = current.events.apply(patch.events.iter().copied());
         if let Some(t) = &new_target {
             next.target = t.clone();
+        }
+        if let Some(r) = patch.rate_limit {
+            next.rate_limit = r;
         }
         // Enabled again, its failure streak forgotten.
         next.enabled = true;
@@ -256,6 +285,25 @@ pub async fn record_outcomes(
     })
     .await?;
     Ok(changed.filter(|n| !sent && !n.enabled))
+}
+
+/// Holds back the deliveries to the notification `id`'s target until `until`: it answered 429
+/// with a `Retry-After`. A later hold that is already there stays.
+pub async fn throttle(
+    state: &AppState,
+    org: &OrgId,
+    id: &NotificationId,
+    until: time::OffsetDateTime,
+) -> Result<(), Error> {
+    amend(state, org, id, |n, _| {
+        if n.throttled_until.is_some_and(|t| t >= until) {
+            return false;
+        }
+        n.throttled_until = Some(until);
+        true
+    })
+    .await
+    .map(|_| ())
 }
 
 /// Disables the notification `id`: its target is gone (HTTP 410, an archived Slack channel).

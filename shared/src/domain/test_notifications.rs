@@ -62,6 +62,7 @@ pub async fn send_once(
     }
     let message = DeliveryMessage {
         delivery: delivery.clone(),
+        slot: None,
     };
     if let Err(e) = state.queue.send(&[message]).await {
         if let Err(free) = state.store.free_request_key(org, key, delivery.id).await {
@@ -85,6 +86,7 @@ pub async fn send(
     let delivery = delivery(state, user, settings, channel);
     let message = DeliveryMessage {
         delivery: delivery.clone(),
+        slot: None,
     };
     state.queue.send(&[message]).await?;
     tracing::info!(delivery = %delivery.id, "test notification queued");

@@ -2,6 +2,7 @@
 //! of these through its `parse` constructor, so code past the edge never holds an invalid one.
 
 pub mod day;
+pub mod rate;
 pub mod retry;
 mod schema;
 pub mod timestamp;

@@ -28,6 +28,14 @@ pub const MAX_RECEIVES: u32 = 5;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryMessage {
     pub delivery: crate::store::Delivery,
+    /// The send slot reserved for it when its target is rate limited and it was put back to
+    /// wait for the slot (see [`crate::deliver`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::timestamp::option"
+    )]
+    pub slot: Option<time::OffsetDateTime>,
 }
 
 /// The body of one fan-out queue message: a job of the fan-out function.
@@ -116,6 +124,10 @@ pub trait Queue<M: QueueMessage = DeliveryMessage>: Send + Sync + 'static {
     /// Sends every message (SQS: SendMessageBatch, 10 per call, failed entries retried). `Ok` means
     /// every message is durably queued.
     async fn send(&self, messages: &[M]) -> Result<(), QueueError>;
+    /// Sends each message to become visible only after its delay: at most
+    /// [`MAX_SEND_DELAY`], and on SQS in whole seconds, rounded down (`DelaySeconds`). A
+    /// message sent again this way starts its receive count afresh.
+    async fn send_delayed(&self, messages: &[(M, Duration)]) -> Result<(), QueueError>;
     /// Up to `max` (≤ 10) messages now visible, each hidden for `visibility` from now.
     async fn receive(
         &self,
@@ -133,6 +145,9 @@ pub trait Queue<M: QueueMessage = DeliveryMessage>: Send + Sync + 'static {
     /// Makes a received message visible again after `delay` (a retry's backoff).
     async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
 }
+
+/// The longest delay of [`Queue::send_delayed`]: SQS's 15 minutes.
+pub const MAX_SEND_DELAY: Duration = Duration::from_secs(900);
 
 /// What becomes of a received message once handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

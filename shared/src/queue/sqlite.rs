@@ -53,11 +53,21 @@ pub(crate) fn enqueue<'a>(
     bodies: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), StoreError> {
     let now = millis(OffsetDateTime::now_utc());
+    enqueue_at(conn, name, bodies.into_iter().map(|body| (now, body)))
+}
+
+/// Puts each body on the queue `name`, visible from its time (ms since the epoch).
+fn enqueue_at<'a>(
+    conn: &Connection,
+    name: &str,
+    rows: impl IntoIterator<Item = (i64, &'a str)>,
+) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached("INSERT INTO queue_messages (queue, visible_at, body) VALUES (?1, ?2, ?3)")
         .map_err(error)?;
-    for body in bodies {
-        stmt.execute(params![name, now, body]).map_err(error)?;
+    for (visible_at, body) in rows {
+        stmt.execute(params![name, visible_at, body])
+            .map_err(error)?;
     }
     Ok(())
 }
@@ -194,6 +204,27 @@ impl<M: QueueMessage> Queue<M> for SqliteQueue<M> {
         let name = self.name;
         self.db
             .write(move |conn| enqueue(conn, name, bodies.iter().map(String::as_str)))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn send_delayed(&self, messages: &[(M, Duration)]) -> Result<(), QueueError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let now = millis(OffsetDateTime::now_utc());
+        let rows = messages
+            .iter()
+            .map(|(m, delay)| {
+                let after = i64::try_from((*delay).min(super::MAX_SEND_DELAY).as_millis())
+                    .unwrap_or(i64::MAX);
+                serde_json::to_string(m).map(|body| (now.saturating_add(after), body))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| QueueError::Corrupt(e.to_string()))?;
+        let name = self.name;
+        self.db
+            .write(move |conn| enqueue_at(conn, name, rows.iter().map(|(t, b)| (*t, b.as_str()))))
             .await
             .map_err(unavailable)
     }

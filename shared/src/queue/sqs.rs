@@ -139,13 +139,14 @@ impl<M: QueueMessage> SqsQueue<M> {
             .collect()
     }
 
-    async fn send_chunk(&self, chunk: Vec<M>) -> Result<(), QueueError> {
-        let mut pending: Vec<(String, String)> = chunk
+    async fn send_chunk(&self, chunk: Vec<(M, Duration)>) -> Result<(), QueueError> {
+        let mut pending: Vec<(String, String, i32)> = chunk
             .iter()
             .enumerate()
-            .map(|(i, m)| {
+            .map(|(i, (m, delay))| {
+                let seconds = (*delay).min(super::MAX_SEND_DELAY).as_secs();
                 serde_json::to_string(m)
-                    .map(|body| (i.to_string(), body))
+                    .map(|body| (i.to_string(), body, i32::try_from(seconds).unwrap_or(0)))
                     .map_err(|e| QueueError::Corrupt(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
@@ -155,10 +156,11 @@ impl<M: QueueMessage> SqsQueue<M> {
             }
             let entries = pending
                 .iter()
-                .map(|(id, body)| {
+                .map(|(id, body, delay)| {
                     SendMessageBatchRequestEntry::builder()
                         .id(id)
                         .message_body(body)
+                        .set_delay_seconds((*delay > 0).then_some(*delay))
                         .build()
                         .map_err(|e| QueueError::Corrupt(e.to_string()))
                 })
@@ -179,7 +181,7 @@ impl<M: QueueMessage> SqsQueue<M> {
                 Err(e) => return Err(unavailable(e)),
             };
             let failed: Vec<&str> = out.failed.iter().map(|f| f.id.as_str()).collect();
-            pending.retain(|(id, _)| failed.contains(&id.as_str()));
+            pending.retain(|(id, _, _)| failed.contains(&id.as_str()));
             if pending.is_empty() {
                 return Ok(());
             }
@@ -194,7 +196,16 @@ impl<M: QueueMessage> SqsQueue<M> {
 #[async_trait]
 impl<M: QueueMessage> Queue<M> for SqsQueue<M> {
     async fn send(&self, messages: &[M]) -> Result<(), QueueError> {
-        let chunks: Vec<Vec<M>> = messages.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
+        let now: Vec<(M, Duration)> = messages
+            .iter()
+            .map(|m| (m.clone(), Duration::ZERO))
+            .collect();
+        self.send_delayed(&now).await
+    }
+
+    async fn send_delayed(&self, messages: &[(M, Duration)]) -> Result<(), QueueError> {
+        let chunks: Vec<Vec<(M, Duration)>> =
+            messages.chunks(BATCH_MAX).map(<[_]>::to_vec).collect();
         stream::iter(chunks)
             .map(|chunk| self.send_chunk(chunk))
             .buffer_unordered(CONCURRENCY)

@@ -163,6 +163,34 @@ pub trait NotificationStore: Send + Sync {
     /// Deletes a notification and its recipients; `false` when there was no notification (its
     /// leftover recipients, if an earlier delete was interrupted, are removed all the same).
     async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool>;
+    /// Reserves the next send slot of the rate-limited notification `id`'s target, in one atomic
+    /// step across every sender: the later of `earliest` and the slot after the last one
+    /// reserved, which moves `spacing` on from it. Returns the reserved slot.
+    async fn reserve_send_slot(
+        &self,
+        org: &OrgId,
+        id: &NotificationId,
+        earliest: OffsetDateTime,
+        spacing: std::time::Duration,
+    ) -> StoreResult<OffsetDateTime>;
+}
+
+/// A send slot as the stores keep it: microseconds since the Unix epoch.
+pub(crate) fn slot_micros(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
+/// The slot that [`slot_micros`] kept.
+pub(crate) fn slot_time(micros: i64) -> StoreResult<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|e| StoreError::Corrupt(format!("send slot: {e}")))
+}
+
+/// A spacing in microseconds (at least one).
+pub(crate) fn spacing_micros(spacing: std::time::Duration) -> i64 {
+    i64::try_from(spacing.as_micros())
+        .unwrap_or(i64::MAX)
+        .max(1)
 }
 
 /// The recipients of email and SMS notifications (seed 004).

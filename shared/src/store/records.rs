@@ -120,6 +120,16 @@ pub struct Notification {
     /// `failed`. A sent delivery or an update ends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing: Option<FailureStreak>,
+    /// A webhook or Slack target's `rateLimit`: the sender spaces its deliveries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::model::rate::RateLimit>,
+    /// Until then the target's deliveries wait: it answered 429 with a `Retry-After`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "timestamp::option"
+    )]
+    pub throttled_until: Option<OffsetDateTime>,
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
     #[serde(with = "timestamp")]

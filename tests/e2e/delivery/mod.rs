@@ -23,6 +23,7 @@ mod mail;
 mod metrics;
 mod one;
 mod operators;
+mod pacing;
 mod retries;
 mod rotation;
 mod slack;
@@ -139,6 +140,7 @@ async fn a_duplicated_queue_message_is_sent_once(backend: Backend) {
             attempts: 0,
             ..sent
         },
+        slot: None,
     };
     d.app
         .state

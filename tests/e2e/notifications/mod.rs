@@ -5,6 +5,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 mod bad_input;
+mod rate_limit;
 
 const EVENT_KEYS: [&str; 15] = [
     "buildCreated",

@@ -16,6 +16,7 @@ use shared::store::{
 };
 use uuid::Uuid;
 
+mod pacing;
 mod people;
 
 fn org(id: &str) -> Organization {
@@ -69,6 +70,8 @@ fn notification(org: &OrgId) -> Notification {
         enabled: true,
         disabled_reason: None,
         failing: None,
+        rate_limit: None,
+        throttled_until: None,
         created_at: now,
         updated_at: now,
     }

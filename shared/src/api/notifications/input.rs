@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::domain::notifications::{
-    NewNotification, NotificationPatch, Setup, SlackCode, setup_problem,
+    NewNotification, NotificationPatch, Setup, SlackCode, rate_limit_problem, setup_problem,
 };
+use crate::model::rate::RateLimit;
 
 const DESCRIPTION_MAX: usize = 128;
 const SLACK_CODE_MAX: usize = 256;
@@ -18,6 +19,7 @@ pub struct CreateNotificationRequest {
     pub description: Option<String>,
     pub events: EventSet,
     pub setup: Option<SetupRequest>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl utoipa::PartialSchema for CreateNotificationRequest {
@@ -78,7 +80,10 @@ fn create_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
             .property("events", Ref::from_schema_name(EventSet::name()))
             .required("events");
         match setup {
-            Some(setup) => object.property("setup", setup).required("setup"),
+            Some(setup) => object
+                .property("setup", setup)
+                .required("setup")
+                .property("rateLimit", or_null(rate_limit_schema())),
             None => object.property(
                 "setup",
                 or_null(
@@ -124,9 +129,44 @@ fn create_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         .into()
 }
 
+/// `rateLimit`'s schema: deliveries per second.
+fn rate_limit_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(RateLimit::MIN))
+        .maximum(Some(RateLimit::MAX))
+        .description(Some(
+            "Deliveries per second to this target, across every sender (slack and webhook \
+             notifications only). Deliveries beyond it wait; none fail for it.",
+        ))
+        .into()
+}
+
+/// Reads `rateLimit`: `Ok(None)` when absent, `Ok(Some(None))` when `null` (on a PATCH: remove
+/// it).
+fn read_rate_limit(
+    body: &Fields<'_>,
+    problems: &mut Problems,
+) -> Result<Option<Option<RateLimit>>, Reported> {
+    match body.present("rateLimit") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(value) => RateLimit::parse(value)
+            .map(|r| Some(Some(r)))
+            .map_err(|why| {
+                problems.add(body.path("rateLimit"), why);
+                Reported
+            }),
+    }
+}
+
 impl FromBody for CreateNotificationRequest {
     fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
-        body.deny_unknown(&["type", "description", "events", "setup"], problems);
+        body.deny_unknown(
+            &["type", "description", "events", "setup", "rateLimit"],
+            problems,
+        );
         let kind = body.parsed("type", 16, NotificationType::parse, problems);
         let description = read_description(body, problems);
         let events = body
@@ -142,11 +182,18 @@ impl FromBody for CreateNotificationRequest {
                 problems.add(p.field, p.message);
             }
         }
+        let rate_limit = read_rate_limit(body, problems).map(Option::flatten);
+        if let (Some(kind), Ok(Some(_))) = (kind, rate_limit)
+            && let Some(p) = rate_limit_problem(kind, true)
+        {
+            problems.add(p.field, p.message);
+        }
         Some(Self {
             kind: kind?,
             description: description.ok()?,
             events: events?,
             setup: setup.ok()?,
+            rate_limit: rate_limit.ok()?,
         })
     }
 }
@@ -159,6 +206,7 @@ impl CreateNotificationRequest {
             description: self.description,
             events: self.events,
             setup,
+            rate_limit: self.rate_limit,
         }
     }
 }
@@ -176,11 +224,19 @@ pub struct UpdateNotificationRequest {
     pub events: Vec<(EventType, bool)>,
     /// As at creation, for the notification's own type (a new webhook URL keeps the secret).
     pub setup: Option<SetupRequest>,
+    /// Deliveries per second to this target, across every sender (slack and webhook
+    /// notifications only); `null` removes it.
+    #[serde(rename = "rateLimit")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000, nullable)]
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 impl FromBody for UpdateNotificationRequest {
     fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
-        body.deny_unknown(&["description", "events", "setup", "type"], problems);
+        body.deny_unknown(
+            &["description", "events", "setup", "type", "rateLimit"],
+            problems,
+        );
         if body.has("type") {
             problems.add(
                 "type",
@@ -198,10 +254,12 @@ impl FromBody for UpdateNotificationRequest {
             Err(Reported) => Err(Reported),
         };
         let setup = read_setup(body, problems);
+        let rate_limit = read_rate_limit(body, problems);
         Some(Self {
             description: description.ok()?,
             events: events.ok()?,
             setup: setup.ok()?,
+            rate_limit: rate_limit.ok()?,
         })
     }
 }
@@ -212,6 +270,7 @@ impl UpdateNotificationRequest {
             description: self.description,
             events: self.events,
             setup: self.setup.map(SetupRequest::into_setup),
+            rate_limit: self.rate_limit,
         }
     }
 }

@@ -51,6 +51,10 @@ pub struct NotificationView {
     /// Why it is disabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// Deliveries per second to this target, when limited (slack and webhook only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    pub rate_limit: Option<crate::model::rate::RateLimit>,
     #[schema(example = "2019-01-28T16:57:42.293Z")]
     pub updated_at: String,
     #[schema(example = "2019-01-28T16:57:42.293Z")]
@@ -106,6 +110,7 @@ impl From<&Notification> for NotificationView {
             events: n.events,
             enabled: n.enabled,
             disabled_reason: n.disabled_reason.clone().filter(|_| !n.enabled),
+            rate_limit: n.rate_limit,
             updated_at: timestamp::format(n.updated_at),
             created_at: timestamp::format(n.created_at),
         }

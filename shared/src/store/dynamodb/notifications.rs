@@ -170,4 +170,72 @@ impl crate::store::NotificationStore for DynamoStore {
         self.purge_recipients(org, id).await?;
         Ok(deleted)
     }
+
+    async fn reserve_send_slot(
+        &self,
+        org: &OrgId,
+        id: &NotificationId,
+        earliest: OffsetDateTime,
+        spacing: std::time::Duration,
+    ) -> StoreResult<OffsetDateTime> {
+        use crate::store::{slot_micros, slot_time, spacing_micros};
+        let key = || key(pk(org), format!("PACE#{id}"));
+        let at = slot_micros(earliest);
+        let step = spacing_micros(spacing);
+        // Kept a day past the last reservation (TTL deletes lazily; a fresh clock is harmless).
+        let ttl = (earliest + time::Duration::days(1)).unix_timestamp();
+        // Slots only move forward, so the busy step's condition fails only when the item
+        // expired meanwhile: the next round takes it as idle.
+        for _ in 0..3 {
+            // An idle target: the slot is `earliest`.
+            let idle = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key()))
+                .update_expression("SET nextSlot = :next, #ttl = :ttl")
+                .condition_expression("attribute_not_exists(nextSlot) OR nextSlot <= :at")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":next", Av::N(at.saturating_add(step).to_string()))
+                .expression_attribute_values(":at", Av::N(at.to_string()))
+                .expression_attribute_values(":ttl", Av::N(ttl.to_string()))
+                .send()
+                .await;
+            match idle {
+                Ok(_) => return slot_time(at),
+                Err(e) if condition_failed(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            // A busy one: its next slot is taken, and the clock moves on by one spacing.
+            let busy = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key()))
+                .update_expression("SET nextSlot = nextSlot + :step, #ttl = :ttl")
+                .condition_expression("nextSlot > :at")
+                .expression_attribute_names("#ttl", "ttl")
+                .expression_attribute_values(":step", Av::N(step.to_string()))
+                .expression_attribute_values(":at", Av::N(at.to_string()))
+                .expression_attribute_values(":ttl", Av::N(ttl.to_string()))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedOld)
+                .send()
+                .await;
+            match busy {
+                Ok(out) => {
+                    let old = out
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.get("nextSlot"))
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse::<i64>().ok())
+                        .ok_or_else(|| StoreError::Corrupt("send slot: no nextSlot".into()))?;
+                    return slot_time(old);
+                }
+                Err(e) if condition_failed(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(StoreError::Stale)
+    }
 }

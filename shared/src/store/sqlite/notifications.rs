@@ -120,6 +120,9 @@ impl NotificationStore for Sqlite {
         let key = (org.clone(), id.clone());
         let (org, id) = key.clone();
         let deleted = self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM send_slots WHERE org = ?1 AND notification = ?2")
+                .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
+                .map_err(error)?;
             let deleted = conn
                 .prepare_cached("DELETE FROM notifications WHERE org = ?1 AND id = ?2")
                 .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
@@ -140,5 +143,47 @@ impl NotificationStore for Sqlite {
         .await;
         self.inner.notifications.drop_key(&key);
         deleted
+    }
+
+    async fn reserve_send_slot(
+        &self,
+        org: &OrgId,
+        id: &NotificationId,
+        earliest: OffsetDateTime,
+        spacing: std::time::Duration,
+    ) -> StoreResult<OffsetDateTime> {
+        use crate::store::{slot_micros, slot_time, spacing_micros};
+        let (org, id) = (org.clone(), id.clone());
+        let at = slot_micros(earliest);
+        let step = spacing_micros(spacing);
+        let slot = self
+            .write(move |conn| {
+                let next: Option<i64> = conn
+                    .prepare_cached(
+                        "SELECT next_slot FROM send_slots WHERE org = ?1 AND notification = ?2",
+                    )
+                    .and_then(|mut s| {
+                        rusqlite::OptionalExtension::optional(
+                            s.query_row([org.as_str(), id.as_str()], |r| r.get(0)),
+                        )
+                    })
+                    .map_err(error)?;
+                let slot = next.map_or(at, |next| next.max(at));
+                conn.prepare_cached(
+                    "INSERT INTO send_slots (org, notification, next_slot) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (org, notification) DO UPDATE SET next_slot = excluded.next_slot",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        org.as_str(),
+                        id.as_str(),
+                        slot.saturating_add(step)
+                    ])
+                })
+                .map_err(error)?;
+                Ok(slot)
+            })
+            .await?;
+        slot_time(slot)
     }
 }

@@ -22,6 +22,7 @@
 //! | `deliveries` | `org, list_key` | a delivery as born (JSON) and its state as columns; `list_key` (`<created at>#<id>`) is the log's order; its `notification`, `round` and attempts' `history` (JSON) as columns too; partial indexes hold only the `held` ones (the resume job's input) and the `failed` ones by notification (recover's) |
 //! | `queue_messages` | `id` | a message of the queue `queue` (`fanout` or `deliveries`), hidden until `visible_at` (ms since the epoch), received `receives` times, `in_flight` while a receiver holds it |
 //! | `dead_letters` | `id` | a message received `maxReceiveCount` times without being acknowledged |
+//! | `send_slots` | `org, notification` | a rate-limited target's next free send slot (µs since the epoch) |
 //!
 //! Times are RFC 3339 strings with milliseconds (`2019-01-28T16:57:42.293Z`), which sort as the
 //! times they name; the queue's are integers of milliseconds.
@@ -44,7 +45,17 @@ pub const APPLICATION_ID: i32 = 0x4852_4c44;
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` (from 0) brings version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+
+/// A rate-limited target's next free send slot (microseconds since the epoch).
+const V4: &str = "
+CREATE TABLE send_slots (
+    org TEXT NOT NULL,
+    notification TEXT NOT NULL,
+    next_slot INTEGER NOT NULL,
+    PRIMARY KEY (org, notification)
+) WITHOUT ROWID;
+";
 
 /// What resend and recover need: a delivery's notification, its round and its attempts'
 /// history as columns, and a partial index of the `failed` ones by notification (recover's
