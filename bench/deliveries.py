@@ -13,6 +13,10 @@ issues 6 and 11. Each herald-local runs on a new temporary data directory.
    settlement included. Baseline: examples/post-loop, the same HTTP client, the same signed POST,
    the same concurrency, no store. Interleaved rounds; target: herald >= 50 % of the baseline, and
    <= 0.1 herald-local CPU-seconds per 1,000 deliveries.
+5. Pacing (issue 15): the sender of item 3 with no `rateLimit` set, with pacing on (the default)
+   and off (`HERALD_RATE_LIMITS=false`: the code path skipped), interleaved in one run; target:
+   within 10 %. A third series sets `rateLimit: 10000` (the most) on the target, to show what the
+   slot reservation (one SQLite write per delivery) costs when the limit does not bind.
 4. Emit-to-arrival: wrk POSTs events with one webhook target each for a few seconds; events/s
    from the first POST to the last arrival at the receiver. Target: >= 10,000 events/s.
 
@@ -88,11 +92,11 @@ def percentile(values, q):
 class Herald:
     """herald-local on a new data directory; its API as the ready-made organization's admin."""
 
-    def __init__(self):
+    def __init__(self, env=None):
         self.dir = tempfile.mkdtemp(prefix="herald-bench-")
         self.port = free_port()
         self.proc = subprocess.Popen([HERALD], env={**os.environ, "HERALD_PORT": str(self.port), "RUST_LOG": "error",
-                                                    "HERALD_DATA_DIR": self.dir},
+                                                    "HERALD_DATA_DIR": self.dir, **(env or {})},
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         lines = dict(self.proc.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(3))
         self.org, self.token = lines["HERALD_ORGANIZATION_ID"], lines["HERALD_ADMIN_TOKEN"]
@@ -105,9 +109,11 @@ class Herald:
         assert status == 202, body
         return (time.perf_counter() - start) * 1000
 
-    def webhook(self, url, kind="buildProcessed"):
-        status, body = self.api.call("POST", f"{self.base}/notifications",
-                                     {"type": "webhook", "events": {kind: True}, "setup": {"webhook": {"url": url}}})
+    def webhook(self, url, kind="buildProcessed", rate_limit=None):
+        body = {"type": "webhook", "events": {kind: True}, "setup": {"webhook": {"url": url}}}
+        if rate_limit is not None:
+            body["rateLimit"] = rate_limit
+        status, body = self.api.call("POST", f"{self.base}/notifications", body)
         assert status == 200, body
 
     def held(self):
@@ -162,11 +168,11 @@ def fan_out_and_latency(hook, hooks):
         h.stop()
 
 
-def sender_round(hook, hooks, n):
+def sender_round(hook, hooks, n, env=None, rate_limit=None):
     """herald-local's sender: n held deliveries released; (seconds, herald CPU seconds)."""
-    h = Herald()
+    h = Herald(env)
     try:
-        h.webhook(hook)
+        h.webhook(hook, rate_limit=rate_limit)
         settings = "/api/v2/notifications/settings"
         status, _ = h.api.call("PUT", settings, {"notifier_paused": True})
         assert status == 200
@@ -210,6 +216,22 @@ def sender_vs_baseline(hook, hooks):
           f"(target 50 %); herald-local {h_cpu:.3f} CPU-s per 1,000 (target 0.1; the loop itself {b_cpu:.3f})")
 
 
+def pacing_toggle(hook, hooks):
+    n = int(os.environ.get("PACING_DELIVERIES", "10000"))
+    rounds = int(os.environ.get("PACING_ROUNDS", "3"))
+    series = {"on": [], "off": [], "limit": []}
+    for _ in range(rounds):
+        series["on"].append(sender_round(hook, hooks, n))
+        series["off"].append(sender_round(hook, hooks, n, env={"HERALD_RATE_LIMITS": "false"}))
+        series["limit"].append(sender_round(hook, hooks, n, rate_limit=10000))
+    rate = {k: statistics.median(n / s for s, _ in v) for k, v in series.items()}
+    rounds_of = lambda k: ", ".join(f"{n / s:,.0f}" for s, _ in series[k])
+    print(f"pacing: {n} webhook deliveries, {rounds} interleaved rounds: no rateLimit, pacing on "
+          f"{rate['on']:,.0f}/s ({rounds_of('on')}); pacing off {rate['off']:,.0f}/s ({rounds_of('off')}): "
+          f"{rate['on'] / rate['off'] * 100:.0f} % of off (target >= 90 %); rateLimit 10000 set "
+          f"{rate['limit']:,.0f}/s ({rounds_of('limit')}): {rate['limit'] / rate['off'] * 100:.0f} % of off")
+
+
 def emit_to_arrival(hook, hooks):
     h = Herald()
     try:
@@ -250,13 +272,15 @@ def main():
     hooks = lambda: int(get_text(receiver_port, "/count"))
     wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", receiver_port)) == 0, 10)
     try:
-        only = os.environ.get("ONLY", "fanout,sender,emit").split(",")
+        only = os.environ.get("ONLY", "fanout,sender,emit,pacing").split(",")
         if "fanout" in only:
             fan_out_and_latency(hook, hooks)
         if "sender" in only:
             sender_vs_baseline(hook, hooks)
         if "emit" in only:
             emit_to_arrival(hook, hooks)
+        if "pacing" in only:
+            pacing_toggle(hook, hooks)
     finally:
         receiver.terminate()
 

@@ -155,6 +155,53 @@ async fn a_429_with_retry_after_holds_back_the_targets_other_deliveries(backend:
     assert_eq!(delivery(&d, &others[0], &notification).await.attempts, 1);
 }
 
+/// What a rate limit costs on DynamoDB (moto, counted): a target without one, nothing; an idle
+/// limited target, one UpdateItem per delivery (its slot); a busy one, two (the idle try fails
+/// its condition, then the slot after the last is taken).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_adds_one_update_per_delivery_when_idle_and_two_when_busy() {
+    let d = DeliveryApp::spawn(Backend::Moto).await;
+    let receiver = Receiver::start(&[]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let count = |calls: &[String], op: &str| calls.iter().filter(|c| *c == op).count();
+    let emit_and_settle = |n: usize| {
+        let d = &d;
+        async move {
+            for _ in 0..n {
+                emitted(d).await;
+            }
+            d.pump(Duration::from_secs(10)).await;
+            d.app.calls.take()
+        }
+    };
+    d.app.calls.take();
+    let unlimited = emit_and_settle(1).await;
+    let res = d
+        .app
+        .admin(
+            Method::PATCH,
+            &d.app.path(&format!("/notifications/{notification}")),
+            Some(json!({"rateLimit": 20})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    d.app.calls.take();
+    let idle = emit_and_settle(1).await;
+    let two = emit_and_settle(2).await;
+    assert_eq!(receiver.received(), 4);
+    let updates = |calls: &[String]| count(calls, "UpdateItem");
+    assert_eq!(
+        (idle.len(), updates(&idle)),
+        (unlimited.len() + 1, updates(&unlimited) + 1),
+        "idle {idle:?}, unlimited {unlimited:?}"
+    );
+    // Two deliveries in one batch: twice a delivery's own calls, and three slot updates.
+    let own = unlimited.len() - updates(&unlimited);
+    assert_eq!(updates(&two), 2 * updates(&unlimited) + 3, "{two:?}");
+    assert!(two.len() - updates(&two) <= 2 * own, "{two:?}");
+    eprintln!("unlimited: {unlimited:?}\nidle: {idle:?}\ntwo: {two:?}");
+}
+
 herald_tests::on_both_backends!(
     a_rate_limit_of_20_per_second_holds_across_two_concurrent_senders,
     a_429_with_retry_after_holds_back_the_targets_other_deliveries,
