@@ -136,7 +136,7 @@ pub async fn process_batch(
     for (received, settings, pace) in paces {
         match pace {
             Ok(Pace::Send(slot)) => paced.push((received, settings, slot)),
-            Ok(Pace::Later(message, wait)) => later.push((received.receipt, (message, wait))),
+            Ok(Pace::Later(message, wait)) => later.push((received.receipt, (*message, wait))),
             Err(e) => answers.push(left(&received, &e)),
         }
     }

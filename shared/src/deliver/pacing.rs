@@ -50,7 +50,7 @@ pub(super) enum Pace {
     /// Now, or at its slot (soon: the sender sleeps until then).
     Send(Option<Slot>),
     /// Later: the message goes back on the queue, to come back after this long.
-    Later(DeliveryMessage, Duration),
+    Later(Box<DeliveryMessage>, Duration),
 }
 
 /// When the delivery of `message` may go.
@@ -77,7 +77,7 @@ pub(super) async fn pace(
         };
         let wait = unsigned(until - now).as_millis().div_ceil(1000);
         let wait = Duration::from_secs(u64::try_from(wait).unwrap_or(u64::MAX));
-        return Ok(Pace::Later(back, wait));
+        return Ok(Pace::Later(Box::new(back), wait));
     }
     let Some(limit) = notification.rate_limit else {
         return Ok(Pace::Send(None));
@@ -105,7 +105,7 @@ pub(super) async fn pace(
     };
     // Back `LEAD` before the slot (on SQS up to a second more: its delays are whole seconds,
     // rounded down), so that a sender holds it briefly.
-    Ok(Pace::Later(back, wait - LEAD))
+    Ok(Pace::Later(Box::new(back), wait - LEAD))
 }
 
 /// Sleeps until the delivery's slot. One that comes more than [`TOLERANCE`] late takes a new
