@@ -198,6 +198,16 @@ pub(crate) async fn seed(store: &dyn Store) {
         ..skipped.clone()
     };
     parse(store.put_deliveries(&[skipped, failed]).await);
+    // The operational webhook the get, put (a change) and delete samples find.
+    let hook = shared::store::OperationalWebhook {
+        organization: recipient_org.clone(),
+        url: "https://hooks.example.com/herald-ops".into(),
+        events: vec![shared::model::OperationalEvent::DeliveryFailed],
+        secret: "whsec_sample".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    parse(store.put_operational_webhook(&hook).await);
     let created = store
         .create_event(&sample_event(), now + time::Duration::hours(24))
         .await;

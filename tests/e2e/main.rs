@@ -16,6 +16,7 @@ mod local_refusals;
 mod local_server;
 mod notifications;
 mod openapi;
+mod operational;
 mod organizations;
 mod queue_contract;
 mod quota;

@@ -232,6 +232,10 @@ pub struct DeliveryView {
     /// The email address or phone number (email and SMS).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// The event about Herald it posts to the organization's operational webhook (such a
+    /// delivery has no notification).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operational_event: Option<crate::model::OperationalEvent>,
     pub status: DeliveryStatus,
     /// Attempts since it was last queued (by the fan-out, a resend or a recover).
     pub attempts: u32,
@@ -257,7 +261,7 @@ pub struct DeliveryView {
 impl From<&Delivery> for DeliveryView {
     fn from(d: &Delivery) -> Self {
         let to = match &d.channel {
-            Channel::Slack { .. } | Channel::Webhook { .. } => None,
+            Channel::Slack { .. } | Channel::Webhook { .. } | Channel::Operational { .. } => None,
             Channel::Email { to } => Some(to.to_string()),
             Channel::Sms { to } => Some(to.to_string()),
         };
@@ -270,6 +274,10 @@ impl From<&Delivery> for DeliveryView {
             notification_id: notification,
             user_id: d.user,
             to,
+            operational_event: match &d.channel {
+                Channel::Operational { event } => Some(*event),
+                _ => None,
+            },
             status: d.status,
             attempts: d.attempts,
             history: d.history.clone(),

@@ -9,6 +9,7 @@ pub mod events;
 pub mod input;
 pub mod notifications;
 pub mod openapi;
+pub mod operational;
 pub mod organizations;
 pub mod recipients;
 pub mod settings;
@@ -186,6 +187,9 @@ route_table! {
     TestNotification "test-notification" => notifications::test,
     RotateNotificationSecret "rotate-notification-secret" => notifications::rotate_secret,
     ListEventTypes "list-event-types" => event_types::list,
+    PutOperationalWebhook "put-operational-webhook" => operational::put,
+    GetOperationalWebhook "get-operational-webhook" => operational::get,
+    DeleteOperationalWebhook "delete-operational-webhook" => operational::delete,
 }
 
 /// Seed 000's spelling of the notifications path, served by [`Route::CreateNotification`] too.

@@ -18,6 +18,7 @@
 
 pub mod aws;
 pub mod outbox;
+mod outcomes;
 pub mod pacing;
 mod reads;
 pub mod transport;
@@ -32,7 +33,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::app::AppState;
-use crate::model::AttemptOutcome;
+use crate::domain::operational::{self, Occurrence};
+use crate::model::{AttemptOutcome, DeliveryStatus};
 use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
 use crate::store::{Attempt, Channel, Claim, Delivery, Outcome, Settings, Settlement, Target};
@@ -163,7 +165,16 @@ pub async fn process_batch(
             Ok(Claim::Claimed(delivery)) => claimed.push((received, settings, delivery, slot)),
             // Another sender holds it: its message comes back after the visibility timeout.
             Ok(Claim::Busy) => answers.push((received.receipt, Disposition::Leave)),
-            // Already settled: this message is a repeat.
+            // Already settled: this message is a repeat. A repeat of a failed one tells the
+            // operational webhook again (the same operational delivery: posted once), in case the
+            // first telling could not be queued.
+            Ok(Claim::Settled(DeliveryStatus::Failed)) => {
+                match outcomes::raise_failed(state, &reads, &received.message.delivery, None).await
+                {
+                    Ok(()) => answers.push((received.receipt, Disposition::Ack)),
+                    Err(e) => answers.push(left(&received, &e)),
+                }
+            }
             Ok(Claim::Settled(_)) => answers.push((received.receipt, Disposition::Ack)),
             Err(e) => answers.push(left(&received, &e)),
         }
@@ -218,6 +229,15 @@ pub async fn process_batch(
                         _ => {}
                     }
                 }
+                // Told to the operational webhook before the message goes: if that cannot be
+                // queued, the message comes back and its repeat tells it (see the claim above).
+                if let Outcome::Failed(error) = &outcome
+                    && let Err(e) =
+                        outcomes::raise_failed(state, reads, &delivery, Some(error)).await
+                {
+                    answers.push(left(&received, &e));
+                    continue;
+                }
                 match then {
                     Then::Ack => Disposition::Ack,
                     Then::Delay(wait) => Disposition::Delay(wait),
@@ -240,28 +260,7 @@ pub async fn process_batch(
         answers.push((received.receipt, disposition));
     }
     state.metrics.deliveries(settled_at, &tally);
-    for ((org, notification), (failed, sent)) in streaks {
-        match crate::domain::notifications::record_outcomes(
-            state,
-            &org,
-            &notification,
-            failed,
-            sent,
-        )
-        .await
-        {
-            Ok(Some(disabled)) => tracing::warn!(
-                organization = %org,
-                notification = %notification,
-                reason = disabled.disabled_reason.as_deref().unwrap_or_default(),
-                "notification disabled: its deliveries kept failing"
-            ),
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(organization = %org, notification = %notification, error = %e, "could not record the notification's delivery outcomes")
-            }
-        }
-    }
+    outcomes::record_streaks(state, reads, streaks).await;
     answers
 }
 
@@ -359,7 +358,7 @@ async fn attempt(
             if let (Some(after), Some(429), Some(notification)) =
                 (after, webhook::answered_status(error), delivery.through())
             {
-                throttle(state, delivery, notification, now, *after).await;
+                outcomes::throttle(state, delivery, notification, now, *after).await;
             }
             // `HERALD_RETRY_SCHEDULE`; after its last step the delivery is `failed` and its
             // message goes to the dead-letter queue (whose `maxReceiveCount` is its attempts).
@@ -378,16 +377,26 @@ async fn attempt(
         }
         SendError::Fail(error) => failed(error, Then::Ack),
         SendError::Gone(error) => {
-            if let Some(notification) = delivery.through()
-                && let Err(e) = crate::domain::notifications::disable_gone(
+            if let Some(notification) = delivery.through() {
+                match crate::domain::notifications::disable_gone(
                     state,
                     &delivery.organization,
                     notification,
                     error,
                 )
                 .await
-            {
-                tracing::warn!(delivery = %delivery.id, error = %e, "could not disable the notification of a gone target");
+                {
+                    Ok(Some(disabled)) => {
+                        let hook = reads.operational(state, &delivery.organization).await;
+                        let hook = hook.ok().flatten();
+                        let occurrence = Occurrence::notification_disabled(&disabled);
+                        operational::raise_logged(state, hook.as_deref(), occurrence).await;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(delivery = %delivery.id, error = %e, "could not disable the notification of a gone target");
+                    }
+                }
             }
             failed(error, Then::Ack)
         }
@@ -410,27 +419,6 @@ async fn attempt(
         ..made
     };
     (outcome, then, Some(made))
-}
-
-/// A target that answered 429 with `Retry-After`: its other deliveries wait that long too
-/// (capped by the schedule's longest step, as the retry is).
-async fn throttle(
-    state: &AppState,
-    delivery: &Delivery,
-    notification: &NotificationId,
-    now: OffsetDateTime,
-    after: Duration,
-) {
-    if !state.config.rate_limits || after.is_zero() {
-        return;
-    }
-    let until = now + after.min(state.config.retry_schedule.longest());
-    if let Err(e) =
-        crate::domain::notifications::throttle(state, &delivery.organization, notification, until)
-            .await
-    {
-        tracing::warn!(delivery = %delivery.id, error = %e, "could not hold back a throttling target");
-    }
 }
 
 async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::domain::Error> {
@@ -474,6 +462,9 @@ async fn send(
         error: format!("store: {e}"),
         after: None,
     };
+    if let Channel::Operational { event } = &delivery.channel {
+        return outcomes::send_operational(state, transports, reads, delivery, *event, now).await;
+    }
     let template = templates::by_id(delivery.template)
         .ok_or_else(|| SendError::Fail("unknown template".into()))?;
     let (kind, data, at) = match (&delivery.event, &delivery.data) {
@@ -496,6 +487,11 @@ async fn send(
     // The notification a Slack or webhook message goes out through (what it borrows from).
     let through;
     let outgoing = match &delivery.channel {
+        Channel::Operational { .. } => {
+            return Err(SendError::Fail(
+                "an operational event has no template".into(),
+            ));
+        }
         Channel::Webhook { notification } | Channel::Slack { notification } => {
             through = reads
                 .notification(state, &delivery.organization, notification)
@@ -563,6 +559,12 @@ async fn send(
                     .await
                     .map_err(unavailable)?;
                 if !taken {
+                    let quota = settings.sms_daily_quota();
+                    let occurrence =
+                        Occurrence::sms_quota_exhausted(&delivery.organization, user, day, quota);
+                    let hook = reads.operational(state, &delivery.organization).await;
+                    let hook = hook.ok().flatten();
+                    operational::raise_logged(state, hook.as_deref(), occurrence).await;
                     return Err(SendError::Skip("quota_exceeded".into()));
                 }
             }

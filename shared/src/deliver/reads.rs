@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::model::{NotificationId, OrgId};
-use crate::store::{Event, Notification, Settings, StoreResult};
+use crate::store::{Event, Notification, OperationalWebhook, Settings, StoreResult};
 
 /// One read per key, shared by whoever asks for it: the first caller reads, the others wait for
 /// that read (a failed read is not kept: the next caller tries again).
@@ -46,6 +46,7 @@ pub struct BatchReads {
     settings: Memo<OrgId, Option<Arc<Settings>>>,
     events: Memo<(OrgId, Uuid), Option<Arc<Event>>>,
     notifications: Memo<(OrgId, NotificationId), Option<Arc<Notification>>>,
+    operational: Memo<OrgId, Option<Arc<OperationalWebhook>>>,
 }
 
 impl BatchReads {
@@ -83,6 +84,23 @@ impl BatchReads {
         self.notifications
             .get((org.clone(), id.clone()), || async {
                 Ok(state.store.get_notification(org, id).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    /// The organization's operational webhook.
+    pub(super) async fn operational(
+        &self,
+        state: &AppState,
+        org: &OrgId,
+    ) -> StoreResult<Option<Arc<OperationalWebhook>>> {
+        self.operational
+            .get(org.clone(), || async {
+                Ok(state
+                    .store
+                    .get_operational_webhook(org)
+                    .await?
+                    .map(Arc::new))
             })
             .await
     }

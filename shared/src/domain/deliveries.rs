@@ -206,13 +206,23 @@ async fn recover_pages(
 /// (its message is kept for later).
 pub async fn bury(state: &AppState, messages: &[DeliveryMessage]) -> Vec<Result<bool, Error>> {
     let deliveries: Vec<Delivery> = messages.iter().map(|m| m.delivery.clone()).collect();
-    state
+    let burials = state
         .store
         .bury_deliveries(&deliveries, DEAD_LETTERED, state.clock.now())
-        .await
-        .into_iter()
-        .map(|answer| Ok(answer? != Burial::Busy))
-        .collect()
+        .await;
+    let mut answers = Vec::with_capacity(burials.len());
+    for (delivery, burial) in deliveries.iter().zip(burials) {
+        // Failed now: its organization's operational webhook is told (logged if it cannot be).
+        if burial == Ok(Burial::Failed)
+            && let Some(occurrence) =
+                super::operational::Occurrence::delivery_failed(delivery, Some(DEAD_LETTERED))
+            && let Err(e) = super::operational::raise(state, occurrence).await
+        {
+            tracing::warn!(delivery = %delivery.id, error = %e, "could not queue delivery.failed");
+        }
+        answers.push(burial.map(|b| b != Burial::Busy).map_err(Error::from));
+    }
+    answers
 }
 
 /// The `lastError` of a delivery whose message reached the dead-letter queue unsettled.

@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod events;
 pub mod notifications;
+pub mod operational;
 pub mod organizations;
 pub mod recipients;
 pub mod settings;

@@ -247,22 +247,36 @@ pub async fn rotate_secret(
 /// How many failed deliveries a failure streak needs before it may disable its notification.
 pub const DISABLE_MIN_FAILED: u32 = 10;
 
+/// What recording a batch's outcomes changed about a notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Its failure streak reached the limit: it is disabled now.
+    Disabled(Box<Notification>),
+    /// A sent delivery ended this failure streak.
+    Recovered(FailureStreak),
+}
+
 /// What one batch of the sender settled for a webhook or Slack notification: `failed`
 /// deliveries ended `failed`, `sent` ended `sent`. A sent delivery ends the failure streak (one
 /// write, only when there is a streak); failures extend it, starting it if needed, and once it
 /// has lasted `HERALD_DISABLE_AFTER` with at least [`DISABLE_MIN_FAILED`] failed deliveries the
-/// notification is disabled. Returns the notification when this disabled it.
+/// notification is disabled. Returns what this changed that is worth telling (a disabling, a
+/// recovery).
 pub async fn record_outcomes(
     state: &AppState,
     org: &OrgId,
     id: &NotificationId,
     failed: u32,
     sent: bool,
-) -> Result<Option<Notification>, Error> {
+) -> Result<Option<Recorded>, Error> {
     let disable_after = state.config.disable_after;
+    let ended = std::sync::Mutex::new(None);
     let changed = amend(state, org, id, |n, now| {
         if sent {
-            return n.failing.take().is_some();
+            let streak = n.failing.take();
+            let changed = streak.is_some();
+            *ended.lock().unwrap_or_else(|e| e.into_inner()) = streak;
+            return changed;
         }
         if failed == 0 || !n.enabled {
             return false;
@@ -284,7 +298,12 @@ pub async fn record_outcomes(
         true
     })
     .await?;
-    Ok(changed.filter(|n| !sent && !n.enabled))
+    let ended = ended.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(match changed {
+        Some(_) if sent => ended.map(Recorded::Recovered),
+        Some(n) if !n.enabled => Some(Recorded::Disabled(Box::new(n))),
+        _ => None,
+    })
 }
 
 /// Holds back the deliveries to the notification `id`'s target until `until`: it answered 429
@@ -307,19 +326,22 @@ pub async fn throttle(
 }
 
 /// Disables the notification `id`: its target is gone (HTTP 410, an archived Slack channel).
+/// Returns it when this disabled it (it was enabled).
 pub async fn disable_gone(
     state: &AppState,
     org: &OrgId,
     id: &NotificationId,
     why: &str,
-) -> Result<(), Error> {
+) -> Result<Option<Notification>, Error> {
     amend(state, org, id, |n, _| {
+        if !n.enabled {
+            return false;
+        }
         n.enabled = false;
         n.disabled_reason = Some(format!("its target is gone: {why}"));
         true
     })
     .await
-    .map(|_| ())
 }
 
 /// Changes the notification `id` with `change` (which says whether it changed anything), on its
@@ -426,7 +448,7 @@ async fn resolve(
 }
 
 /// `whsec_` + base64 of 32 random bytes (Standard Webhooks).
-fn new_webhook_secret() -> String {
+pub(crate) fn new_webhook_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     format!("whsec_{}", STANDARD.encode(bytes))
 }

@@ -290,6 +290,16 @@ name_enum!(
 );
 
 name_enum!(
+    /// What Herald tells an organization's operational webhook about itself.
+    OperationalEvent, "delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted" {
+        DeliveryFailed = "delivery.failed",
+        NotificationDisabled = "notification.disabled",
+        DeliveryRecovered = "delivery.recovered",
+        SmsQuotaExhausted = "sms.quotaExhausted",
+    }
+);
+
+name_enum!(
     /// A notification's target type: seed 000's `slack` and `webhook`, and the per-user `email`
     /// and `sms` (Herald's own).
     NotificationType, "slack, webhook, email, sms" {

@@ -193,6 +193,22 @@ pub(crate) fn spacing_micros(spacing: std::time::Duration) -> i64 {
         .max(1)
 }
 
+/// An organization's operational webhook (one per organization).
+#[async_trait]
+pub trait OperationalWebhookStore: Send + Sync {
+    /// Sets the organization's operational webhook: a new one with `hook`'s secret, or the
+    /// existing one given `hook`'s URL and events, keeping its secret and creation time (one
+    /// conditional write each). The webhook as stored, and whether it was created.
+    async fn put_operational_webhook(
+        &self,
+        hook: &OperationalWebhook,
+    ) -> StoreResult<(OperationalWebhook, bool)>;
+    async fn get_operational_webhook(&self, org: &OrgId)
+    -> StoreResult<Option<OperationalWebhook>>;
+    /// `false` when there was none.
+    async fn delete_operational_webhook(&self, org: &OrgId) -> StoreResult<bool>;
+}
+
 /// The recipients of email and SMS notifications (seed 004).
 #[async_trait]
 pub trait RecipientStore: Send + Sync {
@@ -449,6 +465,7 @@ pub trait Store:
     + SettingsStore
     + PreferenceStore
     + DeliveryStore
+    + OperationalWebhookStore
     + 'static
 {
 }
@@ -460,6 +477,7 @@ impl<T> Store for T where
         + SettingsStore
         + PreferenceStore
         + DeliveryStore
+        + OperationalWebhookStore
         + 'static
 {
 }

@@ -136,6 +136,22 @@ pub struct Notification {
     pub updated_at: OffsetDateTime,
 }
 
+/// An organization's operational webhook: where Herald posts events about itself, signed per
+/// Standard Webhooks with `secret`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationalWebhook {
+    pub organization: OrgId,
+    pub url: String,
+    pub events: Vec<crate::model::OperationalEvent>,
+    /// `whsec_…`, made when it is first set and kept by later changes.
+    pub secret: String,
+    #[serde(with = "timestamp")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "timestamp")]
+    pub updated_at: OffsetDateTime,
+}
+
 /// Since when a target's deliveries have all failed, and how many.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -331,6 +347,10 @@ pub enum Channel {
     Webhook {
         notification: NotificationId,
     },
+    /// The organization's operational webhook: `event` about Herald itself.
+    Operational {
+        event: crate::model::OperationalEvent,
+    },
 }
 
 impl Channel {
@@ -338,7 +358,7 @@ impl Channel {
     pub fn method(&self) -> DispatchMethod {
         match self {
             Channel::Slack { .. } => DispatchMethod::Slack,
-            Channel::Webhook { .. } => DispatchMethod::Webhook,
+            Channel::Webhook { .. } | Channel::Operational { .. } => DispatchMethod::Webhook,
             Channel::Email { .. } => DispatchMethod::Email,
             Channel::Sms { .. } => DispatchMethod::Sms,
         }
@@ -517,7 +537,7 @@ impl Delivery {
             Channel::Slack { notification } | Channel::Webhook { notification } => {
                 Some(notification)
             }
-            Channel::Email { .. } | Channel::Sms { .. } => None,
+            Channel::Email { .. } | Channel::Sms { .. } | Channel::Operational { .. } => None,
         }
     }
 
@@ -538,7 +558,9 @@ impl Delivery {
             Channel::Slack { notification } | Channel::Webhook { notification } => {
                 Some(notification)
             }
-            Channel::Email { .. } | Channel::Sms { .. } => self.notification.as_ref(),
+            Channel::Email { .. } | Channel::Sms { .. } | Channel::Operational { .. } => {
+                self.notification.as_ref()
+            }
         }
     }
 

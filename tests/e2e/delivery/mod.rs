@@ -22,6 +22,7 @@ mod idempotency;
 mod mail;
 mod metrics;
 mod one;
+mod operational;
 mod operators;
 mod pacing;
 mod retries;

@@ -3,50 +3,9 @@
 //! receivers holding the old secret and the new one both verify; a second rotation keeps only
 //! the last two; after the overlap only the newest verifies. And what cannot be rotated.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use herald_tests::delivery::Hit;
 
 use super::*;
-
-/// Each secret's verdict on `hit`, by the official verifier, with the sender's clock at `now`.
-fn verify(hit: &Hit, now: time::OffsetDateTime, secrets: &[&str]) -> Vec<String> {
-    let python = herald_tests::installed(".venv-webhooks/bin/python");
-    let headers: serde_json::Map<String, Value> =
-        ["webhook-id", "webhook-timestamp", "webhook-signature"]
-            .iter()
-            .map(|h| ((*h).to_owned(), json!(hit.header(h))))
-            .collect();
-    let request = json!({
-        "body": String::from_utf8_lossy(&hit.body),
-        "headers": headers,
-        "secrets": secrets,
-        "now": now.unix_timestamp(),
-    });
-    let mut child = Command::new(python)
-        .arg(herald_tests::repo_root().join("tests/support/verify_webhook.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("the verifier: {e}"));
-    child
-        .stdin
-        .take()
-        .map(|mut stdin| stdin.write_all(request.to_string().as_bytes()))
-        .unwrap_or_else(|| panic!("the verifier's stdin"))
-        .unwrap_or_else(|e| panic!("the verifier's stdin: {e}"));
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("the verifier: {e}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", out.stdout))
-}
 
 async fn rotate(d: &DeliveryApp, notification: &str) -> herald_tests::Response {
     d.app

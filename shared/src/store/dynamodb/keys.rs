@@ -10,6 +10,8 @@
 //! | `EMAIL#<email>` | `{userId}`: makes emails unique |
 //! | `TOKEN#<token id>` | a token (its hash, never the secret) |
 //! | `NOTIF#<notification id>` | a notification |
+//! | `PACE#<notification id>` | a rate-limited target's next free send slot (`nextSlot`, µs), with a `ttl` |
+//! | `OPHOOK` | the operational webhook |
 //!
 //! Settings (seeds 003 and 002) are attributes of the `ORG` item, each written by an update
 //! expression of its own API. An SMS counter is `ORG#<org>#SMS#<day>` / `USER#<user id>` with a

@@ -9,6 +9,7 @@
 mod deliveries;
 mod keys;
 mod notifications;
+mod operational;
 mod organizations;
 mod preferences;
 mod recipients;

@@ -21,6 +21,7 @@
 mod cache;
 mod deliveries;
 mod notifications;
+mod operational;
 mod organizations;
 mod preferences;
 mod recipients;

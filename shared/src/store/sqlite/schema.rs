@@ -22,6 +22,7 @@
 //! | `deliveries` | `org, list_key` | a delivery as born (JSON) and its state as columns; `list_key` (`<created at>#<id>`) is the log's order; its `notification`, `round` and attempts' `history` (JSON) as columns too; partial indexes hold only the `held` ones (the resume job's input) and the `failed` ones by notification (recover's) |
 //! | `queue_messages` | `id` | a message of the queue `queue` (`fanout` or `deliveries`), hidden until `visible_at` (ms since the epoch), received `receives` times, `in_flight` while a receiver holds it |
 //! | `dead_letters` | `id` | a message received `maxReceiveCount` times without being acknowledged |
+//! | `operational_webhooks` | `org` | the organization's operational webhook (JSON) |
 //! | `send_slots` | `org, notification` | a rate-limited target's next free send slot (µs since the epoch) |
 //!
 //! Times are RFC 3339 strings with milliseconds (`2019-01-28T16:57:42.293Z`), which sort as the
@@ -45,7 +46,15 @@ pub const APPLICATION_ID: i32 = 0x4852_4c44;
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` (from 0) brings version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+
+/// An organization's operational webhook.
+const V5: &str = "
+CREATE TABLE operational_webhooks (
+    org TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
+";
 
 /// A rate-limited target's next free send slot (microseconds since the epoch).
 const V4: &str = "

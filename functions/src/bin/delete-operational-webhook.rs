@@ -1,0 +1,6 @@
+//! Lambda function `delete-operational-webhook`: see `shared::api::Route::DeleteOperationalWebhook`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::DeleteOperationalWebhook).await
+}

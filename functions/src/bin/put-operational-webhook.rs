@@ -1,0 +1,6 @@
+//! Lambda function `put-operational-webhook`: see `shared::api::Route::PutOperationalWebhook`.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::run(shared::api::Route::PutOperationalWebhook).await
+}

@@ -1,0 +1,224 @@
+//! Operational webhooks: an organization tells Herald where to post events about Herald itself
+//! (`delivery.failed`, `notification.disabled`, `delivery.recovered`, `sms.quotaExhausted`),
+//! signed per Standard Webhooks with the webhook's own secret.
+//!
+//! Each event is a delivery on the delivery queue (channel `operational`), so it gets the same
+//! retry schedule, claim and settlement as any webhook delivery, and shows in the delivery log.
+//! Its id is derived from its cause (the failed delivery and its round, the disabling, the
+//! recovery, the user's day), so a cause seen twice posts once. An operational delivery that
+//! fails raises no `delivery.failed` of its own.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::Error;
+use crate::app::AppState;
+use crate::model::{DeliveryStatus, Language, NotificationId, OperationalEvent, OrgId, timestamp};
+use crate::queue::DeliveryMessage;
+use crate::store::{Channel, Delivery, FailureStreak, Notification, OperationalWebhook};
+
+/// What the client asks the operational webhook to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setup {
+    pub url: String,
+    pub events: Vec<OperationalEvent>,
+}
+
+/// Sets the organization's operational webhook (its URL held to the SSRF rule, as a
+/// notification's). A new one gets a secret; a change keeps it. Returns the webhook and whether
+/// it was created (only then is its secret shown).
+pub async fn put(
+    state: &AppState,
+    org: &OrgId,
+    setup: Setup,
+) -> Result<(OperationalWebhook, bool), Error> {
+    let url = crate::net::check_webhook_url(
+        &setup.url,
+        state.config.allow_private_targets,
+        &*state.resolver,
+    )
+    .await
+    .map_err(|why| Error::invalid("url", why))?;
+    let now = state.clock.now();
+    let hook = OperationalWebhook {
+        organization: org.clone(),
+        url: url.to_string(),
+        events: setup.events,
+        secret: super::notifications::new_webhook_secret(),
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(state.store.put_operational_webhook(&hook).await?)
+}
+
+pub async fn get(state: &AppState, org: &OrgId) -> Result<OperationalWebhook, Error> {
+    state
+        .store
+        .get_operational_webhook(org)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+pub async fn delete(state: &AppState, org: &OrgId) -> Result<(), Error> {
+    if state.store.delete_operational_webhook(org).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound)
+    }
+}
+
+/// One event about the organization `org`, caused by `cause` (what names it: the same cause
+/// gives the same delivery, so it is posted once).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Occurrence {
+    pub organization: OrgId,
+    pub event: OperationalEvent,
+    pub cause: String,
+    /// The cause's own time (the operational delivery's place in the log: a delivery's key
+    /// holds its time, so the same cause must give the same time to be the same delivery).
+    pub cause_at: time::OffsetDateTime,
+    pub data: Value,
+}
+
+impl Occurrence {
+    /// `delivery.failed` of `delivery` (once per round it ends `failed` in).
+    pub fn delivery_failed(delivery: &Delivery, error: Option<&str>) -> Option<Self> {
+        if matches!(delivery.channel, Channel::Operational { .. }) {
+            return None;
+        }
+        Some(Self {
+            organization: delivery.organization.clone(),
+            event: OperationalEvent::DeliveryFailed,
+            cause: format!("{}#{}", delivery.id, delivery.round),
+            cause_at: delivery.created_at,
+            data: json!({
+                "deliveryId": delivery.id,
+                "eventId": delivery.event,
+                "notificationId": delivery.notification_id(),
+                "method": delivery.channel.method(),
+                "attempts": delivery.attempts,
+                "error": error,
+            }),
+        })
+    }
+
+    /// `notification.disabled` of `n`, just disabled (once per disabling).
+    pub fn notification_disabled(n: &Notification) -> Self {
+        Self {
+            organization: n.organization.clone(),
+            event: OperationalEvent::NotificationDisabled,
+            cause: format!("{}#{}", n.id, timestamp::format(n.updated_at)),
+            cause_at: n.updated_at,
+            data: json!({
+                "notificationId": n.id,
+                "type": n.target.kind(),
+                "reason": n.disabled_reason,
+            }),
+        }
+    }
+
+    /// `delivery.recovered`: a sent delivery of the notification `id` ended `streak`.
+    pub fn delivery_recovered(org: &OrgId, id: &NotificationId, streak: &FailureStreak) -> Self {
+        Self {
+            organization: org.clone(),
+            event: OperationalEvent::DeliveryRecovered,
+            cause: format!("{id}#{}", timestamp::format(streak.since)),
+            cause_at: streak.since,
+            data: json!({
+                "notificationId": id,
+                "failingSince": timestamp::format(streak.since),
+                "failedDeliveries": streak.failed,
+            }),
+        }
+    }
+
+    /// `sms.quotaExhausted`: `user` has spent the day's SMS quota (once per user and day).
+    pub fn sms_quota_exhausted(org: &OrgId, user: Uuid, day: time::Date, quota: u32) -> Self {
+        let cause_at = day.midnight().assume_utc();
+        let day = crate::model::day::format(day);
+        Self {
+            organization: org.clone(),
+            event: OperationalEvent::SmsQuotaExhausted,
+            cause: format!("{user}#{day}"),
+            cause_at,
+            data: json!({"userId": user, "day": day, "dailyQuota": quota}),
+        }
+    }
+}
+
+/// Queues `occurrence` for the organization's operational webhook, when it has one that takes
+/// the event (one read of the webhook; nothing is queued otherwise).
+pub async fn raise(state: &AppState, occurrence: Occurrence) -> Result<(), Error> {
+    let hook = state
+        .store
+        .get_operational_webhook(&occurrence.organization)
+        .await?;
+    raise_to(state, hook.as_ref(), occurrence).await
+}
+
+/// [`raise`] with the organization's operational webhook already read.
+pub async fn raise_to(
+    state: &AppState,
+    hook: Option<&OperationalWebhook>,
+    occurrence: Occurrence,
+) -> Result<(), Error> {
+    if !hook.is_some_and(|h| h.events.contains(&occurrence.event)) {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let namespace = Uuid::new_v5(&Uuid::NAMESPACE_URL, b"herald:operational");
+    let id = Uuid::new_v5(
+        &namespace,
+        format!(
+            "{}#{}#{}",
+            occurrence.organization,
+            occurrence.event.as_str(),
+            occurrence.cause
+        )
+        .as_bytes(),
+    );
+    let delivery = Delivery {
+        id,
+        organization: occurrence.organization,
+        event: None,
+        // Not rendered: an operational event is its own body.
+        template: Uuid::nil(),
+        user: None,
+        channel: Channel::Operational {
+            event: occurrence.event,
+        },
+        notification: None,
+        language: Language::En,
+        // What is posted: when it happened, and what.
+        data: Some(json!({"timestamp": timestamp::format(now), "data": occurrence.data})),
+        status: DeliveryStatus::Queued,
+        attempts: 0,
+        round: 0,
+        history: Vec::new(),
+        last_error: None,
+        reason: None,
+        lease_until: None,
+        created_at: timestamp::truncate(occurrence.cause_at),
+        updated_at: now,
+    };
+    state
+        .queue
+        .send(&[DeliveryMessage {
+            delivery,
+            slot: None,
+        }])
+        .await?;
+    Ok(())
+}
+
+/// [`raise_to`], logging a failure instead of answering it (the cause is recorded already).
+pub async fn raise_logged(
+    state: &AppState,
+    hook: Option<&OperationalWebhook>,
+    occurrence: Occurrence,
+) {
+    let (org, event) = (occurrence.organization.clone(), occurrence.event);
+    if let Err(e) = raise_to(state, hook, occurrence).await {
+        tracing::warn!(organization = %org, event = %event, error = %e, "could not queue an operational event");
+    }
+}

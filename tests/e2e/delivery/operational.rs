@@ -1,0 +1,218 @@
+//! The operational webhook hearing about Herald, on both backends: each delivery that ends
+//! `failed` once, each disabling once, a recovery once, every post signed with the webhook's
+//! secret (checked by the official Standard Webhooks verifier), and nothing said twice when the
+//! cause comes back.
+
+use std::collections::BTreeMap;
+
+use shared::model::Clock;
+
+use super::*;
+
+/// Sets the operational webhook to `url` for `events`; its secret.
+async fn set_operational_webhook(d: &DeliveryApp, url: &str, events: &[&str]) -> String {
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            &d.app.path("/operational-webhook"),
+            Some(json!({"url": url, "events": events})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
+    res.body["data"]["secret"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The operational events the receiver got, by type: each one's `data`.
+fn heard(ops: &Receiver) -> BTreeMap<String, Vec<Value>> {
+    let mut by_type: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for hit in ops.hits() {
+        let body = hit.json();
+        by_type
+            .entry(body["type"].as_str().unwrap_or_default().to_owned())
+            .or_default()
+            .push(body["data"].clone());
+    }
+    by_type
+}
+
+async fn the_operational_webhook_hears_each_failure_and_each_disabling_exactly_once(
+    backend: Backend,
+) {
+    let d = DeliveryApp::spawn(backend).await;
+    let ops = Receiver::start(&[]).await;
+    let secret = set_operational_webhook(
+        &d,
+        &ops.url,
+        &[
+            "delivery.failed",
+            "notification.disabled",
+            "delivery.recovered",
+        ],
+    )
+    .await;
+    // A: always 500 (each delivery fails after five attempts). B: gone (410: failed, and
+    // disabled). C: its first delivery fails, its second is sent (a recovery).
+    let failing = Receiver::start(&[(500, None); 10]).await;
+    let gone = Receiver::start(&[(410, None)]).await;
+    let mut recovering = vec![(500, None); 5];
+    recovering.push((200, None));
+    let recovering = Receiver::start(&recovering).await;
+    let a = webhook(&d, &failing.url).await;
+    let b = webhook(&d, &gone.url).await;
+    let c = webhook(&d, &recovering.url).await;
+    let first = emitted(&d).await;
+    d.pump(Duration::from_secs(20)).await;
+    let second = emitted(&d).await;
+    d.pump(Duration::from_secs(20)).await;
+
+    // A message of an already failed delivery comes back (SQS repeats one): its failure is told
+    // again, as the same operational delivery, which is not posted twice.
+    let failed = delivery(&d, &first, &a).await;
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    let repeat = DeliveryMessage {
+        delivery: Delivery {
+            status: DeliveryStatus::Queued,
+            attempts: 0,
+            history: Vec::new(),
+            ..failed.clone()
+        },
+        slot: None,
+    };
+    d.app
+        .state
+        .queue
+        .send(&[repeat])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    d.pump(Duration::from_secs(10)).await;
+
+    let heard = heard(&ops);
+    let ids = |kind: &str, key: &str| -> Vec<String> {
+        let mut ids: Vec<String> = heard
+            .get(kind)
+            .map(|v| {
+                v.iter()
+                    .map(|d| d[key].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    };
+    let mut expected_failed: Vec<String> = [
+        delivery(&d, &first, &a).await.id,
+        delivery(&d, &first, &b).await.id,
+        delivery(&d, &first, &c).await.id,
+        delivery(&d, &second, &a).await.id,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    expected_failed.sort();
+    assert_eq!(
+        ids("delivery.failed", "deliveryId"),
+        expected_failed,
+        "{heard:?}"
+    );
+    assert_eq!(ids("notification.disabled", "notificationId"), vec![b]);
+    assert_eq!(ids("delivery.recovered", "notificationId"), vec![c]);
+    assert_eq!(ops.hits().len(), 6, "nothing else, nothing twice");
+    let disabled = &heard["notification.disabled"][0];
+    assert_eq!(disabled["type"], "webhook");
+    assert!(
+        disabled["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("its target is gone: answered 410")),
+        "{disabled}"
+    );
+    let a_failed = heard["delivery.failed"]
+        .iter()
+        .find(|f| f["deliveryId"] == json!(failed.id.to_string()))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(a_failed["notificationId"], json!(a));
+    assert_eq!(a_failed["eventId"], json!(first));
+    assert_eq!(a_failed["method"], "webhook");
+    assert_eq!(a_failed["attempts"], 5);
+    assert_eq!(heard["delivery.recovered"][0]["failedDeliveries"], 1);
+
+    // Every post names the organization, and is signed with the webhook's secret (and no other).
+    for hit in ops.hits() {
+        assert_eq!(hit.json()["organization"], json!(d.app.org));
+        let stranger = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let verdicts = verify(&hit, d.clock.now(), &[&secret, stranger]);
+        assert_eq!(
+            verdicts,
+            ["ok", "No matching signature found"],
+            "{}",
+            hit.json()
+        );
+    }
+    // The operational deliveries are in the log: method webhook, their event named.
+    let log = d
+        .app
+        .admin(Method::GET, &d.app.path("/deliveries?limit=100"), None)
+        .await;
+    let operational: Vec<&Value> = log.body["data"]["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|i| i.get("operationalEvent").is_some())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(operational.len(), 6, "{}", log.body);
+    assert!(
+        operational
+            .iter()
+            .all(|o| o["status"] == "sent" && o["method"] == "webhook")
+    );
+}
+
+/// Another organization's failures are never told to this one's operational webhook, and an
+/// organization without one queues nothing for it.
+async fn an_operational_webhook_hears_only_its_own_organization(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let ops = Receiver::start(&[]).await;
+    set_operational_webhook(&d, &ops.url, &["delivery.failed"]).await;
+    let other =
+        herald_tests::TestApp::on_state(backend, d.app.state.clone(), d.app.calls.clone()).await;
+    let failing = Receiver::start(&[(400, None); 2]).await;
+    let res = other
+        .admin(
+            Method::POST,
+            &other.path("/notifications"),
+            Some(json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": failing.url}}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let res = other
+        .admin(
+            Method::POST,
+            &other.path("/events"),
+            Some(build_event(None)),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    d.pump(Duration::from_secs(10)).await;
+    assert_eq!(
+        failing.hits().len(),
+        1,
+        "the other organization's delivery failed (400)"
+    );
+    assert_eq!(
+        ops.hits().len(),
+        0,
+        "and this one's webhook heard nothing of it"
+    );
+}
+
+herald_tests::on_both_backends!(
+    the_operational_webhook_hears_each_failure_and_each_disabling_exactly_once,
+    an_operational_webhook_hears_only_its_own_organization,
+);
