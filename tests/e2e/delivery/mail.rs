@@ -96,7 +96,7 @@ async fn sms_take_the_daily_quota_and_skip_past_it(backend: Backend) {
     assert_eq!(over.reason.as_deref(), Some("quota_exceeded"));
 }
 
-fn rand_digits() -> u32 {
+pub(super) fn rand_digits() -> u32 {
     (Uuid::new_v4().as_u128() % 10_000_000) as u32
 }
 

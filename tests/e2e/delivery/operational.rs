@@ -212,7 +212,52 @@ async fn an_operational_webhook_hears_only_its_own_organization(backend: Backend
     );
 }
 
+/// A user's daily SMS quota spent: told once that day, however many SMS it then skips.
+async fn a_spent_sms_quota_is_told_once_per_user_and_day(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let ops = Receiver::start(&[]).await;
+    set_operational_webhook(&d, &ops.url, &["sms.quotaExhausted"]).await;
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            &format!("/v1/environments/{}/notificationsSettings", d.app.org),
+            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 1}}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let notification =
+        create_notification(&d, json!({"type": "sms", "events": {"buildCreated": true}})).await;
+    let name = unique("quinn");
+    let phone = format!("+1415{:07}", super::mail::rand_digits());
+    let user = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/users"),
+            Some(json!({"username": name, "email": format!("{name}@example.com"), "phone": phone, "roles": ["member"]})),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let user_id = user.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    subscribe(&d, &notification, json!([{"userId": user_id}])).await;
+    for _ in 0..3 {
+        emitted(&d).await;
+        d.pump(Duration::from_secs(10)).await;
+    }
+    let heard = heard(&ops);
+    assert_eq!(heard.keys().collect::<Vec<_>>(), ["sms.quotaExhausted"]);
+    let told = &heard["sms.quotaExhausted"];
+    assert_eq!(told.len(), 1, "two SMS skipped, told once: {told:?}");
+    assert_eq!(told[0]["userId"], json!(user_id));
+    assert_eq!(told[0]["dailyQuota"], 1);
+}
+
 herald_tests::on_both_backends!(
+    a_spent_sms_quota_is_told_once_per_user_and_day,
     the_operational_webhook_hears_each_failure_and_each_disabling_exactly_once,
     an_operational_webhook_hears_only_its_own_organization,
 );
