@@ -328,7 +328,8 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
 }
 
 /// A clock the tests set.
-struct At(time::OffsetDateTime);
+/// A clock stopped at one time.
+pub(crate) struct At(pub(crate) time::OffsetDateTime);
 
 impl Clock for At {
     fn now(&self) -> time::OffsetDateTime {

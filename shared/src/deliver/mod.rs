@@ -125,17 +125,11 @@ pub async fn process_batch(
         }
     }
     // Pacing: the deliveries of a rate-limited or throttled target wait for their slot.
-    let paces: Vec<_> = stream::iter(live)
-        .map(|(received, settings)| async {
-            let pace = pacing::pace(state, &reads, &received.message).await;
-            (received, settings, pace)
-        })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
+    let messages: Vec<&DeliveryMessage> = live.iter().map(|(r, _)| &r.message).collect();
+    let paces = pacing::pace_batch(state, &reads, &messages).await;
     let mut paced = Vec::with_capacity(paces.len());
     let mut later = Vec::new();
-    for (received, settings, pace) in paces {
+    for ((received, settings), pace) in live.into_iter().zip(paces) {
         match pace {
             Ok(Pace::Send(slot)) => paced.push((received, settings, slot)),
             Ok(Pace::Later(message, wait)) => later.push((received.receipt, (*message, wait))),

@@ -163,15 +163,16 @@ pub trait NotificationStore: Send + Sync {
     /// Deletes a notification and its recipients; `false` when there was no notification (its
     /// leftover recipients, if an earlier delete was interrupted, are removed all the same).
     async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool>;
-    /// Reserves the next send slot of the rate-limited notification `id`'s target, in one atomic
-    /// step across every sender: the later of `earliest` and the slot after the last one
-    /// reserved, which moves `spacing` on from it. Returns the reserved slot.
+    /// Reserves the next `count` send slots of the rate-limited notification `id`'s target, in
+    /// one atomic step across every sender: the first is the later of `earliest` and the slot
+    /// after the last one reserved, the others follow `spacing` apart. Returns the first.
     async fn reserve_send_slot(
         &self,
         org: &OrgId,
         id: &NotificationId,
         earliest: OffsetDateTime,
         spacing: std::time::Duration,
+        count: u32,
     ) -> StoreResult<OffsetDateTime>;
 }
 

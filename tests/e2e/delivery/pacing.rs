@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use shared::model::Clock;
+
 use super::*;
 
 /// The most hits in any one-second window (`[t, t + 1 s)` from each hit).
@@ -107,9 +109,10 @@ async fn a_rate_limit_of_20_per_second_holds_across_two_concurrent_senders(backe
     let span = last.duration_since(first);
     assert!(span >= Duration::from_secs(10), "over {span:?}");
     // Paced, not starved. At the limit (one every 51.25 ms) it takes 11.2 s, as on SQLite; on
-    // moto a batch's slot reservations and claims take 0.5-1 s each, longer than the sender's
-    // lead, so most deliveries come late for their slot and take a new one: 9-11/s.
-    assert!(span <= Duration::from_secs(45), "over {span:?}");
+    // moto a batch's claims take 0.5-1 s, longer than the sender's lead, so many deliveries come
+    // late for their slot and take a new one: about 14/s (bounded here with room for a loaded
+    // machine).
+    assert!(span <= Duration::from_secs(40), "over {span:?}");
     eprintln!(
         "{DELIVERIES} deliveries over {span:?}: {:.1}/s, at most {busiest} in one second",
         DELIVERIES as f64 / span.as_secs_f64()
@@ -155,51 +158,69 @@ async fn a_429_with_retry_after_holds_back_the_targets_other_deliveries(backend:
     assert_eq!(delivery(&d, &others[0], &notification).await.attempts, 1);
 }
 
-/// What a rate limit costs on DynamoDB (moto, counted): a target without one, nothing; an idle
-/// limited target, one UpdateItem per delivery (its slot); a busy one, two (the idle try fails
-/// its condition, then the slot after the last is taken).
+/// What a rate limit costs on DynamoDB (moto, counted): a target without one, nothing; a limited
+/// one, per batch, one UpdateItem for all its deliveries' slots when it is idle, two when it is
+/// busy (the idle try fails its condition, then the slots after the last are taken).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rate_limit_adds_one_update_per_delivery_when_idle_and_two_when_busy() {
+async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
     let d = DeliveryApp::spawn(Backend::Moto).await;
     let receiver = Receiver::start(&[]).await;
     let notification = webhook(&d, &receiver.url).await;
-    let count = |calls: &[String], op: &str| calls.iter().filter(|c| *c == op).count();
-    let emit_and_settle = |n: usize| {
-        let d = &d;
-        async move {
-            for _ in 0..n {
-                emitted(d).await;
-            }
-            d.pump(Duration::from_secs(10)).await;
-            d.app.calls.take()
-        }
+    let id = shared::model::NotificationId::parse(&notification).unwrap_or_else(|e| panic!("{e}"));
+    let to = shared::model::Email::parse("x@example.com").unwrap_or_else(|e| panic!("{e}"));
+    // A batch of ten test deliveries through the notification, as a sender receives it.
+    let batch = || {
+        (0..10)
+            .map(|i| shared::queue::Received {
+                message: DeliveryMessage {
+                    delivery: Delivery {
+                        channel: shared::store::Channel::Webhook {
+                            notification: id.clone(),
+                        },
+                        ..herald_tests::queued_delivery(&org(&d), Uuid::now_v7(), to.clone())
+                    },
+                    slot: None,
+                },
+                receipt: format!("r{i}"),
+                receive_count: 1,
+            })
+            .collect::<Vec<_>>()
     };
+    // The calls, not the timing: the sender's clock stands still through the batches, so that
+    // moto's latency cannot make a delivery late for its slot (a late one takes a new slot:
+    // one or two calls more, counted in BENCHMARKS.md's table).
+    let stopped = d
+        .app
+        .state
+        .clone()
+        .with_clock(Arc::new(crate::lambda_events::At(d.clock.now())));
+    let state = &stopped;
+    let updates = |calls: &[String]| calls.iter().filter(|c| *c == "UpdateItem").count();
     d.app.calls.take();
-    let unlimited = emit_and_settle(1).await;
+    shared::deliver::process_batch(state, &d.transports, batch()).await;
+    let unlimited = d.app.calls.take();
     let res = d
         .app
         .admin(
             Method::PATCH,
             &d.app.path(&format!("/notifications/{notification}")),
-            Some(json!({"rateLimit": 20})),
+            Some(json!({"rateLimit": 100})),
         )
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     d.app.calls.take();
-    let idle = emit_and_settle(1).await;
-    let two = emit_and_settle(2).await;
-    assert_eq!(receiver.received(), 4);
-    let updates = |calls: &[String]| count(calls, "UpdateItem");
-    assert_eq!(
-        (idle.len(), updates(&idle)),
-        (unlimited.len() + 1, updates(&unlimited) + 1),
-        "idle {idle:?}, unlimited {unlimited:?}"
-    );
-    // Two deliveries in one batch: twice a delivery's own calls, and three slot updates.
-    let own = unlimited.len() - updates(&unlimited);
-    assert_eq!(updates(&two), 2 * updates(&unlimited) + 3, "{two:?}");
-    assert!(two.len() - updates(&two) <= 2 * own, "{two:?}");
-    eprintln!("unlimited: {unlimited:?}\nidle: {idle:?}\ntwo: {two:?}");
+    shared::deliver::process_batch(state, &d.transports, batch()).await;
+    let idle = d.app.calls.take();
+    // At 100/s the ten slots take 0.1 s; the next batch finds the target busy.
+    shared::deliver::process_batch(state, &d.transports, batch()).await;
+    let busy = d.app.calls.take();
+    assert_eq!(receiver.received(), 30);
+    // Each delivery's own two UpdateItems (claim, settle); the slots' on top.
+    assert_eq!(updates(&unlimited), 20, "{unlimited:?}");
+    assert_eq!(updates(&idle), 21, "{idle:?}");
+    assert_eq!(updates(&busy), 22, "{busy:?}");
+    assert_eq!(idle.len(), unlimited.len() + 1, "nothing else: {idle:?}");
+    eprintln!("unlimited: {unlimited:?}\nidle: {idle:?}\nbusy: {busy:?}");
 }
 
 herald_tests::on_both_backends!(

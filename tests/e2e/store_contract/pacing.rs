@@ -16,7 +16,7 @@ async fn send_slots_are_reserved_one_spacing_apart_per_target_across_concurrent_
         let (store, org, n) = (store.clone(), o.id.clone(), n.clone());
         async move {
             store
-                .reserve_send_slot(&org, &n, earliest, spacing)
+                .reserve_send_slot(&org, &n, earliest, spacing, 1)
                 .await
                 .unwrap_or_else(|e| panic!("reserve: {e}"))
         }
@@ -41,6 +41,20 @@ async fn send_slots_are_reserved_one_spacing_apart_per_target_across_concurrent_
     slots.sort();
     let expected: Vec<_> = (1..=20).map(|i| start + ms(50 * i)).collect();
     assert_eq!(slots, expected);
+    // Several slots at once: the first is answered, and the clock moves past them all.
+    let batch = store
+        .reserve_send_slot(&o.id, &second.id, start, spacing, 10)
+        .await
+        .unwrap_or_else(|e| panic!("reserve: {e}"));
+    assert_eq!(batch, start + ms(50 * 21));
+    assert_eq!(reserve(&second.id, start).await, start + ms(50 * 31));
+    let fresh = notification(&o.id);
+    let first = store
+        .reserve_send_slot(&o.id, &fresh.id, start, spacing, 4)
+        .await
+        .unwrap_or_else(|e| panic!("reserve: {e}"));
+    assert_eq!(first, start);
+    assert_eq!(reserve(&fresh.id, start).await, start + ms(200));
 }
 
 herald_tests::on_both_backends!(

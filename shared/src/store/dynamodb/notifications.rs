@@ -177,11 +177,13 @@ impl crate::store::NotificationStore for DynamoStore {
         id: &NotificationId,
         earliest: OffsetDateTime,
         spacing: std::time::Duration,
+        count: u32,
     ) -> StoreResult<OffsetDateTime> {
         use crate::store::{slot_micros, slot_time, spacing_micros};
         let key = || key(pk(org), format!("PACE#{id}"));
         let at = slot_micros(earliest);
-        let step = spacing_micros(spacing);
+        // The clock moves on by the slots taken.
+        let step = spacing_micros(spacing).saturating_mul(i64::from(count.max(1)));
         // Kept a day past the last reservation (TTL deletes lazily; a fresh clock is harmless).
         let ttl = (earliest + time::Duration::days(1)).unix_timestamp();
         // Slots only move forward, so the busy step's condition fails only when the item

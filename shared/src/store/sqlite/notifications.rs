@@ -151,11 +151,13 @@ impl NotificationStore for Sqlite {
         id: &NotificationId,
         earliest: OffsetDateTime,
         spacing: std::time::Duration,
+        count: u32,
     ) -> StoreResult<OffsetDateTime> {
         use crate::store::{slot_micros, slot_time, spacing_micros};
         let (org, id) = (org.clone(), id.clone());
         let at = slot_micros(earliest);
-        let step = spacing_micros(spacing);
+        // The clock moves on by the slots taken.
+        let step = spacing_micros(spacing).saturating_mul(i64::from(count.max(1)));
         let slot = self
             .write(move |conn| {
                 let next: Option<i64> = conn
