@@ -32,6 +32,17 @@ async fn a_webhook_failing_for_five_days_is_disabled_until_it_is_updated(backend
     let d = DeliveryApp::spawn(backend).await;
     let receiver = Receiver::start(&[(500, None); 100]).await;
     let id = webhook(&d, &receiver.url).await;
+    // The operational webhook hears of the disabling once.
+    let ops = Receiver::start(&[]).await;
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            &d.app.path("/operational-webhook"),
+            Some(json!({"url": ops.url, "events": ["notification.disabled"]})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
 
     // Five failed deliveries, then five days, then four more: nine, not yet ten.
     emit_and_settle(&d, 5).await;
@@ -55,6 +66,11 @@ async fn a_webhook_failing_for_five_days_is_disabled_until_it_is_updated(backend
         50,
         "ten deliveries, five attempts each"
     );
+    let told: Vec<Value> = ops.hits().iter().map(|h| h.json()).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["type"], "notification.disabled");
+    assert_eq!(told[0]["data"]["notificationId"], json!(id));
+    assert_eq!(told[0]["data"]["reason"], json!(reason));
 
     // Disabled: the fan-out passes it by; nothing is queued or sent.
     let event = emitted(&d).await;
