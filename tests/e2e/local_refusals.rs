@@ -126,7 +126,8 @@ fn a_database_of_a_newer_schema_is_refused_and_left_as_it_was() {
 fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
     // Version 1's layout, holding a failed webhook delivery of that time.
     let dir = database_then(
-        "DROP INDEX deliveries_by_id; DROP INDEX deliveries_failed;
+        "DROP TABLE send_slots; DROP TABLE operational_webhooks;
+         DROP INDEX deliveries_by_id; DROP INDEX deliveries_failed;
          ALTER TABLE deliveries DROP COLUMN notification;
          ALTER TABLE deliveries DROP COLUMN round;
          ALTER TABLE deliveries DROP COLUMN history;

@@ -84,10 +84,13 @@ pub(super) async fn pace_batch(
     messages: &[&DeliveryMessage],
 ) -> Vec<StoreResult<Pace>> {
     let now = state.clock.now();
-    let mut needs = Vec::with_capacity(messages.len());
-    for message in messages {
-        needs.push(need(state, reads, message, now).await);
-    }
+    // Concurrently, as the sends read them (each notification once per batch).
+    let needs: Vec<StoreResult<Need>> = futures_util::future::join_all(
+        messages
+            .iter()
+            .map(|message| need(state, reads, message, now)),
+    )
+    .await;
     // New slots, per target: how many each needs, reserved at once.
     let mut wanted: HashMap<(OrgId, NotificationId), (Duration, u32)> = HashMap::new();
     for need in needs.iter().flatten() {

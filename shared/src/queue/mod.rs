@@ -29,7 +29,7 @@ pub const MAX_RECEIVES: u32 = 5;
 pub struct DeliveryMessage {
     pub delivery: crate::store::Delivery,
     /// The send slot reserved for it when its target is rate limited and it was put back to
-    /// wait for the slot (see [`crate::deliver`]).
+    /// wait for the slot (the sender's pacing).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

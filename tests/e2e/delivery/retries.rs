@@ -10,15 +10,16 @@ fn schedule(raw: &str) -> RetrySchedule {
     raw.parse().unwrap_or_else(|e| panic!("{raw}: {e}"))
 }
 
-/// The receiver refuses connections for 3 s, then answers 503 until 7 s have passed. Herald's
-/// old policy gave up after five attempts; here every attempt is at most 1 s apart (on SQS
-/// exactly 1 s: its delays are whole seconds), so the outage takes at least five failed attempts,
-/// and a 40-step schedule outlasts it.
+/// The receiver refuses connections for 4 s, then answers 503 until 12 s have passed. Herald's
+/// old policy gave up after five attempts; here every attempt is 1 s apart plus the sender's
+/// round (on SQS the delay is exactly 1 s: its delays are whole seconds), so even on a loaded
+/// machine (a round of up to a second) the outage takes more than five failed attempts, and a
+/// 40-step schedule outlasts it.
 async fn a_receiver_down_longer_than_five_attempts_gets_every_delivery_once_back(backend: Backend) {
     let mut d = DeliveryApp::with_schedule(backend, schedule(&vec!["1s"; 40].join(","))).await;
     d.visibility = Duration::from_secs(5);
     let receiver =
-        Receiver::start_after_outage(Duration::from_secs(3), Duration::from_secs(7)).await;
+        Receiver::start_after_outage(Duration::from_secs(4), Duration::from_secs(12)).await;
     let notification = webhook(&d, &receiver.url).await;
     let events = [emitted(&d).await, emitted(&d).await, emitted(&d).await];
     d.pump(Duration::from_secs(60)).await;
