@@ -45,6 +45,39 @@ pub(super) async fn subscribe(d: &DeliveryApp, notification: &str, recipients: V
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 }
 
+/// An SMS notification with one subscriber (a new member with a phone), the organization's
+/// daily SMS quota set to 1: (notification, user id, phone).
+pub(super) async fn sms_subscriber_with_quota_1(d: &DeliveryApp) -> (String, String, String) {
+    let res = d
+        .app
+        .admin(
+            Method::PUT,
+            &format!("/v1/environments/{}/notificationsSettings", d.app.org),
+            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 1}}})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let notification =
+        create_notification(d, json!({"type": "sms", "events": {"buildCreated": true}})).await;
+    let phone = format!("+1415{:07}", Uuid::new_v4().as_u128() % 10_000_000);
+    let name = unique("sam");
+    let user = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app.path("/users"),
+            Some(json!({"username": name, "email": format!("{name}@example.com"), "phone": phone, "roles": ["member"]})),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
+    let user_id = user.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    subscribe(d, &notification, json!([{"userId": user_id}])).await;
+    (notification, user_id, phone)
+}
+
 /// The notification as the API shows it (`data`).
 pub(super) async fn notification_view(d: &DeliveryApp, notification: &str) -> Value {
     let n = d

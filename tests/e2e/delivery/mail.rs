@@ -51,33 +51,7 @@ async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend:
 
 async fn sms_take_the_daily_quota_and_skip_past_it(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
-    let res = d
-        .app
-        .admin(
-            Method::PUT,
-            &format!("/v1/environments/{}/notificationsSettings", d.app.org),
-            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 1}}})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    let notification =
-        create_notification(&d, json!({"type": "sms", "events": {"buildCreated": true}})).await;
-    let phone = format!("+1415{:07}", rand_digits());
-    let name = unique("sam");
-    let user = d
-        .app
-        .admin(
-            Method::POST,
-            &d.app.path("/users"),
-            Some(json!({"username": name, "email": format!("{name}@example.com"), "phone": phone, "roles": ["member"]})),
-        )
-        .await;
-    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
-    let user_id = user.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    subscribe(&d, &notification, json!([{"userId": user_id}])).await;
+    let (notification, user_id, phone) = sms_subscriber_with_quota_1(&d).await;
     let (_, first) = emit(&d, build_event(None)).await;
     d.pump(PUMP).await;
     let (_, second) = emit(&d, build_event(None)).await;
@@ -94,10 +68,6 @@ async fn sms_take_the_daily_quota_and_skip_past_it(backend: Backend) {
     let over = delivery(&d, second["data"]["id"].as_str().unwrap_or_default(), &key).await;
     assert_eq!(over.status, DeliveryStatus::Skipped);
     assert_eq!(over.reason.as_deref(), Some("quota_exceeded"));
-}
-
-pub(super) fn rand_digits() -> u32 {
-    (Uuid::new_v4().as_u128() % 10_000_000) as u32
 }
 
 async fn in_whitelist_mode_only_whitelisted_recipients_get_email(backend: Backend) {

@@ -217,33 +217,7 @@ async fn a_spent_sms_quota_is_told_once_per_user_and_day(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
     let ops = Receiver::start(&[]).await;
     set_operational_webhook(&d, &ops.url, &["sms.quotaExhausted"]).await;
-    let res = d
-        .app
-        .admin(
-            Method::PUT,
-            &format!("/v1/environments/{}/notificationsSettings", d.app.org),
-            Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 1}}})),
-        )
-        .await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    let notification =
-        create_notification(&d, json!({"type": "sms", "events": {"buildCreated": true}})).await;
-    let name = unique("quinn");
-    let phone = format!("+1415{:07}", super::mail::rand_digits());
-    let user = d
-        .app
-        .admin(
-            Method::POST,
-            &d.app.path("/users"),
-            Some(json!({"username": name, "email": format!("{name}@example.com"), "phone": phone, "roles": ["member"]})),
-        )
-        .await;
-    assert_eq!(user.status, StatusCode::CREATED, "{}", user.body);
-    let user_id = user.body["data"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    subscribe(&d, &notification, json!([{"userId": user_id}])).await;
+    let (_, user_id, _) = sms_subscriber_with_quota_1(&d).await;
     for _ in 0..3 {
         emitted(&d).await;
         d.pump(Duration::from_secs(10)).await;
