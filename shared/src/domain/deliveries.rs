@@ -203,7 +203,11 @@ async fn recover_pages(
 
 /// Marks the deliveries of dead-lettered messages `failed`: one answer per message, `true` when
 /// its message may go (marked, or nothing to do), `false` when a sender holds the delivery now
-/// (its message is kept for later).
+/// (its message is kept for later). A delivery marked `failed` here is told to its
+/// organization's operational webhook (`delivery.failed`) before its letter may go; if that
+/// cannot be queued, the answer is the error and the letter comes back, and its next pass finds
+/// the delivery failed by this pass and tells it again (the same operational delivery: posted
+/// once).
 pub async fn bury(state: &AppState, messages: &[DeliveryMessage]) -> Vec<Result<bool, Error>> {
     let deliveries: Vec<Delivery> = messages.iter().map(|m| m.delivery.clone()).collect();
     let burials = state
@@ -212,17 +216,41 @@ pub async fn bury(state: &AppState, messages: &[DeliveryMessage]) -> Vec<Result<
         .await;
     let mut answers = Vec::with_capacity(burials.len());
     for (delivery, burial) in deliveries.iter().zip(burials) {
-        // Failed now: its organization's operational webhook is told (logged if it cannot be).
-        if burial == Ok(Burial::Failed)
-            && let Some(occurrence) =
-                super::operational::Occurrence::delivery_failed(delivery, Some(DEAD_LETTERED))
-            && let Err(e) = super::operational::raise(state, occurrence).await
-        {
-            tracing::warn!(delivery = %delivery.id, error = %e, "could not queue delivery.failed");
-        }
-        answers.push(burial.map(|b| b != Burial::Busy).map_err(Error::from));
+        let answer = match burial {
+            Ok(Burial::Failed) => tell_failed(state, delivery).await.map(|()| true),
+            // Settled: by a sender, or by an earlier pass whose telling failed (then told now).
+            Ok(Burial::Settled) => {
+                // By its key (the message carries its time): one GetItem.
+                match state
+                    .store
+                    .get_delivery(&delivery.organization, delivery.created_at, delivery.id)
+                    .await
+                {
+                    Ok(Some(found))
+                        if found.status == DeliveryStatus::Failed
+                            && found.last_error.as_deref() == Some(DEAD_LETTERED) =>
+                    {
+                        tell_failed(state, &found).await.map(|()| true)
+                    }
+                    Ok(_) => Ok(true),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Ok(Burial::Busy) => Ok(false),
+            Err(e) => Err(e.into()),
+        };
+        answers.push(answer);
     }
     answers
+}
+
+/// `delivery.failed` of a delivery the dead-letter queue failed, for its organization's
+/// operational webhook.
+async fn tell_failed(state: &AppState, delivery: &Delivery) -> Result<(), Error> {
+    match super::operational::Occurrence::delivery_failed(delivery, Some(DEAD_LETTERED)) {
+        Some(occurrence) => super::operational::raise(state, occurrence).await,
+        None => Ok(()),
+    }
 }
 
 /// The `lastError` of a delivery whose message reached the dead-letter queue unsettled.

@@ -230,7 +230,60 @@ async fn a_spent_sms_quota_is_told_once_per_user_and_day(backend: Backend) {
     assert_eq!(told[0]["dailyQuota"], 1);
 }
 
+/// A delivery that the dead-letter pass fails is told once, even when the queue refuses the
+/// first telling: the letter stays, and its next pass tells it (and a third finds it told).
+async fn a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first(backend: Backend) {
+    use herald_tests::delivery::FlakyQueue;
+    let mut d = DeliveryApp::spawn(backend).await;
+    let deliveries = FlakyQueue::wrap(d.app.state.queue.clone(), 0);
+    d.app.state = d.app.state.clone().with_queue(deliveries.clone());
+    d.app.router = shared::api::router(d.app.state.clone(), shared::api::Route::ALL);
+    let ops = Receiver::start(&[]).await;
+    set_operational_webhook(&d, &ops.url, &["delivery.failed"]).await;
+    let target = Receiver::start(&[]).await;
+    let notification = webhook(&d, &target.url).await;
+    // Its message reached the dead letters unsettled (never claimed).
+    let to = shared::model::Email::parse("x@example.com").unwrap_or_else(|e| panic!("{e}"));
+    let letter = DeliveryMessage {
+        delivery: Delivery {
+            channel: shared::store::Channel::Webhook {
+                notification: shared::model::NotificationId::parse(&notification)
+                    .unwrap_or_else(|e| panic!("{e}")),
+            },
+            ..herald_tests::queued_delivery(&org(&d), Uuid::now_v7(), to)
+        },
+        slot: None,
+    };
+    let bury = || shared::domain::deliveries::bury(&d.app.state, std::slice::from_ref(&letter));
+    deliveries.fail_next(1);
+    let refused = bury().await;
+    assert!(
+        matches!(refused[..], [Err(_)]),
+        "{refused:?}: the letter stays"
+    );
+    let again = bury().await;
+    assert!(matches!(again[..], [Ok(true)]), "{again:?}");
+    let third = bury().await;
+    assert!(matches!(third[..], [Ok(true)]), "{third:?}");
+    d.pump(Duration::from_secs(10)).await;
+
+    let told: Vec<Value> = ops.hits().iter().map(|h| h.json()).collect();
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert_eq!(told[0]["type"], "delivery.failed");
+    assert_eq!(told[0]["data"]["deliveryId"], json!(letter.delivery.id));
+    assert_eq!(
+        told[0]["data"]["error"],
+        json!(shared::domain::deliveries::DEAD_LETTERED)
+    );
+    assert_eq!(
+        target.received(),
+        0,
+        "the failed delivery itself is not sent"
+    );
+}
+
 herald_tests::on_both_backends!(
+    a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first,
     a_spent_sms_quota_is_told_once_per_user_and_day,
     the_operational_webhook_hears_each_failure_and_each_disabling_exactly_once,
     an_operational_webhook_hears_only_its_own_organization,
