@@ -33,7 +33,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::app::AppState;
-use crate::domain::operational::{self, Occurrence};
+use crate::domain::operational::Occurrence;
 use crate::model::{AttemptOutcome, DeliveryStatus};
 use crate::model::{EventType, NotificationId, OrgId};
 use crate::queue::{DeliveryMessage, Disposition, Received};
@@ -381,10 +381,8 @@ async fn attempt(
                 .await
                 {
                     Ok(Some(disabled)) => {
-                        let hook = reads.operational(state, &delivery.organization).await;
-                        let hook = hook.ok().flatten();
                         let occurrence = Occurrence::notification_disabled(&disabled);
-                        operational::raise_logged(state, hook.as_deref(), occurrence).await;
+                        outcomes::tell_logged(state, reads, occurrence).await;
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -481,6 +479,7 @@ async fn send(
     // The notification a Slack or webhook message goes out through (what it borrows from).
     let through;
     let outgoing = match &delivery.channel {
+        // Sent by `outcomes::send_operational` above, never rendered.
         Channel::Operational { .. } => {
             return Err(SendError::Fail(
                 "an operational event has no template".into(),
@@ -556,9 +555,7 @@ async fn send(
                     let quota = settings.sms_daily_quota();
                     let occurrence =
                         Occurrence::sms_quota_exhausted(&delivery.organization, user, day, quota);
-                    let hook = reads.operational(state, &delivery.organization).await;
-                    let hook = hook.ok().flatten();
-                    operational::raise_logged(state, hook.as_deref(), occurrence).await;
+                    outcomes::tell_logged(state, reads, occurrence).await;
                     return Err(SendError::Skip("quota_exceeded".into()));
                 }
             }

@@ -41,14 +41,11 @@ pub(super) async fn record_streaks(
                     reason = disabled.disabled_reason.as_deref().unwrap_or_default(),
                     "notification disabled: its deliveries kept failing"
                 );
-                let hook = reads.operational(state, &org).await.ok().flatten();
-                let occurrence = Occurrence::notification_disabled(&disabled);
-                operational::raise_logged(state, hook.as_deref(), occurrence).await;
+                tell_logged(state, reads, Occurrence::notification_disabled(&disabled)).await;
             }
             Ok(Some(Recorded::Recovered(streak))) => {
-                let hook = reads.operational(state, &org).await.ok().flatten();
                 let occurrence = Occurrence::delivery_recovered(&org, &notification, &streak);
-                operational::raise_logged(state, hook.as_deref(), occurrence).await;
+                tell_logged(state, reads, occurrence).await;
             }
             Ok(None) => {}
             Err(e) => {
@@ -66,11 +63,30 @@ pub(super) async fn raise_failed(
     delivery: &Delivery,
     error: Option<&str>,
 ) -> Result<(), crate::domain::Error> {
-    let Some(occurrence) = Occurrence::delivery_failed(delivery, error) else {
-        return Ok(());
-    };
-    let hook = reads.operational(state, &delivery.organization).await?;
+    match Occurrence::delivery_failed(delivery, error) {
+        Some(occurrence) => tell(state, reads, occurrence).await,
+        None => Ok(()),
+    }
+}
+
+/// Queues `occurrence` for its organization's operational webhook, when that takes it (the
+/// webhook read once per batch).
+async fn tell(
+    state: &AppState,
+    reads: &BatchReads,
+    occurrence: Occurrence,
+) -> Result<(), crate::domain::Error> {
+    let hook = reads.operational(state, &occurrence.organization).await?;
     operational::raise_to(state, hook.as_deref(), occurrence).await
+}
+
+/// [`tell`], logging a failure instead of answering it: for causes already recorded that no
+/// message brings back (a disabling, a recovery, a spent SMS quota).
+pub(super) async fn tell_logged(state: &AppState, reads: &BatchReads, occurrence: Occurrence) {
+    let (org, event) = (occurrence.organization.clone(), occurrence.event);
+    if let Err(e) = tell(state, reads, occurrence).await {
+        tracing::warn!(organization = %org, event = %event, error = %e, "could not queue an operational event");
+    }
 }
 
 /// A target that answered 429 with `Retry-After`: its other deliveries wait that long too

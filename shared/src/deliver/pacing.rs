@@ -1,10 +1,11 @@
 //! Pacing: a webhook or Slack target with a `rateLimit` gets its deliveries one send slot
 //! apart, across every sender; one that answered 429 with a `Retry-After` gets none until then.
 //!
-//! **Decision: a shared budget in the store, not message delays alone.** Each delivery reserves
-//! its slot with one atomic write ([`crate::store::NotificationStore::reserve_send_slot`]: a
-//! conditional UpdateItem on DynamoDB, two when the target is busy), so concurrent Lambda
-//! instances share one clock per target and none can overshoot it; delaying messages alone
+//! **Decision: a shared budget in the store, not message delays alone.** A batch reserves its
+//! deliveries' slots with one atomic write per target
+//! ([`crate::store::NotificationStore::reserve_send_slot`]: a conditional UpdateItem on
+//! DynamoDB, two when the target is busy), so concurrent Lambda instances share one clock per
+//! target and none can overshoot it; delaying messages alone
 //! cannot know what other instances send. A target without a `rateLimit` costs nothing: the
 //! sender reads its notification anyway.
 //!
@@ -17,11 +18,10 @@
 //! margin (25 ms of a second) and [`TOLERANCE`]: a delivery goes out within 10 ms after its
 //! slot or takes a new one, so no one-second window can hold more than `rateLimit`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-
-use std::collections::HashMap;
 
 use super::reads::BatchReads;
 use crate::app::AppState;
@@ -38,6 +38,7 @@ pub const LEAD: Duration = Duration::from_millis(250);
 fn lead(spacing: Duration) -> Duration {
     (spacing * 5).min(LEAD)
 }
+
 /// The longest a sender sleeps for a slot; a delivery whose slot is further away waits on the
 /// queue. (SQS delays come in whole seconds.)
 pub const SLEEP_MAX: Duration = Duration::from_secs(2);

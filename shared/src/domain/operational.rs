@@ -210,15 +210,3 @@ pub async fn raise_to(
         .await?;
     Ok(())
 }
-
-/// [`raise_to`], logging a failure instead of answering it (the cause is recorded already).
-pub async fn raise_logged(
-    state: &AppState,
-    hook: Option<&OperationalWebhook>,
-    occurrence: Occurrence,
-) {
-    let (org, event) = (occurrence.organization.clone(), occurrence.event);
-    if let Err(e) = raise_to(state, hook, occurrence).await {
-        tracing::warn!(organization = %org, event = %event, error = %e, "could not queue an operational event");
-    }
-}
