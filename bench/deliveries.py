@@ -17,14 +17,18 @@ issues 6 and 11. Each herald-local runs on a new temporary data directory.
    and off (`HERALD_RATE_LIMITS=false`: the code path skipped), interleaved in one run; target:
    within 10 %. A third series sets `rateLimit: 10000` (the most) on the target, to show what the
    slot reservation (one SQLite write per delivery) costs when the limit does not bind.
-4. Emit-to-arrival: wrk POSTs events with one webhook target each for a few seconds; events/s
-   from the first POST to the last arrival at the receiver. Target: >= 10,000 events/s.
+4. Emit-to-arrival: events with one webhook target each POSTed with 16 connections, by wrk for
+   a few seconds and by `ab -k` (20,000 events); events/s from the first POST to the last arrival
+   at the receiver, and herald-local's CPU per 1,000 events. Baseline, interleaved round by
+   round: `ab -k -c16` POSTing the same bodies straight to the receiver (the bare keep-alive POST
+   loop). Targets: >= 15,000 events/s with each tool, and >= 40 % of the baseline.
 
 Usage: bench/deliveries.py   (bench/run builds the release binaries first)
 """
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -232,40 +236,93 @@ def pacing_toggle(hook, hooks):
           f"{rate['limit']:,.0f}/s ({rounds_of('limit')}): {rate['limit'] / rate['off'] * 100:.0f} % of off")
 
 
-def emit_to_arrival(hook, hooks):
+EVENT_BODY = '{"type":"buildProcessed","data":{"appName":"Bench"}}'
+
+
+def emit_round(hook, hooks, tool):
+    """herald-local on a new directory, one webhook target; `tool` POSTs events with 16
+    connections: wrk for EMIT_SECONDS, or `ab -k` EMIT_EVENTS of them. Returns (events, seconds from
+    the first POST to the last arrival, herald CPU seconds)."""
     h = Herald()
     try:
         h.webhook(hook)
-        secs = int(os.environ.get("EMIT_SECONDS", "5"))
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-            script.write('wrk.method = "POST"\n'
-                         'wrk.body = \'{"type":"buildProcessed","data":{"appName":"Bench"}}\'\n'
-                         f'wrk.headers["Authorization"] = "Bearer {h.token}"\n'
-                         'wrk.headers["Content-Type"] = "application/json"\n'
-                         'done = function(summary, latency, requests)\n'
-                         '  io.write(string.format("EMITTED %d %d\\n", summary.requests, summary.errors.status))\n'
-                         'end\n')
+        url = f"http://127.0.0.1:{h.port}{h.base}/events"
         start_hooks = hooks()
-        cpu0, t0 = cpu_seconds(h.proc.pid), time.perf_counter()
-        out = subprocess.run(["wrk", "-t1", "-c16", f"-d{secs}s", "-s", script.name, f"http://127.0.0.1:{h.port}{h.base}/events"],
-                             capture_output=True, text=True, check=True).stdout
-        os.unlink(script.name)
-        emitted, errors = (int(x) for x in out.split("EMITTED")[1].split())
-        assert errors == 0, out
+        if tool == "wrk":
+            secs = int(os.environ.get("EMIT_SECONDS", "5"))
+            with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+                script.write('wrk.method = "POST"\n'
+                             f"wrk.body = '{EVENT_BODY}'\n"
+                             f'wrk.headers["Authorization"] = "Bearer {h.token}"\n'
+                             'wrk.headers["Content-Type"] = "application/json"\n'
+                             'done = function(summary, latency, requests)\n'
+                             '  io.write(string.format("EMITTED %d %d\\n", summary.requests, summary.errors.status))\n'
+                             'end\n')
+            cpu0, t0 = cpu_seconds(h.proc.pid), time.perf_counter()
+            out = subprocess.run(["wrk", "-t1", "-c16", f"-d{secs}s", "-s", script.name, url],
+                                 capture_output=True, text=True, check=True).stdout
+            os.unlink(script.name)
+            emitted, errors = (int(x) for x in out.split("EMITTED")[1].split())
+            assert errors == 0, out
+        else:
+            emitted = int(os.environ.get("EMIT_EVENTS", "20000"))
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as body:
+                body.write(EVENT_BODY)
+            cpu0, t0 = cpu_seconds(h.proc.pid), time.perf_counter()
+            out = subprocess.run(["ab", "-q", "-k", "-c16", f"-n{emitted}", "-p", body.name, "-T", "application/json",
+                                  "-H", f"Authorization: Bearer {h.token}", url],
+                                 capture_output=True, text=True, check=True).stdout
+            os.unlink(body.name)
+            assert "Non-2xx responses" not in out and re.search(r"Failed requests:\s+0\b", out), out
         arrived = wait_until(lambda: hooks() >= start_hooks + emitted, 300)
         total = time.perf_counter() - t0
         cpu = cpu_seconds(h.proc.pid) - cpu0
-        print(f"emit-to-arrival: {emitted} events POSTed by wrk in {secs} s, all arrived {total:.2f} s after the first POST "
-              f"= {emitted / total:,.0f} events/s (target 10,000); herald-local CPU {cpu / emitted * 1000:.3f} CPU-s per 1,000"
-              if arrived is not None else f"emit-to-arrival: only {hooks() - start_hooks} of {emitted} arrived")
+        assert arrived is not None, f"{tool}: only {hooks() - start_hooks} of {emitted} arrived"
+        return emitted, total, cpu
     finally:
         h.stop()
+
+
+def bare_post_round(receiver_port):
+    """The baseline: `ab -k -c16` POSTing EMIT_EVENTS event-sized bodies straight to the receiver
+    (keep-alive, no Herald): POSTs per second."""
+    n = int(os.environ.get("EMIT_EVENTS", "20000"))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as body:
+        body.write(EVENT_BODY)
+    t0 = time.perf_counter()
+    out = subprocess.run(["ab", "-q", "-k", "-c16", f"-n{n}", "-p", body.name, "-T", "application/json",
+                          f"http://127.0.0.1:{receiver_port}/hook"], capture_output=True, text=True, check=True).stdout
+    took = time.perf_counter() - t0
+    os.unlink(body.name)
+    assert re.search(r"Failed requests:\s+0\b", out), out
+    return n / took
+
+
+def emit_to_arrival(hook, hooks, receiver_port):
+    rounds = int(os.environ.get("EMIT_ROUNDS", "3"))
+    series = {"wrk": [], "ab": [], "bare": []}
+    for _ in range(rounds):
+        series["wrk"].append(emit_round(hook, hooks, "wrk"))
+        series["ab"].append(emit_round(hook, hooks, "ab"))
+        series["bare"].append(bare_post_round(receiver_port))
+    bare = statistics.median(series["bare"])
+    print(f"bare keep-alive POST loop (ab -k -c16 straight to the receiver): {bare:,.0f}/s "
+          f"(rounds {', '.join(f'{r:,.0f}' for r in series['bare'])})")
+    for tool in ("wrk", "ab"):
+        runs = series[tool]
+        rate = statistics.median(n / s for n, s, _ in runs)
+        cpu = statistics.median(c / n * 1000 for n, _, c in runs)
+        print(f"emit-to-arrival with {tool} -c16 ({runs[0][0]:,} events{' in ' + os.environ.get('EMIT_SECONDS', '5') + ' s' if tool == 'wrk' else ''}): "
+              f"{rate:,.0f} events/s from the first POST to the last arrival (rounds "
+              f"{', '.join(f'{n / s:,.0f}' for n, s, _ in runs)}; target 15,000), {rate / bare * 100:.0f} % of the bare "
+              f"loop (target 40 %); herald-local {cpu:.3f} CPU-s per 1,000 events")
 
 
 def main():
     for binary in (HERALD, RECEIVER, POST_LOOP):
         assert os.path.exists(binary), f"{binary} is missing: run bench/run (it builds the release binaries)"
     assert shutil.which("wrk"), "wrk is missing: bench/run installs it (apt-get install wrk)"
+    assert shutil.which("ab"), "ab is missing: bench/run installs it (apt-get install apache2-utils)"
     receiver_port = free_port()
     receiver = subprocess.Popen([RECEIVER], env={**os.environ, "PORT": str(receiver_port)})
     hook = f"http://127.0.0.1:{receiver_port}/hook"
@@ -278,7 +335,7 @@ def main():
         if "sender" in only:
             sender_vs_baseline(hook, hooks)
         if "emit" in only:
-            emit_to_arrival(hook, hooks)
+            emit_to_arrival(hook, hooks, receiver_port)
         if "pacing" in only:
             pacing_toggle(hook, hooks)
     finally:
