@@ -1,6 +1,6 @@
 //! Benchmark baseline for the sender (bench/deliveries.py): the bare loopback POST loop. The same
-//! HTTP client (`shared::net::delivery_client`), the same signed webhook POST
-//! (`shared::deliver::webhook::post_webhook`) and the same concurrency as `herald-local`'s sender
+//! HTTP client (`shared::adapters::http::delivery_client`), the same signed webhook POST
+//! (`shared::adapters::http::webhook::post_webhook`) and the same concurrency as `herald-local`'s sender
 //! (16 loops, each sending a batch of 10 at once and waiting for all 10), with no store and no
 //! queue: what the machine can deliver at all.
 //!
@@ -40,7 +40,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let url = args.next().ok_or("usage: post-loop URL COUNT")?;
     let count: usize = args.next().ok_or("usage: post-loop URL COUNT")?.parse()?;
-    let http = shared::net::delivery_client(Arc::new(shared::net::SystemResolver), true)?;
+    let http = shared::adapters::http::delivery_client(
+        Arc::new(shared::adapters::http::SystemResolver),
+        true,
+    )?;
     // A body the size of a delivery's (type, timestamp, data, title, body, ids).
     let body = serde_json::to_vec(&serde_json::json!({
         "type": "buildProcessed",
@@ -69,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         let id = uuid::Uuid::from_u128(n as u128).to_string();
                         let (http, url, body) = (&http, &url, body.clone());
                         async move {
-                            let sent = shared::deliver::webhook::post_webhook(
+                            let sent = shared::adapters::http::webhook::post_webhook(
                                 http,
                                 url,
                                 &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],

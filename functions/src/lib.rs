@@ -11,16 +11,16 @@ use axum::http::HeaderValue;
 use lambda_http::request::RequestContext;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
+use shared::adapters::Transports;
+use shared::adapters::mail::aws::AwsSenders;
 use shared::api::{self, Route};
 use shared::app::{self, AppState};
 use shared::config::Config;
-use shared::deliver::Transports;
-use shared::deliver::aws::AwsSenders;
 use shared::model::Clock;
-use shared::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
-use shared::quota::ResetReport;
-use shared::store::Store;
+use shared::ports::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
+use shared::ports::store::Store;
 use shared::telemetry::Metrics;
+use shared::workers::quota::ResetReport;
 
 /// The app one function serves: its route, plus API Gateway's request id as the request id.
 pub fn app(state: AppState, route: Route) -> Router {
@@ -52,7 +52,7 @@ pub async fn quota_reset(
     clock: &dyn Clock,
     event: LambdaEvent<EventBridgeEvent<Value>>,
 ) -> Result<ResetReport, lambda_runtime::Error> {
-    let report = shared::quota::reset_quotas(store, clock.now()).await?;
+    let report = shared::workers::quota::reset_quotas(store, clock.now()).await?;
     tracing::info!(
         event_id = event.payload.id.as_deref().unwrap_or_default(),
         closed = ?report.closed_days,
@@ -135,8 +135,8 @@ pub async fn fan_out(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let (batch, ids, unreadable) = received::<FanoutMessage>(event.payload);
-    let results = shared::fanout::process_batch(state, batch).await;
-    let back = shared::queue::apply(&*state.fanout, results, false).await;
+    let results = shared::workers::fanout::process_batch(state, batch).await;
+    let back = shared::ports::queue::apply(&*state.fanout, results, false).await;
     Ok(batch_response(back, &ids, unreadable))
 }
 
@@ -147,8 +147,8 @@ pub async fn send(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let (batch, ids, unreadable) = received::<DeliveryMessage>(event.payload);
-    let results = shared::deliver::process_batch(state, transports, batch).await;
-    let back = shared::queue::apply(&*state.queue, results, false).await;
+    let results = shared::workers::sender::process_batch(state, transports, batch).await;
+    let back = shared::ports::queue::apply(&*state.queue, results, false).await;
     Ok(batch_response(back, &ids, unreadable))
 }
 
@@ -218,7 +218,7 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
     if config.delivery_queue_url.is_none() {
         return Err("configuration: HERALD_DELIVERY_QUEUE_URL: is required by sender".into());
     }
-    let aws = shared::aws::sdk_config().await?;
+    let aws = shared::adapters::aws::sdk_config().await?;
     let mail = std::sync::Arc::new(AwsSenders {
         ses: aws_sdk_sesv2::Client::new(&aws),
         sns: aws_sdk_sns::Client::new(&aws),
@@ -226,7 +226,7 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
     });
     let metrics = Metrics::emf_on_stdout(config.metrics_namespace.clone());
     let state = AppState::on_aws(config, aws, app::sqs_queue).with_metrics(metrics);
-    let transports = Transports::new(&state, mail)?;
+    let transports = state.transports(mail)?;
     let (state, transports) = (&state, &transports);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         send(state, transports, event).await

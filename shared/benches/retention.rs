@@ -15,16 +15,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
 
-use shared::auth::issue_token;
+use shared::adapters::sqlite::Sqlite;
+use shared::model::token::issue_token;
+use shared::model::{Channel, Delivery, Event, EventCreated, Organization, TokenRecord, User};
 use shared::model::{
     Clock, DeliveryStatus, Email, EventType, Language, NotificationId, OrgId, OrgKind, Plan, Role,
     SystemClock, Username,
 };
-use shared::store::sqlite::Sqlite;
-use shared::store::{
-    Channel, Delivery, DeliveryStore, Event, EventCreated, Organization, OrganizationStore,
-    SettingsStore, TokenRecord, User,
-};
+use shared::ports::store::{DeliveryStore, OrganizationStore, SettingsStore};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

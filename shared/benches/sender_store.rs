@@ -11,13 +11,14 @@
 
 use std::time::{Duration, Instant};
 
+use shared::adapters::sqlite::Sqlite;
 use shared::app::Backends;
+use shared::model::{Channel, Claim, Delivery, Outcome};
 use shared::model::{
     Clock, DeliveryStatus, EventType, Language, NotificationId, OrgId, SystemClock,
 };
-use shared::queue::DeliveryMessage;
-use shared::store::sqlite::Sqlite;
-use shared::store::{Channel, Claim, Delivery, Outcome, Settlement};
+use shared::ports::queue::DeliveryMessage;
+use shared::ports::store::Settlement;
 use uuid::Uuid;
 
 /// The process's user + system CPU seconds so far.
@@ -50,7 +51,7 @@ async fn main() {
     let dir = std::env::temp_dir().join(format!("herald-bench-{}", Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let db = Sqlite::open(&dir.join("herald.db")).unwrap_or_else(|e| panic!("{e}"));
-    let backends = Backends::sqlite(db, shared::queue::MAX_RECEIVES);
+    let backends = Backends::sqlite(db, shared::ports::queue::MAX_RECEIVES);
     let org = OrgId::generate();
     let now = SystemClock.now();
     let notification = NotificationId::generate();

@@ -1,24 +1,18 @@
-//! Herald's domain crate: everything that is not a `main`. See ARCHITECTURE.md.
+//! Herald's crate: everything that is not a `main`, in floors that only look down —
+//! the edge ([`api`], [`app`], [`console`]) over the workers ([`workers`]) over the domain
+//! ([`domain`]) over the ports ([`ports`]) over the ground ([`model`], [`config`],
+//! [`telemetry`], [`templates`], [`event_types`]). The [`adapters`] implement the ports; only the
+//! edge builds them.
 
+pub mod adapters;
 pub mod api;
 pub mod app;
-pub mod auth;
-pub mod aws;
 pub mod config;
 pub mod console;
-pub mod deliver;
 pub mod domain;
-pub mod error;
 pub mod event_types;
-pub mod fanout;
-pub mod intake;
-pub mod local;
 pub mod model;
-pub mod net;
-pub mod queue;
-pub mod quota;
-pub mod secrets;
-pub mod slack;
-pub mod store;
+pub mod ports;
 pub mod telemetry;
 pub mod templates;
+pub mod workers;

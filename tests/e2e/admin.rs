@@ -5,8 +5,8 @@ use std::time::Duration;
 use herald_tests::{Backend, Response, TestApp, assert_error};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::model::Channel;
 use shared::model::{DeliveryStatus, Email, EventType, Language, OrgId};
-use shared::store::Channel;
 use shared::templates::{self, TemplateKey};
 
 const SETTINGS: &str = "/api/v2/notifications/settings";

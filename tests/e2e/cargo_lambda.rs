@@ -15,10 +15,10 @@ use herald_tests::delivery::{EMAIL_FROM, moto_senders, moto_sent};
 use herald_tests::local::{free_port, temp_path};
 use herald_tests::{CallCounter, moto_client, moto_endpoint, moto_queue};
 use serde_json::{Value, json};
+use shared::adapters::dynamodb::DynamoStore;
 use shared::model::NotificationId;
-use shared::queue::DeliveryMessage;
-use shared::store::NotificationStore;
-use shared::store::dynamodb::DynamoStore;
+use shared::ports::queue::DeliveryMessage;
+use shared::ports::store::NotificationStore;
 
 /// The first invoke of each function builds it (debug, over the suite's compiled dependencies).
 const FIRST_INVOKE: Duration = Duration::from_secs(600);

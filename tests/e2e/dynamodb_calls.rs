@@ -192,9 +192,8 @@ mod moto {
         use std::time::Duration;
 
         use herald_tests::{CallCounter, moto_counted_queue};
-        use shared::deliver::Transports;
-        use shared::deliver::outbox::Outbox;
-        use shared::queue::{DeliveryMessage, Disposition, consume};
+        use shared::adapters::mail::outbox::Outbox;
+        use shared::ports::queue::{DeliveryMessage, Disposition, consume};
 
         let recipients_wanted: usize = std::env::var("HERALD_FAN_OUT_RECIPIENTS")
             .ok()
@@ -239,7 +238,7 @@ mod moto {
         // Every chunk of the fan-out, as the fan-out function would run them.
         loop {
             let done = consume(&*state.fanout, Duration::from_secs(60), |batch| {
-                shared::fanout::process_batch(&state, batch)
+                shared::workers::fanout::process_batch(&state, batch)
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -257,11 +256,13 @@ mod moto {
 
         // The sender, batch by batch as Lambda hands them over.
         let outbox = Arc::new(Outbox::new());
-        let transports = Transports::new(&state, outbox.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let transports = state
+            .transports(outbox.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut batches = 0;
         loop {
             let done = consume(&*state.queue, Duration::from_secs(60), |batch| {
-                shared::deliver::process_batch(&state, &transports, batch)
+                shared::workers::sender::process_batch(&state, &transports, batch)
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -299,9 +300,10 @@ mod ttl {
 
     use aws_sdk_dynamodb::types::AttributeValue;
     use herald_tests::{CallCounter, moto_client, queued_delivery};
+    use shared::adapters::dynamodb::DynamoStore;
+    use shared::model::{Claim, Event, EventCreated};
     use shared::model::{Clock, Email, EventType, OrgId, SystemClock};
-    use shared::store::dynamodb::DynamoStore;
-    use shared::store::{Claim, DeliveryStore, Event, EventCreated};
+    use shared::ports::store::DeliveryStore;
     use uuid::Uuid;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,7 +332,7 @@ mod ttl {
             store.create_event(&event, key_expires).await,
             Ok(EventCreated::New)
         );
-        let delivery = shared::store::Delivery {
+        let delivery = shared::model::Delivery {
             event: Some(event.id),
             created_at: now,
             ..queued_delivery(
@@ -391,9 +393,9 @@ mod recover {
     use http::{Method, StatusCode};
     use serde_json::json;
     use shared::app::{AppState, Backends};
+    use shared::model::{Channel, Delivery};
     use shared::model::{DeliveryStatus, Email, NotificationId, OrgId};
-    use shared::queue::{DeliveryMessage, FanoutMessage};
-    use shared::store::{Channel, Delivery};
+    use shared::ports::queue::{DeliveryMessage, FanoutMessage};
     use uuid::Uuid;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

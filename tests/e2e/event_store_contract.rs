@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use herald_tests::{Backend, new_backends, organization_in, queued_delivery};
 use shared::app::Backends;
+use shared::model::{Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
 use shared::model::{Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, SystemClock};
-use shared::queue::FanoutMessage;
-use shared::store::{Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome, PageRequest};
+use shared::ports::queue::FanoutMessage;
+use shared::ports::store::PageRequest;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -262,7 +263,7 @@ async fn the_delivery_log_filters_by_status_and_event_newest_first_and_pages(bac
                 .unwrap_or_else(|e| panic!("{e}"))
         }
     };
-    let ids = |page: &shared::store::Page<Delivery>| -> Vec<Uuid> {
+    let ids = |page: &shared::ports::store::Page<Delivery>| -> Vec<Uuid> {
         page.items.iter().map(|d| d.id).collect()
     };
     // Newest first: the second event's deliveries, then the first's (ids within an event in

@@ -10,16 +10,17 @@ use lambda_http::request::LambdaRequest;
 use serde_json::{Value, json};
 use shared::api::Route;
 use shared::app::AppState;
-use shared::auth::sha256_hex;
 use shared::config::Config;
+use shared::model::token::sha256_hex;
+use shared::model::{
+    Channel, Delivery, Notification, Organization, Recipient, RecipientKind, Target, TokenRecord,
+    User, WebhookTarget,
+};
 use shared::model::{
     Clock, DeliveryStatus, Email, EventSet, EventType, Language, NotificationId, OrgId, OrgKind,
     Plan, Role, SystemClock, TokenId, Username,
 };
-use shared::store::{
-    Channel, Delivery, Notification, Organization, Recipient, RecipientKind, Store, Target,
-    TokenRecord, User, WebhookTarget,
-};
+use shared::ports::store::Store;
 use tower::ServiceExt;
 
 const ORG: &str = "sample-org";
@@ -44,8 +45,8 @@ const DEAD_DELIVERY: &str = "01890a5e-0000-7000-8000-00000000d003";
 const SAMPLE_NOW: time::OffsetDateTime = time::macros::datetime!(2026-11-23 19:00:00 UTC);
 
 /// The event the get-event and fan-out samples name.
-fn sample_event() -> shared::store::Event {
-    shared::store::Event {
+fn sample_event() -> shared::model::Event {
+    shared::model::Event {
         id: parse(EVENT.parse()),
         organization: parse(OrgId::parse(ORG)),
         kind: EventType::BuildCreated,
@@ -199,7 +200,7 @@ pub(crate) async fn seed(store: &dyn Store) {
     };
     parse(store.put_deliveries(&[skipped, failed]).await);
     // The operational webhook the get, put (a change) and delete samples find.
-    let hook = shared::store::OperationalWebhook {
+    let hook = shared::model::OperationalWebhook {
         organization: recipient_org.clone(),
         url: "https://hooks.example.com/herald-ops".into(),
         events: vec![shared::model::OperationalEvent::DeliveryFailed],
@@ -211,7 +212,7 @@ pub(crate) async fn seed(store: &dyn Store) {
     let created = store
         .create_event(&sample_event(), now + time::Duration::hours(24))
         .await;
-    assert_eq!(created, Ok(shared::store::EventCreated::New));
+    assert_eq!(created, Ok(shared::model::EventCreated::New));
 }
 
 fn expected_status(route: Route) -> u16 {
@@ -415,8 +416,8 @@ async fn the_sender_sample_event_sends_its_delivery_and_reports_the_unreadable_r
         Ok(None),
         "the message is the delivery until it is claimed"
     );
-    let outbox = Arc::new(shared::deliver::outbox::Outbox::new());
-    let transports = parse(shared::deliver::Transports::new(&state, outbox.clone()));
+    let outbox = Arc::new(shared::adapters::mail::outbox::Outbox::new());
+    let transports = parse(state.transports(outbox.clone()));
     let response = functions::send(&state, &transports, sqs_event("sender")).await;
     let response = response.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(

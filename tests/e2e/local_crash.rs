@@ -37,7 +37,7 @@ async fn a_sigkill_while_delivering_loses_no_accepted_event_and_no_record() {
         first.path("/events"),
         first.admin_token().to_owned(),
     );
-    let client = shared::net::http_client().unwrap_or_else(|e| panic!("{e}"));
+    let client = shared::adapters::http::http_client().unwrap_or_else(|e| panic!("{e}"));
     let mut emitters = Vec::new();
     for _ in 0..EMITTERS {
         let (client, accepted, killed) = (client.clone(), accepted.clone(), killed.clone());

@@ -109,14 +109,14 @@ fn database_then(change: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_database_of_a_newer_schema_is_refused_and_left_as_it_was() {
-    let newer = shared::store::sqlite::schema::VERSION + 1;
+    let newer = shared::adapters::sqlite::schema::VERSION + 1;
     let dir = database_then(&format!("PRAGMA user_version = {newer};"));
     let before = bytes(&dir.join("herald.db"));
     refused(
         &dir,
         &format!(
             "herald.db: written by a newer Herald (schema version {newer}; this build knows versions up to {})",
-            shared::store::sqlite::schema::VERSION
+            shared::adapters::sqlite::schema::VERSION
         ),
     );
     assert_eq!(bytes(&dir.join("herald.db")), before);
@@ -146,7 +146,7 @@ fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(version, shared::store::sqlite::schema::VERSION);
+    assert_eq!(version, shared::adapters::sqlite::schema::VERSION);
     let plan: String = conn
         .query_row(
             "EXPLAIN QUERY PLAN SELECT record FROM deliveries \

@@ -3,9 +3,9 @@
 use herald_tests::{Backend, OPERATOR_TOKEN, TestApp, assert_error};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::auth::issue_token;
+use shared::model::TokenRecord;
+use shared::model::token::issue_token;
 use shared::model::{OrgId, Role};
-use shared::store::TokenRecord;
 
 async fn the_operator_creates_an_organization_with_its_admin_and_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use herald_tests::{Backend, ContractQueue, new_queue, queued_delivery};
 use shared::model::{Email, NotificationId, OrgId};
-use shared::queue::{DeliveryMessage, FanoutMessage, FanoutPosition, QueueMessage, Received};
+use shared::ports::queue::{
+    DeliveryMessage, FanoutMessage, FanoutPosition, QueueMessage, Received,
+};
 use uuid::Uuid;
 
 fn deliveries(n: usize) -> Vec<DeliveryMessage> {

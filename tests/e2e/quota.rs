@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use herald_tests::{Backend, new_store};
-use shared::auth::issue_token;
+use shared::model::token::issue_token;
 use shared::model::{Email, OrgId, OrgKind, Plan, Role, Username};
-use shared::quota::{next_midnight, reset_quotas, today};
-use shared::store::{Organization, Store, TokenRecord, User};
+use shared::model::{Organization, TokenRecord, User};
+use shared::ports::store::Store;
+use shared::workers::quota::{next_midnight, reset_quotas, today};
 use time::macros::{date, datetime};
 use uuid::Uuid;
 
@@ -119,7 +120,7 @@ async fn the_reset_job_closes_ended_days_once_and_never_blocks_the_new_day(backe
     let report = reset_quotas(&*store, late)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let mine = |c: &shared::store::SmsCounter| c.organization == a || c.organization == b;
+    let mine = |c: &shared::model::SmsCounter| c.organization == a || c.organization == b;
     assert!(
         report.closed_days.contains(&"2026-11-21".to_owned())
             && report.closed_days.contains(&"2026-11-22".to_owned()),

@@ -531,7 +531,7 @@ async fn recipients_page_delete_and_go_with_their_notification(backend: Backend)
         .list_recipients(
             &org,
             &nid,
-            &shared::store::PageRequest {
+            &shared::ports::store::PageRequest {
                 limit: 100,
                 after: None,
             },

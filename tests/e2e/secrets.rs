@@ -9,8 +9,8 @@ use herald_tests::{
 };
 use http::{Method, StatusCode};
 use serde_json::json;
+use shared::adapters::secrets::Secret;
 use shared::app::AppState;
-use shared::secrets::Secret;
 use tracing_subscriber::layer::SubscriberExt;
 
 async fn app_with_operator(secret: Secret) -> TestApp {

@@ -6,16 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_tests::{organization_in, queued_delivery, temp_database};
+use shared::adapters::sqlite::queue::{DELIVERIES, SqliteQueue};
+use shared::adapters::sqlite::{Pruned, Sqlite};
+use shared::model::{Claim, Delivery, DeliveryFilter, Event, EventCreated, User};
 use shared::model::{
     Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, Role, SystemClock, Username,
 };
-use shared::queue::sqlite::{DELIVERIES, SqliteQueue};
-use shared::queue::{DeliveryMessage, Queue};
-use shared::store::sqlite::{Pruned, Sqlite};
-use shared::store::{
-    Claim, Delivery, DeliveryFilter, DeliveryStore, Event, EventCreated, OrganizationStore,
-    PageRequest, StoreError, Unique, User,
-};
+use shared::ports::queue::{DeliveryMessage, Queue};
+use shared::ports::store::{DeliveryStore, OrganizationStore, PageRequest, StoreError, Unique};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -129,7 +129,7 @@ pub async fn moto_queue<M: QueueMessage>() -> SqsQueue<M> {
 
 /// [`moto_queue`], counting its SQS calls into `counter`.
 pub async fn moto_counted_queue<M: QueueMessage>(counter: Arc<CallCounter>) -> SqsQueue<M> {
-    moto_queue_with(counter, shared::queue::MAX_RECEIVES).await
+    moto_queue_with(counter, shared::ports::queue::MAX_RECEIVES).await
 }
 
 /// A new queue on moto whose messages go to its dead-letter queue after `max_receives`
@@ -156,7 +156,7 @@ pub async fn new_queue<M: QueueMessage>(backend: Backend) -> ContractQueue<M> {
             let queue = Arc::new(SqliteQueue::<M>::new(
                 temp_database(),
                 "test",
-                shared::queue::MAX_RECEIVES,
+                shared::ports::queue::MAX_RECEIVES,
             ));
             ContractQueue {
                 queue: queue.clone(),
@@ -198,7 +198,7 @@ impl<M: QueueMessage> ContractQueue<M> {
 /// The store, queues and event intake of `backend`, fresh: one new SQLite database holding all
 /// of them, or a new table and two new queues on moto. The counter counts the DynamoDB calls.
 pub async fn new_backends(backend: Backend) -> (Backends, Arc<CallCounter>) {
-    new_backends_with(backend, shared::queue::MAX_RECEIVES).await
+    new_backends_with(backend, shared::ports::queue::MAX_RECEIVES).await
 }
 
 /// [`new_backends`] whose delivery messages go to the dead letters after `delivery_attempts`
@@ -214,14 +214,14 @@ pub async fn new_backends_with(
         ),
         Backend::Moto => {
             let (store, calls) = new_store(backend).await;
-            let deliveries = moto_queue_with::<shared::queue::DeliveryMessage>(
+            let deliveries = moto_queue_with::<shared::ports::queue::DeliveryMessage>(
                 Arc::new(CallCounter::default()),
                 delivery_attempts,
             );
             let backends = Backends::separate(
                 store,
                 Arc::new(deliveries.await),
-                Arc::new(moto_queue::<shared::queue::FanoutMessage>().await),
+                Arc::new(moto_queue::<shared::ports::queue::FanoutMessage>().await),
             );
             (backends, calls)
         }

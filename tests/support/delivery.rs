@@ -12,12 +12,12 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
+use shared::adapters::Transports;
+use shared::adapters::mail::aws::AwsSenders;
+use shared::adapters::mail::outbox::Outbox;
 use shared::app::AppState;
-use shared::deliver::Transports;
-use shared::deliver::aws::AwsSenders;
-use shared::deliver::outbox::Outbox;
-use shared::deliver::transport::Transport;
-use shared::queue::consume;
+use shared::ports::queue::consume;
+use shared::ports::transport::Transport;
 
 use crate::{
     Backend, FakeResolver, TestApp, moto_endpoint, moto_sdk_config, new_backends_with, test_config,
@@ -84,7 +84,7 @@ pub async fn moto_sent() -> (Vec<(String, String)>, Vec<(String, String)>) {
 }
 
 async fn reqwest_json(url: &str) -> serde_json::Value {
-    let client = shared::net::http_client().unwrap_or_else(|e| panic!("client: {e}"));
+    let client = shared::adapters::http::http_client().unwrap_or_else(|e| panic!("client: {e}"));
     let res = client
         .get(url)
         .send()
@@ -324,8 +324,10 @@ impl DeliveryApp {
             Backend::Sqlite => outbox.clone(),
             Backend::Moto => Arc::new(moto_senders().await),
         };
-        let transports =
-            Transports::new(&app.state, mail).unwrap_or_else(|e| panic!("transports: {e}"));
+        let transports = app
+            .state
+            .transports(mail)
+            .unwrap_or_else(|e| panic!("transports: {e}"));
         Self {
             app,
             slack,
@@ -348,12 +350,12 @@ impl DeliveryApp {
             && (idle_since.elapsed() < self.quiet || std::time::Instant::now() < retries_due)
         {
             let fanned = consume(&*state.fanout, self.visibility, |batch| {
-                shared::fanout::process_batch(state, batch)
+                shared::workers::fanout::process_batch(state, batch)
             })
             .await
             .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
             let sent = consume(&*state.queue, self.visibility, |batch| {
-                shared::deliver::process_batch(state, &self.transports, batch)
+                shared::workers::sender::process_batch(state, &self.transports, batch)
             })
             .await
             .unwrap_or_else(|e| panic!("delivery queue: {e}"));
@@ -363,7 +365,7 @@ impl DeliveryApp {
             }
             idle_since = std::time::Instant::now();
             for disposition in sent {
-                if let shared::queue::Disposition::Delay(wait) = disposition {
+                if let shared::ports::queue::Disposition::Delay(wait) = disposition {
                     let wait = match self.app.backend {
                         Backend::Sqlite => wait,
                         Backend::Moto => Duration::from_secs(
@@ -379,14 +381,14 @@ impl DeliveryApp {
 }
 
 /// A queue that refuses the next `fail` sends (SQS unavailable), then passes everything through.
-pub struct FlakyQueue<M: shared::queue::QueueMessage> {
-    pub inner: Arc<dyn shared::queue::Queue<M>>,
+pub struct FlakyQueue<M: shared::ports::queue::QueueMessage> {
+    pub inner: Arc<dyn shared::ports::queue::Queue<M>>,
     pub fail: std::sync::atomic::AtomicUsize,
 }
 
 #[async_trait::async_trait]
-impl<M: shared::queue::QueueMessage> shared::queue::Queue<M> for FlakyQueue<M> {
-    async fn send(&self, messages: &[M]) -> Result<(), shared::queue::QueueError> {
+impl<M: shared::ports::queue::QueueMessage> shared::ports::queue::Queue<M> for FlakyQueue<M> {
+    async fn send(&self, messages: &[M]) -> Result<(), shared::ports::queue::QueueError> {
         self.refuse()?;
         self.inner.send(messages).await
     }
@@ -394,7 +396,7 @@ impl<M: shared::queue::QueueMessage> shared::queue::Queue<M> for FlakyQueue<M> {
     async fn send_delayed(
         &self,
         messages: &[(M, Duration)],
-    ) -> Result<(), shared::queue::QueueError> {
+    ) -> Result<(), shared::ports::queue::QueueError> {
         self.refuse()?;
         self.inner.send_delayed(messages).await
     }
@@ -403,22 +405,26 @@ impl<M: shared::queue::QueueMessage> shared::queue::Queue<M> for FlakyQueue<M> {
         &self,
         max: usize,
         visibility: Duration,
-    ) -> Result<Vec<shared::queue::Received<M>>, shared::queue::QueueError> {
+    ) -> Result<Vec<shared::ports::queue::Received<M>>, shared::ports::queue::QueueError> {
         self.inner.receive(max, visibility).await
     }
 
-    async fn ack_all(&self, receipts: &[String]) -> Result<(), shared::queue::QueueError> {
+    async fn ack_all(&self, receipts: &[String]) -> Result<(), shared::ports::queue::QueueError> {
         self.inner.ack_all(receipts).await
     }
 
-    async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), shared::queue::QueueError> {
+    async fn delay(
+        &self,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), shared::ports::queue::QueueError> {
         self.inner.delay(receipt, delay).await
     }
 }
 
-impl<M: shared::queue::QueueMessage> FlakyQueue<M> {
+impl<M: shared::ports::queue::QueueMessage> FlakyQueue<M> {
     /// Wraps `inner`, refusing its next `fail` sends.
-    pub fn wrap(inner: Arc<dyn shared::queue::Queue<M>>, fail: usize) -> Arc<Self> {
+    pub fn wrap(inner: Arc<dyn shared::ports::queue::Queue<M>>, fail: usize) -> Arc<Self> {
         Arc::new(Self {
             inner,
             fail: std::sync::atomic::AtomicUsize::new(fail),
@@ -426,12 +432,12 @@ impl<M: shared::queue::QueueMessage> FlakyQueue<M> {
     }
 
     /// Spends one of the sends to refuse, if any are left.
-    fn refuse(&self) -> Result<(), shared::queue::QueueError> {
+    fn refuse(&self) -> Result<(), shared::ports::queue::QueueError> {
         let left = self.fail.load(std::sync::atomic::Ordering::SeqCst);
         if left > 0 {
             self.fail
                 .store(left - 1, std::sync::atomic::Ordering::SeqCst);
-            return Err(shared::queue::QueueError::Unavailable(
+            return Err(shared::ports::queue::QueueError::Unavailable(
                 "injected: SQS unavailable".into(),
             ));
         }

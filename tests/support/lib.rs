@@ -19,18 +19,18 @@ use axum::body::Body;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::sqlite::Sqlite;
+use shared::adapters::sqlite::queue::SqliteQueue;
+use shared::adapters::sqs::SqsQueue;
 use shared::api::Route;
 use shared::app::{AppState, Backends};
 use shared::config::Config;
 use shared::domain::organizations::{NewOrganization, provision};
 use shared::model::{OrgId, OrgKind, Plan};
-use shared::net::Resolver;
-use shared::queue::sqlite::SqliteQueue;
-use shared::queue::sqs::SqsQueue;
-use shared::queue::{Queue, QueueMessage};
-use shared::store::Store;
-use shared::store::dynamodb::DynamoStore;
-use shared::store::sqlite::Sqlite;
+use shared::ports::net::Resolver;
+use shared::ports::queue::{Queue, QueueMessage};
+use shared::ports::store::Store;
 use tower::ServiceExt;
 
 mod backends;
@@ -84,16 +84,16 @@ pub fn queued_delivery(
     org: &OrgId,
     id: uuid::Uuid,
     to: shared::model::Email,
-) -> shared::store::Delivery {
+) -> shared::model::Delivery {
     use shared::model::Clock;
     let now = shared::model::SystemClock.now();
-    shared::store::Delivery {
+    shared::model::Delivery {
         id,
         organization: org.clone(),
         event: None,
         template: shared::templates::get(shared::templates::TemplateKey::Test).id,
         user: None,
-        channel: shared::store::Channel::Email { to },
+        channel: shared::model::Channel::Email { to },
         notification: None,
         language: shared::model::Language::Fr,
         data: Some(serde_json::json!({"userName": "admin", "n": 1})),
@@ -151,7 +151,7 @@ pub fn test_config(slack_url: String) -> Config {
 }
 
 /// The tests' retry schedule: four quick steps, so five attempts, as many as the test queues'
-/// receives ([`shared::queue::MAX_RECEIVES`]).
+/// receives ([`shared::ports::queue::MAX_RECEIVES`]).
 pub fn test_schedule() -> shared::model::retry::RetrySchedule {
     "20ms,40ms,80ms,160ms"
         .parse()
@@ -384,11 +384,11 @@ pub fn assert_error(res: &Response, status: u16, code: u64, details: Option<&[(&
 pub async fn organization_in(
     store: &dyn Store,
     kind: OrgKind,
-) -> (shared::store::Organization, shared::store::User) {
+) -> (shared::model::Organization, shared::model::User) {
     use shared::model::{Clock, Email, Role, SystemClock, Username};
     let org = OrgId::generate();
     let now = SystemClock.now();
-    let admin = shared::store::User {
+    let admin = shared::model::User {
         id: uuid::Uuid::now_v7(),
         organization: org.clone(),
         username: Username::parse("admin").unwrap_or_else(|e| panic!("{e}")),
@@ -397,8 +397,8 @@ pub async fn organization_in(
         roles: vec![Role::Admin],
         created_at: now,
     };
-    let issued = shared::auth::issue_token(&org);
-    let token = shared::store::TokenRecord {
+    let issued = shared::model::token::issue_token(&org);
+    let token = shared::model::TokenRecord {
         id: issued.id,
         organization: org.clone(),
         hash: issued.hash,
@@ -408,7 +408,7 @@ pub async fn organization_in(
         expires_at: None,
         created_at: now,
     };
-    let organization = shared::store::Organization {
+    let organization = shared::model::Organization {
         id: org,
         name: "Org".into(),
         kind,

@@ -144,7 +144,7 @@ impl Local {
                 }
             }
         }
-        let http = shared::net::http_client().unwrap_or_else(|e| panic!("client: {e}"));
+        let http = shared::adapters::http::http_client().unwrap_or_else(|e| panic!("client: {e}"));
         Ok(Self {
             child,
             port,

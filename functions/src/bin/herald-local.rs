@@ -1,7 +1,7 @@
 //! `herald-local`: the whole API in one process on 127.0.0.1:3000, durable.
 //!
 //! - Data lives in `HERALD_DATA_DIR` (default `./herald-data`): the SQLite database holding the
-//!   store and both queues, and the ready-made organization's credentials (`shared::local`). A
+//!   store and both queues, and the ready-made organization's credentials (`shared::app::local`). A
 //!   second server on the same directory is refused.
 //! - On a new directory it creates the ready-made organization once; every start prints the same
 //!   three lines on stdout, and nothing else there: `export HERALD_OPERATOR_TOKEN=…`,
@@ -31,24 +31,24 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
+use shared::adapters::Transports;
+use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::mail::aws::AwsSenders;
+use shared::adapters::mail::outbox::Outbox;
+use shared::adapters::secrets::Secret;
+use shared::adapters::sqlite::{Pruned, Sqlite};
+use shared::adapters::sqs::SqsQueue;
 use shared::api::{Route, openapi};
+use shared::app::local::{Credentials, DataDir};
 use shared::app::{AppState, Backends};
-use shared::auth::IssuedToken;
 use shared::config::{Backend, Config};
-use shared::deliver::Transports;
-use shared::deliver::aws::AwsSenders;
-use shared::deliver::outbox::Outbox;
-use shared::deliver::transport::Transport;
 use shared::domain::organizations::{NewOrganization, provision};
-use shared::local::{Credentials, DataDir};
+use shared::model::token::IssuedToken;
 use shared::model::{OrgKind, Plan};
-use shared::queue::sqs::SqsQueue;
-use shared::queue::{
+use shared::ports::queue::{
     DeliveryMessage, Disposition, FanoutMessage, MAX_RECEIVES, QueueError, consume,
 };
-use shared::secrets::Secret;
-use shared::store::dynamodb::DynamoStore;
-use shared::store::sqlite::{Pruned, Sqlite};
+use shared::ports::transport::Transport;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -121,7 +121,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             AppState::on_sqlite(config, db.insert(sqlite).clone())
         }
         Backend::Aws => {
-            let sdk = aws.insert(shared::aws::sdk_config().await?);
+            let sdk = aws.insert(shared::adapters::aws::sdk_config().await?);
             let store = DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(sdk),
                 config.table_name.clone(),
@@ -158,7 +158,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         }),
         None => outbox.clone(),
     };
-    let transports = Arc::new(Transports::new(&state, mail)?);
+    let transports = Arc::new(state.transports(mail)?);
     let (stop, stopping) = watch::channel(false);
     let mut workers = JoinSet::new();
     for _ in 0..FANOUT_WORKERS {
@@ -316,7 +316,7 @@ async fn idle(stop: &mut watch::Receiver<bool>, wait: Duration) {
 async fn fanout_worker(state: AppState, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let round = consume(&*state.fanout, VISIBILITY, |batch| {
-            shared::fanout::process_batch(&state, batch)
+            shared::workers::fanout::process_batch(&state, batch)
         })
         .await;
         pace(&mut stop, round, "fan-out").await;
@@ -330,7 +330,7 @@ async fn sender_worker(
 ) {
     while !*stop.borrow() {
         let round = consume(&*state.queue, VISIBILITY, |batch| {
-            shared::deliver::process_batch(&state, &transports, batch)
+            shared::workers::sender::process_batch(&state, &transports, batch)
         })
         .await;
         pace(&mut stop, round, "delivery").await;
@@ -358,7 +358,7 @@ async fn pace(
 /// while the server was down), then at every UTC midnight.
 async fn quota_job(state: AppState) {
     loop {
-        match shared::quota::reset_quotas(&*state.store, state.clock.now()).await {
+        match shared::workers::quota::reset_quotas(&*state.store, state.clock.now()).await {
             Ok(report) if !report.closed_days.is_empty() => {
                 tracing::info!(closed = ?report.closed_days, "quota days closed")
             }
@@ -366,7 +366,7 @@ async fn quota_job(state: AppState) {
             Err(e) => tracing::warn!(error = %e, "quota reset failed; the next run retries"),
         }
         let now = state.clock.now();
-        let wait = shared::quota::next_midnight(now) - now;
+        let wait = shared::workers::quota::next_midnight(now) - now;
         tokio::time::sleep(
             wait.try_into()
                 .unwrap_or(std::time::Duration::from_secs(60)),
@@ -396,9 +396,9 @@ async fn prune_job(state: AppState, db: Option<Sqlite>) {
 /// finds. (With the AWS backend, the `dead-letters` function does this.)
 async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
     let Some(db) = db else { return };
-    let dead = shared::queue::sqlite::SqliteQueue::<DeliveryMessage>::new(
+    let dead = shared::adapters::sqlite::queue::SqliteQueue::<DeliveryMessage>::new(
         db,
-        shared::queue::sqlite::DELIVERIES,
+        shared::adapters::sqlite::queue::DELIVERIES,
         state.config.retry_schedule.attempts(),
     );
     loop {

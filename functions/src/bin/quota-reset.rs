@@ -1,5 +1,5 @@
 //! Lambda function `quota-reset`: EventBridge schedule `cron(0 0 * * ? *)`; closes the SMS quota
-//! days that ended (see `shared::quota`).
+//! days that ended (see `shared::workers::quota`).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {

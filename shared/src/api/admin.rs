@@ -33,13 +33,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{Fields, FromBody, JsonObject, PathParams};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::domain::{test_notifications, users};
-use crate::error::{ApiError, ApiResult, Problems};
+use crate::model::{Channel, Preference};
 use crate::model::{DispatchMethod, Permission, timestamp};
-use crate::queue::FanoutMessage;
-use crate::store::{Channel, Preference};
+use crate::ports::queue::FanoutMessage;
 use crate::templates;
 
 /// The organization's default method when none is set.
@@ -64,7 +64,7 @@ pub struct DispatchMethods {
     tag = "Notifications admin",
     security(("bearer" = []), ("coder" = [])),
     responses((status = 200, body = Vec<DispatchMethods>, description = "an array holding one object, as seed 002 documents"),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope))
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn dispatch_methods(
     State(state): State<AppState>,
@@ -113,8 +113,8 @@ impl FromBody for NotifierSettings {
     path = "/api/v2/notifications/settings",
     tag = "Notifications admin",
     security(("bearer" = []), ("coder" = [])),
-    responses((status = 200, body = NotifierSettings), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = NotifierSettings), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn get_settings(
     State(state): State<AppState>,
@@ -140,8 +140,8 @@ pub async fn get_settings(
     request_body = NotifierSettings,
     security(("bearer" = []), ("coder" = [])),
     responses((status = 200, body = NotifierSettings), (status = 304, description = "Not Modified: nothing changed"),
-        (status = 400, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope))
+        (status = 400, body = crate::api::error::ErrorEnvelope), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn update_settings(
     State(state): State<AppState>,
@@ -199,7 +199,7 @@ pub struct TemplateView {
     path = "/api/v2/notifications/templates/system",
     tag = "Notifications admin",
     security(("bearer" = []), ("coder" = [])),
-    responses((status = 200, body = Vec<TemplateView>), (status = 401, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = Vec<TemplateView>), (status = 401, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn system_templates(_principal: Principal) -> Response {
     super::static_json(SYSTEM_TEMPLATES_JSON.as_slice())
@@ -237,8 +237,8 @@ static SYSTEM_TEMPLATES_JSON: LazyLock<Vec<u8>> = LazyLock::new(|| {
         description = "A repeat with the same key within 24 hours queues nothing more.")),
     security(("bearer" = []), ("coder" = [])),
     responses((status = 200, description = "the test notification is durably queued"),
-        (status = 400, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+        (status = 400, body = crate::api::error::ErrorEnvelope), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn send_test(
     State(state): State<AppState>,
@@ -400,8 +400,8 @@ fn views(preferences: Vec<Preference>) -> Json<Vec<PreferenceView>> {
     tag = "Notifications admin",
     params(("user" = String, Path, description = "User ID, name, or me")),
     security(("bearer" = []), ("coder" = [])),
-    responses((status = 200, body = Vec<PreferenceView>), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = Vec<PreferenceView>), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn get_preferences(
     State(state): State<AppState>,
@@ -422,9 +422,9 @@ pub async fn get_preferences(
     params(("user" = String, Path, description = "User ID, name, or me")),
     request_body = UpdatePreferencesRequest,
     security(("bearer" = []), ("coder" = [])),
-    responses((status = 200, body = Vec<PreferenceView>), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = Vec<PreferenceView>), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn update_preferences(
     State(state): State<AppState>,

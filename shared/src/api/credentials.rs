@@ -1,14 +1,15 @@
 //! The caller of a route, from the request's headers: an organization's user by their token
 //! ([`Principal`]), or the deployment's operator ([`Operator`]). Tokens themselves (their form,
-//! issuing, hashing) are `crate::auth`'s.
+//! issuing, hashing) are `crate::api::auth`'s.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
+use crate::api::auth::{Operator, Principal, presented_token};
+use crate::api::error::ApiError;
 use crate::app::AppState;
-use crate::auth::{Operator, Principal, parse_presented, presented_token, sha256_hex};
-use crate::error::ApiError;
+use crate::model::token::{parse_presented, sha256_hex};
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;

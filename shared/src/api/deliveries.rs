@@ -20,10 +20,10 @@ use uuid::Uuid;
 
 use super::input::{Fields, JsonObject, PathParams, notification_id};
 use super::{Envelope, envelope};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::domain::deliveries::{self, Window};
-use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{DeliveryStatus, Permission, timestamp};
 
 #[derive(Deserialize)]
@@ -59,9 +59,9 @@ pub struct ResentResponse {
     tag = "Events and delivery",
     params(("organizationId" = String, Path), ("deliveryId" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 202, body = ResentResponse), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope),
-        (status = 409, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+    responses((status = 202, body = ResentResponse), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope),
+        (status = 409, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn resend(
     State(state): State<AppState>,
@@ -150,9 +150,9 @@ pub struct RecoverQueuedResponse {
     params(("organizationId" = String, Path), ("id" = String, Path)),
     request_body = RecoverRequest,
     security(("bearer" = [])),
-    responses((status = 202, body = RecoverQueuedResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+    responses((status = 202, body = RecoverQueuedResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn recover(
     State(state): State<AppState>,

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Envelope;
-use crate::auth::Principal;
+use crate::api::auth::Principal;
 use crate::event_types;
 use crate::model::{EventType, Language};
 
@@ -70,7 +70,7 @@ pub struct EventTypePageResponse {
     path = "/v1/event-types",
     tag = "Events and delivery",
     security(("bearer" = [])),
-    responses((status = 200, body = EventTypePageResponse), (status = 401, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = EventTypePageResponse), (status = 401, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn list(_principal: Principal) -> Response {
     super::static_json(EVENT_TYPES_JSON.as_slice())

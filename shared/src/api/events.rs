@@ -24,13 +24,15 @@ use uuid::Uuid;
 
 use super::input::{Fields, FromBody, JsonObject, OrgPath, PageQuery, PathParams, encode_cursor};
 use super::{Envelope, envelope};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::domain::FieldError;
 use crate::domain::events::{self, NewEvent};
-use crate::error::{ApiError, ApiResult, FieldError, Problems};
 use crate::event_types;
+use crate::model::{Channel, Delivery, DeliveryFilter};
 use crate::model::{DeliveryStatus, DispatchMethod, EventType, Permission, timestamp};
-use crate::store::{Channel, Delivery, DeliveryFilter, PageRequest};
+use crate::ports::store::PageRequest;
 
 /// The largest `data`, as compact JSON.
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
@@ -165,9 +167,9 @@ impl ToSchema for EmitEventRequest {}
     request_body = EmitEventRequest,
     security(("bearer" = [])),
     responses((status = 202, body = EventAcceptedResponse),
-        (status = 400, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope),
-        (status = 422, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+        (status = 400, body = crate::api::error::ErrorEnvelope), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope),
+        (status = 422, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn emit(
     State(state): State<AppState>,
@@ -240,7 +242,7 @@ pub struct DeliveryView {
     /// Attempts since it was last queued (by the fan-out, a resend or a recover).
     pub attempts: u32,
     /// Its last attempts (at most 10, over every resend and recover), oldest first.
-    pub history: Vec<crate::store::Attempt>,
+    pub history: Vec<crate::model::Attempt>,
     /// While it waits to be tried again (`queued` after a failed attempt): when.
     #[serde(skip_serializing_if = "Option::is_none", with = "timestamp::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -339,7 +341,7 @@ pub struct EventPath {
     event_id: String,
 }
 
-fn page_of(page: crate::store::Page<Delivery>) -> DeliveryPage {
+fn page_of(page: crate::ports::store::Page<Delivery>) -> DeliveryPage {
     DeliveryPage {
         items: page.items.iter().map(DeliveryView::from).collect(),
         next_cursor: page.next.as_deref().map(encode_cursor),
@@ -353,8 +355,8 @@ fn page_of(page: crate::store::Page<Delivery>) -> DeliveryPage {
     tag = "Events and delivery",
     params(("organizationId" = String, Path), ("eventId" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = EventResponse), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = EventResponse), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn get(
     State(state): State<AppState>,
@@ -402,9 +404,9 @@ pub async fn get(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),),
     security(("bearer" = [])),
-    responses((status = 200, body = DeliveryPageResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = DeliveryPageResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn list_deliveries(
     State(state): State<AppState>,
@@ -475,8 +477,8 @@ pub struct DeliveryPath {
     tag = "Events and delivery",
     params(("organizationId" = String, Path), ("deliveryId" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = DeliveryResponse), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = DeliveryResponse), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn get_delivery(
     State(state): State<AppState>,
@@ -499,7 +501,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::error::FieldError;
+    use crate::domain::FieldError;
 
     fn parse(body: Value) -> ApiResult<EmitEventRequest> {
         EmitEventRequest::parse(body.as_object().unwrap_or(&serde_json::Map::new()))

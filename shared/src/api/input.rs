@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, Problems};
+use crate::api::error::{ApiError, Problems};
 
 /// The largest request body accepted: larger gets 413 1002.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -482,7 +482,7 @@ impl<'a> Fields<'a> {
 }
 
 /// A notification id from a path: one that cannot be an id names nothing (404 3001).
-pub fn notification_id(raw: &str) -> crate::error::ApiResult<crate::model::NotificationId> {
+pub fn notification_id(raw: &str) -> crate::api::error::ApiResult<crate::model::NotificationId> {
     crate::model::NotificationId::parse(raw).map_err(|_| ApiError::NotFound)
 }
 

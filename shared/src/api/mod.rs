@@ -2,8 +2,10 @@
 //! in the local server (ARCHITECTURE "one handler, two hosts").
 
 pub mod admin;
+pub mod auth;
 pub mod credentials;
 pub mod deliveries;
+pub mod error;
 pub mod event_types;
 pub mod events;
 pub mod input;
@@ -25,10 +27,11 @@ use tracing::Instrument;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
+use crate::api::error::{ApiError, REQUEST_ID};
 use crate::app::AppState;
-use crate::error::{ApiError, FieldError, REQUEST_ID};
-use crate::queue::QueueError;
-use crate::store::StoreError;
+use crate::domain::FieldError;
+use crate::ports::queue::QueueError;
+use crate::ports::store::StoreError;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {

@@ -11,12 +11,12 @@ use utoipa::ToSchema;
 
 use super::input::{Fields, FromBody, JsonObject, OrgPath, PathParams};
 use super::{Envelope, envelope};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::domain::operational::{self, Setup};
-use crate::error::{ApiResult, Problems};
+use crate::model::OperationalWebhook;
 use crate::model::{OperationalEvent, Permission, timestamp};
-use crate::store::OperationalWebhook;
 
 const URL_MAX: usize = 500;
 
@@ -134,10 +134,10 @@ pub struct OperationalWebhookDeletedResponse {
     responses(
         (status = 201, body = OperationalWebhookResponse, description = "created: `secret` shown once"),
         (status = 200, body = OperationalWebhookResponse, description = "replaced: the secret kept, not shown"),
-        (status = 400, body = crate::error::ErrorEnvelope, description = "malformed body (1000), or validation failed (1001): an unknown event, a URL that breaks the SSRF rule"),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 413, body = crate::error::ErrorEnvelope),
-        (status = 503, body = crate::error::ErrorEnvelope),
+        (status = 400, body = crate::api::error::ErrorEnvelope, description = "malformed body (1000), or validation failed (1001): an unknown event, a URL that breaks the SSRF rule"),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 413, body = crate::api::error::ErrorEnvelope),
+        (status = 503, body = crate::api::error::ErrorEnvelope),
     )
 )]
 pub async fn put(
@@ -171,9 +171,9 @@ pub async fn put(
     security(("bearer" = [])),
     responses(
         (status = 200, body = OperationalWebhookResponse),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope, description = "none is set"),
-        (status = 503, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope, description = "none is set"),
+        (status = 503, body = crate::api::error::ErrorEnvelope),
     )
 )]
 pub async fn get(
@@ -199,9 +199,9 @@ pub async fn get(
     security(("bearer" = [])),
     responses(
         (status = 200, body = OperationalWebhookDeletedResponse),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope, description = "none is set"),
-        (status = 503, body = crate::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope, description = "none is set"),
+        (status = 503, body = crate::api::error::ErrorEnvelope),
     )
 )]
 pub async fn delete(

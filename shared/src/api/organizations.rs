@@ -11,13 +11,14 @@ use super::input::{
     Fields, FromBody, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
 };
 use super::{Envelope, envelope};
+use crate::api::auth::{Operator, Principal};
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::{Operator, Principal};
 use crate::domain::organizations::{self, NewOrganization};
 use crate::domain::users;
-use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Email, OrgId, OrgKind, Permission, Phone, Plan, Role, Username, timestamp};
-use crate::store::{Organization, PageRequest, User};
+use crate::model::{Organization, User};
+use crate::ports::store::PageRequest;
 
 const NAME_MAX: usize = 128;
 
@@ -234,8 +235,8 @@ impl FromBody for CreateUserRequest {
     tag = "Organizations, users and tokens",
     request_body = CreateOrganizationRequest,
     security(("operator" = [])),
-    responses((status = 201, body = CreatedOrganizationResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope))
+    responses((status = 201, body = CreatedOrganizationResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 409, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn create_organization(
     State(state): State<AppState>,
@@ -272,9 +273,9 @@ pub async fn create_organization(
     params(("organizationId" = String, Path)),
     request_body = CreateUserRequest,
     security(("bearer" = [])),
-    responses((status = 201, body = UserResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope))
+    responses((status = 201, body = UserResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 409, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn create_user(
     State(state): State<AppState>,
@@ -310,8 +311,8 @@ pub async fn create_user(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),),
     security(("bearer" = [])),
-    responses((status = 200, body = UserPageResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = UserPageResponse), (status = 403, body = crate::api::error::ErrorEnvelope), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn list_users(
     State(state): State<AppState>,
@@ -351,8 +352,8 @@ pub struct UserPath {
     tag = "Organizations, users and tokens",
     params(("organizationId" = String, Path), ("user" = String, Path, description = "UUID, username, or `me`")),
     security(("bearer" = [])),
-    responses((status = 200, body = UserResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = UserResponse), (status = 403, body = crate::api::error::ErrorEnvelope), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn get_user(
     State(state): State<AppState>,

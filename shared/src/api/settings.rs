@@ -18,12 +18,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::input::{Fields, JsonObject, PathParams};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::domain::settings::{self, SettingsChange};
-use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{DeliveryMode, Language, OrgId, Permission, timestamp};
-use crate::store::{Settings, SettingsPatch};
+use crate::model::{Settings, SettingsPatch};
 
 // ---------------------------------------------------------------------------------------------
 // The resource
@@ -285,8 +285,8 @@ pub struct EnvironmentPath {
     tag = "Notifications settings",
     params(("environmentId" = String, Path, description = "the organization id")),
     security(("bearer" = [])),
-    responses((status = 200, body = SettingsResource), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = SettingsResource), (status = 403, body = crate::api::error::ErrorEnvelope), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn get(
     State(state): State<AppState>,
@@ -314,9 +314,9 @@ pub async fn get(
     params(("environmentId" = String, Path)),
     request_body = UpdateSettingsRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = SettingsResource), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = SettingsResource), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -349,8 +349,8 @@ pub async fn update(
     tag = "Notifications settings",
     params(("environmentId" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = SettingsResource), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = SettingsResource), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn reset(
     State(state): State<AppState>,

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::input::{Fields, JsonObject, OrgPath, PathParams, Reported};
 use super::{Envelope, envelope};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::domain::tokens;
-use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Permission, TokenId, timestamp};
 use time::OffsetDateTime;
 
@@ -119,9 +119,9 @@ impl CreateTokenRequest {
     params(("organizationId" = String, Path)),
     request_body = CreateTokenRequest,
     security(("bearer" = [])),
-    responses((status = 201, body = TokenResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 201, body = TokenResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn create_token(
     State(state): State<AppState>,
@@ -176,8 +176,8 @@ pub struct TokenPath {
     tag = "Organizations, users and tokens",
     params(("organizationId" = String, Path), ("tokenId" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = RevokedResponse), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = RevokedResponse), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn revoke_token(
     State(state): State<AppState>,

@@ -4,7 +4,7 @@
 //!
 //! A delivery goes back on the queue for one more **round**: its record becomes `queued` again
 //! (attempts counted afresh, history kept) and its message is sent, as one unit
-//! ([`crate::intake::EventIntake::requeue`]). The record's conditional write is the lock: two
+//! ([`crate::ports::intake::EventIntake::requeue`]). The record's conditional write is the lock: two
 //! resends, or two recovers of one window, never queue a delivery twice, and a message of an
 //! earlier round never takes it. It keeps its id, so a webhook carries the same `webhook-id`.
 //!
@@ -18,10 +18,11 @@ use uuid::Uuid;
 
 use super::Error;
 use crate::app::AppState;
-use crate::error::FieldError;
+use crate::domain::FieldError;
+use crate::model::{Burial, Delivery};
 use crate::model::{DeliveryStatus, NotificationId, OrgId};
-use crate::queue::{DeliveryMessage, FanoutMessage};
-use crate::store::{Burial, Delivery, PageRequest};
+use crate::ports::queue::{DeliveryMessage, FanoutMessage};
+use crate::ports::store::PageRequest;
 
 /// How far back a recover may reach.
 pub const RECOVER_LIMIT: Duration = Duration::days(14);
@@ -265,7 +266,7 @@ const DEAD_LETTER_PAGE: usize = 100;
 /// delivery a sender holds stays for the next pass.
 pub async fn bury_local(
     state: &AppState,
-    queue: &crate::queue::sqlite::SqliteQueue<DeliveryMessage>,
+    queue: &crate::adapters::sqlite::queue::SqliteQueue<DeliveryMessage>,
 ) -> Result<usize, Error> {
     let mut removed = 0;
     loop {

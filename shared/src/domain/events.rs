@@ -1,15 +1,15 @@
 //! Emitting an event: it is recorded with its idempotency key and its first fan-out message as
-//! one unit ([`crate::intake`]), so accepted means durable, and a failure means nothing happened.
+//! one unit ([`crate::ports::intake`]), so accepted means durable, and a failure means nothing happened.
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::Error;
 use crate::app::AppState;
-use crate::auth::sha256_hex;
 use crate::event_types;
+use crate::model::token::sha256_hex;
+use crate::model::{Event, EventCreated};
 use crate::model::{EventType, OrgId};
-use crate::store::{Event, EventCreated};
 
 /// How long an idempotency key holds.
 pub const KEY_LIFETIME: time::Duration = time::Duration::hours(24);

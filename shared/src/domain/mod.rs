@@ -13,41 +13,6 @@ pub mod test_notifications;
 pub mod tokens;
 pub mod users;
 
-use crate::error::FieldError;
-use crate::queue::QueueError;
-use crate::store::StoreError;
+mod error;
 
-/// Why a rule of the domain (or a worker) could not be carried out. Nothing it was asked to do
-/// is half-done on that account: a refused value wrote nothing, and after a failed store, queue
-/// or Slack a retry is safe.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    /// Values the client gave break a rule only the domain can check (a webhook URL that
-    /// resolves to a private address, a Slack code that Slack refuses, a user that does not
-    /// exist), each named by the field it came from.
-    #[error("invalid: {0:?}")]
-    Invalid(Vec<FieldError>),
-    /// What the client asked to create is taken already (an id, a username, an email), each
-    /// named by its field.
-    #[error("conflict: {0:?}")]
-    Conflict(Vec<FieldError>),
-    /// What was named does not exist in the organization.
-    #[error("not found")]
-    NotFound,
-    /// An idempotency key was given again with another body within its lifetime.
-    #[error("idempotency key reused with another body")]
-    KeyReused,
-    /// A service the rule depends on (Slack) could not be reached.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl Error {
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid(vec![FieldError::new(field, message)])
-    }
-}
+pub use error::{Error, FIELD_ECHO_MAX, FieldError, echo};

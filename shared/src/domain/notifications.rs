@@ -7,11 +7,12 @@ use time::Duration;
 
 use super::Error;
 use crate::app::AppState;
-use crate::error::FieldError;
+use crate::domain::FieldError;
 use crate::model::rate::RateLimit;
 use crate::model::{EventSet, EventType, NotificationId, NotificationType, OrgId};
-use crate::slack::ExchangeError;
-use crate::store::{FailureStreak, Notification, SlackTarget, StoreError, Target, WebhookTarget};
+use crate::model::{FailureStreak, Notification, SlackTarget, Target, WebhookTarget};
+use crate::ports::slack::ExchangeError;
+use crate::ports::store::StoreError;
 
 /// Where a Slack or webhook notification delivers, as the client gave it (not yet checked).
 /// Seed 000's body may carry both parts: only the one for the notification's type is used, and
@@ -410,7 +411,7 @@ async fn resolve(
     match setup {
         Part::None => Ok(None),
         Part::Webhook(url) => {
-            let url = crate::net::check_webhook_url(
+            let url = crate::ports::net::check_webhook_url(
                 &url,
                 state.config.allow_private_targets,
                 &*state.resolver,

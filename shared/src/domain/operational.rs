@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::Error;
 use crate::app::AppState;
+use crate::model::{Channel, Delivery, FailureStreak, Notification, OperationalWebhook};
 use crate::model::{DeliveryStatus, Language, NotificationId, OperationalEvent, OrgId, timestamp};
-use crate::queue::DeliveryMessage;
-use crate::store::{Channel, Delivery, FailureStreak, Notification, OperationalWebhook};
+use crate::ports::queue::DeliveryMessage;
 
 /// What the client asks the operational webhook to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub async fn put(
     org: &OrgId,
     setup: Setup,
 ) -> Result<(OperationalWebhook, bool), Error> {
-    let url = crate::net::check_webhook_url(
+    let url = crate::ports::net::check_webhook_url(
         &setup.url,
         state.config.allow_private_targets,
         &*state.resolver,

@@ -5,10 +5,11 @@ use uuid::Uuid;
 
 use super::Error;
 use crate::app::AppState;
-use crate::auth::{IssuedToken, issue_token};
-use crate::error::FieldError;
+use crate::domain::FieldError;
+use crate::model::token::{IssuedToken, issue_token};
 use crate::model::{Email, OrgId, OrgKind, Phone, Plan, Role, Username};
-use crate::store::{Organization, StoreError, TokenRecord, Unique, User};
+use crate::model::{Organization, TokenRecord, User};
+use crate::ports::store::{StoreError, Unique};
 
 /// What an organization is created from (the operator's request, or the local server's start).
 #[derive(Debug)]

@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::Error;
 use crate::app::AppState;
-use crate::error::FieldError;
+use crate::domain::FieldError;
 use crate::model::{Email, NotificationId, NotificationType, OrgId, Phone};
-use crate::store::{EmbedProfile, Recipient, RecipientKind, Target, User};
+use crate::model::{EmbedProfile, Recipient, RecipientKind, Target, User};
 
 /// Namespace of embed user ids: `embedUserId` = UUIDv5(this, "<org>/<tenant>/<externalId>").
 const EMBED_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_8d3b_4c5a_9e7f_0b1d_2c3e_4f5a);

@@ -9,9 +9,10 @@ use uuid::Uuid;
 
 use super::Error;
 use crate::app::AppState;
-use crate::error::FieldError;
+use crate::domain::FieldError;
 use crate::model::{DeliveryMode, OrgId, OrgKind};
-use crate::store::{Settings, SettingsPatch, StoreError};
+use crate::model::{Settings, SettingsPatch};
+use crate::ports::store::StoreError;
 
 /// A change of settings, with each whitelisted user's place in the request (for error paths:
 /// `whitelist[i].user.id`).

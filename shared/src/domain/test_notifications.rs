@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::model::DeliveryStatus;
-use crate::queue::{DeliveryMessage, QueueError};
-use crate::store::{Channel, Delivery, Settings, User};
+use crate::model::{Channel, Delivery, Settings, User};
+use crate::ports::queue::{DeliveryMessage, QueueError};
 use crate::templates::{self, TemplateKey};
 
 /// A "Test Notification" delivery to `channel`, addressed to `user` (rendered with their name).

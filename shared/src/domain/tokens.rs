@@ -6,10 +6,11 @@ use uuid::Uuid;
 
 use super::Error;
 use crate::app::AppState;
-use crate::auth::issue_token;
-use crate::error::FieldError;
+use crate::domain::FieldError;
+use crate::model::token::issue_token;
 use crate::model::{OrgId, Permission};
-use crate::store::{StoreError, TokenRecord, User};
+use crate::model::{TokenRecord, User};
+use crate::ports::store::StoreError;
 
 /// The user `user_id` names in `org`, with the problems a token for them narrowed to
 /// `permissions` would have (`userId` unknown; permissions its roles do not grant).

@@ -3,8 +3,9 @@
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::model::User;
 use crate::model::{OrgId, Username};
-use crate::store::{StoreResult, User};
+use crate::ports::store::StoreResult;
 
 /// The user `name` names in `org`: `me` (the caller, `caller`), a UUID, or a username. `None`
 /// when there is no such user (or `name` is none of those forms).

@@ -1,11 +1,30 @@
-//! Domain types. Every value that crosses the edge (a path, a body field, a stored item) becomes one
-//! of these through its `parse` constructor, so code past the edge never holds an invalid one.
+//! The ground floor: domain types and records. Every value that crosses the edge (a path, a body
+//! field, a stored item) becomes one of these through its `parse` constructor, so code past the
+//! edge never holds an invalid one. The records the store keeps are here too, one module per
+//! entity, the same on every backend (each lays them out its own way).
 
 pub mod day;
+mod delivery;
+mod event;
+pub mod net;
+mod notification;
+mod organization;
 pub mod rate;
+mod recipient;
 pub mod retry;
 mod schema;
+mod settings;
 pub mod timestamp;
+pub mod token;
+mod webhook;
+
+pub use delivery::*;
+pub use event::*;
+pub use notification::*;
+pub use organization::*;
+pub use recipient::*;
+pub use settings::*;
+pub use webhook::{PreviousSecret, WebhookTarget};
 
 use std::fmt;
 

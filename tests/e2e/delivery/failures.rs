@@ -2,13 +2,13 @@
 //! sending and settling, SQS refusing, DynamoDB failing at each step (moto only), and five
 //! failures ending in the dead-letter queue. Nothing is lost; a repeat keeps its `webhook-id`.
 
-use shared::queue::consume;
+use shared::ports::queue::consume;
 
 use super::*;
 
 async fn a_timeout_is_retried_and_delivered_with_the_same_webhook_id(backend: Backend) {
     let mut d = DeliveryApp::spawn(backend).await;
-    d.transports.http.client = shared::net::delivery_client_with_timeout(
+    d.transports.http.client = shared::adapters::http::delivery_client_with_timeout(
         d.app.state.resolver.clone(),
         true,
         Duration::from_millis(300),
@@ -40,8 +40,8 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
         .receive(10, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let results = shared::fanout::process_batch(&state, fanouts).await;
-    shared::queue::apply(&*state.fanout, results, true).await;
+    let results = shared::workers::fanout::process_batch(&state, fanouts).await;
+    shared::ports::queue::apply(&*state.fanout, results, true).await;
     let batch = state
         .queue
         .receive(10, d.visibility)
@@ -50,10 +50,9 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
     assert_eq!(batch.len(), 1);
     // The sender sends, then dies before it settles or acknowledges anything.
     let transports = d.transports.clone();
-    let sender =
-        tokio::spawn(
-            async move { shared::deliver::process_batch(&state, &transports, batch).await },
-        );
+    let sender = tokio::spawn(async move {
+        shared::workers::sender::process_batch(&state, &transports, batch).await
+    });
     for _ in 0..100 {
         if !receiver.hits().is_empty() {
             break;
@@ -67,7 +66,7 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
     // Its lease runs out, its message comes back, and another sender delivers it again under
     // the same webhook-id (which the receiver uses to drop the repeat).
     d.clock
-        .advance(shared::deliver::LEASE + Duration::from_secs(1));
+        .advance(shared::workers::sender::LEASE + Duration::from_secs(1));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     d.pump(PUMP).await;
     let hits = receiver.hits();
@@ -148,12 +147,12 @@ async fn when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once(backend:
 async fn run_once(d: &DeliveryApp) {
     let state = &d.app.state;
     consume(&*state.fanout, d.visibility, |batch| {
-        shared::fanout::process_batch(state, batch)
+        shared::workers::fanout::process_batch(state, batch)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     consume(&*state.queue, d.visibility, |batch| {
-        shared::deliver::process_batch(state, &d.transports, batch)
+        shared::workers::sender::process_batch(state, &d.transports, batch)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
@@ -205,8 +204,8 @@ async fn when_dynamodb_fails_at_any_step_nothing_is_lost_or_sent_twice(backend: 
             .receive(10, d.visibility)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let results = shared::fanout::process_batch(state, fanouts).await;
-        shared::queue::apply(&*state.fanout, results, true).await;
+        let results = shared::workers::fanout::process_batch(state, fanouts).await;
+        shared::ports::queue::apply(&*state.fanout, results, true).await;
         calls.fail(operation, 0, 1);
         d.pump(PUMP).await;
         assert!(!calls.faults_pending(), "{operation} failed once");
@@ -223,7 +222,7 @@ async fn when_dynamodb_fails_at_any_step_nothing_is_lost_or_sent_twice(backend: 
     let stuck = delivery(&d, &last, &notification).await;
     assert_eq!(stuck.status, DeliveryStatus::Sending);
     d.clock
-        .advance(shared::deliver::LEASE + Duration::from_secs(1));
+        .advance(shared::workers::sender::LEASE + Duration::from_secs(1));
     d.pump(PUMP).await;
     let hits = receiver.hits();
     assert_eq!(hits.len(), 6);

@@ -15,7 +15,7 @@ async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend:
     let (bob, bob_token) = d.app.user_with_token(&bob_name, &["member"]).await;
     subscribe(&d, &notification, json!([{"userId": ann}, {"userId": bob}])).await;
     // Bob turns the build template off.
-    let template = shared::deliver::event_template(shared::model::EventType::BuildCreated)
+    let template = shared::workers::sender::event_template(shared::model::EventType::BuildCreated)
         .id
         .to_string();
     let res = d

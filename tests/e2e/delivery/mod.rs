@@ -7,10 +7,10 @@ use herald_tests::delivery::{DeliveryApp, Receiver};
 use herald_tests::{Backend, assert_error};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shared::deliver::webhook::sign;
+use shared::adapters::http::webhook::sign;
+use shared::model::Delivery;
 use shared::model::{DeliveryStatus, OrgId};
-use shared::queue::DeliveryMessage;
-use shared::store::Delivery;
+use shared::ports::queue::DeliveryMessage;
 use uuid::Uuid;
 
 const PUMP: Duration = Duration::from_secs(20);

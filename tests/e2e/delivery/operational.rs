@@ -246,7 +246,7 @@ async fn a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first(b
     let to = shared::model::Email::parse("x@example.com").unwrap_or_else(|e| panic!("{e}"));
     let letter = DeliveryMessage {
         delivery: Delivery {
-            channel: shared::store::Channel::Webhook {
+            channel: shared::model::Channel::Webhook {
                 notification: shared::model::NotificationId::parse(&notification)
                     .unwrap_or_else(|e| panic!("{e}")),
             },

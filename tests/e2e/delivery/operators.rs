@@ -308,8 +308,8 @@ async fn a_dead_lettered_delivery_becomes_failed_and_recover_sends_it(backend: B
 /// Runs the fan-out of `event` and takes its one delivery message off the delivery queue.
 async fn take_delivery(d: &DeliveryApp, event: &str) -> Vec<DeliveryMessage> {
     let state = &d.app.state;
-    let fanned = shared::queue::consume(&*state.fanout, d.visibility, |batch| {
-        shared::fanout::process_batch(state, batch)
+    let fanned = shared::ports::queue::consume(&*state.fanout, d.visibility, |batch| {
+        shared::workers::fanout::process_batch(state, batch)
     })
     .await;
     assert_eq!(parse_ok(fanned).len(), 1);

@@ -40,16 +40,18 @@ async fn run_senders(
             tokio::spawn(async move {
                 let state = &d.app.state;
                 while receiver.received() < expected && started.elapsed() < limit {
-                    let fanned = shared::queue::consume(&*state.fanout, d.visibility, |batch| {
-                        shared::fanout::process_batch(state, batch)
-                    })
-                    .await
-                    .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
-                    let sent = shared::queue::consume(&*state.queue, d.visibility, |batch| {
-                        shared::deliver::process_batch(state, &d.transports, batch)
-                    })
-                    .await
-                    .unwrap_or_else(|e| panic!("delivery queue: {e}"));
+                    let fanned =
+                        shared::ports::queue::consume(&*state.fanout, d.visibility, |batch| {
+                            shared::workers::fanout::process_batch(state, batch)
+                        })
+                        .await
+                        .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
+                    let sent =
+                        shared::ports::queue::consume(&*state.queue, d.visibility, |batch| {
+                            shared::workers::sender::process_batch(state, &d.transports, batch)
+                        })
+                        .await
+                        .unwrap_or_else(|e| panic!("delivery queue: {e}"));
                     if fanned.is_empty() && sent.is_empty() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -80,8 +82,8 @@ async fn a_rate_limit_of_20_per_second_holds_across_two_concurrent_senders(backe
     }
     // Fanned out first (in AWS the fan-out is a function of its own): what is timed is senders.
     let state = &d.app.state;
-    while !shared::queue::consume(&*state.fanout, d.visibility, |batch| {
-        shared::fanout::process_batch(state, batch)
+    while !shared::ports::queue::consume(&*state.fanout, d.visibility, |batch| {
+        shared::workers::fanout::process_batch(state, batch)
     })
     .await
     .unwrap_or_else(|e| panic!("fan-out queue: {e}"))
@@ -171,10 +173,10 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
     // A batch of ten test deliveries through the notification, as a sender receives it.
     let batch = || {
         (0..10)
-            .map(|i| shared::queue::Received {
+            .map(|i| shared::ports::queue::Received {
                 message: DeliveryMessage {
                     delivery: Delivery {
-                        channel: shared::store::Channel::Webhook {
+                        channel: shared::model::Channel::Webhook {
                             notification: id.clone(),
                         },
                         ..herald_tests::queued_delivery(&org(&d), Uuid::now_v7(), to.clone())
@@ -197,7 +199,7 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
     let state = &stopped;
     let updates = |calls: &[String]| calls.iter().filter(|c| *c == "UpdateItem").count();
     d.app.calls.take();
-    shared::deliver::process_batch(state, &d.transports, batch()).await;
+    shared::workers::sender::process_batch(state, &d.transports, batch()).await;
     let unlimited = d.app.calls.take();
     let res = d
         .app
@@ -209,10 +211,10 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     d.app.calls.take();
-    shared::deliver::process_batch(state, &d.transports, batch()).await;
+    shared::workers::sender::process_batch(state, &d.transports, batch()).await;
     let idle = d.app.calls.take();
     // At 100/s the ten slots take 0.1 s; the next batch finds the target busy.
-    shared::deliver::process_batch(state, &d.transports, batch()).await;
+    shared::workers::sender::process_batch(state, &d.transports, batch()).await;
     let busy = d.app.calls.take();
     assert_eq!(receiver.received(), 30);
     // Each delivery's own two UpdateItems (claim, settle); the slots' on top.

@@ -4,16 +4,17 @@
 use std::sync::Arc;
 
 use herald_tests::{Backend, new_store};
-use shared::auth::issue_token;
 use shared::model::DeliveryStatus;
+use shared::model::token::issue_token;
+use shared::model::{
+    Claim, Delivery, DeliveryFilter, Notification, Organization, Outcome, Preference, Target,
+    TokenRecord, User, WebhookTarget,
+};
 use shared::model::{
     Clock, Email, EventSet, EventType, NotificationId, OrgId, OrgKind, Plan, Role, SystemClock,
     Username,
 };
-use shared::store::{
-    Claim, Delivery, DeliveryFilter, Notification, Organization, Outcome, PageRequest, Preference,
-    Store, StoreError, Target, TokenRecord, Unique, User, WebhookTarget,
-};
+use shared::ports::store::{PageRequest, Store, StoreError, Unique};
 use uuid::Uuid;
 
 mod pacing;
@@ -372,7 +373,7 @@ async fn updates_are_conditional_on_the_version_read(backend: Backend) {
 
 async fn the_notifier_pause_reports_whether_it_changed(backend: Backend) {
     let (store, o, _) = seeded(backend).await;
-    let paused = |s: Option<shared::store::Settings>| s.map(|s| s.notifier_paused);
+    let paused = |s: Option<shared::model::Settings>| s.map(|s| s.notifier_paused);
     assert_eq!(store.get_settings(&o.id).await.map(paused), Ok(Some(false)));
     assert_eq!(store.set_notifier_paused(&o.id, false).await, Ok(false));
     assert_eq!(store.set_notifier_paused(&o.id, true).await, Ok(true));

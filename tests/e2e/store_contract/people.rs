@@ -3,22 +3,22 @@
 
 use super::*;
 
-fn recipient(org: &OrgId, notification: &NotificationId, n: usize) -> shared::store::Recipient {
+fn recipient(org: &OrgId, notification: &NotificationId, n: usize) -> shared::model::Recipient {
     let now = SystemClock.now();
-    shared::store::Recipient {
+    shared::model::Recipient {
         id: Uuid::now_v7(),
         organization: org.clone(),
         notification: notification.clone(),
-        kind: shared::store::RecipientKind::EmbedUser,
+        kind: shared::model::RecipientKind::EmbedUser,
         email: Email::parse(&format!("r{n}@example.com")).unwrap_or_else(|e| panic!("{e}")),
         phone: None,
         username: None,
-        embed: Some(shared::store::EmbedProfile {
+        embed: Some(shared::model::EmbedProfile {
             tenant_name: "t".into(),
             external_id: format!("r{n}@example.com"),
             email: None,
             security_context: r#"{"a":1}"#.into(),
-            user_attributes: vec![shared::store::UserAttribute {
+            user_attributes: vec![shared::model::UserAttribute {
                 name: "k".into(),
                 value: "v".into(),
             }],

@@ -213,7 +213,7 @@ async fn run(cli: Cli) -> Result<Shown, Failure> {
         .ok_or_else(|| Failure("no token: give --token or set HERALD_TOKEN".to_owned()))?;
     let org = match cli.org {
         Some(org) => org,
-        None => shared::auth::token_organization(&token)
+        None => shared::model::token::token_organization(&token)
             .map(|o| o.to_string())
             .ok_or_else(|| {
                 Failure("the token is not a Herald token (hrld_…); give --org".to_owned())

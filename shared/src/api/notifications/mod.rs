@@ -10,12 +10,13 @@ use super::input::{
     Fields, FromBody, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor,
 };
 use super::{Envelope, envelope};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::domain::{notifications, test_notifications};
-use crate::error::{ApiError, ApiResult, Problems};
+use crate::model::{Channel, Notification, Target};
 use crate::model::{EventSet, EventType, NotificationType, Permission, timestamp};
-use crate::store::{Channel, Notification, PageRequest, Target};
+use crate::ports::store::PageRequest;
 
 mod input;
 use super::input::notification_id;
@@ -172,10 +173,10 @@ pub struct NotificationPath {
     security(("bearer" = [])),
     responses(
         (status = 200, body = NotificationResponse),
-        (status = 400, body = crate::error::ErrorEnvelope, description = "malformed body (1000) or validation failed (1001), Slack's error included"),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 409, body = crate::error::ErrorEnvelope, description = "the organization has 100 notifications"),
-        (status = 413, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope),
+        (status = 400, body = crate::api::error::ErrorEnvelope, description = "malformed body (1000) or validation failed (1001), Slack's error included"),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 409, body = crate::api::error::ErrorEnvelope, description = "the organization has 100 notifications"),
+        (status = 413, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope),
     )
 )]
 pub async fn create(
@@ -206,8 +207,8 @@ pub async fn create(
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
     ),
     security(("bearer" = [])),
-    responses((status = 200, body = NotificationPageResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = NotificationPageResponse), (status = 403, body = crate::api::error::ErrorEnvelope), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -240,8 +241,8 @@ pub async fn list(
     tag = "Organization notifications",
     params(("organizationId" = String, Path), ("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = NotificationResponse), (status = 403, body = crate::error::ErrorEnvelope), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = NotificationResponse), (status = 403, body = crate::api::error::ErrorEnvelope), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn get(
     State(state): State<AppState>,
@@ -264,9 +265,9 @@ pub async fn get(
     params(("organizationId" = String, Path), ("id" = String, Path)),
     request_body = UpdateNotificationRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = NotificationResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = NotificationResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn update(
     State(state): State<AppState>,
@@ -289,8 +290,8 @@ pub async fn update(
     tag = "Organization notifications",
     params(("organizationId" = String, Path), ("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = DeletedResponse), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = DeletedResponse), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn remove(
     State(state): State<AppState>,
@@ -339,9 +340,9 @@ pub struct RotatedSecretResponse {
     tag = "Organization notifications",
     params(("organizationId" = String, Path), ("id" = String, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = RotatedSecretResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = RotatedSecretResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
@@ -383,9 +384,9 @@ pub struct TestQueuedResponse {
         ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
             description = "A repeat with the same key within 24 hours answers the first test's delivery and queues nothing.")),
     security(("bearer" = [])),
-    responses((status = 202, body = TestQueuedResponse), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 503, body = crate::error::ErrorEnvelope))
+    responses((status = 202, body = TestQueuedResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn test(
     State(state): State<AppState>,

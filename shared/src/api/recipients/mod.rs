@@ -21,12 +21,13 @@ use uuid::Uuid;
 use super::input::{
     Fields, JsonObject, PageQuery, PathParams, Reported, encode_cursor, notification_id,
 };
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
-use crate::auth::Principal;
 use crate::domain::recipients;
-use crate::error::{ApiError, ApiResult, Problems};
 use crate::model::{Email, NotificationId, NotificationType, OrgId, Permission};
-use crate::store::{EmbedProfile, PageRequest, Recipient, RecipientKind, UserAttribute};
+use crate::model::{EmbedProfile, Recipient, RecipientKind, UserAttribute};
+use crate::ports::store::PageRequest;
 
 mod input;
 pub use input::{AddRecipientsRequest, Wanted};
@@ -155,10 +156,10 @@ async fn recipients_target(
     security(("bearer" = [])),
     responses(
         (status = 200, body = AddRecipientsResponse),
-        (status = 400, body = crate::error::ErrorEnvelope, description = "every bad recipient, by index; nothing written"),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 403, body = crate::error::ErrorEnvelope),
-        (status = 404, body = crate::error::ErrorEnvelope), (status = 413, body = crate::error::ErrorEnvelope),
-        (status = 503, body = crate::error::ErrorEnvelope),
+        (status = 400, body = crate::api::error::ErrorEnvelope, description = "every bad recipient, by index; nothing written"),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope), (status = 413, body = crate::api::error::ErrorEnvelope),
+        (status = 503, body = crate::api::error::ErrorEnvelope),
     )
 )]
 pub async fn add(
@@ -213,8 +214,8 @@ pub async fn add(
         ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
     ),
     security(("bearer" = [])),
-    responses((status = 200, body = RecipientPage), (status = 403, body = crate::error::ErrorEnvelope), (status = 400, body = crate::error::ErrorEnvelope),
-        (status = 401, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = RecipientPage), (status = 403, body = crate::api::error::ErrorEnvelope), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -265,8 +266,8 @@ pub async fn list(
     tag = "Notification recipients",
     params(("deploymentId" = String, Path), ("id" = String, Path), ("recipientId" = String, Path, description = "a userId or embedUserId")),
     security(("bearer" = [])),
-    responses((status = 200, body = RecipientDeleted), (status = 401, body = crate::error::ErrorEnvelope),
-        (status = 403, body = crate::error::ErrorEnvelope), (status = 404, body = crate::error::ErrorEnvelope))
+    responses((status = 200, body = RecipientDeleted), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn remove(
     State(state): State<AppState>,

@@ -1,0 +1,201 @@
+//! Organizations, users and tokens on DynamoDB: uniqueness by pointer items written in the same
+//! transaction as the record (`USERNAME#`, `EMAIL#`).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue as Av;
+use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem};
+use uuid::Uuid;
+
+use super::keys::{EXISTS, NOT_EXISTS, pk};
+use super::{DynamoStore, Item, TransactOutcome, build, item, key, record, unavailable};
+use crate::model::{Email, OrgId, TokenId, Username};
+use crate::model::{Organization, TokenRecord, User};
+use crate::ports::store::{Page, PageRequest, StoreError, StoreResult, Unique};
+
+/// Maps the failed indexes of a `[org check, user, username, email]` transaction.
+fn user_conflicts(failed: &[usize], offset: usize) -> Vec<Unique> {
+    let mut out = Vec::new();
+    for i in failed {
+        match i.checked_sub(offset) {
+            Some(1) => out.push(Unique::Username),
+            Some(2) => out.push(Unique::Email),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl DynamoStore {
+    fn user_items(&self, user: &User) -> StoreResult<Vec<TransactWriteItem>> {
+        let pk = pk(&user.organization);
+        let pointer = |sk: String| -> StoreResult<Item> {
+            let mut it = key(pk.clone(), sk);
+            it.insert("userId".into(), Av::S(user.id.to_string()));
+            Ok(it)
+        };
+        Ok(vec![
+            self.put(
+                item(pk.clone(), format!("USER#{}", user.id), user)?,
+                NOT_EXISTS,
+            )?,
+            self.put(
+                pointer(format!("USERNAME#{}", user.username.key()))?,
+                NOT_EXISTS,
+            )?,
+            self.put(pointer(format!("EMAIL#{}", user.email))?, NOT_EXISTS)?,
+        ])
+    }
+
+    fn org_exists_check(&self, org: &OrgId) -> StoreResult<TransactWriteItem> {
+        let check = build(
+            ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk(org), "ORG".into())))
+                .condition_expression(EXISTS)
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().condition_check(check).build())
+    }
+}
+
+#[async_trait]
+impl crate::ports::store::OrganizationStore for DynamoStore {
+    async fn create_organization(
+        &self,
+        org: &Organization,
+        admin: &User,
+        token: &TokenRecord,
+    ) -> StoreResult<()> {
+        let pk = pk(&org.id);
+        let mut org_item = item(pk.clone(), "ORG".into(), org)?;
+        org_item.insert("notificationCount".into(), Av::N("0".into()));
+        let mut items = vec![self.put(org_item, NOT_EXISTS)?];
+        items.extend(self.user_items(admin)?);
+        items.push(self.put(item(pk, format!("TOKEN#{}", token.id), token)?, NOT_EXISTS)?);
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(()),
+            TransactOutcome::ConditionsFailed(failed) if failed.contains(&0) => {
+                Err(StoreError::Conflict(vec![Unique::OrganizationId]))
+            }
+            TransactOutcome::ConditionsFailed(failed) => {
+                Err(StoreError::Conflict(user_conflicts(&failed, 0)))
+            }
+        }
+    }
+
+    async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
+        self.get(pk(id), "ORG".into()).await
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let mut items = vec![self.org_exists_check(&user.organization)?];
+        items.extend(self.user_items(user)?);
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(()),
+            TransactOutcome::ConditionsFailed(failed) if failed.contains(&0) => {
+                Err(StoreError::NotFound)
+            }
+            TransactOutcome::ConditionsFailed(failed) => {
+                Err(StoreError::Conflict(user_conflicts(&failed, 1)))
+            }
+        }
+    }
+
+    async fn get_user(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<User>> {
+        self.get(pk(org), format!("USER#{id}")).await
+    }
+
+    async fn find_user_by_username(
+        &self,
+        org: &OrgId,
+        username: &Username,
+    ) -> StoreResult<Option<User>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Pointer {
+            user_id: Uuid,
+        }
+        let pointer: Option<Pointer> = self
+            .get(pk(org), format!("USERNAME#{}", username.key()))
+            .await?;
+        match pointer {
+            Some(p) => self.get_user(org, p.user_id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn list_users(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<User>> {
+        self.query_page(pk(org), "USER#", page).await
+    }
+
+    async fn get_users(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<User>> {
+        let keys = ids
+            .iter()
+            .map(|id| key(pk(org), format!("USER#{id}")))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .into_iter()
+            .map(record)
+            .collect()
+    }
+
+    async fn find_users_by_email(&self, org: &OrgId, emails: &[Email]) -> StoreResult<Vec<User>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Pointer {
+            user_id: Uuid,
+        }
+        let keys = emails
+            .iter()
+            .map(|e| key(pk(org), format!("EMAIL#{e}")))
+            .collect();
+        let ids = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|item| record::<Pointer>(item).map(|p| p.user_id))
+            .collect::<StoreResult<Vec<Uuid>>>()?;
+        self.get_users(org, &ids).await
+    }
+
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        let items = vec![
+            self.org_exists_check(&token.organization)?,
+            self.put(
+                item(
+                    pk(&token.organization),
+                    format!("TOKEN#{}", token.id),
+                    token,
+                )?,
+                NOT_EXISTS,
+            )?,
+        ];
+        match self.transact(items).await? {
+            TransactOutcome::Done => Ok(()),
+            TransactOutcome::ConditionsFailed(failed) if failed.contains(&0) => {
+                Err(StoreError::NotFound)
+            }
+            TransactOutcome::ConditionsFailed(_) => {
+                Err(StoreError::Conflict(vec![Unique::TokenId]))
+            }
+        }
+    }
+
+    async fn get_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<Option<TokenRecord>> {
+        self.get(pk(org), format!("TOKEN#{id}")).await
+    }
+
+    async fn delete_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(org), format!("TOKEN#{id}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}

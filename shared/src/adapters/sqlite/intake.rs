@@ -1,0 +1,61 @@
+//! The event intake on the embedded database: the store and the queues are one SQLite database,
+//! so an event, its key and its fan-out message commit in one transaction, as do a delivery
+//! queued again and its message.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::Sqlite;
+use super::deliveries::record_event;
+use super::queue::{DELIVERIES, FANOUT, enqueue};
+use super::redelivery::requeue;
+use crate::model::{Delivery, Event, EventCreated};
+use crate::ports::intake::{EventIntake, requeued_message};
+use crate::ports::queue::FanoutMessage;
+use crate::ports::store::{StoreError, StoreResult};
+
+#[async_trait]
+impl EventIntake for Sqlite {
+    async fn accept(
+        &self,
+        event: &Event,
+        key_expires: OffsetDateTime,
+    ) -> StoreResult<EventCreated> {
+        let message = serde_json::to_string(&FanoutMessage::first(event))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let event = event.clone();
+        self.write(move |conn| {
+            let created = record_event(conn, &event, key_expires)?;
+            if created == EventCreated::New {
+                enqueue(conn, FANOUT, [message.as_str()])?;
+            }
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn requeue(
+        &self,
+        deliveries: &[Delivery],
+        now: OffsetDateTime,
+    ) -> StoreResult<Vec<bool>> {
+        let messages = deliveries
+            .iter()
+            .map(|d| serde_json::to_string(&requeued_message(d, now)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (deliveries, at) = (deliveries.to_vec(), crate::model::timestamp::format(now));
+        self.write(move |conn| {
+            let mut answers = Vec::with_capacity(deliveries.len());
+            for (d, message) in deliveries.iter().zip(&messages) {
+                let queued = requeue(conn, d, &at)?;
+                if queued {
+                    enqueue(conn, DELIVERIES, [message.as_str()])?;
+                }
+                answers.push(queued);
+            }
+            Ok(answers)
+        })
+        .await
+    }
+}

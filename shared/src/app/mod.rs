@@ -1,0 +1,274 @@
+//! The application state: what every handler, worker and host is built over — the store, the two
+//! queues, the event intake, the configuration, the clock and the resolver — and its builders for
+//! the two backends (the embedded database; DynamoDB and SQS).
+
+pub mod local;
+
+use std::sync::Arc;
+
+use crate::adapters::Transports;
+use crate::adapters::dynamodb::DynamoStore;
+use crate::adapters::http::SystemResolver;
+use crate::adapters::http::slack_oauth::SlackOAuth;
+use crate::adapters::intake::RecordThenQueue;
+use crate::adapters::secrets::Secret;
+use crate::adapters::sqlite::Sqlite;
+use crate::adapters::sqlite::queue::SqliteQueue;
+use crate::adapters::sqs::SqsQueue;
+use crate::config::{Config, ConfigError};
+use crate::model::{Clock, SystemClock};
+use crate::ports::intake::EventIntake;
+use crate::ports::net::Resolver;
+use crate::ports::queue::{
+    DeliveryMessage, FanoutMessage, MAX_RECEIVES, Queue, QueueError, QueueMessage,
+};
+use crate::ports::slack::SlackInstaller;
+use crate::ports::store::Store;
+use crate::ports::transport::Transport;
+use crate::telemetry::Metrics;
+
+/// Everything a handler needs, built once per process and shared.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// The delivery queue (the sender's input).
+    pub queue: Arc<dyn Queue<DeliveryMessage>>,
+    /// The fan-out queue (emitted events, one chunk per message).
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+    /// Records an event and queues its fan-out, as one unit.
+    pub intake: Arc<dyn EventIntake>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub resolver: Arc<dyn Resolver>,
+    pub slack: Arc<dyn SlackInstaller>,
+    /// The operator's secret (`HERALD_OPERATOR_TOKEN`, or its SSM parameter), read when an
+    /// operator call comes.
+    pub operator_token: Secret,
+    /// Where the sender's and the fan-out's metrics go: off, but in their Lambda functions.
+    pub metrics: Metrics,
+}
+
+/// The store and the queues a state runs on.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub queue: Arc<dyn Queue<DeliveryMessage>>,
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+    pub intake: Arc<dyn EventIntake>,
+}
+
+impl Backends {
+    /// The embedded database: its store, both its queues, and events accepted in one
+    /// transaction with their fan-out message. A delivery message goes to the dead letters after
+    /// `delivery_attempts` receives (the retry schedule's attempts).
+    pub fn sqlite(db: Sqlite, delivery_attempts: u32) -> Self {
+        Self {
+            queue: Arc::new(SqliteQueue::<DeliveryMessage>::new(
+                db.clone(),
+                crate::adapters::sqlite::queue::DELIVERIES,
+                delivery_attempts,
+            )),
+            fanout: Arc::new(SqliteQueue::<FanoutMessage>::new(
+                db.clone(),
+                crate::adapters::sqlite::queue::FANOUT,
+                MAX_RECEIVES,
+            )),
+            intake: Arc::new(db.clone()),
+            store: Arc::new(db),
+        }
+    }
+
+    /// A store and two queues that are separate services (DynamoDB and SQS): an event is
+    /// recorded, then queued.
+    pub fn separate(
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue<DeliveryMessage>>,
+        fanout: Arc<dyn Queue<FanoutMessage>>,
+    ) -> Self {
+        Self {
+            intake: Arc::new(RecordThenQueue {
+                store: store.clone(),
+                fanout: fanout.clone(),
+                deliveries: queue.clone(),
+            }),
+            store,
+            queue,
+            fanout,
+        }
+    }
+}
+
+impl AppState {
+    /// State over `backends`, with the system clock and resolver.
+    pub fn new(config: Config, backends: Backends) -> Self {
+        Self {
+            store: backends.store,
+            queue: backends.queue,
+            fanout: backends.fanout,
+            intake: backends.intake,
+            slack: Arc::new(SlackOAuth::new(&config)),
+            operator_token: Secret::configured(
+                config.operator_token.as_deref(),
+                config.operator_token_parameter.as_deref(),
+            ),
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+            resolver: Arc::new(SystemResolver),
+            metrics: Metrics::off(),
+        }
+    }
+
+    /// State on the embedded database (the local server, and the fast tests).
+    pub fn on_sqlite(config: Config, db: Sqlite) -> Self {
+        let attempts = config.retry_schedule.attempts();
+        Self::new(config, Backends::sqlite(db, attempts))
+    }
+
+    /// State on DynamoDB and the queues `queue` makes, from the standard AWS variables (a Lambda
+    /// function: the DynamoDB client created here, once; the SQS client on first use). A function
+    /// binary that never enqueues passes [`no_queue`], so it does not link the SQS client.
+    pub async fn on_aws_from_env(config: Config, queue: QueueFactory) -> Result<Self, ConfigError> {
+        Ok(Self::on_aws(
+            config,
+            crate::adapters::aws::sdk_config().await?,
+            queue,
+        ))
+    }
+
+    /// State on DynamoDB and the queues `queue` makes, from an SDK configuration the caller
+    /// already has (the sender builds its SES and SNS clients from the same one).
+    pub fn on_aws(config: Config, aws: aws_config::SdkConfig, queue: QueueFactory) -> Self {
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            config.table_name.clone(),
+        )
+        .with_retention(config.retention);
+        let queues = queue(aws, &config);
+        Self::new(
+            config,
+            Backends::separate(Arc::new(store), queues.deliveries, queues.fanout),
+        )
+    }
+
+    /// Replaces the fan-out queue (tests wrap it to make it fail). Events are then recorded and
+    /// queued in two steps, as on AWS: a transaction cannot span a queue it does not own.
+    pub fn with_fanout(mut self, fanout: Arc<dyn Queue<FanoutMessage>>) -> Self {
+        self.intake = Arc::new(RecordThenQueue {
+            store: self.store.clone(),
+            fanout: fanout.clone(),
+            deliveries: self.queue.clone(),
+        });
+        self.fanout = fanout;
+        self
+    }
+
+    /// Replaces the delivery queue (tests wrap it to make it fail); deliveries queued again go
+    /// through it too, in two steps as on AWS.
+    pub fn with_queue(mut self, queue: Arc<dyn Queue<DeliveryMessage>>) -> Self {
+        self.intake = Arc::new(RecordThenQueue {
+            store: self.store.clone(),
+            fanout: self.fanout.clone(),
+            deliveries: queue.clone(),
+        });
+        self.queue = queue;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the operator's secret (tests read it from moto's SSM).
+    pub fn with_operator_token(mut self, secret: Secret) -> Self {
+        self.operator_token = secret;
+        self
+    }
+
+    /// Sends the sender's and the fan-out's metrics to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.resolver = resolver;
+        self
+    }
+
+    /// The sender's transports on this state's configuration and resolver: webhooks and Slack
+    /// over HTTP, email and SMS through `mail`.
+    pub fn transports(&self, mail: Arc<dyn Transport>) -> reqwest::Result<Transports> {
+        Transports::new(
+            self.resolver.clone(),
+            self.config.allow_private_targets,
+            self.config.slack_api_url.clone(),
+            mail,
+        )
+    }
+}
+
+/// The two queues of the AWS backend.
+pub struct Queues {
+    pub deliveries: Arc<dyn Queue<DeliveryMessage>>,
+    pub fanout: Arc<dyn Queue<FanoutMessage>>,
+}
+
+/// Makes the AWS backend's queues from the shared SDK configuration.
+pub type QueueFactory = fn(aws_config::SdkConfig, &Config) -> Queues;
+
+/// The queues on SQS, at `HERALD_DELIVERY_QUEUE_URL` and `HERALD_FANOUT_QUEUE_URL`. Without a URL
+/// every send fails (503); the functions that enqueue refuse to start without theirs.
+pub fn sqs_queue(aws: aws_config::SdkConfig, config: &Config) -> Queues {
+    let url = |u: &Option<String>| u.clone().unwrap_or_default();
+    Queues {
+        deliveries: Arc::new(SqsQueue::<DeliveryMessage>::new(
+            aws.clone(),
+            url(&config.delivery_queue_url),
+        )),
+        fanout: Arc::new(SqsQueue::<FanoutMessage>::new(
+            aws,
+            url(&config.fanout_queue_url),
+        )),
+    }
+}
+
+/// For a function that never enqueues: every call fails (a bug if one happens).
+pub fn no_queue(_: aws_config::SdkConfig, _: &Config) -> Queues {
+    Queues {
+        deliveries: Arc::new(NoQueue),
+        fanout: Arc::new(NoQueue),
+    }
+}
+
+struct NoQueue;
+
+fn no_queue_error() -> QueueError {
+    QueueError::Unavailable("this function has no queue".into())
+}
+
+#[async_trait::async_trait]
+impl<M: QueueMessage> Queue<M> for NoQueue {
+    async fn send(&self, _: &[M]) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+
+    async fn send_delayed(&self, _: &[(M, std::time::Duration)]) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+
+    async fn receive(
+        &self,
+        _: usize,
+        _: std::time::Duration,
+    ) -> Result<Vec<crate::ports::queue::Received<M>>, QueueError> {
+        Err(no_queue_error())
+    }
+
+    async fn ack_all(&self, _: &[String]) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+
+    async fn delay(&self, _: &str, _: std::time::Duration) -> Result<(), QueueError> {
+        Err(no_queue_error())
+    }
+}

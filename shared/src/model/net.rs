@@ -1,0 +1,110 @@
+//! Outbound-target safety: webhook URLs must be absolute `https` (plain `http` only where private
+//! targets are allowed), and — unless private targets are allowed — their host must not be, or
+//! resolve to, a loopback, private, link-local, shared, unspecified, multicast or cloud-metadata
+//! address. Checked at creation ([`crate::ports::net::check_webhook_url`], which resolves the
+//! name); the sender checks again after its own DNS resolution.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use url::{Host, Url};
+
+/// Whether an address is one a webhook may never reach from a deployment that forbids private
+/// targets.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_forbidden_v4(v4),
+            None => is_forbidden_v6(v6),
+        },
+    }
+}
+
+fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // 169.254.0.0/16, AWS/GCP/Azure metadata included
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // 100.64.0.0/10 shared address space
+        || ip == Ipv4Addr::new(100, 100, 100, 200) // Alibaba Cloud metadata
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // 192.0.0.0/24 IETF protocol assignments
+        || a >= 240 // reserved
+}
+
+fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // fc00::/7 unique local (fd00:ec2::254, AWS metadata, included)
+        || (first & 0xffc0) == 0xfe80 // fe80::/10 link-local
+        || ip.to_ipv4().is_some_and(|v4| ip.segments()[..6] == [0; 6] && is_forbidden_v4(v4)) // ::a.b.c.d
+}
+
+pub(crate) const FORBIDDEN: &str =
+    "must not point to a loopback, private, link-local or metadata address";
+
+/// Everything [`crate::ports::net::check_webhook_url`] checks without DNS: the scheme, no credentials, a host, and
+/// (unless private targets are allowed) no forbidden address written as an IP. The sender uses
+/// this alone: its HTTP client's resolver applies the rule to names as it
+/// connects, so a send resolves a name once.
+pub fn check_webhook_url_shape(raw: &str, allow_private: bool) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|_| "must be an absolute URL".to_owned())?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        "http" => return Err("must use https".into()),
+        _ => return Err("must be an https URL".into()),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    let literal = match url.host().ok_or_else(|| "must have a host".to_owned())? {
+        Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
+        Host::Ipv6(v6) => Some(IpAddr::V6(v6)),
+        Host::Domain(_) => None,
+    };
+    if !allow_private && literal.is_some_and(is_forbidden) {
+        return Err(FORBIDDEN.into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_and_metadata_addresses_are_forbidden() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "fc00::1",
+        ] {
+            let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            assert!(is_forbidden(parsed), "{ip}");
+        }
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "8.8.8.8",
+        ] {
+            let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+            assert!(!is_forbidden(parsed), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The writes that span the store and a queue, each one unit — a 2xx means all of it is
+//! durable, a 503 means none is, and a retry is safe either way:
+//! - accepting an event: the event, its idempotency key and its first fan-out message;
+//! - queueing settled deliveries again (resend, recover): each delivery back to `queued` and its
+//!   message.
+//!
+//! On the embedded backend the store and the queue are one SQLite database: the three commit in
+//! one transaction. On AWS they are two services: the event and its key are written in one
+//! DynamoDB transaction, then the message is sent to SQS; if SQS refuses, the event and its key
+//! are deleted again (a compensating delete) before the 503. Deliveries queued again likewise:
+//! their conditional writes, then their messages, and their records put back as they were if SQS
+//! refuses. (A Lambda that dies between the two leaves a delivery `queued` without a message: the
+//! one gap of the AWS host, as for an event recorded without its fan-out message.)
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::model::{Delivery, Event, EventCreated};
+use crate::ports::queue::DeliveryMessage;
+use crate::ports::store::StoreResult;
+
+/// Records an event with its idempotency key (until `key_expires`) and queues its fan-out.
+#[async_trait]
+pub trait EventIntake: Send + Sync + 'static {
+    /// `New` once the event, its key and its fan-out message are all durable; a replay or a
+    /// reused key writes nothing.
+    async fn accept(&self, event: &Event, key_expires: OffsetDateTime)
+    -> StoreResult<EventCreated>;
+    /// Puts settled deliveries (as read: `sent` or `failed`) back on the delivery queue for one
+    /// more round ([`crate::ports::store::DeliveryStore::requeue_deliveries`] and their messages).
+    /// One answer per delivery: `true` where this call queued it, `false` where it had changed
+    /// since it was read (another resend or recover took it, or it is no longer settled).
+    async fn requeue(&self, deliveries: &[Delivery], now: OffsetDateTime)
+    -> StoreResult<Vec<bool>>;
+}
+
+/// The message of a delivery queued again.
+pub fn requeued_message(delivery: &Delivery, now: OffsetDateTime) -> DeliveryMessage {
+    DeliveryMessage {
+        delivery: delivery.requeued(now),
+        slot: None,
+    }
+}

@@ -1,0 +1,11 @@
+//! The ports: what the domain and the workers need from the world, as traits — the store
+//! ([`store`]), the queues ([`queue`]), the event intake ([`intake`]), the transports
+//! ([`transport`]), name resolution ([`net`]) and Slack installs ([`slack`]). The adapters
+//! implement them; the edge picks which.
+
+pub mod intake;
+pub mod net;
+pub mod queue;
+pub mod slack;
+pub mod store;
+pub mod transport;

@@ -1,0 +1,464 @@
+//! Fan-out: turns one emitted event into its deliveries, one bounded chunk per fan-out
+//! message, so that an event with 100,000 recipients never comes near a Lambda time limit.
+//!
+//! The first message of an event makes one delivery per Slack or webhook notification subscribed
+//! to its type, plus the first page of recipients of the first subscribed email or SMS
+//! notification; each later message does one more page ([`CHUNK`] recipients), and queues the next
+//! before it is acknowledged. Recipients filtered out by their preferences (§4) or the delivery
+//! mode (§5) are recorded as `skipped` with the reason, and not queued.
+//!
+//! A chunk writes only the deliveries it skips; the others go on the queue whole, and are first
+//! recorded by the sender's claim (two writes per delivery in all: the claim and the settlement).
+//! Repeats are harmless: delivery ids are UUIDv5s of (event, notification, recipient), so a
+//! repeated chunk queues the same deliveries again, and the claim drops any already made.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures_util::{StreamExt, stream};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::domain::Error;
+use crate::model::{
+    Channel, Delivery, DeliveryFilter, Event, Notification, Recipient, Settings, Target,
+};
+use crate::model::{DeliveryMode, DeliveryStatus, OrgId};
+use crate::ports::queue::{DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Received};
+use crate::ports::store::PageRequest;
+use crate::templates::SystemTemplate;
+use crate::workers::sender::Memo;
+
+/// Recipients per fan-out message.
+pub const CHUNK: usize = 500;
+
+/// Handles a batch of fan-out messages: each message's receipt and what becomes of it (see
+/// [`crate::ports::queue::apply`]). The batch's jobs run concurrently, then what they produced is
+/// written together (one write of skipped deliveries, one send per queue); a job's message is
+/// acknowledged only once that is done, and comes back otherwise (its work is idempotent).
+pub async fn process_batch(
+    state: &AppState,
+    batch: Vec<Received<FanoutMessage>>,
+) -> Vec<(String, Disposition)> {
+    let reads = BatchReads::default();
+    let reads = &reads;
+    let results: Vec<(Received<FanoutMessage>, Result<Produced, Error>)> = stream::iter(batch)
+        .map(|received| async move {
+            let produced = match &received.message {
+                FanoutMessage::Event {
+                    organization,
+                    event,
+                    position,
+                } => fan_out(state, reads, organization, *event, position.as_ref()).await,
+                FanoutMessage::Resume { organization } => resume(state, organization).await,
+                FanoutMessage::Recover {
+                    organization,
+                    notification,
+                    since,
+                    until,
+                    after,
+                } => {
+                    let window = crate::domain::deliveries::Window {
+                        since: *since,
+                        until: *until,
+                    };
+                    crate::domain::deliveries::recover_chunk(
+                        state,
+                        organization,
+                        notification,
+                        window,
+                        after.clone(),
+                    )
+                    .await
+                    .map(|next| Produced {
+                        next: next.into_iter().collect(),
+                        ..Produced::default()
+                    })
+                }
+            };
+            (received, produced)
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let mut answers = Vec::with_capacity(results.len());
+    let mut all = Produced::default();
+    let mut done = Vec::new();
+    let mut sizes = Vec::new();
+    for (received, produced) in results {
+        match produced {
+            Ok(produced) => {
+                if matches!(received.message, FanoutMessage::Event { .. }) {
+                    sizes.push((produced.queued.len() + produced.skipped.len()) as u64);
+                }
+                all.add(produced);
+                done.push(received.receipt);
+            }
+            Err(e) => {
+                tracing::warn!(job = ?received.message, error = %e, "fan-out job failed; its message comes back");
+                answers.push((received.receipt, Disposition::Leave));
+            }
+        }
+    }
+    let disposition = match write(state, all).await {
+        Ok(()) => {
+            state.metrics.fanout_sizes(state.clock.now(), &sizes);
+            Disposition::Ack
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "fan-out results not written; their messages come back");
+            Disposition::Leave
+        }
+    };
+    answers.extend(done.into_iter().map(|receipt| (receipt, disposition)));
+    answers
+}
+
+/// What fan-out jobs produced, to be written once they are done.
+#[derive(Debug, Default)]
+pub struct Produced {
+    /// Deliveries settled at birth (skipped by preference or delivery mode): recorded.
+    skipped: Vec<Delivery>,
+    /// Deliveries to make: queued (a queued delivery's message is its only record until the
+    /// sender claims it).
+    queued: Vec<DeliveryMessage>,
+    /// Held deliveries whose message is queued above: released once it is.
+    released: Vec<Delivery>,
+    /// The fan-out jobs that go on after these (the next chunk, the next round of a resume).
+    next: Vec<FanoutMessage>,
+}
+
+impl Produced {
+    fn add(&mut self, other: Produced) {
+        self.skipped.extend(other.skipped);
+        self.queued.extend(other.queued);
+        self.released.extend(other.released);
+        self.next.extend(other.next);
+    }
+}
+
+/// Writes what jobs produced, in the order that keeps a crash at any point harmless: deliveries,
+/// then the release of held ones whose messages are already queued, then the jobs that go on.
+async fn write(state: &AppState, produced: Produced) -> Result<(), Error> {
+    state.store.put_deliveries(&produced.skipped).await?;
+    state.queue.send(&produced.queued).await?;
+    for released in state.store.release_held_all(&produced.released).await {
+        released?;
+    }
+    state.fanout.send(&produced.next).await?;
+    Ok(())
+}
+
+/// What the fan-out jobs of a batch share, read once per batch: each organization's settings and
+/// notifications (a batch lives for a moment; its jobs see the same configuration).
+#[derive(Default)]
+pub struct BatchReads {
+    settings: Memo<OrgId, Option<Arc<Settings>>>,
+    notifications: Memo<OrgId, Arc<Vec<Notification>>>,
+}
+
+impl BatchReads {
+    async fn settings(
+        &self,
+        state: &AppState,
+        org: &OrgId,
+    ) -> Result<Option<Arc<Settings>>, Error> {
+        self.settings
+            .get(org.clone(), || async {
+                Ok(state.store.get_settings(org).await?.map(Arc::new))
+            })
+            .await
+    }
+
+    /// The organization's enabled notifications subscribed to the event's type, in id order.
+    async fn subscribed(
+        &self,
+        state: &AppState,
+        event: &Event,
+    ) -> Result<Vec<Notification>, Error> {
+        let all = self
+            .notifications
+            .get(event.organization.clone(), || async {
+                notifications(state, &event.organization)
+                    .await
+                    .map(Arc::new)
+            })
+            .await?;
+        Ok(all
+            .iter()
+            .filter(|n| n.enabled && n.events.contains(event.kind))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Does one chunk of an event's fan-out: its deliveries, and the next chunk's message if there
+/// is one.
+pub async fn fan_out(
+    state: &AppState,
+    reads: &BatchReads,
+    org: &OrgId,
+    event: Uuid,
+    position: Option<&FanoutPosition>,
+) -> Result<Produced, Error> {
+    let Some(event) = state.store.get_event(org, event).await? else {
+        // Removed after its fan-out could not be queued: it never happened.
+        return Ok(Produced::default());
+    };
+    let Some(settings) = reads.settings(state, org).await? else {
+        return Ok(Produced::default()); // the organization is gone
+    };
+    let notifications = reads.subscribed(state, &event).await?;
+    let template = crate::workers::sender::event_template(event.kind);
+    let now = state.clock.now();
+    let mut deliveries = Vec::new();
+    let people: Vec<&Notification> = notifications
+        .iter()
+        .filter(|n| matches!(n.target, Target::Email | Target::Sms))
+        .collect();
+    let (current, after, chunk) = match position {
+        None => {
+            for n in notifications
+                .iter()
+                .filter(|n| matches!(n.target, Target::Slack(_) | Target::Webhook(_)))
+            {
+                let channel = match n.target {
+                    Target::Slack(_) => Channel::Slack {
+                        notification: n.id.clone(),
+                    },
+                    _ => Channel::Webhook {
+                        notification: n.id.clone(),
+                    },
+                };
+                deliveries.push(delivery(
+                    &event,
+                    template,
+                    &settings,
+                    &n.id.to_string(),
+                    None,
+                    channel,
+                    now,
+                ));
+            }
+            (people.first().map(|n| n.id.clone()), None, 0)
+        }
+        Some(p) => (Some(p.notification.clone()), p.after.clone(), p.chunk),
+    };
+    let mut next = None;
+    if let Some(current) = current
+        && let Some(n) = people.iter().find(|n| n.id == current)
+    {
+        {
+            let page = state
+                .store
+                .list_recipients(
+                    org,
+                    &n.id,
+                    &PageRequest {
+                        limit: CHUNK,
+                        after,
+                    },
+                )
+                .await?;
+            deliveries.extend(
+                people_deliveries(state, &event, template, &settings, n, &page.items, now).await?,
+            );
+            next = match page.next {
+                Some(after) => Some(FanoutPosition {
+                    notification: n.id.clone(),
+                    after: Some(after),
+                    chunk: chunk + 1,
+                }),
+                None => people
+                    .iter()
+                    .skip_while(|p| p.id != n.id)
+                    .nth(1)
+                    .map(|p| FanoutPosition {
+                        notification: p.id.clone(),
+                        after: None,
+                        chunk: chunk + 1,
+                    }),
+            };
+        }
+    }
+    let (skipped, queued): (Vec<Delivery>, Vec<Delivery>) = deliveries
+        .into_iter()
+        .partition(|d| d.status == DeliveryStatus::Skipped);
+    Ok(Produced {
+        skipped,
+        queued: queued
+            .into_iter()
+            .map(|delivery| DeliveryMessage {
+                delivery,
+                slot: None,
+            })
+            .collect(),
+        released: Vec::new(),
+        next: next
+            .map(|position| FanoutMessage::Event {
+                organization: org.clone(),
+                event: event.id,
+                position: Some(position),
+            })
+            .into_iter()
+            .collect(),
+    })
+}
+
+/// Every notification of the organization, in id order.
+async fn notifications(state: &AppState, org: &OrgId) -> Result<Vec<Notification>, Error> {
+    let mut out = Vec::new();
+    let mut page = PageRequest {
+        limit: 100,
+        after: None,
+    };
+    loop {
+        let got = state.store.list_notifications(org, &page).await?;
+        out.extend(got.items);
+        match got.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn delivery(
+    event: &Event,
+    template: &SystemTemplate,
+    settings: &Settings,
+    target_key: &str,
+    user: Option<Uuid>,
+    channel: Channel,
+    now: time::OffsetDateTime,
+) -> Delivery {
+    Delivery {
+        id: Uuid::new_v5(&event.id, target_key.as_bytes()),
+        organization: event.organization.clone(),
+        event: Some(event.id),
+        template: template.id,
+        user,
+        channel,
+        notification: None,
+        language: settings.default_language(),
+        data: None,
+        status: DeliveryStatus::Queued,
+        attempts: 0,
+        round: 0,
+        history: Vec::new(),
+        last_error: None,
+        reason: None,
+        lease_until: None,
+        // The event's time: the delivery log lists deliveries in the order of their events.
+        created_at: event.created_at,
+        updated_at: now,
+    }
+}
+
+/// One delivery per recipient of an email or SMS notification, `skipped` where preferences or
+/// the delivery mode say so.
+async fn people_deliveries(
+    state: &AppState,
+    event: &Event,
+    template: &SystemTemplate,
+    settings: &Settings,
+    notification: &Notification,
+    recipients: &[Recipient],
+    now: time::OffsetDateTime,
+) -> Result<Vec<Delivery>, Error> {
+    let ids: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
+    let choices: HashMap<Uuid, bool> = state
+        .store
+        .template_preferences(&event.organization, template.id, &ids)
+        .await?;
+    let whitelist: Option<HashSet<Uuid>> = (settings.delivery_mode() == DeliveryMode::Whitelist)
+        .then(|| settings.whitelist().iter().copied().collect());
+    Ok(recipients
+        .iter()
+        .map(|r| {
+            let (channel, missing) = match notification.target {
+                Target::Sms => match &r.phone {
+                    Some(phone) => (Channel::Sms { to: phone.clone() }, None),
+                    None => (
+                        Channel::Email {
+                            to: r.email.clone(),
+                        },
+                        Some("no_phone"),
+                    ),
+                },
+                _ => (
+                    Channel::Email {
+                        to: r.email.clone(),
+                    },
+                    None,
+                ),
+            };
+            let key = format!("{}/{}", notification.id, r.id);
+            let mut d = delivery(event, template, settings, &key, Some(r.id), channel, now);
+            d.notification = Some(notification.id.clone());
+            let disabled = choices
+                .get(&r.id)
+                .copied()
+                .unwrap_or(!template.enabled_by_default);
+            let reason = if disabled {
+                Some("preference_disabled")
+            } else if whitelist.as_ref().is_some_and(|w| !w.contains(&r.id)) {
+                Some("not_whitelisted")
+            } else {
+                missing
+            };
+            if let Some(reason) = reason {
+                d.status = DeliveryStatus::Skipped;
+                d.reason = Some(reason.to_owned());
+            }
+            d
+        })
+        .collect())
+}
+
+/// Held deliveries released per round of a resume job.
+const RESUME_CHUNK: usize = 500;
+
+/// The resume job: one chunk of the organization's `held` deliveries queued again, then released
+/// (back to `queued`); if there may be more, the job goes on in a message of its own (bounded
+/// work per message). A delivery the sender claims before its release simply is not released
+/// (the claim takes held deliveries); a crash before the release leaves it held, and the job's
+/// message, left to come back, queues it again. Nothing is released while the notifier is paused
+/// again (the sender holds what it then meets).
+pub async fn resume(state: &AppState, org: &OrgId) -> Result<Produced, Error> {
+    let paused = state
+        .store
+        .get_settings(org)
+        .await?
+        .is_none_or(|s| s.notifier_paused);
+    if paused {
+        return Ok(Produced::default());
+    }
+    let filter = DeliveryFilter {
+        status: Some(DeliveryStatus::Held),
+        event: None,
+    };
+    let page = PageRequest {
+        limit: RESUME_CHUNK,
+        after: None,
+    };
+    let held = state.store.list_deliveries(org, &filter, &page).await?;
+    Ok(Produced {
+        skipped: Vec::new(),
+        queued: held
+            .items
+            .iter()
+            .map(|d| DeliveryMessage {
+                delivery: d.clone(),
+                slot: None,
+            })
+            .collect(),
+        released: held.items,
+        next: held
+            .next
+            .map(|_| FanoutMessage::Resume {
+                organization: org.clone(),
+            })
+            .into_iter()
+            .collect(),
+    })
+}
