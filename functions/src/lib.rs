@@ -12,11 +12,14 @@ use lambda_http::request::RequestContext;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use shared::adapters::Transports;
+use shared::adapters::inbox::QueueInbox;
 use shared::adapters::mail::aws::AwsSenders;
 use shared::api::{self, Route};
 use shared::app::{self, AppState};
 use shared::config::Config;
 use shared::model::Clock;
+use shared::ports::inbox::Taken;
+use shared::ports::queue::Disposition;
 use shared::ports::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
 use shared::ports::store::Store;
 use shared::telemetry::Metrics;
@@ -140,15 +143,26 @@ pub async fn fan_out(
     Ok(batch_response(back, &ids, unreadable))
 }
 
-/// The sender function's handler (SQS, `ReportBatchItemFailures`).
+/// The sender function's handler (SQS, `ReportBatchItemFailures`): the batch the event source
+/// mapping received, handled by the sender over `inbox` (SQS and DynamoDB, messages left to the
+/// mapping to delete); the messages that come back (delayed or left) are reported.
 pub async fn send(
     state: &AppState,
     transports: &Transports,
+    inbox: &QueueInbox,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let (batch, ids, unreadable) = received::<DeliveryMessage>(event.payload);
-    let results = shared::workers::sender::process_batch(state, transports, batch).await;
-    let back = shared::ports::queue::apply(&*state.queue, results, false).await;
+    let taken = batch
+        .into_iter()
+        .map(|r| Taken::received(r.receipt, r.message))
+        .collect();
+    let results = shared::workers::sender::process(state, transports, inbox, taken).await;
+    let back = results
+        .into_iter()
+        .filter(|(_, d)| !matches!(d, Disposition::Ack))
+        .map(|(receipt, _)| receipt)
+        .collect();
     Ok(batch_response(back, &ids, unreadable))
 }
 
@@ -227,9 +241,14 @@ pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
     let metrics = Metrics::emf_on_stdout(config.metrics_namespace.clone());
     let state = AppState::on_aws(config, aws, app::sqs_queue).with_metrics(metrics);
     let transports = state.transports(mail)?;
-    let (state, transports) = (&state, &transports);
+    let inbox = QueueInbox {
+        queue: state.queue.clone(),
+        store: state.store.clone(),
+        ack: false,
+    };
+    let (state, transports, inbox) = (&state, &transports, &inbox);
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
-        send(state, transports, event).await
+        send(state, transports, inbox, event).await
     }))
     .await
 }

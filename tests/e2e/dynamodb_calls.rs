@@ -261,9 +261,12 @@ mod moto {
             .unwrap_or_else(|e| panic!("{e}"));
         let mut batches = 0;
         loop {
-            let done = consume(&*state.queue, Duration::from_secs(60), |batch| {
-                shared::workers::sender::process_batch(&state, &transports, batch)
-            })
+            let done = shared::workers::sender::round(
+                &state,
+                &transports,
+                &*state.inbox,
+                Duration::from_secs(60),
+            )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
             if done.is_empty() {

@@ -181,7 +181,7 @@ pub(crate) async fn seed(store: &dyn Store) {
         round: 0,
         history: Vec::new(),
         last_error: None,
-        reason: Some("not_whitelisted".into()),
+        reason: Some(shared::model::SkipReason::NotWhitelisted),
         lease_until: None,
         created_at: now,
         updated_at: now,
@@ -418,7 +418,13 @@ async fn the_sender_sample_event_sends_its_delivery_and_reports_the_unreadable_r
     );
     let outbox = Arc::new(shared::adapters::mail::outbox::Outbox::new());
     let transports = parse(state.transports(outbox.clone()));
-    let response = functions::send(&state, &transports, sqs_event("sender")).await;
+    // As the sender function runs it: the batch its event source mapping received.
+    let inbox = shared::adapters::inbox::QueueInbox {
+        queue: state.queue.clone(),
+        store: state.store.clone(),
+        ack: false,
+    };
+    let response = functions::send(&state, &transports, &inbox, sqs_event("sender")).await;
     let response = response.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         failures(&response),

@@ -127,7 +127,10 @@ fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
     // Version 1's layout, holding a failed webhook delivery of that time.
     let dir = database_then(
         "DROP TABLE send_slots; DROP TABLE operational_webhooks;
-         DROP INDEX deliveries_by_id; DROP INDEX deliveries_failed;
+         DROP INDEX deliveries_by_id; DROP INDEX deliveries_failed; DROP INDEX deliveries_visible;
+         ALTER TABLE deliveries DROP COLUMN visible_at;
+         ALTER TABLE deliveries DROP COLUMN receives;
+         ALTER TABLE deliveries DROP COLUMN slot;
          ALTER TABLE deliveries DROP COLUMN notification;
          ALTER TABLE deliveries DROP COLUMN round;
          ALTER TABLE deliveries DROP COLUMN history;
@@ -175,6 +178,92 @@ fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(plan.contains("deliveries_failed"), "{plan}");
+}
+
+/// Version 5's delivery queue was messages beside the rows: version 6 makes each message its
+/// delivery's row entry. A message of a delivery not yet recorded (the message was its record)
+/// becomes its row, queued; a message of a recorded delivery (a held one, released) makes that
+/// row's entry; each keeps its visibility, its receives and its slot.
+#[test]
+fn a_database_of_schema_version_5_keeps_its_queued_deliveries_as_their_rows() {
+    let org = shared::model::OrgId::generate();
+    let to = shared::model::Email::parse("ann@example.com").unwrap_or_else(|e| panic!("{e}"));
+    let new = herald_tests::queued_delivery(&org, uuid::Uuid::now_v7(), to.clone());
+    let held = shared::model::Delivery {
+        status: shared::model::DeliveryStatus::Held,
+        attempts: 1,
+        ..herald_tests::queued_delivery(&org, uuid::Uuid::now_v7(), to)
+    };
+    let slot = shared::model::timestamp::parse("2100-01-01T00:00:05.000Z")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let message = |d: &shared::model::Delivery, slot| {
+        serde_json::to_string(&shared::ports::queue::DeliveryMessage {
+            delivery: d.clone(),
+            slot,
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .replace('\'', "''")
+    };
+    let record = serde_json::to_string(&held).unwrap_or_else(|e| panic!("{e}"));
+    // Visible in 2100: the server that migrates them does not take them meanwhile.
+    let dir = database_then(&format!(
+        "DROP INDEX deliveries_visible;
+         ALTER TABLE deliveries DROP COLUMN visible_at;
+         ALTER TABLE deliveries DROP COLUMN receives;
+         ALTER TABLE deliveries DROP COLUMN slot;
+         INSERT INTO deliveries (org, list_key, status, attempts, updated_at, record, round)
+            VALUES ('{org}', '{held_key}', 'held', 1, '2026-11-20T00:00:00.000Z', '{record}', 0);
+         INSERT INTO queue_messages (queue, visible_at, receives, in_flight, body) VALUES
+            ('deliveries', 4102444800000, 2, 0, '{new_message}'),
+            ('deliveries', 4102444800001, 0, 0, '{held_message}');
+         PRAGMA user_version = 5;",
+        held_key = held.list_key(),
+        record = record.replace('\'', "''"),
+        new_message = message(&new, Some(slot)),
+        held_message = message(&held, None),
+    ));
+    let mut local = Local::start(&dir, &[]);
+    local.signal("TERM");
+    assert!(local.wait(Duration::from_secs(12)).is_some());
+    let conn = rusqlite::Connection::open(dir.join("herald.db")).unwrap_or_else(|e| panic!("{e}"));
+    let left: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM queue_messages WHERE queue = 'deliveries'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(left, 0, "no delivery message is left beside the rows");
+    let row = |key: &str| -> (String, i64, i64, Option<String>, String) {
+        conn.query_row(
+            "SELECT status, visible_at, receives, slot, record FROM deliveries WHERE list_key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap_or_else(|e| panic!("{key}: {e}"))
+    };
+    let (status, visible_at, receives, kept_slot, record) = row(&new.list_key());
+    assert_eq!(
+        (status.as_str(), visible_at, receives, kept_slot.as_deref()),
+        (
+            "queued",
+            4_102_444_800_000,
+            2,
+            Some("2100-01-01T00:00:05.000Z")
+        )
+    );
+    let recorded: shared::model::Delivery =
+        serde_json::from_str(&record).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        serde_json::to_value(&recorded).ok(),
+        serde_json::to_value(&new).ok(),
+        "recorded as its message carried it"
+    );
+    let (status, visible_at, receives, kept_slot, _) = row(&held.list_key());
+    assert_eq!(
+        (status.as_str(), visible_at, receives, kept_slot),
+        ("held", 4_102_444_800_001, 0, None)
+    );
 }
 
 #[test]

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use herald_tests::{Backend, new_store};
+use shared::model::day::today;
 use shared::model::token::issue_token;
 use shared::model::{Email, OrgId, OrgKind, Plan, Role, Username};
 use shared::model::{Organization, TokenRecord, User};
 use shared::ports::store::Store;
-use shared::workers::quota::{next_midnight, reset_quotas, today};
+use shared::workers::quota::{next_midnight, reset_quotas};
 use time::macros::{date, datetime};
 use uuid::Uuid;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_tests::{organization_in, queued_delivery, temp_database};
-use shared::adapters::sqlite::queue::{DELIVERIES, SqliteQueue};
+use shared::adapters::sqlite::delivery_queue::DeliveryRows;
 use shared::adapters::sqlite::{Pruned, Sqlite};
 use shared::model::{Claim, Delivery, DeliveryFilter, Event, EventCreated, User};
 use shared::model::{
@@ -161,7 +161,7 @@ async fn the_retention_job_works_in_chunks_through_a_large_log() {
 async fn a_restart_takes_back_the_messages_and_leases_of_the_dead_process() {
     let db = temp_database();
     let org = organization(&db).await;
-    let queue = SqliteQueue::<DeliveryMessage>::new(db.clone(), DELIVERIES, 5);
+    let queue = DeliveryRows::new(db.clone(), 5);
     let queued = queued_delivery(
         &org,
         Uuid::now_v7(),

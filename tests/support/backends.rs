@@ -148,19 +148,48 @@ pub async fn moto_queue_with<M: QueueMessage>(
         .unwrap_or_else(|e| panic!("creating the test queue on moto: {e}"))
 }
 
+/// A message kind under the queue contract, and the embedded queue that carries it: the delivery
+/// rows for delivery messages, a queue of messages for fan-out jobs.
+pub trait ContractMessage: QueueMessage {
+    fn embedded_queue(db: Sqlite) -> Arc<dyn Queue<Self>>;
+    /// The embedded dead letters' queue name.
+    const DEAD_LETTERS: &'static str;
+}
+
+impl ContractMessage for shared::ports::queue::DeliveryMessage {
+    fn embedded_queue(db: Sqlite) -> Arc<dyn Queue<Self>> {
+        Arc::new(shared::adapters::sqlite::delivery_queue::DeliveryRows::new(
+            db,
+            shared::ports::queue::MAX_RECEIVES,
+        ))
+    }
+    const DEAD_LETTERS: &'static str = shared::adapters::sqlite::delivery_queue::DEAD_LETTERS;
+}
+
+impl ContractMessage for shared::ports::queue::FanoutMessage {
+    fn embedded_queue(db: Sqlite) -> Arc<dyn Queue<Self>> {
+        Arc::new(SqliteQueue::<Self>::new(
+            db,
+            "test",
+            shared::ports::queue::MAX_RECEIVES,
+        ))
+    }
+    const DEAD_LETTERS: &'static str = "test";
+}
+
 /// A fresh, empty queue with a way to read its dead letters: on a new SQLite database, or a new
 /// queue of its own (and its dead-letter queue) on moto.
-pub async fn new_queue<M: QueueMessage>(backend: Backend) -> ContractQueue<M> {
+pub async fn new_queue<M: ContractMessage>(backend: Backend) -> ContractQueue<M> {
     match backend {
         Backend::Sqlite => {
-            let queue = Arc::new(SqliteQueue::<M>::new(
-                temp_database(),
-                "test",
-                shared::ports::queue::MAX_RECEIVES,
-            ));
+            let db = temp_database();
             ContractQueue {
-                queue: queue.clone(),
-                dead: DeadLetters::Sqlite(queue),
+                queue: M::embedded_queue(db.clone()),
+                dead: DeadLetters::Sqlite(Arc::new(SqliteQueue::<M>::new(
+                    db,
+                    M::DEAD_LETTERS,
+                    shared::ports::queue::MAX_RECEIVES,
+                ))),
             }
         }
         Backend::Moto => {

@@ -354,9 +354,12 @@ impl DeliveryApp {
             })
             .await
             .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
-            let sent = consume(&*state.queue, self.visibility, |batch| {
-                shared::workers::sender::process_batch(state, &self.transports, batch)
-            })
+            let sent = shared::workers::sender::round(
+                state,
+                &self.transports,
+                &*state.inbox,
+                self.visibility,
+            )
             .await
             .unwrap_or_else(|e| panic!("delivery queue: {e}"));
             if fanned.is_empty() && sent.is_empty() {

@@ -329,10 +329,8 @@ async fn sender_worker(
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        let round = consume(&*state.queue, VISIBILITY, |batch| {
-            shared::workers::sender::process_batch(&state, &transports, batch)
-        })
-        .await;
+        let round =
+            shared::workers::sender::round(&state, &*transports, &*state.inbox, VISIBILITY).await;
         pace(&mut stop, round, "delivery").await;
     }
 }
@@ -398,7 +396,7 @@ async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
     let Some(db) = db else { return };
     let dead = shared::adapters::sqlite::queue::SqliteQueue::<DeliveryMessage>::new(
         db,
-        shared::adapters::sqlite::queue::DELIVERIES,
+        shared::adapters::sqlite::delivery_queue::DEAD_LETTERS,
         state.config.retry_schedule.attempts(),
     );
     loop {

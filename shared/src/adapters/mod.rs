@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod http;
+pub mod inbox;
 pub mod intake;
 pub mod mail;
 pub mod secrets;

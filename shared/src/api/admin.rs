@@ -259,9 +259,9 @@ pub async fn send_test(
             to: user.email.clone(),
         },
         DispatchMethod::Sms => Channel::Sms {
-            to: user.phone.clone().ok_or_else(|| {
+            to: Some(user.phone.clone().ok_or_else(|| {
                 ApiError::field("method", "the caller has no phone number for sms")
-            })?,
+            })?),
         },
         DispatchMethod::Slack | DispatchMethod::Webhook => {
             return Err(ApiError::field(

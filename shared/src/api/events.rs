@@ -251,7 +251,7 @@ pub struct DeliveryView {
     pub last_error: Option<String>,
     /// Why it was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<crate::model::SkipReason>,
     #[serde(with = "timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -265,7 +265,7 @@ impl From<&Delivery> for DeliveryView {
         let to = match &d.channel {
             Channel::Slack { .. } | Channel::Webhook { .. } | Channel::Operational { .. } => None,
             Channel::Email { to } => Some(to.to_string()),
-            Channel::Sms { to } => Some(to.to_string()),
+            Channel::Sms { to } => to.as_ref().map(ToString::to_string),
         };
         let method = d.channel.method();
         let notification = d.notification_id().map(ToString::to_string);
@@ -285,7 +285,7 @@ impl From<&Delivery> for DeliveryView {
             history: d.history.clone(),
             next_attempt_at: d.next_attempt_at(),
             last_error: d.last_error.clone(),
-            reason: d.reason.clone(),
+            reason: d.reason,
             created_at: d.created_at,
             updated_at: d.updated_at,
         }

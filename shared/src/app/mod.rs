@@ -10,13 +10,16 @@ use crate::adapters::Transports;
 use crate::adapters::dynamodb::DynamoStore;
 use crate::adapters::http::SystemResolver;
 use crate::adapters::http::slack_oauth::SlackOAuth;
+use crate::adapters::inbox::QueueInbox;
 use crate::adapters::intake::RecordThenQueue;
 use crate::adapters::secrets::Secret;
 use crate::adapters::sqlite::Sqlite;
+use crate::adapters::sqlite::delivery_queue::DeliveryRows;
 use crate::adapters::sqlite::queue::SqliteQueue;
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{Config, ConfigError};
 use crate::model::{Clock, SystemClock};
+use crate::ports::inbox::Inbox;
 use crate::ports::intake::EventIntake;
 use crate::ports::net::Resolver;
 use crate::ports::queue::{
@@ -37,6 +40,9 @@ pub struct AppState {
     pub fanout: Arc<dyn Queue<FanoutMessage>>,
     /// Records an event and queues its fan-out, as one unit.
     pub intake: Arc<dyn EventIntake>,
+    /// Where the sender takes deliveries from and records how they ended: on SQLite the
+    /// delivery rows themselves; on AWS the delivery queue and the store.
+    pub inbox: Arc<dyn Inbox>,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
@@ -54,19 +60,19 @@ pub struct Backends {
     pub queue: Arc<dyn Queue<DeliveryMessage>>,
     pub fanout: Arc<dyn Queue<FanoutMessage>>,
     pub intake: Arc<dyn EventIntake>,
+    pub inbox: Arc<dyn Inbox>,
 }
 
 impl Backends {
-    /// The embedded database: its store, both its queues, and events accepted in one
-    /// transaction with their fan-out message. A delivery message goes to the dead letters after
-    /// `delivery_attempts` receives (the retry schedule's attempts).
+    /// The embedded database: its store, both its queues (the delivery rows are the delivery
+    /// queue, and the sender's inbox), and events accepted in one transaction with their fan-out
+    /// message. A delivery's entry goes to the dead letters after `delivery_attempts` receives
+    /// (the retry schedule's attempts).
     pub fn sqlite(db: Sqlite, delivery_attempts: u32) -> Self {
+        let rows = Arc::new(DeliveryRows::new(db.clone(), delivery_attempts));
         Self {
-            queue: Arc::new(SqliteQueue::<DeliveryMessage>::new(
-                db.clone(),
-                crate::adapters::sqlite::queue::DELIVERIES,
-                delivery_attempts,
-            )),
+            queue: rows.clone(),
+            inbox: rows,
             fanout: Arc::new(SqliteQueue::<FanoutMessage>::new(
                 db.clone(),
                 crate::adapters::sqlite::queue::FANOUT,
@@ -90,6 +96,11 @@ impl Backends {
                 fanout: fanout.clone(),
                 deliveries: queue.clone(),
             }),
+            inbox: Arc::new(QueueInbox {
+                queue: queue.clone(),
+                store: store.clone(),
+                ack: true,
+            }),
             store,
             queue,
             fanout,
@@ -105,6 +116,7 @@ impl AppState {
             queue: backends.queue,
             fanout: backends.fanout,
             intake: backends.intake,
+            inbox: backends.inbox,
             slack: Arc::new(SlackOAuth::new(&config)),
             operator_token: Secret::configured(
                 config.operator_token.as_deref(),
@@ -162,12 +174,18 @@ impl AppState {
     }
 
     /// Replaces the delivery queue (tests wrap it to make it fail); deliveries queued again go
-    /// through it too, in two steps as on AWS.
+    /// through it too, and the sender takes from it and claims in the store, in two steps as on
+    /// AWS.
     pub fn with_queue(mut self, queue: Arc<dyn Queue<DeliveryMessage>>) -> Self {
         self.intake = Arc::new(RecordThenQueue {
             store: self.store.clone(),
             fanout: self.fanout.clone(),
             deliveries: queue.clone(),
+        });
+        self.inbox = Arc::new(QueueInbox {
+            queue: queue.clone(),
+            store: self.store.clone(),
+            ack: true,
         });
         self.queue = queue;
         self

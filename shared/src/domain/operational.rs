@@ -162,10 +162,29 @@ pub async fn raise_to(
     hook: Option<&OperationalWebhook>,
     occurrence: Occurrence,
 ) -> Result<(), Error> {
-    if !hook.is_some_and(|h| h.events.contains(&occurrence.event)) {
-        return Ok(());
+    if let Some(delivery) = delivery_for(hook, occurrence, state.clock.now()) {
+        state
+            .queue
+            .send(&[DeliveryMessage {
+                delivery,
+                slot: None,
+            }])
+            .await?;
     }
-    let now = state.clock.now();
+    Ok(())
+}
+
+/// The operational delivery that tells `occurrence` to `hook`, the organization's operational
+/// webhook, as of `now`: `None` when it has none, or one that does not take the event. Its id
+/// is derived from the cause, so the same cause is the same delivery (posted once).
+pub fn delivery_for(
+    hook: Option<&OperationalWebhook>,
+    occurrence: Occurrence,
+    now: time::OffsetDateTime,
+) -> Option<Delivery> {
+    if !hook.is_some_and(|h| h.events.contains(&occurrence.event)) {
+        return None;
+    }
     let namespace = Uuid::new_v5(&Uuid::NAMESPACE_URL, b"herald:operational");
     let id = Uuid::new_v5(
         &namespace,
@@ -177,7 +196,7 @@ pub async fn raise_to(
         )
         .as_bytes(),
     );
-    let delivery = Delivery {
+    Some(Delivery {
         id,
         organization: occurrence.organization,
         event: None,
@@ -200,13 +219,5 @@ pub async fn raise_to(
         lease_until: None,
         created_at: timestamp::truncate(occurrence.cause_at),
         updated_at: now,
-    };
-    state
-        .queue
-        .send(&[DeliveryMessage {
-            delivery,
-            slot: None,
-        }])
-        .await?;
-    Ok(())
+    })
 }

@@ -7,6 +7,12 @@ use time::macros::format_description;
 
 const FORMAT: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
 
+/// The UTC day of `now`: the key of the SMS counters a send takes from (a new day starts at
+/// zero whether or not the quota-reset job has run).
+pub fn today(now: time::OffsetDateTime) -> Date {
+    now.to_offset(time::UtcOffset::UTC).date()
+}
+
 pub fn format(d: Date) -> String {
     d.format(FORMAT).unwrap_or_default()
 }

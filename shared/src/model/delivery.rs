@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{
     AttemptOutcome, DeliveryStatus, DispatchMethod, Email, Language, NotificationId, OrgId, Phone,
-    timestamp,
+    SkipReason, timestamp,
 };
 
 /// Where one delivery goes.
@@ -17,8 +17,11 @@ pub enum Channel {
     Email {
         to: Email,
     },
+    /// To the recipient's phone; a recipient without one is recorded on this channel, `skipped`
+    /// with `no_phone`.
     Sms {
-        to: Phone,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Phone>,
     },
     /// The notification's Slack channel (`chat.postMessage` or its stored incoming webhook).
     Slack {
@@ -85,9 +88,9 @@ pub struct Delivery {
     pub history: Vec<Attempt>,
     #[serde(default)]
     pub last_error: Option<String>,
-    /// Why a delivery was `skipped` (e.g. `quota_exceeded`, `not_whitelisted`).
+    /// Why a delivery was `skipped`.
     #[serde(default)]
-    pub reason: Option<String>,
+    pub reason: Option<SkipReason>,
     /// While `sending`: until when the sender that claimed it holds it.
     #[serde(default, with = "timestamp::option")]
     pub lease_until: Option<OffsetDateTime>,
@@ -167,8 +170,8 @@ pub enum Outcome {
     Failed(String),
     /// Back to `queued`, to be tried again.
     Retry(String),
-    /// Not sent, on purpose (`quota_exceeded`, ...).
-    Skipped(String),
+    /// Not sent, on purpose.
+    Skipped(SkipReason),
     /// Not sent while the notifier is paused: `held` until a resume releases it.
     Held,
 }

@@ -42,10 +42,21 @@ impl RetrySchedule {
     /// How long to wait after the `made`-th attempt failed (1 for the first), or `None` when that
     /// was the last one. `retry_after` is the target's own `Retry-After`.
     pub fn delay(&self, made: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        self.delay_jittered(made, retry_after, rand::random::<f64>())
+    }
+
+    /// [`RetrySchedule::delay`] with the jitter given: `jitter` in `[0, 1)` picks the wait between
+    /// a tenth of the step (0) and the whole step (1).
+    pub fn delay_jittered(
+        &self,
+        made: u32,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Option<Duration> {
         let step = *self.0.get(usize::try_from(made).ok()?.checked_sub(1)?)?;
         Some(match retry_after {
             Some(after) => after.min(self.longest()),
-            None => step.mul_f64(0.1 + 0.9 * rand::random::<f64>()),
+            None => step.mul_f64(0.1 + 0.9 * jitter.clamp(0.0, 1.0)),
         })
     }
 }

@@ -3,6 +3,7 @@
 //! ([`transport`]), name resolution ([`net`]) and Slack installs ([`slack`]). The adapters
 //! implement them; the edge picks which.
 
+pub mod inbox;
 pub mod intake;
 pub mod net;
 pub mod queue;

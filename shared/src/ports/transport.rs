@@ -1,8 +1,9 @@
 //! Where a rendered message leaves Herald: one [`Transport`] trait for every channel (webhook,
 //! Slack, email, SMS), as the store and the queue are traits. Each implementation serves the
-//! channels it can and refuses the others: [`Http`] (webhooks and Slack), SES and SNS
-//! ([`super::aws::AwsSenders`]), and the local server's outbox ([`super::outbox::Outbox`]).
-//! [`super::Transports`] routes each message to the one that serves its channel.
+//! channels it can and refuses the others: HTTP (webhooks and Slack), SES and SNS, and the local
+//! server's outbox; a router of the adapters sends each message to the one that serves its
+//! channel. What a transport answers is the target's own answer ([`SendError`] carries its HTTP
+//! status and `Retry-After`), for the sender to decide what it means.
 
 use std::time::Duration;
 
@@ -14,20 +15,69 @@ use crate::model::DispatchMethod;
 use crate::model::SlackTarget;
 use crate::templates::EmailContent;
 
-/// Why one send did not succeed.
+/// How a send failed, as the retry rules see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Worth another attempt: a timeout, a connection refused, 408, 429, 5xx.
+    Retry,
+    /// Final: another 4xx, a bad target.
+    Fail,
+    /// Final, and the target is gone (410, an archived Slack channel): its notification is
+    /// disabled.
+    Gone,
+}
+
+/// Why one send did not succeed: how it failed, the target's own answer where there was one
+/// (its HTTP status and `Retry-After`), and what went wrong, for the delivery's history.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SendError {
-    /// Worth another attempt (timeout, 408, 429, 5xx), after `after` if the target said.
-    Retry {
-        error: String,
-        after: Option<Duration>,
-    },
-    /// Final (another 4xx, a bad target).
-    Fail(String),
-    /// Final, and the target is gone (410, an archived Slack channel): disable the notification.
-    Gone(String),
-    /// Not sent, on purpose (`quota_exceeded`, `notification_deleted`, ...): `skipped`.
-    Skip(String),
+pub struct SendError {
+    pub failure: Failure,
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    pub error: String,
+}
+
+impl SendError {
+    fn new(failure: Failure, error: impl Into<String>) -> Self {
+        Self {
+            failure,
+            status: None,
+            retry_after: None,
+            error: error.into(),
+        }
+    }
+
+    /// Worth another attempt, with no answer from the target (a timeout, a refused connection,
+    /// a service that failed).
+    pub fn retry(error: impl Into<String>) -> Self {
+        Self::new(Failure::Retry, error)
+    }
+
+    /// Final, with no answer from the target (a bad target, a body that cannot be made).
+    pub fn fail(error: impl Into<String>) -> Self {
+        Self::new(Failure::Fail, error)
+    }
+
+    /// The target answered `status` (not a success): `error` says what it means.
+    pub fn answered(
+        failure: Failure,
+        status: u16,
+        retry_after: Option<Duration>,
+        error: impl Into<String>,
+    ) -> Self {
+        Self {
+            failure,
+            status: Some(status),
+            retry_after,
+            error: error.into(),
+        }
+    }
+
+    /// The same, with the target's `Retry-After` (Slack's `ratelimited` answers with an HTTP 200).
+    pub fn after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
 }
 
 /// One rendered message, addressed.
@@ -75,7 +125,7 @@ impl Outgoing<'_> {
 
     /// What a transport answers for a channel it does not serve (a wiring bug: final).
     pub fn not_served_by(&self, transport: &str) -> SendError {
-        SendError::Fail(format!("{transport} does not send {}", self.channel()))
+        SendError::fail(format!("{transport} does not send {}", self.channel()))
     }
 }
 

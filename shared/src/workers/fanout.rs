@@ -23,7 +23,7 @@ use crate::domain::Error;
 use crate::model::{
     Channel, Delivery, DeliveryFilter, Event, Notification, Recipient, Settings, Target,
 };
-use crate::model::{DeliveryMode, DeliveryStatus, OrgId};
+use crate::model::{DeliveryMode, DeliveryStatus, OrgId, SkipReason};
 use crate::ports::queue::{DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Received};
 use crate::ports::store::PageRequest;
 use crate::templates::SystemTemplate;
@@ -375,16 +375,14 @@ async fn people_deliveries(
     Ok(recipients
         .iter()
         .map(|r| {
+            // A recipient an SMS cannot reach (no phone) is recorded on the SMS channel, skipped.
             let (channel, missing) = match notification.target {
-                Target::Sms => match &r.phone {
-                    Some(phone) => (Channel::Sms { to: phone.clone() }, None),
-                    None => (
-                        Channel::Email {
-                            to: r.email.clone(),
-                        },
-                        Some("no_phone"),
-                    ),
-                },
+                Target::Sms => (
+                    Channel::Sms {
+                        to: r.phone.clone(),
+                    },
+                    r.phone.is_none().then_some(SkipReason::NoPhone),
+                ),
                 _ => (
                     Channel::Email {
                         to: r.email.clone(),
@@ -400,15 +398,15 @@ async fn people_deliveries(
                 .copied()
                 .unwrap_or(!template.enabled_by_default);
             let reason = if disabled {
-                Some("preference_disabled")
+                Some(SkipReason::PreferenceDisabled)
             } else if whitelist.as_ref().is_some_and(|w| !w.contains(&r.id)) {
-                Some("not_whitelisted")
+                Some(SkipReason::NotWhitelisted)
             } else {
                 missing
             };
             if let Some(reason) = reason {
                 d.status = DeliveryStatus::Skipped;
-                d.reason = Some(reason.to_owned());
+                d.reason = Some(reason);
             }
             d
         })

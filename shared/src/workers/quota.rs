@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use time::{Date, Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime};
 
 use crate::model::SmsUsage;
 use crate::model::{OrgId, day};
@@ -19,11 +19,6 @@ use crate::ports::store::{Store, StoreResult};
 
 /// How many ended days a run looks back over (counters live 4 days).
 pub const LOOKBACK_DAYS: i64 = 7;
-
-/// The UTC day of `now`: the key of the counters a send takes from.
-pub fn today(now: OffsetDateTime) -> Date {
-    now.to_offset(time::UtcOffset::UTC).date()
-}
 
 /// What one run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -39,7 +34,7 @@ pub struct ResetReport {
 /// Closes every ended day (before `now`'s UTC day, up to [`LOOKBACK_DAYS`] back).
 pub async fn reset_quotas(store: &dyn Store, now: OffsetDateTime) -> StoreResult<ResetReport> {
     let mut report = ResetReport::default();
-    let today = today(now);
+    let today = day::today(now);
     for back in (1..=LOOKBACK_DAYS).rev() {
         let Some(closed) = today.checked_sub(Duration::days(back)) else {
             continue;
@@ -75,5 +70,7 @@ pub async fn reset_quotas(store: &dyn Store, now: OffsetDateTime) -> StoreResult
 
 /// The next UTC midnight after `now` (the local server's schedule).
 pub fn next_midnight(now: OffsetDateTime) -> OffsetDateTime {
-    (today(now) + Duration::days(1)).midnight().assume_utc()
+    (day::today(now) + Duration::days(1))
+        .midnight()
+        .assume_utc()
 }

@@ -42,16 +42,17 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
         .unwrap_or_else(|e| panic!("{e}"));
     let results = shared::workers::fanout::process_batch(&state, fanouts).await;
     shared::ports::queue::apply(&*state.fanout, results, true).await;
+    let now = state.clock.now();
     let batch = state
-        .queue
-        .receive(10, d.visibility)
+        .inbox
+        .take(10, d.visibility, now, now + shared::workers::sender::LEASE)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(batch.len(), 1);
     // The sender sends, then dies before it settles or acknowledges anything.
     let transports = d.transports.clone();
     let sender = tokio::spawn(async move {
-        shared::workers::sender::process_batch(&state, &transports, batch).await
+        shared::workers::sender::process(&state, &transports, &*state.inbox, batch).await
     });
     for _ in 0..100 {
         if !receiver.hits().is_empty() {
@@ -151,11 +152,9 @@ async fn run_once(d: &DeliveryApp) {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    consume(&*state.queue, d.visibility, |batch| {
-        shared::workers::sender::process_batch(state, &d.transports, batch)
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    shared::workers::sender::round(state, &d.transports, &*state.inbox, d.visibility)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// DynamoDB (moto) failing at each step of an event's way, one step per event: the emit's

@@ -2,6 +2,7 @@
 //! the whitelist mode.
 
 use super::*;
+use shared::model::SkipReason;
 
 async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
@@ -44,7 +45,7 @@ async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend:
     );
     let skipped = delivery(&d, &event, &format!("{notification}/{bob}")).await;
     assert_eq!(skipped.status, DeliveryStatus::Skipped);
-    assert_eq!(skipped.reason.as_deref(), Some("preference_disabled"));
+    assert_eq!(skipped.reason, Some(SkipReason::PreferenceDisabled));
     let ann_delivery = delivery(&d, &event, &format!("{notification}/{ann}")).await;
     assert_eq!(ann_delivery.status, DeliveryStatus::Sent);
 }
@@ -67,7 +68,7 @@ async fn sms_take_the_daily_quota_and_skip_past_it(backend: Backend) {
     assert_eq!(ok.status, DeliveryStatus::Sent);
     let over = delivery(&d, second["data"]["id"].as_str().unwrap_or_default(), &key).await;
     assert_eq!(over.status, DeliveryStatus::Skipped);
-    assert_eq!(over.reason.as_deref(), Some("quota_exceeded"));
+    assert_eq!(over.reason, Some(SkipReason::QuotaExceeded));
 }
 
 async fn in_whitelist_mode_only_whitelisted_recipients_get_email(backend: Backend) {
@@ -96,7 +97,7 @@ async fn in_whitelist_mode_only_whitelisted_recipients_get_email(backend: Backen
     assert_eq!(ann_delivery.status, DeliveryStatus::Sent);
     let bob_delivery = delivery(&d, &event, &format!("{notification}/{bob}")).await;
     assert_eq!(bob_delivery.status, DeliveryStatus::Skipped);
-    assert_eq!(bob_delivery.reason.as_deref(), Some("not_whitelisted"));
+    assert_eq!(bob_delivery.reason, Some(SkipReason::NotWhitelisted));
 }
 
 herald_tests::on_both_backends!(

@@ -46,12 +46,14 @@ async fn run_senders(
                         })
                         .await
                         .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
-                    let sent =
-                        shared::ports::queue::consume(&*state.queue, d.visibility, |batch| {
-                            shared::workers::sender::process_batch(state, &d.transports, batch)
-                        })
-                        .await
-                        .unwrap_or_else(|e| panic!("delivery queue: {e}"));
+                    let sent = shared::workers::sender::round(
+                        state,
+                        &d.transports,
+                        &*state.inbox,
+                        d.visibility,
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("delivery queue: {e}"));
                     if fanned.is_empty() && sent.is_empty() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -173,18 +175,19 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
     // A batch of ten test deliveries through the notification, as a sender receives it.
     let batch = || {
         (0..10)
-            .map(|i| shared::ports::queue::Received {
-                message: DeliveryMessage {
-                    delivery: Delivery {
-                        channel: shared::model::Channel::Webhook {
-                            notification: id.clone(),
+            .map(|i| {
+                shared::ports::inbox::Taken::received(
+                    format!("r{i}"),
+                    DeliveryMessage {
+                        delivery: Delivery {
+                            channel: shared::model::Channel::Webhook {
+                                notification: id.clone(),
+                            },
+                            ..herald_tests::queued_delivery(&org(&d), Uuid::now_v7(), to.clone())
                         },
-                        ..herald_tests::queued_delivery(&org(&d), Uuid::now_v7(), to.clone())
+                        slot: None,
                     },
-                    slot: None,
-                },
-                receipt: format!("r{i}"),
-                receive_count: 1,
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -197,9 +200,15 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
         .clone()
         .with_clock(Arc::new(crate::lambda_events::At(d.clock.now())));
     let state = &stopped;
+    // As the Lambda function takes it: the event source mapping deletes the messages.
+    let inbox = shared::adapters::inbox::QueueInbox {
+        queue: state.queue.clone(),
+        store: state.store.clone(),
+        ack: false,
+    };
     let updates = |calls: &[String]| calls.iter().filter(|c| *c == "UpdateItem").count();
     d.app.calls.take();
-    shared::workers::sender::process_batch(state, &d.transports, batch()).await;
+    shared::workers::sender::process(state, &d.transports, &inbox, batch()).await;
     let unlimited = d.app.calls.take();
     let res = d
         .app
@@ -211,10 +220,10 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     d.app.calls.take();
-    shared::workers::sender::process_batch(state, &d.transports, batch()).await;
+    shared::workers::sender::process(state, &d.transports, &inbox, batch()).await;
     let idle = d.app.calls.take();
     // At 100/s the ten slots take 0.1 s; the next batch finds the target busy.
-    shared::workers::sender::process_batch(state, &d.transports, batch()).await;
+    shared::workers::sender::process(state, &d.transports, &inbox, batch()).await;
     let busy = d.app.calls.take();
     assert_eq!(receiver.received(), 30);
     // Each delivery's own two UpdateItems (claim, settle); the slots' on top.

@@ -402,7 +402,7 @@ async fn recorded_skipped(store: &Arc<dyn Store>, queued: &Delivery) -> Delivery
     let skipped = Delivery {
         id: Uuid::now_v7(),
         status: DeliveryStatus::Skipped,
-        reason: Some("not_whitelisted".into()),
+        reason: Some(shared::model::SkipReason::NotWhitelisted),
         ..queued.clone()
     };
     assert_eq!(

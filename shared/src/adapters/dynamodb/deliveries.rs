@@ -469,9 +469,9 @@ impl DynamoStore {
         use crate::model::DeliveryStatus as S;
         let (status, field, text) = match outcome {
             Outcome::Sent => (S::Sent, None, None),
-            Outcome::Failed(e) => (S::Failed, Some("lastError"), Some(e)),
-            Outcome::Retry(e) => (S::Queued, Some("lastError"), Some(e)),
-            Outcome::Skipped(r) => (S::Skipped, Some("reason"), Some(r)),
+            Outcome::Failed(e) => (S::Failed, Some("lastError"), Some(e.as_str())),
+            Outcome::Retry(e) => (S::Queued, Some("lastError"), Some(e.as_str())),
+            Outcome::Skipped(r) => (S::Skipped, Some("reason"), Some(r.as_str())),
             Outcome::Held => (S::Held, None, None),
         };
         let mut set = "SET #status = :status, updatedAt = :now".to_owned();
@@ -488,7 +488,7 @@ impl DynamoStore {
             .expression_attribute_values(":now", Av::S(timestamp::format(now)));
         if let (Some(field), Some(text)) = (field, text) {
             set.push_str(&format!(", {field} = :text"));
-            request = request.expression_attribute_values(":text", Av::S(text.clone()));
+            request = request.expression_attribute_values(":text", Av::S(text.to_owned()));
         }
         if status == S::Held {
             // The key of the sparse index the resume job reads.

@@ -1,7 +1,7 @@
 //! Slack transports: `chat.postMessage` as the install's bot, and the install's incoming webhook.
 //! Each is one HTTP POST, classified for the retry rules as webhooks are.
 
-use crate::ports::transport::SendError;
+use crate::ports::transport::{Failure, SendError};
 
 use super::webhook::{classify, retry_after, transport_error};
 
@@ -68,18 +68,22 @@ pub async fn post_slack_api(
     if !status.is_success() || error.is_empty() {
         return classify(status, after, None).map_err(SlackApiRefusal::Error);
     }
-    let refused = format!("slack answered {error}");
+    let refused = |failure| {
+        SendError::answered(
+            failure,
+            status.as_u16(),
+            None,
+            format!("slack answered {error}"),
+        )
+    };
     Err(SlackApiRefusal::Error(match error {
         "not_in_channel" => return Err(SlackApiRefusal::NotInChannel),
-        "channel_not_found" | "is_archived" | "channel_is_archived" => SendError::Gone(refused),
+        "channel_not_found" | "is_archived" | "channel_is_archived" => refused(Failure::Gone),
         "ratelimited"
         | "internal_error"
         | "fatal_error"
         | "service_unavailable"
-        | "request_timeout" => SendError::Retry {
-            error: refused,
-            after,
-        },
-        _ => SendError::Fail(refused),
+        | "request_timeout" => refused(Failure::Retry).after(after),
+        _ => refused(Failure::Fail),
     }))
 }

@@ -14,7 +14,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use reqwest::StatusCode;
 use sha2::Sha256;
 
-use crate::ports::transport::SendError;
+use crate::ports::transport::{Failure, SendError};
 
 /// The `webhook-signature` value for `id`, `timestamp` and `body` under `secret` (`whsec_...`).
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<String, String> {
@@ -48,7 +48,7 @@ pub async fn post_webhook(
         .iter()
         .map(|secret| sign(secret, id, timestamp, &body))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(SendError::Fail)?
+        .map_err(SendError::fail)?
         .join(" ");
     let response = http
         .post(url)
@@ -71,10 +71,7 @@ pub(super) fn transport_error(e: reqwest::Error) -> SendError {
     } else {
         format!("request failed: {}", root_cause(&e))
     };
-    SendError::Retry {
-        error: what,
-        after: None,
-    }
+    SendError::retry(what)
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -96,40 +93,43 @@ pub(super) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Durati
         .map(Duration::from_secs)
 }
 
-/// The error text of an HTTP answer: `answered <status>` ([`answered_status`] reads it back).
-fn answered(status: StatusCode) -> String {
-    format!("answered {}", status.as_u16())
-}
-
-/// The HTTP status an error of [`classify`] names, for a delivery's attempt history.
-pub fn answered_status(error: &str) -> Option<u16> {
-    error.strip_prefix("answered ")?.parse().ok()
-}
-
-/// 2xx sent (its status returned); 408, 429, 5xx retried (honouring `Retry-After`); 410 (or a Slack "gone"
-/// error) fails and disables the notification; any other answer fails at once.
+/// 2xx sent (its status returned); 408, 429, 5xx retried (honouring `Retry-After`); 410 (or a
+/// Slack "gone" error) fails and disables the notification; any other answer fails at once.
+/// The error carries the status itself, and says `answered <status>` for the history.
 pub(super) fn classify(
     status: StatusCode,
     after: Option<Duration>,
     slack_gone: Option<String>,
 ) -> Result<u16, SendError> {
+    let code = status.as_u16();
     if let Some(error) = slack_gone {
-        return Err(SendError::Gone(format!("slack answered {error}")));
+        return Err(SendError::answered(
+            Failure::Gone,
+            code,
+            None,
+            format!("slack answered {error}"),
+        ));
     }
     if status.is_success() {
-        return Ok(status.as_u16());
+        return Ok(code);
     }
-    let error = answered(status);
-    if status == StatusCode::GONE {
-        Err(SendError::Gone(error))
+    let failure = if status == StatusCode::GONE {
+        Failure::Gone
     } else if status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS
         || status.is_server_error()
     {
-        Err(SendError::Retry { error, after })
+        Failure::Retry
     } else {
-        Err(SendError::Fail(error))
-    }
+        Failure::Fail
+    };
+    let after = after.filter(|_| failure == Failure::Retry);
+    Err(SendError::answered(
+        failure,
+        code,
+        after,
+        format!("answered {code}"),
+    ))
 }
 
 #[cfg(test)]
@@ -148,56 +148,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn answers_are_classified_as_spec_7_says() {
-        let retry = |s: u16| {
-            matches!(
-                classify(StatusCode::from_u16(s).unwrap(), None, None),
-                Err(SendError::Retry { .. })
-            )
-        };
-        assert_eq!(classify(StatusCode::NO_CONTENT, None, None), Ok(204));
-        for s in [408, 429, 500, 502, 503] {
-            assert!(retry(s), "{s}");
-        }
-        for s in [400, 401, 403, 404, 422] {
-            assert!(
-                matches!(
-                    classify(StatusCode::from_u16(s).unwrap(), None, None),
-                    Err(SendError::Fail(_))
-                ),
-                "{s}"
-            );
-        }
-        assert!(matches!(
-            classify(StatusCode::GONE, None, None),
-            Err(SendError::Gone(_))
-        ));
-        assert!(matches!(
-            classify(
-                StatusCode::NOT_FOUND,
-                None,
-                Some("channel_not_found".into())
-            ),
-            Err(SendError::Gone(_))
-        ));
-        let after = Some(Duration::from_secs(7));
-        assert_eq!(
-            classify(StatusCode::TOO_MANY_REQUESTS, after, None),
-            Err(SendError::Retry {
-                error: "answered 429".into(),
-                after
-            })
-        );
+    fn answer(status: u16, after: Option<Duration>, gone: Option<&str>) -> Result<u16, SendError> {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT);
+        classify(status, after, gone.map(str::to_owned))
     }
 
     #[test]
-    fn an_answers_status_is_read_back_from_its_error_and_nothing_else_is() {
+    fn answers_are_classified_as_spec_7_says_with_their_status_kept() {
+        assert_eq!(answer(204, None, None), Ok(204));
+        let failed = |s: u16, failure| {
+            Err(SendError::answered(
+                failure,
+                s,
+                None,
+                format!("answered {s}"),
+            ))
+        };
+        for s in [408, 429, 500, 502, 503] {
+            assert_eq!(answer(s, None, None), failed(s, Failure::Retry), "{s}");
+        }
+        for s in [400, 401, 403, 404, 422] {
+            assert_eq!(answer(s, None, None), failed(s, Failure::Fail), "{s}");
+        }
+        assert_eq!(answer(410, None, None), failed(410, Failure::Gone));
         assert_eq!(
-            answered_status(&answered(StatusCode::BAD_GATEWAY)),
-            Some(502)
+            answer(404, None, Some("channel_not_found")),
+            Err(SendError::answered(
+                Failure::Gone,
+                404,
+                None,
+                "slack answered channel_not_found"
+            ))
         );
-        assert_eq!(answered_status("slack answered channel_not_found"), None);
-        assert_eq!(answered_status("connection refused"), None);
+        let after = Some(Duration::from_secs(7));
+        assert_eq!(
+            answer(429, after, None),
+            Err(SendError::answered(
+                Failure::Retry,
+                429,
+                after,
+                "answered 429"
+            ))
+        );
+        // A `Retry-After` on a final answer means nothing.
+        assert_eq!(answer(400, after, None), failed(400, Failure::Fail));
     }
 }

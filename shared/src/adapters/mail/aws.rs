@@ -37,12 +37,9 @@ where
         _ => true,
     };
     if retry {
-        SendError::Retry {
-            error: text,
-            after: None,
-        }
+        SendError::retry(text)
     } else {
-        SendError::Fail(text)
+        SendError::fail(text)
     }
 }
 
@@ -62,13 +59,13 @@ impl AwsSenders {
         let from = self
             .from
             .as_deref()
-            .ok_or_else(|| SendError::Fail("email is not configured (HERALD_EMAIL_FROM)".into()))?;
+            .ok_or_else(|| SendError::fail("email is not configured (HERALD_EMAIL_FROM)"))?;
         let text = |data: String| {
             Content::builder()
                 .data(data)
                 .charset("UTF-8")
                 .build()
-                .map_err(|e| SendError::Fail(e.to_string()))
+                .map_err(|e| SendError::fail(e.to_string()))
         };
         let message = Message::builder()
             .subject(text(content.subject)?)

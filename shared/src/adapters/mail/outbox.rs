@@ -151,7 +151,7 @@ mod tests {
         };
         assert_eq!(
             outbox.send(webhook).await,
-            Err(SendError::Fail("the outbox does not send webhook".into()))
+            Err(SendError::fail("the outbox does not send webhook"))
         );
         let kept: Vec<(&str, String, Option<String>)> = outbox
             .messages()

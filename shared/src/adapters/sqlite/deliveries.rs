@@ -19,11 +19,11 @@ use crate::ports::store::{
 };
 
 /// The columns a delivery is read from: its state, then its birth record.
-const DELIVERY: &str = "status, attempts, last_error, reason, lease_until, updated_at, round, \
+pub(super) const DELIVERY: &str = "status, attempts, last_error, reason, lease_until, updated_at, round, \
     history, record FROM deliveries";
 
 /// A delivery from a row of [`DELIVERY`]'s columns.
-fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
+pub(super) fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
     let status: String = row.get(0)?;
     let attempts: u32 = row.get(1)?;
     let last_error: Option<String> = row.get(2)?;
@@ -39,7 +39,11 @@ fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
         d.status = DeliveryStatus::parse(&status).map_err(corrupt)?;
         d.attempts = attempts;
         d.last_error = last_error;
-        d.reason = reason;
+        d.reason = reason
+            .as_deref()
+            .map(crate::model::SkipReason::parse)
+            .transpose()
+            .map_err(corrupt)?;
         d.lease_until = lease
             .as_deref()
             .map(timestamp::parse)
@@ -107,7 +111,7 @@ pub(super) fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
             d.status.as_str(),
             d.attempts,
             d.last_error,
-            d.reason,
+            d.reason.map(|r| r.as_str()),
             d.lease_until.map(timestamp::format),
             timestamp::format(d.updated_at),
             record,
@@ -121,7 +125,7 @@ pub(super) fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
 }
 
 /// A history as its column holds it: JSON, `NULL` when empty.
-fn history_json(history: &[crate::model::Attempt]) -> StoreResult<Option<String>> {
+pub(super) fn history_json(history: &[crate::model::Attempt]) -> StoreResult<Option<String>> {
     if history.is_empty() {
         Ok(None)
     } else {
@@ -195,13 +199,13 @@ fn claim(
 }
 
 /// Ends one claim, if `settlement` holds its lease (part of a writer job).
-fn settle(conn: &Connection, settlement: &Settlement, now: &str) -> StoreResult<bool> {
+pub(super) fn settle(conn: &Connection, settlement: &Settlement, now: &str) -> StoreResult<bool> {
     use DeliveryStatus as S;
     let (status, last_error, reason) = match &settlement.outcome {
         Outcome::Sent => (S::Sent, None, None),
-        Outcome::Failed(e) => (S::Failed, Some(e), None),
-        Outcome::Retry(e) => (S::Queued, Some(e), None),
-        Outcome::Skipped(r) => (S::Skipped, None, Some(r)),
+        Outcome::Failed(e) => (S::Failed, Some(e.as_str()), None),
+        Outcome::Retry(e) => (S::Queued, Some(e.as_str()), None),
+        Outcome::Skipped(r) => (S::Skipped, None, Some(r.as_str())),
         Outcome::Held => (S::Held, None, None),
     };
     let d = &settlement.delivery;

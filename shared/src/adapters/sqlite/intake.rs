@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 
 use super::Sqlite;
 use super::deliveries::record_event;
-use super::queue::{DELIVERIES, FANOUT, enqueue};
+use super::delivery_queue;
+use super::queue::{FANOUT, enqueue};
 use super::redelivery::requeue;
 use crate::model::{Delivery, Event, EventCreated};
 use crate::ports::intake::{EventIntake, requeued_message};
@@ -39,18 +40,18 @@ impl EventIntake for Sqlite {
         deliveries: &[Delivery],
         now: OffsetDateTime,
     ) -> StoreResult<Vec<bool>> {
-        let messages = deliveries
-            .iter()
-            .map(|d| serde_json::to_string(&requeued_message(d, now)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (deliveries, at) = (deliveries.to_vec(), crate::model::timestamp::format(now));
         self.write(move |conn| {
+            let clock = super::millis(OffsetDateTime::now_utc());
             let mut answers = Vec::with_capacity(deliveries.len());
-            for (d, message) in deliveries.iter().zip(&messages) {
+            for d in &deliveries {
                 let queued = requeue(conn, d, &at)?;
                 if queued {
-                    enqueue(conn, DELIVERIES, [message.as_str()])?;
+                    // The row is its own queue entry: visible now, its receives afresh.
+                    delivery_queue::enqueue(
+                        conn,
+                        [(requeued_message(d, now).delivery, None, clock)],
+                    )?;
                 }
                 answers.push(queued);
             }

@@ -20,6 +20,7 @@
 
 mod cache;
 mod deliveries;
+pub mod delivery_queue;
 pub mod intake;
 mod notifications;
 mod operational;
@@ -192,13 +193,14 @@ impl Sqlite {
                 )
                 .and_then(|mut s| s.execute([millis(now)]))
                 .map_err(error)?;
+            let taken = delivery_queue::release_taken(conn, millis(now))?;
             let leases = conn
                 .prepare_cached(
                     "UPDATE deliveries SET lease_until = ?1 WHERE status = 'sending' AND lease_until > ?1",
                 )
                 .and_then(|mut s| s.execute([timestamp::format(now - time::Duration::SECOND)]))
                 .map_err(error)?;
-            Ok((messages, leases))
+            Ok((messages + taken, leases))
         })
         .await
     }

@@ -20,8 +20,6 @@ use crate::ports::store::StoreError;
 
 /// The fan-out queue's name in `queue_messages`.
 pub const FANOUT: &str = "fanout";
-/// The delivery queue's name in `queue_messages`.
-pub const DELIVERIES: &str = "deliveries";
 
 /// One queue of the embedded database.
 pub struct SqliteQueue<M = DeliveryMessage> {

@@ -19,8 +19,8 @@
 //! | `sms_usage` | `org, day` | a closed day's usage summary (JSON) |
 //! | `events` | `org, id` | an event (JSON); indexed by `created_at` for retention |
 //! | `idempotency_keys` | `org, key` | the event a key names, until `expires_at` |
-//! | `deliveries` | `org, list_key` | a delivery as born (JSON) and its state as columns; `list_key` (`<created at>#<id>`) is the log's order; its `notification`, `round` and attempts' `history` (JSON) as columns too; partial indexes hold only the `held` ones (the resume job's input) and the `failed` ones by notification (recover's) |
-//! | `queue_messages` | `id` | a message of the queue `queue` (`fanout` or `deliveries`), hidden until `visible_at` (ms since the epoch), received `receives` times, `in_flight` while a receiver holds it |
+//! | `deliveries` | `org, list_key` | a delivery as born (JSON) and its state as columns; `list_key` (`<created at>#<id>`) is the log's order; its `notification`, `round` and attempts' `history` (JSON) as columns too; partial indexes hold only the `held` ones (the resume job's input) and the `failed` ones by notification (recover's). The row is its own delivery-queue entry: visible from `visible_at` (ms since the epoch, `NULL` off the queue; a partial index holds the queued ones), received `receives` times, holding its send `slot` |
+//! | `queue_messages` | `id` | a message of the queue `queue` (`fanout`), hidden until `visible_at` (ms since the epoch), received `receives` times, `in_flight` while a receiver holds it |
 //! | `dead_letters` | `id` | a message received `maxReceiveCount` times without being acknowledged |
 //! | `operational_webhooks` | `org` | the organization's operational webhook (JSON) |
 //! | `send_slots` | `org, notification` | a rate-limited target's next free send slot (µs since the epoch) |
@@ -46,7 +46,34 @@ pub const APPLICATION_ID: i32 = 0x4852_4c44;
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` (from 0) brings version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+
+/// The delivery row is its own queue entry: `visible_at` (ms since the epoch; `NULL` when it is
+/// on no queue), its receives since it was last queued, and the send slot it holds (pacing). The
+/// delivery queue's messages become their deliveries' entries (a delivery not yet recorded is
+/// recorded from its message, as the sender's claim would have), and leave `queue_messages`.
+const V6: &str = "
+ALTER TABLE deliveries ADD COLUMN visible_at INTEGER;
+ALTER TABLE deliveries ADD COLUMN receives INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN slot TEXT;
+INSERT INTO deliveries
+    (org, list_key, event, status, attempts, updated_at, record, notification, round, visible_at,
+     receives, slot)
+SELECT json_extract(body, '$.delivery.organization'),
+    json_extract(body, '$.delivery.createdAt') || '#' || json_extract(body, '$.delivery.id'),
+    json_extract(body, '$.delivery.event'),
+    'queued', 0, json_extract(body, '$.delivery.updatedAt'), json_extract(body, '$.delivery'),
+    coalesce(json_extract(body, '$.delivery.notification'),
+        json_extract(body, '$.delivery.channel.notification')),
+    coalesce(json_extract(body, '$.delivery.round'), 0),
+    visible_at, receives, json_extract(body, '$.slot')
+FROM queue_messages WHERE queue = 'deliveries'
+ON CONFLICT (org, list_key) DO UPDATE SET
+    visible_at = min(coalesce(visible_at, excluded.visible_at), excluded.visible_at),
+    receives = excluded.receives, slot = coalesce(excluded.slot, slot);
+DELETE FROM queue_messages WHERE queue = 'deliveries';
+CREATE INDEX deliveries_visible ON deliveries (visible_at) WHERE visible_at IS NOT NULL;
+";
 
 /// An organization's operational webhook.
 const V5: &str = "

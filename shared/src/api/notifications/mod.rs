@@ -414,9 +414,9 @@ pub async fn test(
             to: user.email.clone(),
         },
         Target::Sms => Channel::Sms {
-            to: user.phone.clone().ok_or_else(|| {
+            to: Some(user.phone.clone().ok_or_else(|| {
                 ApiError::field("phone", "the caller has no phone number to test sms with")
-            })?,
+            })?),
         },
     };
     // A key names the first test of this notification: a repeat answers its delivery.

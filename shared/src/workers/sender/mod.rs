@@ -1,43 +1,51 @@
-//! The sender: takes delivery messages from the queue and delivers each exactly once in
-//! effect, whatever the queue repeats.
+//! The sender: takes deliveries from its inbox and delivers each exactly once in effect, whatever
+//! the queue repeats. One delivery's way, in order:
 //!
-//! For a batch of messages: claim the deliveries (new or `queued` → `sending` with a lease, one
-//! conditional write each that records it; a delivery already settled, or leased by another
-//! sender, is not sent), render and send them concurrently, settle them (only the lease holder
-//! may): two writes per delivery, made for the whole batch at once (on SQLite, one transaction
-//! each). What the deliveries of a batch share (settings, event, notification) is read once per
-//! batch. Then each message is acknowledged, or delayed for a retry (the next step of the
-//! deployment's [`RetrySchedule`](crate::model::retry::RetrySchedule) with full jitter, or the
-//! target's `Retry-After`), or left to come back.
+//! 1. **taken** from the inbox ([`crate::ports::inbox::Inbox`]), with the batch it came in;
+//! 2. **paced**: a rate-limited or throttled target's delivery waits for its slot, or goes back
+//!    on the queue to wait there ([`pacing`]);
+//! 3. **claimed**: new or `queued` → `sending` with a lease, by one conditional write that records
+//!    it (a delivery already settled, or leased by another sender, is not sent; on the embedded
+//!    database the claim was made as it was taken);
+//! 4. **attempted** ([`attempt`]): rendered for its channel and handed to its transport, which
+//!    says what happened ([`decide::Answer`]);
+//! 5. **decided** ([`decide`], a pure function): its outcome, the attempt for its history, what
+//!    becomes of its queue entry, and its effects;
+//! 6. **recorded**: the batch's settlements (only the lease holder may settle) with the
+//!    `delivery.failed` they raise and their entries acknowledged or delayed, by the inbox in
+//!    bulk ([`crate::ports::inbox::Inbox::finish`]);
+//! 7. its **effects** carried out ([`effects`]): failure streaks, disabled notifications,
+//!    throttled targets, the operational webhook told.
+//!
+//! What the deliveries of a batch share (settings, event, notification) is read once per batch.
 //!
 //! What "exactly once" can mean with an external target: a sender that dies after sending and
-//! before settling leaves a `sending` delivery whose lease runs out; the message comes back and the
+//! before settling leaves a `sending` delivery whose lease runs out; its entry comes back and the
 //! delivery is sent again with the **same** `webhook-id`, which Standard Webhooks receivers use to
-//! drop the repeat. Nothing is ever lost: a message is acknowledged only once its delivery is
+//! drop the repeat. Nothing is ever lost: an entry is acknowledged only once its delivery is
 //! settled.
 
-mod outcomes;
+mod attempt;
+pub mod decide;
+mod effects;
 pub mod pacing;
 mod reads;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
-use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::adapters::Transports;
 use crate::app::AppState;
 use crate::domain::operational::Occurrence;
-use crate::model::{Attempt, Channel, Claim, Delivery, Outcome, Settings, Target};
-use crate::model::{AttemptOutcome, DeliveryStatus};
-use crate::model::{EventType, NotificationId, OrgId};
-use crate::ports::queue::{DeliveryMessage, Disposition, Received};
+use crate::model::{Claim, Delivery, DeliveryStatus, EventType, Outcome};
+use crate::ports::inbox::{Ending, Entry, Finished, Inbox, Taken};
+use crate::ports::queue::{DeliveryMessage, Disposition, QueueError};
 use crate::ports::store::Settlement;
-use crate::ports::transport::{Outgoing, SendError, Sent, Transport};
+use crate::ports::transport::Transport;
 use crate::telemetry::{DeliveryTally, Settled};
 use crate::templates::{self, TemplateKey};
+use decide::{Answer, Decision, Effect, Rules, Then};
 use pacing::Pace;
 use reads::BatchReads;
 pub(crate) use reads::Memo;
@@ -46,163 +54,295 @@ pub(crate) use reads::Memo;
 pub const LEASE: Duration = Duration::from_secs(60);
 /// Records of one batch handled at once.
 const CONCURRENCY: usize = 32;
+/// How many deliveries a sender takes at once (SQS's most per receive).
+pub const BATCH: usize = 10;
 
-/// Handles a batch of delivery messages: each message's receipt and what becomes of it (see
-/// [`crate::ports::queue::apply`]). The batch's deliveries are claimed together, sent concurrently and
-/// settled together: on SQLite two transactions for the whole batch, on DynamoDB two
-/// conditional writes per delivery, made at once.
-pub async fn process_batch(
+/// One round of a sender loop: takes up to [`BATCH`] deliveries due now from `inbox` (each hidden
+/// for `visibility`), and handles them. Returns what became of each entry; empty when nothing was
+/// due.
+pub async fn round(
     state: &AppState,
-    transports: &Transports,
-    batch: Vec<Received<DeliveryMessage>>,
+    transports: &dyn Transport,
+    inbox: &dyn Inbox,
+    visibility: Duration,
+) -> Result<Vec<Disposition>, QueueError> {
+    let now = state.clock.now();
+    let taken = inbox.take(BATCH, visibility, now, now + LEASE).await?;
+    if taken.is_empty() {
+        return Ok(Vec::new());
+    }
+    let handled = process(state, transports, inbox, taken).await;
+    Ok(handled.into_iter().map(|(_, d)| d).collect())
+}
+
+/// A taken delivery on its way, with what the batch has decided about it so far.
+struct Working {
+    taken: Taken,
+    /// Its claim, once made: the delivery as claimed.
+    claimed: Option<Delivery>,
+    slot: Option<pacing::Slot>,
+}
+
+/// Handles a batch of taken deliveries (see the module doc) and records it in `inbox`. Returns
+/// each entry's receipt and what became of it, in no particular order: a Lambda host reports the
+/// ones that come back (`Delay`, `Leave`) as batch item failures.
+pub async fn process(
+    state: &AppState,
+    transports: &dyn Transport,
+    inbox: &dyn Inbox,
+    batch: Vec<Taken>,
 ) -> Vec<(String, Disposition)> {
     let reads = BatchReads::default();
     let now = state.clock.now();
     let lease = now + LEASE;
-    let mut answers: Vec<(String, Disposition)> = Vec::with_capacity(batch.len());
+    let mut ended = Ended::default();
     // The organization's settings (read once per batch); one that is gone takes with it
     // everything it would have delivered.
     let mut live = Vec::with_capacity(batch.len());
-    for received in batch {
-        let org = received.message.delivery.organization.clone();
-        match reads.settings(state, &org).await {
-            Ok(Some(settings)) => live.push((received, settings)),
-            Ok(None) => answers.push((received.receipt, Disposition::Ack)),
-            Err(e) => answers.push(left(&received, &e)),
+    for taken in batch {
+        match reads.settings(state, &taken.delivery.organization).await {
+            Ok(Some(settings)) => live.push((taken, settings)),
+            Ok(None) => ended.entry(taken, Disposition::Ack),
+            Err(e) => {
+                left(&taken, &e);
+                ended.entry(taken, Disposition::Leave);
+            }
         }
     }
     // Pacing: the deliveries of a rate-limited or throttled target wait for their slot.
-    let messages: Vec<&DeliveryMessage> = live.iter().map(|(r, _)| &r.message).collect();
-    let paces = pacing::pace_batch(state, &reads, &messages).await;
+    let paces = {
+        let taken: Vec<&Taken> = live.iter().map(|(t, _)| t).collect();
+        pacing::pace_batch(state, &reads, &taken).await
+    };
     let mut paced = Vec::with_capacity(paces.len());
-    let mut later = Vec::new();
-    for ((received, settings), pace) in live.into_iter().zip(paces) {
+    for ((taken, settings), pace) in live.into_iter().zip(paces) {
         match pace {
-            Ok(Pace::Send(slot)) => paced.push((received, settings, slot)),
-            Ok(Pace::Later(message, wait)) => later.push((received.receipt, (*message, wait))),
-            Err(e) => answers.push(left(&received, &e)),
+            Ok(Pace::Send(slot)) => paced.push((taken, settings, slot)),
+            // Back on the queue holding its slot: no attempt counted, no receive spent.
+            Ok(Pace::Later(wait, slot)) => ended.add(
+                Ending {
+                    taken,
+                    settlement: None,
+                    raises: Vec::new(),
+                    entry: Entry::PutBack { wait, slot },
+                },
+                None,
+            ),
+            Err(e) => {
+                left(&taken, &e);
+                ended.entry(taken, Disposition::Leave);
+            }
         }
     }
-    if !later.is_empty() {
-        let (receipts, messages): (Vec<String>, Vec<_>) = later.into_iter().unzip();
-        // Put back holding their slots; the received copies are done with.
-        let disposition = match state.queue.send_delayed(&messages).await {
-            Ok(()) => Disposition::Ack,
+    // Claims: those taking did not make, made now, together.
+    let unclaimed: Vec<Delivery> = paced
+        .iter()
+        .filter(|(t, _, _)| t.claim.is_none())
+        .map(|(t, _, _)| t.delivery.clone())
+        .collect();
+    let mut claims = inbox.claim(&unclaimed, now, lease).await.into_iter();
+    let mut working = Vec::with_capacity(paced.len());
+    for (mut taken, settings, slot) in paced {
+        let claim = match taken.claim.take() {
+            Some(claim) => claim,
+            None => claims.next().unwrap_or_else(|| {
+                Err(crate::ports::store::StoreError::Corrupt(
+                    "a claim gave no answer".into(),
+                ))
+            }),
+        };
+        let entry = match claim {
+            Ok(Claim::Claimed(delivery)) => {
+                working.push((
+                    Working {
+                        taken,
+                        claimed: Some(*delivery),
+                        slot,
+                    },
+                    settings,
+                ));
+                continue;
+            }
+            // Another sender holds it: its entry comes back after the visibility timeout.
+            Ok(Claim::Busy) => Disposition::Leave,
+            // Already settled: this entry is a repeat. A repeat of a failed one raises its
+            // `delivery.failed` again (the same operational delivery: posted once), in case the
+            // first could not be queued.
+            Ok(Claim::Settled(DeliveryStatus::Failed)) => {
+                let told = Occurrence::delivery_failed(&taken.delivery, None);
+                let org = taken.delivery.organization.clone();
+                match effects::raises(state, &reads, &org, told.into_iter().collect(), now).await {
+                    Ok(raises) => {
+                        ended.add(
+                            Ending {
+                                taken,
+                                settlement: None,
+                                raises,
+                                entry: Entry::Message(Disposition::Ack),
+                            },
+                            None,
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        left(&taken, &e);
+                        Disposition::Leave
+                    }
+                }
+            }
+            Ok(Claim::Settled(_)) => Disposition::Ack,
             Err(e) => {
-                tracing::warn!(error = %e, "could not put paced deliveries back; their messages come back");
+                left(&taken, &e);
                 Disposition::Leave
             }
         };
-        answers.extend(receipts.into_iter().map(|r| (r, disposition)));
+        ended.entry(taken, entry);
     }
-    let queued: Vec<Delivery> = paced
-        .iter()
-        .map(|(r, _, _)| r.message.delivery.clone())
-        .collect();
-    let claims = state.store.claim_deliveries(&queued, now, lease).await;
-    let mut claimed = Vec::with_capacity(paced.len());
-    for ((received, settings, slot), claim) in paced.into_iter().zip(claims) {
-        match claim {
-            Ok(Claim::Claimed(delivery)) => claimed.push((received, settings, delivery, slot)),
-            // Another sender holds it: its message comes back after the visibility timeout.
-            Ok(Claim::Busy) => answers.push((received.receipt, Disposition::Leave)),
-            // Already settled: this message is a repeat. A repeat of a failed one tells the
-            // operational webhook again (the same operational delivery: posted once), in case the
-            // first telling could not be queued.
-            Ok(Claim::Settled(DeliveryStatus::Failed)) => {
-                match outcomes::raise_failed(state, &reads, &received.message.delivery, None).await
-                {
-                    Ok(()) => answers.push((received.receipt, Disposition::Ack)),
-                    Err(e) => answers.push(left(&received, &e)),
-                }
-            }
-            Ok(Claim::Settled(_)) => answers.push((received.receipt, Disposition::Ack)),
-            Err(e) => answers.push(left(&received, &e)),
-        }
-    }
+    // Attempts, concurrently; then each decided.
     let reads = &reads;
-    let decided: Vec<Decided> = stream::iter(claimed)
-        .map(|(received, settings, delivery, slot)| async move {
-            let (outcome, then, made) =
-                attempt(state, transports, reads, &delivery, &settings, now, slot).await;
-            (received, delivery, outcome, then, made)
+    let schedule = &state.config.retry_schedule;
+    let attempted: Vec<(Working, Decision)> = stream::iter(working)
+        .map(|(work, settings)| async move {
+            let delivery = work.claimed.as_ref().unwrap_or(&work.taken.delivery);
+            let started = std::time::Instant::now();
+            let answer = if settings.notifier_paused {
+                Answer::Held
+            } else {
+                attempt::attempt(
+                    state, transports, reads, delivery, &settings, now, work.slot,
+                )
+                .await
+            };
+            let rules = Rules {
+                schedule,
+                rate_limits: state.config.rate_limits,
+                jitter: rand::random::<f64>(),
+            };
+            let decision = decide::decide(delivery, answer, now, started.elapsed(), rules);
+            (work, decision)
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let settlements: Vec<Settlement> = decided
-        .iter()
-        .map(|(_, delivery, outcome, _, made)| Settlement {
-            delivery: (**delivery).clone(),
-            lease_until: lease,
-            outcome: outcome.clone(),
-            attempt: made.clone(),
-        })
-        .collect();
-    let settled = state
-        .store
-        .settle_deliveries(&settlements, state.clock.now())
-        .await;
+    for (work, decision) in attempted {
+        let Some(delivery) = work.claimed else {
+            continue;
+        };
+        let told: Vec<Occurrence> = decision
+            .effects
+            .iter()
+            .filter(|e| effects::told_with_ending(e))
+            .filter_map(|e| match e {
+                Effect::Tell(o) => Some(o.clone()),
+                _ => None,
+            })
+            .collect();
+        let (raises, entry) =
+            match effects::raises(state, reads, &delivery.organization, told, now).await {
+                Ok(raises) => (raises, entry_of(decision.then)),
+                Err(e) => {
+                    left(&work.taken, &e);
+                    (Vec::new(), Disposition::Leave)
+                }
+            };
+        ended.add(
+            Ending {
+                taken: work.taken,
+                settlement: Some(Settlement {
+                    // The lease its claim took (taking may have claimed it, before this batch's
+                    // clock was read).
+                    lease_until: delivery.lease_until.unwrap_or(lease),
+                    delivery,
+                    outcome: decision.outcome.clone(),
+                    attempt: decision.attempt.clone(),
+                }),
+                raises,
+                entry: Entry::Message(entry),
+            },
+            Some(decision),
+        );
+    }
+    let Ended { endings, decided } = ended;
+    let finished = inbox.finish(&endings, state.clock.now()).await;
     let settled_at = state.clock.now();
     let mut tally = DeliveryTally::default();
-    // Per webhook or Slack notification: failed deliveries, and whether one was sent.
-    let mut streaks: HashMap<(OrgId, NotificationId), (u32, bool)> = HashMap::new();
-    for ((received, delivery, outcome, then, _), settled) in decided.into_iter().zip(settled) {
-        let disposition = match settled {
-            // Its lease ended meanwhile and another sender took it: that one settles it.
-            Ok(false) => Disposition::Leave,
-            Ok(true) => {
-                count(&mut tally, &delivery, &outcome, settled_at);
-                if let Some(notification) = delivery.through() {
-                    let key = (delivery.organization.clone(), notification.clone());
-                    match &outcome {
-                        Outcome::Failed(_) => streaks.entry(key).or_default().0 += 1,
-                        // Only a notification with a failure streak (as the batch read it) has
-                        // one to end: a sent delivery costs nothing more otherwise.
-                        Outcome::Sent
-                            if reads
-                                .notification(state, &delivery.organization, notification)
-                                .await
-                                .is_ok_and(|n| n.is_some_and(|n| n.failing.is_some())) =>
-                        {
-                            streaks.entry(key).or_default().1 = true;
-                        }
-                        _ => {}
-                    }
-                }
-                // Told to the operational webhook before the message goes: if that cannot be
-                // queued, the message comes back and its repeat tells it (see the claim above).
-                if let Outcome::Failed(error) = &outcome
-                    && let Err(e) =
-                        outcomes::raise_failed(state, reads, &delivery, Some(error)).await
-                {
-                    answers.push(left(&received, &e));
-                    continue;
-                }
-                match then {
-                    Then::Ack => Disposition::Ack,
-                    Then::Delay(wait) => Disposition::Delay(wait),
-                    // The dead-letter queue keeps the message of a delivery that failed every attempt.
-                    Then::DeadLetter => Disposition::Leave,
-                    Then::ReleaseIfResumed => match release_if_resumed(state, &delivery).await {
-                        Ok(()) => Disposition::Ack,
-                        Err(e) => {
-                            answers.push(left(&received, &e));
-                            continue;
-                        }
-                    },
-                }
-            }
-            Err(e) => {
-                answers.push(left(&received, &e));
+    let mut after = Vec::new();
+    let mut answers = Vec::with_capacity(endings.len());
+    for ((ending, decision), finished) in endings.into_iter().zip(decided).zip(finished) {
+        let receipt = ending.taken.receipt.clone();
+        let entry = match (&ending.entry, finished) {
+            (_, Finished::Lost | Finished::Failed) => {
+                answers.push((receipt, Disposition::Leave));
                 continue;
             }
+            (Entry::PutBack { .. }, Finished::Done) => Disposition::Ack,
+            (Entry::Message(entry), Finished::Done) => *entry,
         };
-        answers.push((received.receipt, disposition));
+        if let (Some(decision), Some(settlement)) = (decision, &ending.settlement) {
+            count(
+                &mut tally,
+                &settlement.delivery,
+                &decision.outcome,
+                settled_at,
+            );
+            let org = &settlement.delivery.organization;
+            after.extend(
+                decision
+                    .effects
+                    .into_iter()
+                    .filter(|e| !effects::told_with_ending(e))
+                    .map(|e| (org.clone(), e)),
+            );
+            if decision.then == Then::ReleaseIfResumed
+                && let Err(e) = release_if_resumed(state, &settlement.delivery).await
+            {
+                left(&ending.taken, &e);
+                answers.push((receipt, Disposition::Leave));
+                continue;
+            }
+        }
+        answers.push((receipt, entry));
     }
     state.metrics.deliveries(settled_at, &tally);
-    outcomes::record_streaks(state, reads, streaks).await;
+    effects::carry_out(state, reads, after).await;
     answers
+}
+
+/// A batch's endings, and the decision of each that was attempted (or held).
+#[derive(Default)]
+struct Ended {
+    endings: Vec<Ending>,
+    decided: Vec<Option<Decision>>,
+}
+
+impl Ended {
+    fn add(&mut self, ending: Ending, decision: Option<Decision>) {
+        self.endings.push(ending);
+        self.decided.push(decision);
+    }
+
+    /// An entry handled without an attempt.
+    fn entry(&mut self, taken: Taken, entry: Disposition) {
+        self.add(
+            Ending {
+                taken,
+                settlement: None,
+                raises: Vec::new(),
+                entry: Entry::Message(entry),
+            },
+            None,
+        );
+    }
+}
+
+/// What becomes of a delivery's queue entry, as a message disposition.
+fn entry_of(then: Then) -> Disposition {
+    match then {
+        Then::Ack | Then::ReleaseIfResumed => Disposition::Ack,
+        Then::Delay(wait) => Disposition::Delay(wait),
+        // The dead-letter queue keeps the entry of a delivery that failed every attempt.
+        Then::DeadLetter => Disposition::Leave,
+    }
 }
 
 /// A settled attempt in the batch's metrics (a held delivery was not attempted).
@@ -222,152 +362,9 @@ fn count(tally: &mut DeliveryTally, delivery: &Delivery, outcome: &Outcome, at: 
     tally.record(delivery.channel.method().as_str(), settled);
 }
 
-/// A message left to come back, its failure logged.
-fn left(received: &Received<DeliveryMessage>, e: &dyn std::fmt::Display) -> (String, Disposition) {
-    tracing::warn!(organization = %received.message.delivery.organization, delivery = %received.message.delivery.id, error = %e, "delivery attempt failed; its message comes back");
-    (received.receipt.clone(), Disposition::Leave)
-}
-
-/// A claimed delivery's message, the delivery, how its attempt ended, what becomes of the
-/// message, and the attempt made (none when it was held).
-type Decided = (
-    Received<DeliveryMessage>,
-    Box<Delivery>,
-    Outcome,
-    Then,
-    Option<Attempt>,
-);
-
-/// What becomes of a delivery's message once its settlement is recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Then {
-    Ack,
-    /// Comes back for another attempt after this long.
-    Delay(Duration),
-    /// Left for the dead-letter queue: every attempt failed.
-    DeadLetter,
-    /// Held while the notifier is paused; released here if it was resumed meanwhile.
-    ReleaseIfResumed,
-}
-
-/// One attempt of a claimed delivery: how it ends, what then becomes of its message, and the
-/// attempt for its history (none when it is held: nothing was tried).
-async fn attempt(
-    state: &AppState,
-    transports: &Transports,
-    reads: &BatchReads,
-    delivery: &Delivery,
-    settings: &Settings,
-    now: OffsetDateTime,
-    slot: Option<pacing::Slot>,
-) -> (Outcome, Then, Option<Attempt>) {
-    if settings.notifier_paused {
-        return (Outcome::Held, Then::ReleaseIfResumed, None);
-    }
-    let started = std::time::Instant::now();
-    let sent = send(state, transports, reads, delivery, settings, now, slot).await;
-    let made = Attempt {
-        at: now,
-        outcome: AttemptOutcome::Sent,
-        status_code: None,
-        error: None,
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        next_attempt_at: None,
-    };
-    let failed = |error: &str, then| {
-        (
-            AttemptOutcome::Failed,
-            None,
-            Outcome::Failed(error.into()),
-            then,
-        )
-    };
-    let error = match sent {
-        Ok(status) => {
-            let made = Attempt {
-                status_code: status,
-                ..made
-            };
-            return (Outcome::Sent, Then::Ack, Some(made));
-        }
-        Err(e) => e,
-    };
-    let (attempt_outcome, next, outcome, then) = match &error {
-        // The next step of the schedule, or after its last one `failed`, the message left to the
-        // dead-letter queue.
-        SendError::Retry { error, after } => {
-            if let (Some(after), Some(429), Some(notification)) = (
-                after,
-                crate::adapters::http::webhook::answered_status(error),
-                delivery.through(),
-            ) {
-                outcomes::throttle(state, delivery, notification, now, *after).await;
-            }
-            // `HERALD_RETRY_SCHEDULE`; after its last step the delivery is `failed` and its
-            // message goes to the dead-letter queue (whose `maxReceiveCount` is its attempts).
-            match state.config.retry_schedule.delay(delivery.attempts, *after) {
-                Some(wait) => (
-                    AttemptOutcome::Retry,
-                    Some(now + wait),
-                    Outcome::Retry(error.clone()),
-                    Then::Delay(wait),
-                ),
-                None => failed(
-                    &format!("{error} (after {} attempts)", delivery.attempts),
-                    Then::DeadLetter,
-                ),
-            }
-        }
-        SendError::Fail(error) => failed(error, Then::Ack),
-        SendError::Gone(error) => {
-            if let Some(notification) = delivery.through() {
-                match crate::domain::notifications::disable_gone(
-                    state,
-                    &delivery.organization,
-                    notification,
-                    error,
-                )
-                .await
-                {
-                    Ok(Some(disabled)) => {
-                        let occurrence = Occurrence::notification_disabled(&disabled);
-                        outcomes::tell_logged(state, reads, occurrence).await;
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(delivery = %delivery.id, error = %e, "could not disable the notification of a gone target");
-                    }
-                }
-            }
-            failed(error, Then::Ack)
-        }
-        SendError::Skip(reason) => (
-            AttemptOutcome::Skipped,
-            None,
-            Outcome::Skipped(reason.clone()),
-            Then::Ack,
-        ),
-    };
-    let (SendError::Retry { error, .. }
-    | SendError::Fail(error)
-    | SendError::Gone(error)
-    | SendError::Skip(error)) = error;
-    let made = Attempt {
-        outcome: attempt_outcome,
-        status_code: crate::adapters::http::webhook::answered_status(&error),
-        error: Some(error),
-        next_attempt_at: next,
-        ..made
-    };
-    (outcome, then, Some(made))
-}
-
-async fn paused(state: &AppState, org: &OrgId) -> Result<bool, crate::domain::Error> {
-    Ok(state
-        .store
-        .get_settings(org)
-        .await?
-        .is_some_and(|s| s.notifier_paused))
+/// A taken delivery whose entry is left to come back, its failure logged.
+fn left(taken: &Taken, e: &dyn std::fmt::Display) {
+    tracing::warn!(organization = %taken.delivery.organization, delivery = %taken.delivery.id, error = %e, "delivery attempt failed; its entry comes back");
 }
 
 /// A delivery just held: if the notifier was resumed meanwhile (the resume job may have run
@@ -377,7 +374,12 @@ async fn release_if_resumed(
     state: &AppState,
     delivery: &Delivery,
 ) -> Result<(), crate::domain::Error> {
-    if !paused(state, &delivery.organization).await? {
+    let paused = state
+        .store
+        .get_settings(&delivery.organization)
+        .await?
+        .is_some_and(|s| s.notifier_paused);
+    if !paused {
         state
             .queue
             .send(&[DeliveryMessage {
@@ -387,137 +389,6 @@ async fn release_if_resumed(
             .await?;
     }
     Ok(())
-}
-
-/// Renders and sends one claimed delivery.
-async fn send(
-    state: &AppState,
-    transports: &Transports,
-    reads: &BatchReads,
-    delivery: &Delivery,
-    settings: &Settings,
-    now: OffsetDateTime,
-    slot: Option<pacing::Slot>,
-) -> Sent {
-    let unavailable = |e: crate::ports::store::StoreError| SendError::Retry {
-        error: format!("store: {e}"),
-        after: None,
-    };
-    if let Channel::Operational { event } = &delivery.channel {
-        return outcomes::send_operational(state, transports, reads, delivery, *event, now).await;
-    }
-    let template = templates::by_id(delivery.template)
-        .ok_or_else(|| SendError::Fail("unknown template".into()))?;
-    let (kind, data, at) = match (&delivery.event, &delivery.data) {
-        (Some(event), _) => {
-            let event = reads
-                .event(state, &delivery.organization, *event)
-                .await
-                .map_err(unavailable)?
-                .ok_or_else(|| SendError::Fail("the event is gone".into()))?;
-            (event.kind.as_str(), event.data.clone(), event.created_at)
-        }
-        (None, data) => (
-            "test",
-            data.clone().unwrap_or(Value::Null),
-            delivery.created_at,
-        ),
-    };
-    let rendered = template.render(delivery.language, &data);
-    let id = delivery.id.to_string();
-    // The notification a Slack or webhook message goes out through (what it borrows from).
-    let through;
-    let outgoing = match &delivery.channel {
-        // Sent by `outcomes::send_operational` above, never rendered.
-        Channel::Operational { .. } => {
-            return Err(SendError::Fail(
-                "an operational event has no template".into(),
-            ));
-        }
-        Channel::Webhook { notification } | Channel::Slack { notification } => {
-            through = reads
-                .notification(state, &delivery.organization, notification)
-                .await
-                .map_err(unavailable)?
-                .ok_or_else(|| SendError::Skip("notification_deleted".into()))?;
-            if !through.enabled {
-                return Err(SendError::Skip("notification_disabled".into()));
-            }
-            match &through.target {
-                Target::Webhook(target) => {
-                    // Names are checked by the client's resolver as it connects.
-                    crate::model::net::check_webhook_url_shape(
-                        &target.url,
-                        state.config.allow_private_targets,
-                    )
-                    .map_err(|e| SendError::Fail(format!("url: {e}")))?;
-                    let body = json!({
-                        "type": kind,
-                        "timestamp": crate::model::timestamp::format(at),
-                        "data": data,
-                        "title": rendered.title,
-                        "body": rendered.body,
-                        "organization": delivery.organization,
-                        "notification": notification,
-                    });
-                    Outgoing::Webhook {
-                        url: &target.url,
-                        secrets: target.signing_secrets(now),
-                        id: &id,
-                        timestamp: now.unix_timestamp(),
-                        body: serde_json::to_vec(&body)
-                            .map_err(|e| SendError::Fail(format!("body: {e}")))?,
-                    }
-                }
-                Target::Slack(target) => Outgoing::Slack {
-                    target,
-                    message: rendered.slack(),
-                },
-                Target::Email | Target::Sms => {
-                    return Err(SendError::Fail(
-                        "the notification is not a slack or webhook target".into(),
-                    ));
-                }
-            }
-        }
-        Channel::Email { to } => Outgoing::Email {
-            delivery: delivery.id,
-            to: to.as_str(),
-            content: rendered.email(),
-            at: now,
-        },
-        Channel::Sms { to } => {
-            // One unit of the user's daily quota first; a spent quota skips the SMS.
-            if let Some(user) = delivery.user {
-                let day = crate::workers::quota::today(now);
-                let taken = state
-                    .store
-                    .take_sms(
-                        &delivery.organization,
-                        user,
-                        day,
-                        settings.sms_daily_quota(),
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                if !taken {
-                    let quota = settings.sms_daily_quota();
-                    let occurrence =
-                        Occurrence::sms_quota_exhausted(&delivery.organization, user, day, quota);
-                    outcomes::tell_logged(state, reads, occurrence).await;
-                    return Err(SendError::Skip("quota_exceeded".into()));
-                }
-            }
-            Outgoing::Sms {
-                delivery: delivery.id,
-                to: to.as_str(),
-                text: rendered.sms(),
-                at: now,
-            }
-        }
-    };
-    pacing::until_slot(state, delivery, slot).await?;
-    transports.send(outgoing).await
 }
 
 /// The system template of an event type.

@@ -26,8 +26,9 @@ use time::OffsetDateTime;
 use super::reads::BatchReads;
 use crate::app::AppState;
 use crate::model::{NotificationId, OrgId};
-use crate::ports::queue::DeliveryMessage;
+use crate::ports::inbox::Taken;
 use crate::ports::store::{StoreError, StoreResult};
+use crate::ports::transport::SendError;
 
 /// How far ahead of its slot a delivery is taken at the soonest: five slots' spacing, at most
 /// this. (A fixed quarter second would cap a high limit's throughput: each batch waits for its
@@ -62,8 +63,8 @@ pub struct Slot {
 pub(super) enum Pace {
     /// Now, or at its slot (soon: the sender sleeps until then).
     Send(Option<Slot>),
-    /// Later: the message goes back on the queue, to come back after this long.
-    Later(Box<DeliveryMessage>, Duration),
+    /// Later: back on the queue, to come back after this long, holding its slot if it has one.
+    Later(Duration, Option<OffsetDateTime>),
 }
 
 /// What a message needs before it may go.
@@ -82,7 +83,7 @@ enum Need {
 pub(super) async fn pace_batch(
     state: &AppState,
     reads: &BatchReads,
-    messages: &[&DeliveryMessage],
+    messages: &[&Taken],
 ) -> Vec<StoreResult<Pace>> {
     let now = state.clock.now();
     // Concurrently, as the sends read them (each notification once per batch).
@@ -111,19 +112,14 @@ pub(super) async fn pace_batch(
             .await;
         reserved.insert((org, id), first.map(|at| (at, 0)));
     }
-    messages
-        .iter()
-        .zip(needs)
-        .map(|(message, need)| {
+    needs
+        .into_iter()
+        .map(|need| {
             let (slot, spacing) = match need? {
                 Need::Nothing => return Ok(Pace::Send(None)),
                 Need::Throttled(wait) => {
                     // Back when the target said; a slot is reserved then.
-                    let back = DeliveryMessage {
-                        delivery: message.delivery.clone(),
-                        slot: None,
-                    };
-                    return Ok(Pace::Later(Box::new(back), wait));
+                    return Ok(Pace::Later(wait, None));
                 }
                 Need::Slot(Some(slot), _, _, spacing) => (slot, spacing),
                 Need::Slot(None, org, id, spacing) => {
@@ -143,13 +139,9 @@ pub(super) async fn pace_batch(
             if wait <= SLEEP_MAX {
                 return Ok(Pace::Send(Some(Slot { at: slot, spacing })));
             }
-            let back = DeliveryMessage {
-                delivery: message.delivery.clone(),
-                slot: Some(slot),
-            };
             // Back its lead before the slot (on SQS up to a second more: its delays are whole
             // seconds, rounded down), so that a sender holds it briefly.
-            Ok(Pace::Later(Box::new(back), wait - lead(spacing)))
+            Ok(Pace::Later(wait - lead(spacing), Some(slot)))
         })
         .collect()
 }
@@ -158,7 +150,7 @@ pub(super) async fn pace_batch(
 async fn need(
     state: &AppState,
     reads: &BatchReads,
-    message: &DeliveryMessage,
+    message: &Taken,
     now: OffsetDateTime,
 ) -> StoreResult<Need> {
     let delivery = &message.delivery;
@@ -196,7 +188,7 @@ pub(super) async fn until_slot(
     state: &AppState,
     delivery: &crate::model::Delivery,
     slot: Option<Slot>,
-) -> Result<(), super::SendError> {
+) -> Result<(), SendError> {
     let (Some(slot), Some(id)) = (slot, delivery.through()) else {
         return Ok(());
     };
@@ -207,17 +199,11 @@ pub(super) async fn until_slot(
             .store
             .reserve_send_slot(&delivery.organization, id, now + TOLERANCE, slot.spacing, 1)
             .await
-            .map_err(|e| super::SendError::Retry {
-                error: format!("store: {e}"),
-                after: None,
-            })?;
+            .map_err(|e| SendError::retry(format!("store: {e}")))?;
     }
     let wait = unsigned(at - state.clock.now());
     if wait > LATE_SLEEP_MAX {
-        return Err(super::SendError::Retry {
-            error: "rate limit: no send slot soon enough".into(),
-            after: Some(wait),
-        });
+        return Err(SendError::retry("rate limit: no send slot soon enough").after(Some(wait)));
     }
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;

@@ -1,0 +1,197 @@
+//! One attempt of a claimed delivery: render it for its channel, take what it needs first (an
+//! SMS takes a unit of the user's daily quota, a paced target waits for its slot), hand it to the
+//! transport that serves its channel, and say what happened ([`Answer`]). What that means is
+//! [`super::decide`]'s.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::decide::Answer;
+use super::pacing;
+use super::reads::BatchReads;
+use crate::app::AppState;
+use crate::model::{Channel, Delivery, OperationalEvent, Settings, SkipReason, Target};
+use crate::ports::store::StoreError;
+use crate::ports::transport::{Outgoing, SendError, Transport};
+use crate::templates;
+
+/// What an attempt that could not go out says: a store that failed is worth another attempt.
+fn unavailable(e: StoreError) -> Answer {
+    Answer::Refused(SendError::retry(format!("store: {e}")))
+}
+
+fn failed(error: impl Into<String>) -> Answer {
+    Answer::Refused(SendError::fail(error))
+}
+
+/// Tries `delivery` once (its notifier is not paused: `settings` says so).
+pub(super) async fn attempt(
+    state: &AppState,
+    transports: &dyn Transport,
+    reads: &BatchReads,
+    delivery: &Delivery,
+    settings: &Settings,
+    now: OffsetDateTime,
+    slot: Option<pacing::Slot>,
+) -> Answer {
+    let sent = match &delivery.channel {
+        Channel::Operational { event } => {
+            operational(state, transports, reads, delivery, *event, now).await
+        }
+        _ => rendered(state, transports, reads, delivery, settings, now, slot).await,
+    };
+    match sent {
+        Ok(status) => Answer::Sent { status },
+        Err(answer) => answer,
+    }
+}
+
+/// Renders and sends a delivery of an event or a test notification: the target's HTTP status
+/// (none from SES, SNS or the outbox), or what happened instead.
+async fn rendered(
+    state: &AppState,
+    transports: &dyn Transport,
+    reads: &BatchReads,
+    delivery: &Delivery,
+    settings: &Settings,
+    now: OffsetDateTime,
+    slot: Option<pacing::Slot>,
+) -> Result<Option<u16>, Answer> {
+    let template = templates::by_id(delivery.template).ok_or_else(|| failed("unknown template"))?;
+    let (kind, data, at) = match (&delivery.event, &delivery.data) {
+        (Some(event), _) => {
+            let event = reads
+                .event(state, &delivery.organization, *event)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| failed("the event is gone"))?;
+            (event.kind.as_str(), event.data.clone(), event.created_at)
+        }
+        (None, data) => (
+            "test",
+            data.clone().unwrap_or(Value::Null),
+            delivery.created_at,
+        ),
+    };
+    let rendered = template.render(delivery.language, &data);
+    let id = delivery.id.to_string();
+    // The notification a Slack or webhook message goes out through (what it borrows from).
+    let through;
+    let outgoing = match &delivery.channel {
+        Channel::Operational { .. } => return Err(failed("an operational event has no template")),
+        Channel::Webhook { notification } | Channel::Slack { notification } => {
+            through = reads
+                .notification(state, &delivery.organization, notification)
+                .await
+                .map_err(unavailable)?
+                .ok_or(Answer::Skipped(SkipReason::NotificationDeleted))?;
+            if !through.enabled {
+                return Err(Answer::Skipped(SkipReason::NotificationDisabled));
+            }
+            match &through.target {
+                Target::Webhook(target) => {
+                    // Names are checked by the client's resolver as it connects.
+                    crate::model::net::check_webhook_url_shape(
+                        &target.url,
+                        state.config.allow_private_targets,
+                    )
+                    .map_err(|e| failed(format!("url: {e}")))?;
+                    let body = json!({
+                        "type": kind,
+                        "timestamp": crate::model::timestamp::format(at),
+                        "data": data,
+                        "title": rendered.title,
+                        "body": rendered.body,
+                        "organization": delivery.organization,
+                        "notification": notification,
+                    });
+                    Outgoing::Webhook {
+                        url: &target.url,
+                        secrets: target.signing_secrets(now),
+                        id: &id,
+                        timestamp: now.unix_timestamp(),
+                        body: serde_json::to_vec(&body)
+                            .map_err(|e| failed(format!("body: {e}")))?,
+                    }
+                }
+                Target::Slack(target) => Outgoing::Slack {
+                    target,
+                    message: rendered.slack(),
+                },
+                Target::Email | Target::Sms => {
+                    return Err(failed("the notification is not a slack or webhook target"));
+                }
+            }
+        }
+        Channel::Email { to } => Outgoing::Email {
+            delivery: delivery.id,
+            to: to.as_str(),
+            content: rendered.email(),
+            at: now,
+        },
+        Channel::Sms { to } => {
+            let to = to.as_ref().ok_or(Answer::Skipped(SkipReason::NoPhone))?;
+            // One unit of the user's daily quota first; a spent quota skips the SMS.
+            if let Some(user) = delivery.user {
+                let day = crate::model::day::today(now);
+                let quota = settings.sms_daily_quota();
+                let taken = state
+                    .store
+                    .take_sms(&delivery.organization, user, day, quota)
+                    .await
+                    .map_err(unavailable)?;
+                if !taken {
+                    return Err(Answer::QuotaSpent { user, day, quota });
+                }
+            }
+            Outgoing::Sms {
+                delivery: delivery.id,
+                to: to.as_str(),
+                text: rendered.sms(),
+                at: now,
+            }
+        }
+    };
+    pacing::until_slot(state, delivery, slot)
+        .await
+        .map_err(Answer::Refused)?;
+    transports.send(outgoing).await.map_err(Answer::Refused)
+}
+
+/// Posts an operational event to the organization's operational webhook, signed with its secret.
+/// One removed meanwhile, or no longer taking the event, skips it.
+async fn operational(
+    state: &AppState,
+    transports: &dyn Transport,
+    reads: &BatchReads,
+    delivery: &Delivery,
+    event: OperationalEvent,
+    now: OffsetDateTime,
+) -> Result<Option<u16>, Answer> {
+    let hook = reads
+        .operational(state, &delivery.organization)
+        .await
+        .map_err(unavailable)?
+        .filter(|h| h.events.contains(&event))
+        .ok_or(Answer::Skipped(SkipReason::OperationalWebhookRemoved))?;
+    crate::model::net::check_webhook_url_shape(&hook.url, state.config.allow_private_targets)
+        .map_err(|e| failed(format!("url: {e}")))?;
+    let posted = delivery.data.clone().unwrap_or_default();
+    let body = json!({
+        "type": event,
+        "timestamp": posted["timestamp"],
+        "organization": delivery.organization,
+        "data": posted["data"],
+    });
+    let id = delivery.id.to_string();
+    transports
+        .send(Outgoing::Webhook {
+            url: &hook.url,
+            secrets: vec![hook.secret.as_str()],
+            id: &id,
+            timestamp: now.unix_timestamp(),
+            body: serde_json::to_vec(&body).map_err(|e| failed(format!("body: {e}")))?,
+        })
+        .await
+        .map_err(Answer::Refused)
+}
