@@ -138,7 +138,7 @@ pub async fn fan_out(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let (batch, ids, unreadable) = received::<FanoutMessage>(event.payload);
-    let results = shared::workers::fanout::process_batch(state, batch).await;
+    let results = shared::workers::fanout::process_batch(state.fanout_worker(), batch).await;
     let back = shared::ports::queue::apply(&*state.fanout, results, false).await;
     Ok(batch_response(back, &ids, unreadable))
 }
@@ -157,7 +157,7 @@ pub async fn send(
         .into_iter()
         .map(|r| Taken::received(r.receipt, r.message))
         .collect();
-    let results = shared::workers::sender::process(state, transports, inbox, taken).await;
+    let results = shared::workers::sender::process(&state.sender(transports), inbox, taken).await;
     let back = results
         .into_iter()
         .filter(|(_, d)| !matches!(d, Disposition::Ack))
@@ -175,7 +175,7 @@ pub async fn dead_letters(
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let (batch, ids, unreadable) = received::<DeliveryMessage>(event.payload);
     let messages: Vec<DeliveryMessage> = batch.iter().map(|r| r.message.clone()).collect();
-    let answers = shared::domain::deliveries::bury(state, &messages).await;
+    let answers = state.burying().bury(state.clock.now(), &messages).await;
     let mut back = Vec::new();
     for (received, answer) in batch.into_iter().zip(answers) {
         match answer {

@@ -22,7 +22,7 @@ use shared::model::{
     Clock, DeliveryStatus, Email, EventType, Language, NotificationId, OrgId, OrgKind, Plan, Role,
     SystemClock, Username,
 };
-use shared::ports::store::{DeliveryStore, OrganizationStore, SettingsStore};
+use shared::ports::store::{DeliveryLedger, EventStore, OrganizationStore, SmsQuotaStore};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -238,7 +238,7 @@ mod moto {
         // Every chunk of the fan-out, as the fan-out function would run them.
         loop {
             let done = consume(&*state.fanout, Duration::from_secs(60), |batch| {
-                shared::workers::fanout::process_batch(&state, batch)
+                shared::workers::fanout::process_batch(state.fanout_worker(), batch)
             })
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -262,8 +262,7 @@ mod moto {
         let mut batches = 0;
         loop {
             let done = shared::workers::sender::round(
-                &state,
-                &transports,
+                &state.sender(&transports),
                 &*state.inbox,
                 Duration::from_secs(60),
             )
@@ -306,7 +305,7 @@ mod ttl {
     use shared::adapters::dynamodb::DynamoStore;
     use shared::model::{Claim, Event, EventCreated};
     use shared::model::{Clock, Email, EventType, OrgId, SystemClock};
-    use shared::ports::store::DeliveryStore;
+    use shared::ports::store::{DeliveryLedger, EventStore};
     use uuid::Uuid;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

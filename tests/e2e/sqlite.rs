@@ -13,7 +13,9 @@ use shared::model::{
     Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, Role, SystemClock, Username,
 };
 use shared::ports::queue::{DeliveryMessage, Queue};
-use shared::ports::store::{DeliveryStore, OrganizationStore, PageRequest, StoreError, Unique};
+use shared::ports::store::{
+    DeliveryLedger, DeliveryLog, EventStore, PageRequest, StoreError, Unique, UserStore,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -350,13 +350,12 @@ impl DeliveryApp {
             && (idle_since.elapsed() < self.quiet || std::time::Instant::now() < retries_due)
         {
             let fanned = consume(&*state.fanout, self.visibility, |batch| {
-                shared::workers::fanout::process_batch(state, batch)
+                shared::workers::fanout::process_batch(state.fanout_worker(), batch)
             })
             .await
             .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
             let sent = shared::workers::sender::round(
-                state,
-                &self.transports,
+                &state.sender(&self.transports),
                 &*state.inbox,
                 self.visibility,
             )

@@ -200,7 +200,8 @@ impl TestApp {
         kind: OrgKind,
     ) -> Self {
         let created = provision(
-            &state,
+            &*state.store,
+            state.clock.now(),
             NewOrganization {
                 id: OrgId::generate(),
                 name: "Test org".into(),

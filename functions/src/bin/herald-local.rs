@@ -286,7 +286,8 @@ async fn ensure_organization(
         )
     })?;
     provision(
-        state,
+        &*state.store,
+        state.clock.now(),
         NewOrganization {
             id: org.clone(),
             name: "Local organization".into(),
@@ -316,7 +317,7 @@ async fn idle(stop: &mut watch::Receiver<bool>, wait: Duration) {
 async fn fanout_worker(state: AppState, mut stop: watch::Receiver<bool>) {
     while !*stop.borrow() {
         let round = consume(&*state.fanout, VISIBILITY, |batch| {
-            shared::workers::fanout::process_batch(&state, batch)
+            shared::workers::fanout::process_batch(state.fanout_worker(), batch)
         })
         .await;
         pace(&mut stop, round, "fan-out").await;
@@ -330,7 +331,8 @@ async fn sender_worker(
 ) {
     while !*stop.borrow() {
         let round =
-            shared::workers::sender::round(&state, &*transports, &*state.inbox, VISIBILITY).await;
+            shared::workers::sender::round(&state.sender(&*transports), &*state.inbox, VISIBILITY)
+                .await;
         pace(&mut stop, round, "delivery").await;
     }
 }
@@ -400,7 +402,9 @@ async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
         state.config.retry_schedule.attempts(),
     );
     loop {
-        match shared::domain::deliveries::bury_local(&state, &dead).await {
+        let drained =
+            shared::workers::dead_letters::drain(&state.burying(), &dead, state.clock.now()).await;
+        match drained {
             Ok(0) => {}
             Ok(n) => tracing::info!(dead_letters = n, "dead letters' deliveries marked failed"),
             Err(e) => tracing::warn!(error = %e, "dead-letter pass failed; the next one retries"),

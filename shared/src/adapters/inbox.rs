@@ -14,13 +14,13 @@ use time::OffsetDateTime;
 use crate::model::{Claim, Delivery};
 use crate::ports::inbox::{Ending, Entry, Finished, Inbox, Taken};
 use crate::ports::queue::{DeliveryMessage, Disposition, Queue, QueueError, apply};
-use crate::ports::store::{DeliveryStore, Settlement, StoreResult};
+use crate::ports::store::{DeliveryLedger, Settlement, StoreResult};
 
 /// SQS (or any queue of messages) and a store.
 #[derive(Clone)]
 pub struct QueueInbox {
     pub queue: Arc<dyn Queue<DeliveryMessage>>,
-    pub store: Arc<dyn DeliveryStore>,
+    pub store: Arc<dyn DeliveryLedger>,
     /// Whether finishing deletes acknowledged messages: not in Lambda, whose event source
     /// mapping deletes every message of the batch not reported as a failure.
     pub ack: bool,

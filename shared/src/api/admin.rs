@@ -277,7 +277,16 @@ pub async fn send_test(
         ));
     }
     let key = key.map(|k| format!("POST /api/v2/notifications/test {k}"));
-    test_notifications::send_once(&state, &user, &settings, channel, key.as_deref()).await?;
+    test_notifications::send_once(
+        &*state.store,
+        &*state.queue,
+        state.clock.now(),
+        &user,
+        &settings,
+        channel,
+        key.as_deref(),
+    )
+    .await?;
     Ok(StatusCode::OK)
 }
 
@@ -380,7 +389,7 @@ impl utoipa::ToSchema for TemplateDisabledMap {}
 
 /// The user `{user}` names, if the caller may see their preferences.
 async fn preferences_owner(state: &AppState, principal: &Principal, user: &str) -> ApiResult<Uuid> {
-    let found = users::find(state, &principal.org, principal.user_id, user)
+    let found = users::find(&*state.store, &principal.org, principal.user_id, user)
         .await?
         .ok_or(ApiError::NotFound)?;
     if found.id != principal.user_id {

@@ -71,7 +71,8 @@ pub async fn resend(
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationUpdate)?;
     let id = Uuid::parse_str(&path.delivery_id).map_err(|_| ApiError::NotFound)?;
-    let queued = deliveries::resend(&state, &org, id).await?;
+    let queued =
+        deliveries::resend(&*state.store, &*state.intake, state.clock.now(), &org, id).await?;
     Ok((
         StatusCode::ACCEPTED,
         envelope(Resent {
@@ -166,7 +167,10 @@ pub async fn recover(
     let window = RecoverRequest::read(&Fields::new(&body, ""), state.clock.now(), &mut problems);
     let window = problems.finish(|| window)?;
     let notification = notification_id(&path.id)?;
-    let recovered = deliveries::recover(&state, &org, &notification, window).await?;
+    let recovered = state
+        .recovery()
+        .recover(state.clock.now(), &org, &notification, window)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         envelope(RecoverQueued {

@@ -182,7 +182,8 @@ pub async fn emit(
     principal.require(Permission::EventCreate)?;
     let request = EmitEventRequest::parse_with_headers(&body, &headers)?;
     let event = events::emit(
-        &state,
+        &*state.intake,
+        state.clock.now(),
         org,
         NewEvent {
             kind: request.kind,

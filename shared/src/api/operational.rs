@@ -153,7 +153,15 @@ pub async fn put(
         url: request.url,
         events: request.events,
     };
-    let (hook, created) = operational::put(&state, &org, setup).await?;
+    let (hook, created) = operational::put(
+        &*state.store,
+        &*state.resolver,
+        state.config.allow_private_targets,
+        state.clock.now(),
+        &org,
+        setup,
+    )
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -183,7 +191,7 @@ pub async fn get(
 ) -> ApiResult<Json<Envelope<OperationalWebhookView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::SettingsUpdate)?;
-    let hook = operational::get(&state, &org).await?;
+    let hook = operational::get(&*state.store, &org).await?;
     Ok(envelope(OperationalWebhookView::of(&hook, false)))
 }
 
@@ -211,6 +219,6 @@ pub async fn delete(
 ) -> ApiResult<Json<Envelope<OperationalWebhookDeleted>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::SettingsUpdate)?;
-    operational::delete(&state, &org).await?;
+    operational::delete(&*state.store, &org).await?;
     Ok(envelope(OperationalWebhookDeleted { deleted: true }))
 }

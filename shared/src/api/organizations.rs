@@ -254,7 +254,7 @@ pub async fn create_organization(
         admin_phone: request.admin.phone,
         admin_token: None,
     };
-    let created = organizations::provision(&state, new).await?;
+    let created = organizations::provision(&*state.store, state.clock.now(), new).await?;
     Ok((
         StatusCode::CREATED,
         envelope(CreatedOrganization {
@@ -362,7 +362,7 @@ pub async fn get_user(
 ) -> ApiResult<Json<Envelope<UserView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::UserRead)?;
-    let user = users::find(&state, &org, principal.user_id, &path.user)
+    let user = users::find(&*state.store, &org, principal.user_id, &path.user)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(envelope(UserView::from(&user)))

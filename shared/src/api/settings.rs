@@ -331,12 +331,19 @@ pub async fn update(
     let change = UpdateSettingsRequest::read(&Fields::new(&body, ""), &mut problems).into_change();
     if !problems.is_empty() {
         // Refused anyway: one 400 also names what only the organization's data can tell.
-        for p in settings::problems(&state, &org, &change).await? {
+        for p in settings::problems(&*state.store, &*state.store, &org, &change).await? {
             problems.add(p.field, p.message);
         }
         return problems.finish(|| None);
     }
-    let updated = settings::update(&state, &org, &change).await?;
+    let updated = settings::update(
+        &*state.store,
+        &*state.store,
+        state.clock.now(),
+        &org,
+        &change,
+    )
+    .await?;
     Ok(Json(resource(&org, &updated, &headers)))
 }
 

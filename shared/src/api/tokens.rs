@@ -141,14 +141,23 @@ pub async fn create_token(
     // The user must exist in this organization; its roles bound what the token may be narrowed to.
     let mut user = None;
     if let Some(id) = user_id {
-        let (found, refused) = tokens::holder(&state, &org, id, permissions.as_deref()).await?;
+        let (found, refused) =
+            tokens::holder(&*state.store, &org, id, permissions.as_deref()).await?;
         for p in refused {
             problems.add(p.field, p.message);
         }
         user = found;
     }
     let user = problems.finish(|| user)?;
-    let (record, secret) = tokens::issue(&state, &org, &user, permissions, expires_at).await?;
+    let (record, secret) = tokens::issue(
+        &*state.store,
+        state.clock.now(),
+        &org,
+        &user,
+        permissions,
+        expires_at,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         envelope(TokenView {

@@ -1,6 +1,8 @@
-//! The application state: what every handler, worker and host is built over — the store, the two
-//! queues, the event intake, the configuration, the clock and the resolver — and its builders for
-//! the two backends (the embedded database; DynamoDB and SQS).
+//! The application state, built once at the edge: the store, the two queues, the event intake,
+//! the sender's inbox, the configuration, the clock and the resolver, with its builders for the
+//! two backends (the embedded database; DynamoDB and SQS). It hands the domain and the workers
+//! only the ports each uses ([`AppState::sender`], [`AppState::fanout_worker`],
+//! [`AppState::recovery`], ...), never itself.
 
 pub mod local;
 
@@ -18,6 +20,9 @@ use crate::adapters::sqlite::delivery_queue::DeliveryRows;
 use crate::adapters::sqlite::queue::SqliteQueue;
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{Config, ConfigError};
+use crate::domain::deliveries::{Burying, Recovery};
+use crate::domain::notifications::Targets;
+use crate::domain::operational::Telling;
 use crate::model::{Clock, SystemClock};
 use crate::ports::inbox::Inbox;
 use crate::ports::intake::EventIntake;
@@ -29,6 +34,8 @@ use crate::ports::slack::SlackInstaller;
 use crate::ports::store::Store;
 use crate::ports::transport::Transport;
 use crate::telemetry::Metrics;
+use crate::workers::fanout::Fanout;
+use crate::workers::sender::{Rules as SenderRules, Sender};
 
 /// Everything a handler needs, built once per process and shared.
 #[derive(Clone)]
@@ -211,6 +218,82 @@ impl AppState {
     pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
         self.resolver = resolver;
         self
+    }
+
+    /// The sender, over this state's stores and queue, with `transports`.
+    pub fn sender<'a>(&'a self, transports: &'a dyn Transport) -> Sender<'a> {
+        Sender {
+            settings: &*self.store,
+            events: &*self.store,
+            notifications: &*self.store,
+            hooks: &*self.store,
+            quota: &*self.store,
+            slots: &*self.store,
+            queue: &*self.queue,
+            transports,
+            clock: &*self.clock,
+            metrics: &self.metrics,
+            rules: SenderRules {
+                schedule: &self.config.retry_schedule,
+                rate_limits: self.config.rate_limits,
+                allow_private: self.config.allow_private_targets,
+                disable_after: self.config.disable_after,
+            },
+        }
+    }
+
+    /// The fan-out, over this state's stores and queues.
+    pub fn fanout_worker(&self) -> Fanout<'_> {
+        Fanout {
+            events: &*self.store,
+            settings: &*self.store,
+            notifications: &*self.store,
+            recipients: &*self.store,
+            preferences: &*self.store,
+            log: &*self.store,
+            ledger: &*self.store,
+            queue: &*self.queue,
+            fanout: &*self.fanout,
+            recovery: self.recovery(),
+            clock: &*self.clock,
+            metrics: &self.metrics,
+        }
+    }
+
+    /// Recovering failed deliveries.
+    pub fn recovery(&self) -> Recovery<'_> {
+        Recovery {
+            log: &*self.store,
+            notifications: &*self.store,
+            intake: &*self.intake,
+            fanout: &*self.fanout,
+        }
+    }
+
+    /// Telling operational webhooks.
+    pub fn telling(&self) -> Telling<'_> {
+        Telling {
+            hooks: &*self.store,
+            queue: &*self.queue,
+        }
+    }
+
+    /// Marking dead-lettered deliveries failed.
+    pub fn burying(&self) -> Burying<'_> {
+        Burying {
+            ledger: &*self.store,
+            log: &*self.store,
+            telling: self.telling(),
+        }
+    }
+
+    /// Turning notification setups into targets.
+    pub fn targets(&self) -> Targets<'_> {
+        Targets {
+            resolver: &*self.resolver,
+            slack: &*self.slack,
+            allow_private: self.config.allow_private_targets,
+        }
     }
 
     /// The sender's transports on this state's configuration and resolver: webhooks and Slack

@@ -4,7 +4,7 @@
 //!
 //! A delivery goes back on the queue for one more **round**: its record becomes `queued` again
 //! (attempts counted afresh, history kept) and its message is sent, as one unit
-//! ([`crate::ports::intake::EventIntake::requeue`]). The record's conditional write is the lock: two
+//! ([`EventIntake::requeue`]). The record's conditional write is the lock: two
 //! resends, or two recovers of one window, never queue a delivery twice, and a message of an
 //! earlier round never takes it. It keeps its id, so a webhook carries the same `webhook-id`.
 //!
@@ -17,12 +17,13 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::Error;
-use crate::app::AppState;
+use super::operational::{Occurrence, Telling};
 use crate::domain::FieldError;
 use crate::model::{Burial, Delivery};
 use crate::model::{DeliveryStatus, NotificationId, OrgId};
-use crate::ports::queue::{DeliveryMessage, FanoutMessage};
-use crate::ports::store::PageRequest;
+use crate::ports::intake::EventIntake;
+use crate::ports::queue::{DeliveryMessage, FanoutMessage, Queue};
+use crate::ports::store::{DeliveryLedger, DeliveryLog, NotificationStore, PageRequest};
 
 /// How far back a recover may reach.
 pub const RECOVER_LIMIT: Duration = Duration::days(14);
@@ -36,12 +37,14 @@ pub const JOB_PAGES: usize = 10;
 /// Puts delivery `id` back on the queue: one more delivery of the same content to the same
 /// target. `NotFound` for an unknown id; `Conflict` unless it is `failed` or `sent` (or when
 /// another resend or recover took it first). Returns it as queued.
-pub async fn resend(state: &AppState, org: &OrgId, id: Uuid) -> Result<Delivery, Error> {
-    let delivery = state
-        .store
-        .find_delivery(org, id)
-        .await?
-        .ok_or(Error::NotFound)?;
+pub async fn resend(
+    log: &dyn DeliveryLog,
+    intake: &dyn EventIntake,
+    now: OffsetDateTime,
+    org: &OrgId,
+    id: Uuid,
+) -> Result<Delivery, Error> {
+    let delivery = log.find_delivery(org, id).await?.ok_or(Error::NotFound)?;
     let busy = |status: DeliveryStatus| {
         Error::Conflict(vec![FieldError::new(
             "status",
@@ -54,11 +57,7 @@ pub async fn resend(state: &AppState, org: &OrgId, id: Uuid) -> Result<Delivery,
     ) {
         return Err(busy(delivery.status));
     }
-    let now = state.clock.now();
-    let queued = state
-        .intake
-        .requeue(std::slice::from_ref(&delivery), now)
-        .await?;
+    let queued = intake.requeue(std::slice::from_ref(&delivery), now).await?;
     if queued != [true] {
         return Err(busy(DeliveryStatus::Queued));
     }
@@ -111,45 +110,99 @@ pub struct Recovered {
     pub more: bool,
 }
 
-/// Puts every `failed` delivery of `notification` in `window` back on the queue: the first
-/// pages now, the rest through a fan-out job. `NotFound` for an unknown notification.
-pub async fn recover(
-    state: &AppState,
-    org: &OrgId,
-    notification: &NotificationId,
-    window: Window,
-) -> Result<Recovered, Error> {
-    if state
-        .store
-        .get_notification(org, notification)
-        .await?
-        .is_none()
-    {
-        return Err(Error::NotFound);
-    }
-    let (queued, after) =
-        recover_pages(state, org, notification, window, None, REQUEST_PAGES).await?;
-    let more = after.is_some();
-    if let Some(after) = after {
-        state
-            .fanout
-            .send(&[recover_job(org, notification, window, after)])
-            .await?;
-    }
-    Ok(Recovered { queued, more })
+/// What recovering needs: the delivery log (the failed deliveries of a window), the
+/// notifications (the one recovered must exist), the intake that queues deliveries again, and
+/// the fan-out queue a long recover goes on through.
+#[derive(Clone, Copy)]
+pub struct Recovery<'a> {
+    pub log: &'a dyn DeliveryLog,
+    pub notifications: &'a dyn NotificationStore,
+    pub intake: &'a dyn EventIntake,
+    pub fanout: &'a dyn Queue<FanoutMessage>,
 }
 
-/// One recover job: up to [`JOB_PAGES`] pages from `after`, then the job that goes on, if the
-/// window holds more. Run again after a crash, it finds what it queued no longer failed.
-pub async fn recover_chunk(
-    state: &AppState,
-    org: &OrgId,
-    notification: &NotificationId,
-    window: Window,
-    after: Option<String>,
-) -> Result<Option<FanoutMessage>, Error> {
-    let (_, after) = recover_pages(state, org, notification, window, after, JOB_PAGES).await?;
-    Ok(after.map(|after| recover_job(org, notification, window, after)))
+impl Recovery<'_> {
+    /// Puts every `failed` delivery of `notification` in `window` back on the queue (as of
+    /// `now`): the first pages now, the rest through a fan-out job. `NotFound` for an unknown
+    /// notification.
+    pub async fn recover(
+        &self,
+        now: OffsetDateTime,
+        org: &OrgId,
+        notification: &NotificationId,
+        window: Window,
+    ) -> Result<Recovered, Error> {
+        if self
+            .notifications
+            .get_notification(org, notification)
+            .await?
+            .is_none()
+        {
+            return Err(Error::NotFound);
+        }
+        let (queued, after) = self
+            .pages(now, org, notification, window, None, REQUEST_PAGES)
+            .await?;
+        let more = after.is_some();
+        if let Some(after) = after {
+            self.fanout
+                .send(&[recover_job(org, notification, window, after)])
+                .await?;
+        }
+        Ok(Recovered { queued, more })
+    }
+
+    /// One recover job: up to [`JOB_PAGES`] pages from `after`, then the job that goes on, if
+    /// the window holds more. Run again after a crash, it finds what it queued no longer failed.
+    pub async fn chunk(
+        &self,
+        now: OffsetDateTime,
+        org: &OrgId,
+        notification: &NotificationId,
+        window: Window,
+        after: Option<String>,
+    ) -> Result<Option<FanoutMessage>, Error> {
+        let (_, after) = self
+            .pages(now, org, notification, window, after, JOB_PAGES)
+            .await?;
+        Ok(after.map(|after| recover_job(org, notification, window, after)))
+    }
+
+    /// Queues up to `pages` pages of failed deliveries after `after`: how many it queued, and
+    /// where the window goes on (`None` when it is done).
+    async fn pages(
+        &self,
+        now: OffsetDateTime,
+        org: &OrgId,
+        notification: &NotificationId,
+        window: Window,
+        mut after: Option<String>,
+        pages: usize,
+    ) -> Result<(usize, Option<String>), Error> {
+        let mut queued = 0;
+        for _ in 0..pages {
+            let page = self
+                .log
+                .failed_deliveries(
+                    org,
+                    notification,
+                    window.since,
+                    window.until,
+                    &PageRequest {
+                        limit: PAGE,
+                        after: after.clone(),
+                    },
+                )
+                .await?;
+            let answers = self.intake.requeue(&page.items, now).await?;
+            queued += answers.into_iter().filter(|queued| *queued).count();
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok((queued, None)),
+            }
+        }
+        Ok((queued, after))
+    }
 }
 
 fn recover_job(
@@ -167,123 +220,72 @@ fn recover_job(
     }
 }
 
-/// Queues up to `pages` pages of failed deliveries after `after`: how many it queued, and where
-/// the window goes on (`None` when it is done).
-async fn recover_pages(
-    state: &AppState,
-    org: &OrgId,
-    notification: &NotificationId,
-    window: Window,
-    mut after: Option<String>,
-    pages: usize,
-) -> Result<(usize, Option<String>), Error> {
-    let mut queued = 0;
-    for _ in 0..pages {
-        let page = state
-            .store
-            .failed_deliveries(
-                org,
-                notification,
-                window.since,
-                window.until,
-                &PageRequest {
-                    limit: PAGE,
-                    after: after.clone(),
-                },
-            )
-            .await?;
-        let answers = state.intake.requeue(&page.items, state.clock.now()).await?;
-        queued += answers.into_iter().filter(|queued| *queued).count();
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok((queued, None)),
-        }
-    }
-    Ok((queued, after))
+/// What marking dead-lettered deliveries `failed` needs: the ledger that marks them, the log that
+/// reads one a sender settled, and the operational webhook that hears of them.
+#[derive(Clone, Copy)]
+pub struct Burying<'a> {
+    pub ledger: &'a dyn DeliveryLedger,
+    pub log: &'a dyn DeliveryLog,
+    pub telling: Telling<'a>,
 }
 
-/// Marks the deliveries of dead-lettered messages `failed`: one answer per message, `true` when
-/// its message may go (marked, or nothing to do), `false` when a sender holds the delivery now
-/// (its message is kept for later). A delivery marked `failed` here is told to its
-/// organization's operational webhook (`delivery.failed`) before its letter may go; if that
-/// cannot be queued, the answer is the error and the letter comes back, and its next pass finds
-/// the delivery failed by this pass and tells it again (the same operational delivery: posted
-/// once).
-pub async fn bury(state: &AppState, messages: &[DeliveryMessage]) -> Vec<Result<bool, Error>> {
-    let deliveries: Vec<Delivery> = messages.iter().map(|m| m.delivery.clone()).collect();
-    let burials = state
-        .store
-        .bury_deliveries(&deliveries, DEAD_LETTERED, state.clock.now())
-        .await;
-    let mut answers = Vec::with_capacity(burials.len());
-    for (delivery, burial) in deliveries.iter().zip(burials) {
-        let answer = match burial {
-            Ok(Burial::Failed) => tell_failed(state, delivery).await.map(|()| true),
-            // Settled: by a sender, or by an earlier pass whose telling failed (then told now).
-            Ok(Burial::Settled) => {
-                // By its key (the message carries its time): one GetItem.
-                match state
-                    .store
-                    .get_delivery(&delivery.organization, delivery.created_at, delivery.id)
-                    .await
-                {
-                    Ok(Some(found))
-                        if found.status == DeliveryStatus::Failed
-                            && found.last_error.as_deref() == Some(DEAD_LETTERED) =>
+impl Burying<'_> {
+    /// Marks the deliveries of dead-lettered messages `failed` (as of `now`): one answer per
+    /// message, `true` when its message may go (marked, or nothing to do), `false` when a
+    /// sender holds the delivery now (its message is kept for later). A delivery marked `failed`
+    /// here is told to its organization's operational webhook (`delivery.failed`) before its
+    /// letter may go; if that cannot be queued, the answer is the error and the letter comes
+    /// back, and its next pass finds the delivery failed by this pass and tells it again (the
+    /// same operational delivery: posted once).
+    pub async fn bury(
+        &self,
+        now: OffsetDateTime,
+        messages: &[DeliveryMessage],
+    ) -> Vec<Result<bool, Error>> {
+        let deliveries: Vec<Delivery> = messages.iter().map(|m| m.delivery.clone()).collect();
+        let burials = self
+            .ledger
+            .bury_deliveries(&deliveries, DEAD_LETTERED, now)
+            .await;
+        let mut answers = Vec::with_capacity(burials.len());
+        for (delivery, burial) in deliveries.iter().zip(burials) {
+            let answer = match burial {
+                Ok(Burial::Failed) => self.tell_failed(delivery, now).await.map(|()| true),
+                // Settled: by a sender, or by an earlier pass whose telling failed (then told now).
+                Ok(Burial::Settled) => {
+                    // By its key (the message carries its time): one GetItem.
+                    match self
+                        .log
+                        .get_delivery(&delivery.organization, delivery.created_at, delivery.id)
+                        .await
                     {
-                        tell_failed(state, &found).await.map(|()| true)
+                        Ok(Some(found))
+                            if found.status == DeliveryStatus::Failed
+                                && found.last_error.as_deref() == Some(DEAD_LETTERED) =>
+                        {
+                            self.tell_failed(&found, now).await.map(|()| true)
+                        }
+                        Ok(_) => Ok(true),
+                        Err(e) => Err(e.into()),
                     }
-                    Ok(_) => Ok(true),
-                    Err(e) => Err(e.into()),
                 }
-            }
-            Ok(Burial::Busy) => Ok(false),
-            Err(e) => Err(e.into()),
-        };
-        answers.push(answer);
+                Ok(Burial::Busy) => Ok(false),
+                Err(e) => Err(e.into()),
+            };
+            answers.push(answer);
+        }
+        answers
     }
-    answers
-}
 
-/// `delivery.failed` of a delivery the dead-letter queue failed, for its organization's
-/// operational webhook.
-async fn tell_failed(state: &AppState, delivery: &Delivery) -> Result<(), Error> {
-    match super::operational::Occurrence::delivery_failed(delivery, Some(DEAD_LETTERED)) {
-        Some(occurrence) => super::operational::raise(state, occurrence).await,
-        None => Ok(()),
+    /// `delivery.failed` of a delivery the dead-letter queue failed, for its organization's
+    /// operational webhook.
+    async fn tell_failed(&self, delivery: &Delivery, now: OffsetDateTime) -> Result<(), Error> {
+        match Occurrence::delivery_failed(delivery, Some(DEAD_LETTERED)) {
+            Some(occurrence) => self.telling.raise(occurrence, now).await,
+            None => Ok(()),
+        }
     }
 }
 
 /// The `lastError` of a delivery whose message reached the dead-letter queue unsettled.
 pub const DEAD_LETTERED: &str = "its message reached the dead-letter queue: every receive failed";
-
-/// Dead letters handled at once by [`bury_local`].
-const DEAD_LETTER_PAGE: usize = 100;
-
-/// The embedded queue's dead-letter pass (the local server runs it every few seconds; on AWS the
-/// `dead-letters` function reads the dead-letter queue): every dead letter's delivery marked
-/// `failed`, and the letter removed once it is. Returns how many were removed; a letter whose
-/// delivery a sender holds stays for the next pass.
-pub async fn bury_local(
-    state: &AppState,
-    queue: &crate::adapters::sqlite::queue::SqliteQueue<DeliveryMessage>,
-) -> Result<usize, Error> {
-    let mut removed = 0;
-    loop {
-        let page = queue.dead_letter_page(DEAD_LETTER_PAGE)?;
-        let (ids, messages): (Vec<i64>, Vec<DeliveryMessage>) = page.into_iter().unzip();
-        let answers = bury(state, &messages).await;
-        let mut done = Vec::with_capacity(ids.len());
-        for (id, answer) in ids.iter().zip(answers) {
-            if answer? {
-                done.push(*id);
-            }
-        }
-        removed += done.len();
-        let finished = ids.len() < DEAD_LETTER_PAGE || done.is_empty();
-        queue.remove_dead_letters(done).await?;
-        if finished {
-            return Ok(removed);
-        }
-    }
-}

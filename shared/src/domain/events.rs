@@ -5,11 +5,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::Error;
-use crate::app::AppState;
 use crate::event_types;
 use crate::model::token::sha256_hex;
 use crate::model::{Event, EventCreated};
 use crate::model::{EventType, OrgId};
+use crate::ports::intake::EventIntake;
 
 /// How long an idempotency key holds.
 pub const KEY_LIFETIME: time::Duration = time::Duration::hours(24);
@@ -26,9 +26,13 @@ pub struct NewEvent {
 /// Records `new` in `org` and queues its fan-out. A replay (the same key with the same `type` and
 /// `data` within [`KEY_LIFETIME`]) returns the first event and queues nothing; the key with
 /// another body is [`Error::KeyReused`].
-pub async fn emit(state: &AppState, org: OrgId, new: NewEvent) -> Result<Event, Error> {
+pub async fn emit(
+    intake: &dyn EventIntake,
+    now: time::OffsetDateTime,
+    org: OrgId,
+    new: NewEvent,
+) -> Result<Event, Error> {
     let canonical = serde_json::json!({"type": new.kind.as_str(), "data": new.data}).to_string();
-    let now = state.clock.now();
     let event = Event {
         id: Uuid::now_v7(),
         organization: org,
@@ -38,7 +42,7 @@ pub async fn emit(state: &AppState, org: OrgId, new: NewEvent) -> Result<Event, 
         body_hash: sha256_hex(&canonical),
         created_at: now,
     };
-    match state.intake.accept(&event, now + KEY_LIFETIME).await? {
+    match intake.accept(&event, now + KEY_LIFETIME).await? {
         EventCreated::Replay(first) => Ok(first),
         EventCreated::KeyReused => Err(Error::KeyReused),
         EventCreated::New => Ok(event),

@@ -6,12 +6,13 @@ use base64::engine::general_purpose::STANDARD;
 use time::Duration;
 
 use super::Error;
-use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::model::rate::RateLimit;
 use crate::model::{EventSet, EventType, NotificationId, NotificationType, OrgId};
 use crate::model::{FailureStreak, Notification, SlackTarget, Target, WebhookTarget};
-use crate::ports::slack::ExchangeError;
+use crate::ports::net::Resolver;
+use crate::ports::slack::{ExchangeError, SlackInstaller};
+use crate::ports::store::NotificationStore;
 use crate::ports::store::StoreError;
 
 /// Where a Slack or webhook notification delivers, as the client gave it (not yet checked).
@@ -90,6 +91,15 @@ impl Setup {
     }
 }
 
+/// What turning a setup into a target needs: the resolver the SSRF rule checks webhook hosts
+/// with (unless private targets are allowed), and Slack's OAuth exchange.
+#[derive(Clone, Copy)]
+pub struct Targets<'a> {
+    pub resolver: &'a dyn Resolver,
+    pub slack: &'a dyn SlackInstaller,
+    pub allow_private: bool,
+}
+
 /// A notification to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewNotification {
@@ -118,20 +128,22 @@ pub struct NotificationPatch {
 /// Creates a notification in `org` (at most `config.max_notifications` per organization). The
 /// setup becomes its target first; nothing is written when that fails.
 pub async fn create(
-    state: &AppState,
+    store: &dyn NotificationStore,
+    targets: &Targets<'_>,
+    now: time::OffsetDateTime,
+    max: u32,
     org: OrgId,
     new: NewNotification,
 ) -> Result<Notification, Error> {
     if let Some(problem) = rate_limit_problem(new.kind, new.rate_limit.is_some()) {
         return Err(Error::Invalid(vec![problem]));
     }
-    let target = match resolve(state, new.setup.part(new.kind, true)?, None).await? {
+    let target = match resolve(targets, new.setup.part(new.kind, true)?, None).await? {
         Some(target) => target,
         None if new.kind == NotificationType::Sms => Target::Sms,
         // Email (slack and webhook always resolve to a target once their part is there).
         None => Target::Email,
     };
-    let now = state.clock.now();
     let notification = Notification {
         id: NotificationId::generate(),
         organization: org,
@@ -146,10 +158,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    state
-        .store
-        .create_notification(&notification, state.config.max_notifications)
-        .await?;
+    store.create_notification(&notification, max).await?;
     Ok(notification)
 }
 
@@ -158,12 +167,14 @@ pub async fn create(
 /// is applied to the latest version and written only if nobody changed it meanwhile (a Slack
 /// code is spent once, before).
 pub async fn update(
-    state: &AppState,
+    store: &dyn NotificationStore,
+    targets: &Targets<'_>,
+    now: time::OffsetDateTime,
     org: &OrgId,
     id: &NotificationId,
     patch: NotificationPatch,
 ) -> Result<Notification, Error> {
-    let mut current = load(state, org, id).await?;
+    let mut current = load(store, org, id).await?;
     let rate_limit_given = patch.rate_limit.is_some_and(|r| r.is_some());
     if let Some(problem) = rate_limit_problem(current.target.kind(), rate_limit_given) {
         return Err(Error::Invalid(vec![problem]));
@@ -176,7 +187,7 @@ pub async fn update(
         Target::Webhook(w) => Some(w.clone()),
         _ => None,
     };
-    let new_target = resolve(state, setup, existing).await?;
+    let new_target = resolve(targets, setup, existing).await?;
     for _ in 0..3 {
         let mut next = current.clone();
         if let Some(d) = &patch.description {
@@ -193,14 +204,10 @@ pub async fn update(
         next.enabled = true;
         next.disabled_reason = None;
         next.failing = None;
-        next.updated_at = later_than(state.clock.now(), current.updated_at);
-        match state
-            .store
-            .update_notification(&next, current.updated_at)
-            .await
-        {
+        next.updated_at = later_than(now, current.updated_at);
+        match store.update_notification(&next, current.updated_at).await {
             Ok(()) => return Ok(next),
-            Err(StoreError::Stale) => current = load(state, org, id).await?,
+            Err(StoreError::Stale) => current = load(store, org, id).await?,
             Err(e) => return Err(e.into()),
         }
     }
@@ -211,12 +218,13 @@ pub async fn update(
 /// beside it for 24 hours ([`WebhookTarget::ROTATION_OVERLAP`]). Returns the new secret and until
 /// when the replaced one signs. Optimistic, as [`update`].
 pub async fn rotate_secret(
-    state: &AppState,
+    store: &dyn NotificationStore,
+    now: time::OffsetDateTime,
     org: &OrgId,
     id: &NotificationId,
 ) -> Result<(String, time::OffsetDateTime), Error> {
     // A notification's type never changes: checked once.
-    let current = load(state, org, id).await?;
+    let current = load(store, org, id).await?;
     if !matches!(current.target, Target::Webhook(_)) {
         return Err(Error::invalid(
             "id",
@@ -227,7 +235,7 @@ pub async fn rotate_secret(
         ));
     }
     let secret = new_webhook_secret();
-    let written = amend(state, org, id, |n, now| match &n.target {
+    let written = amend(store, now, org, id, |n, now| match &n.target {
         Target::Webhook(webhook) => {
             let until = now + WebhookTarget::ROTATION_OVERLAP;
             n.target = Target::Webhook(webhook.rotated(secret.clone(), until));
@@ -264,15 +272,16 @@ pub enum Recorded {
 /// notification is disabled. Returns what this changed that is worth telling (a disabling, a
 /// recovery).
 pub async fn record_outcomes(
-    state: &AppState,
+    store: &dyn NotificationStore,
+    now: time::OffsetDateTime,
+    disable_after: std::time::Duration,
     org: &OrgId,
     id: &NotificationId,
     failed: u32,
     sent: bool,
 ) -> Result<Option<Recorded>, Error> {
-    let disable_after = state.config.disable_after;
     let ended = std::sync::Mutex::new(None);
-    let changed = amend(state, org, id, |n, now| {
+    let changed = amend(store, now, org, id, |n, now| {
         if sent {
             let streak = n.failing.take();
             let changed = streak.is_some();
@@ -310,12 +319,13 @@ pub async fn record_outcomes(
 /// Holds back the deliveries to the notification `id`'s target until `until`: it answered 429
 /// with a `Retry-After`. A later hold that is already there stays.
 pub async fn throttle(
-    state: &AppState,
+    store: &dyn NotificationStore,
+    now: time::OffsetDateTime,
     org: &OrgId,
     id: &NotificationId,
     until: time::OffsetDateTime,
 ) -> Result<(), Error> {
-    amend(state, org, id, |n, _| {
+    amend(store, now, org, id, |n, _| {
         if n.throttled_until.is_some_and(|t| t >= until) {
             return false;
         }
@@ -329,12 +339,13 @@ pub async fn throttle(
 /// Disables the notification `id`: its target is gone (HTTP 410, an archived Slack channel).
 /// Returns it when this disabled it (it was enabled).
 pub async fn disable_gone(
-    state: &AppState,
+    store: &dyn NotificationStore,
+    now: time::OffsetDateTime,
     org: &OrgId,
     id: &NotificationId,
     why: &str,
 ) -> Result<Option<Notification>, Error> {
-    amend(state, org, id, |n, _| {
+    amend(store, now, org, id, |n, _| {
         if !n.enabled {
             return false;
         }
@@ -349,26 +360,22 @@ pub async fn disable_gone(
 /// latest version, written only if nobody changed it meanwhile (tried again on a conflict). The
 /// notification as written, or `None` when it is gone or `change` left it as it was.
 async fn amend(
-    state: &AppState,
+    store: &dyn NotificationStore,
+    now: time::OffsetDateTime,
     org: &OrgId,
     id: &NotificationId,
     change: impl Fn(&mut Notification, time::OffsetDateTime) -> bool,
 ) -> Result<Option<Notification>, Error> {
     for _ in 0..5 {
-        let Some(current) = state.store.get_notification(org, id).await? else {
+        let Some(current) = store.get_notification(org, id).await? else {
             return Ok(None);
         };
-        let now = state.clock.now();
         let mut next = current.clone();
         if !change(&mut next, now) {
             return Ok(None);
         }
         next.updated_at = later_than(now, current.updated_at);
-        match state
-            .store
-            .update_notification(&next, current.updated_at)
-            .await
-        {
+        match store.update_notification(&next, current.updated_at).await {
             Ok(()) => return Ok(Some(next)),
             Err(StoreError::Stale) => continue,
             Err(e) => return Err(e.into()),
@@ -389,12 +396,11 @@ fn later_than(now: time::OffsetDateTime, read: time::OffsetDateTime) -> time::Of
 
 /// The notification `id` of `org`.
 pub async fn load(
-    state: &AppState,
+    store: &dyn NotificationStore,
     org: &OrgId,
     id: &NotificationId,
 ) -> Result<Notification, Error> {
-    state
-        .store
+    store
         .get_notification(org, id)
         .await?
         .ok_or(Error::NotFound)
@@ -404,20 +410,17 @@ pub async fn load(
 /// Slack code. A new webhook URL keeps the `existing` webhook's secrets (a rotation's overlap
 /// included) when there is one.
 async fn resolve(
-    state: &AppState,
+    targets: &Targets<'_>,
     setup: Part,
     existing: Option<WebhookTarget>,
 ) -> Result<Option<Target>, Error> {
     match setup {
         Part::None => Ok(None),
         Part::Webhook(url) => {
-            let url = crate::ports::net::check_webhook_url(
-                &url,
-                state.config.allow_private_targets,
-                &*state.resolver,
-            )
-            .await
-            .map_err(|why| Error::invalid("setup.webhook.url", why))?;
+            let url =
+                crate::ports::net::check_webhook_url(&url, targets.allow_private, targets.resolver)
+                    .await
+                    .map_err(|why| Error::invalid("setup.webhook.url", why))?;
             let (secret, previous) = match existing {
                 Some(w) => (w.secret, w.previous),
                 None => (new_webhook_secret(), None),
@@ -429,7 +432,7 @@ async fn resolve(
             })))
         }
         Part::Slack(SlackCode { code, redirect_uri }) => {
-            match state.slack.exchange(&code, &redirect_uri).await {
+            match targets.slack.exchange(&code, &redirect_uri).await {
                 Ok(install) => Ok(Some(Target::Slack(SlackTarget {
                     team: install.team,
                     channel: install.channel,

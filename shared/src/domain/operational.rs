@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::Error;
-use crate::app::AppState;
 use crate::model::{Channel, Delivery, FailureStreak, Notification, OperationalWebhook};
-use crate::model::{DeliveryStatus, Language, NotificationId, OperationalEvent, OrgId, timestamp};
-use crate::ports::queue::DeliveryMessage;
+use crate::model::{Language, NotificationId, OperationalEvent, OrgId, timestamp};
+use crate::ports::net::Resolver;
+use crate::ports::queue::{DeliveryMessage, Queue};
+use crate::ports::store::OperationalWebhookStore;
 
 /// What the client asks the operational webhook to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,21 +26,19 @@ pub struct Setup {
 }
 
 /// Sets the organization's operational webhook (its URL held to the SSRF rule, as a
-/// notification's). A new one gets a secret; a change keeps it. Returns the webhook and whether
-/// it was created (only then is its secret shown).
+/// notification's, through `resolver` unless `allow_private`). A new one gets a secret; a change
+/// keeps it. Returns the webhook and whether it was created (only then is its secret shown).
 pub async fn put(
-    state: &AppState,
+    hooks: &dyn OperationalWebhookStore,
+    resolver: &dyn Resolver,
+    allow_private: bool,
+    now: time::OffsetDateTime,
     org: &OrgId,
     setup: Setup,
 ) -> Result<(OperationalWebhook, bool), Error> {
-    let url = crate::ports::net::check_webhook_url(
-        &setup.url,
-        state.config.allow_private_targets,
-        &*state.resolver,
-    )
-    .await
-    .map_err(|why| Error::invalid("url", why))?;
-    let now = state.clock.now();
+    let url = crate::ports::net::check_webhook_url(&setup.url, allow_private, resolver)
+        .await
+        .map_err(|why| Error::invalid("url", why))?;
     let hook = OperationalWebhook {
         organization: org.clone(),
         url: url.to_string(),
@@ -48,19 +47,21 @@ pub async fn put(
         created_at: now,
         updated_at: now,
     };
-    Ok(state.store.put_operational_webhook(&hook).await?)
+    Ok(hooks.put_operational_webhook(&hook).await?)
 }
 
-pub async fn get(state: &AppState, org: &OrgId) -> Result<OperationalWebhook, Error> {
-    state
-        .store
+pub async fn get(
+    hooks: &dyn OperationalWebhookStore,
+    org: &OrgId,
+) -> Result<OperationalWebhook, Error> {
+    hooks
         .get_operational_webhook(org)
         .await?
         .ok_or(Error::NotFound)
 }
 
-pub async fn delete(state: &AppState, org: &OrgId) -> Result<(), Error> {
-    if state.store.delete_operational_webhook(org).await? {
+pub async fn delete(hooks: &dyn OperationalWebhookStore, org: &OrgId) -> Result<(), Error> {
+    if hooks.delete_operational_webhook(org).await? {
         Ok(())
     } else {
         Err(Error::NotFound)
@@ -146,32 +147,46 @@ impl Occurrence {
     }
 }
 
-/// Queues `occurrence` for the organization's operational webhook, when it has one that takes
-/// the event (one read of the webhook; nothing is queued otherwise).
-pub async fn raise(state: &AppState, occurrence: Occurrence) -> Result<(), Error> {
-    let hook = state
-        .store
-        .get_operational_webhook(&occurrence.organization)
-        .await?;
-    raise_to(state, hook.as_ref(), occurrence).await
+/// What telling an organization's operational webhook needs: where its webhook is kept, and the
+/// delivery queue its events go on.
+#[derive(Clone, Copy)]
+pub struct Telling<'a> {
+    pub hooks: &'a dyn OperationalWebhookStore,
+    pub queue: &'a dyn Queue<DeliveryMessage>,
 }
 
-/// [`raise`] with the organization's operational webhook already read.
-pub async fn raise_to(
-    state: &AppState,
-    hook: Option<&OperationalWebhook>,
-    occurrence: Occurrence,
-) -> Result<(), Error> {
-    if let Some(delivery) = delivery_for(hook, occurrence, state.clock.now()) {
-        state
-            .queue
-            .send(&[DeliveryMessage {
-                delivery,
-                slot: None,
-            }])
+impl Telling<'_> {
+    /// Queues `occurrence` (as of `now`) for the organization's operational webhook, when it has
+    /// one that takes the event (one read of the webhook; nothing is queued otherwise).
+    pub async fn raise(
+        &self,
+        occurrence: Occurrence,
+        now: time::OffsetDateTime,
+    ) -> Result<(), Error> {
+        let hook = self
+            .hooks
+            .get_operational_webhook(&occurrence.organization)
             .await?;
+        self.raise_to(hook.as_ref(), occurrence, now).await
     }
-    Ok(())
+
+    /// [`Telling::raise`] with the organization's operational webhook already read.
+    pub async fn raise_to(
+        &self,
+        hook: Option<&OperationalWebhook>,
+        occurrence: Occurrence,
+        now: time::OffsetDateTime,
+    ) -> Result<(), Error> {
+        if let Some(delivery) = delivery_for(hook, occurrence, now) {
+            self.queue
+                .send(&[DeliveryMessage {
+                    delivery,
+                    slot: None,
+                }])
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// The operational delivery that tells `occurrence` to `hook`, the organization's operational
@@ -197,27 +212,19 @@ pub fn delivery_for(
         .as_bytes(),
     );
     Some(Delivery {
-        id,
-        organization: occurrence.organization,
-        event: None,
-        // Not rendered: an operational event is its own body.
-        template: Uuid::nil(),
-        user: None,
-        channel: Channel::Operational {
-            event: occurrence.event,
-        },
-        notification: None,
-        language: Language::En,
         // What is posted: when it happened, and what.
         data: Some(json!({"timestamp": timestamp::format(now), "data": occurrence.data})),
-        status: DeliveryStatus::Queued,
-        attempts: 0,
-        round: 0,
-        history: Vec::new(),
-        last_error: None,
-        reason: None,
-        lease_until: None,
-        created_at: timestamp::truncate(occurrence.cause_at),
-        updated_at: now,
+        ..Delivery::queued(
+            id,
+            occurrence.organization,
+            // Not rendered: an operational event is its own body.
+            Uuid::nil(),
+            Channel::Operational {
+                event: occurrence.event,
+            },
+            Language::En,
+            timestamp::truncate(occurrence.cause_at),
+            now,
+        )
     })
 }

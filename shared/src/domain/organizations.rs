@@ -4,12 +4,11 @@
 use uuid::Uuid;
 
 use super::Error;
-use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::model::token::{IssuedToken, issue_token};
 use crate::model::{Email, OrgId, OrgKind, Phone, Plan, Role, Username};
 use crate::model::{Organization, TokenRecord, User};
-use crate::ports::store::{StoreError, Unique};
+use crate::ports::store::{OrganizationStore, StoreError, Unique};
 
 /// What an organization is created from (the operator's request, or the local server's start).
 #[derive(Debug)]
@@ -38,8 +37,11 @@ pub struct Provisioned {
 /// unless given) and that admin's token, in one all-or-nothing write. A taken id is
 /// [`Error::Conflict`] naming `id`; a taken username or email names `admin.username` or
 /// `admin.email`.
-pub async fn provision(state: &AppState, new: NewOrganization) -> Result<Provisioned, Error> {
-    let now = state.clock.now();
+pub async fn provision(
+    organizations: &dyn OrganizationStore,
+    now: time::OffsetDateTime,
+    new: NewOrganization,
+) -> Result<Provisioned, Error> {
     let username = match new.admin_username {
         Some(u) => u,
         None => Username::parse("admin").map_err(|e| StoreError::Corrupt(e.into()))?,
@@ -79,8 +81,7 @@ pub async fn provision(state: &AppState, new: NewOrganization) -> Result<Provisi
         expires_at: None,
         created_at: now,
     };
-    match state
-        .store
+    match organizations
         .create_organization(&organization, &admin, &token)
         .await
     {

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::Error;
-use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::model::{Email, NotificationId, NotificationType, OrgId, Phone};
 use crate::model::{EmbedProfile, Recipient, RecipientKind, Target, User};
+use crate::ports::store::{NotificationStore, RecipientStore, UserStore};
 
 /// Namespace of embed user ids: `embedUserId` = UUIDv5(this, "<org>/<tenant>/<externalId>").
 const EMBED_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_8d3b_4c5a_9e7f_0b1d_2c3e_4f5a);
@@ -35,12 +35,11 @@ pub enum Wanted {
 /// The notification recipients are added to: it must exist in `org` and be an email or SMS one
 /// (a Slack channel or a webhook has no recipients: 400 naming `id`).
 pub async fn notification(
-    state: &AppState,
+    notifications: &dyn NotificationStore,
     org: &OrgId,
     id: &NotificationId,
 ) -> Result<NotificationType, Error> {
-    let found = state
-        .store
+    let found = notifications
         .get_notification(org, id)
         .await?
         .ok_or(Error::NotFound)?;
@@ -60,7 +59,8 @@ pub async fn notification(
 /// properties. [`Error::Invalid`] lists every one that does not resolve (no such user, no phone
 /// for SMS, an embed user without an email).
 pub async fn resolve(
-    state: &AppState,
+    users: &dyn UserStore,
+    now: time::OffsetDateTime,
     org: &OrgId,
     id: &NotificationId,
     kind: NotificationType,
@@ -84,14 +84,14 @@ pub async fn resolve(
             if ids.is_empty() {
                 Ok(Vec::new())
             } else {
-                state.store.get_users(org, &ids).await
+                users.get_users(org, &ids).await
             }
         },
         async {
             if emails.is_empty() {
                 Ok(Vec::new())
             } else {
-                state.store.find_users_by_email(org, &emails).await
+                users.find_users_by_email(org, &emails).await
             }
         },
     )?;
@@ -102,7 +102,7 @@ pub async fn resolve(
     let stamp = Stamp {
         org: org.clone(),
         notification: id.clone(),
-        now: state.clock.now(),
+        now,
         sms: kind == NotificationType::Sms,
     };
     let mut problems = Vec::new();
@@ -155,14 +155,13 @@ pub struct Subscribed {
 /// Subscribes `recipients` (from [`resolve`]) to notification `id`: one batched read of what is
 /// subscribed already decides each one's bucket, and only the created and updated are written.
 pub async fn subscribe(
-    state: &AppState,
+    recipients_store: &dyn RecipientStore,
     org: &OrgId,
     id: &NotificationId,
     recipients: Vec<Recipient>,
 ) -> Result<Subscribed, Error> {
     let ids: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
-    let existing: HashMap<Uuid, Recipient> = state
-        .store
+    let existing: HashMap<Uuid, Recipient> = recipients_store
         .get_recipients(org, id, &ids)
         .await?
         .into_iter()
@@ -185,7 +184,7 @@ pub async fn subscribe(
         }
     }
     if !writes.is_empty() {
-        state.store.put_recipients(&writes).await?;
+        recipients_store.put_recipients(&writes).await?;
     }
     Ok(out)
 }

@@ -8,11 +8,10 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::Error;
-use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::model::{DeliveryMode, OrgId, OrgKind};
 use crate::model::{Settings, SettingsPatch};
-use crate::ports::store::StoreError;
+use crate::ports::store::{SettingsStore, StoreError, UserStore};
 
 /// A change of settings, with each whitelisted user's place in the request (for error paths:
 /// `whitelist[i].user.id`).
@@ -24,21 +23,19 @@ pub struct SettingsChange {
 
 /// Applies `change` to `org`'s settings, or refuses it whole with every problem found.
 pub async fn update(
-    state: &AppState,
+    settings: &dyn SettingsStore,
+    users: &dyn UserStore,
+    now: time::OffsetDateTime,
     org: &OrgId,
     change: &SettingsChange,
 ) -> Result<Settings, Error> {
-    let unknown = unknown_users(state, org, change).await?;
+    let unknown = unknown_users(users, org, change).await?;
     if !unknown.is_empty() {
         return Err(Error::Invalid(
-            with_sandbox_problems(state, org, change, unknown).await?,
+            with_sandbox_problems(settings, org, change, unknown).await?,
         ));
     }
-    match state
-        .store
-        .update_settings(org, &change.patch, state.clock.now())
-        .await
-    {
+    match settings.update_settings(org, &change.patch, now).await {
         Ok(settings) => Ok(settings),
         Err(StoreError::Refused) => Err(Error::Invalid(sandbox_problems(&change.patch))),
         Err(e) => Err(e.into()),
@@ -49,23 +46,24 @@ pub async fn update(
 /// a sandbox organization may not have), without changing anything: for a request that is
 /// refused anyway, so that one answer names everything.
 pub async fn problems(
-    state: &AppState,
+    settings: &dyn SettingsStore,
+    users: &dyn UserStore,
     org: &OrgId,
     change: &SettingsChange,
 ) -> Result<Vec<FieldError>, Error> {
-    let unknown = unknown_users(state, org, change).await?;
-    with_sandbox_problems(state, org, change, unknown).await
+    let unknown = unknown_users(users, org, change).await?;
+    with_sandbox_problems(settings, org, change, unknown).await
 }
 
 /// `found`, and what a sandbox organization may not have if `org` is one.
 async fn with_sandbox_problems(
-    state: &AppState,
+    settings: &dyn SettingsStore,
     org: &OrgId,
     change: &SettingsChange,
     mut found: Vec<FieldError>,
 ) -> Result<Vec<FieldError>, Error> {
     if change.patch.needs_production() {
-        let kind = state.store.get_settings(org).await?.map(|s| s.kind);
+        let kind = settings.get_settings(org).await?.map(|s| s.kind);
         if kind == Some(OrgKind::Sandbox) {
             found.extend(sandbox_problems(&change.patch));
         }
@@ -75,7 +73,7 @@ async fn with_sandbox_problems(
 
 /// The whitelisted users that are not users of `org`, in one batched read.
 async fn unknown_users(
-    state: &AppState,
+    users: &dyn UserStore,
     org: &OrgId,
     change: &SettingsChange,
 ) -> Result<Vec<FieldError>, Error> {
@@ -87,8 +85,7 @@ async fn unknown_users(
     else {
         return Ok(Vec::new());
     };
-    let found: HashSet<Uuid> = state
-        .store
+    let found: HashSet<Uuid> = users
         .get_users(org, ids)
         .await?
         .into_iter()

@@ -5,22 +5,21 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Error;
-use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::model::token::issue_token;
 use crate::model::{OrgId, Permission};
 use crate::model::{TokenRecord, User};
-use crate::ports::store::StoreError;
+use crate::ports::store::{StoreError, TokenStore, UserStore};
 
 /// The user `user_id` names in `org`, with the problems a token for them narrowed to
 /// `permissions` would have (`userId` unknown; permissions its roles do not grant).
 pub async fn holder(
-    state: &AppState,
+    users: &dyn UserStore,
     org: &OrgId,
     user_id: Uuid,
     permissions: Option<&[Permission]>,
 ) -> Result<(Option<User>, Vec<FieldError>), Error> {
-    let Some(user) = state.store.get_user(org, user_id).await? else {
+    let Some(user) = users.get_user(org, user_id).await? else {
         let unknown = FieldError::new("userId", "no such user in this organization");
         return Ok((None, vec![unknown]));
     };
@@ -41,7 +40,8 @@ pub async fn holder(
 /// Issues a token for `user` (checked by [`holder`]): its record and the secret, which is
 /// shown once and stored only as a hash.
 pub async fn issue(
-    state: &AppState,
+    tokens: &dyn TokenStore,
+    now: OffsetDateTime,
     org: &OrgId,
     user: &User,
     permissions: Option<Vec<Permission>>,
@@ -59,9 +59,9 @@ pub async fn issue(
             roles: user.roles.clone(),
             permissions: permissions.clone(),
             expires_at,
-            created_at: state.clock.now(),
+            created_at: now,
         };
-        match state.store.create_token(&record).await {
+        match tokens.create_token(&record).await {
             Ok(()) => return Ok((record, issued.secret)),
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),

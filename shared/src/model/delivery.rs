@@ -187,6 +187,40 @@ impl Delivery {
     /// How many attempts a delivery's history keeps.
     pub const HISTORY: usize = 10;
 
+    /// A delivery born `queued`, no attempt made: `id` of `organization`, `template` rendered
+    /// in `language` for `channel`, at its place `created_at` in the log, as of `now`. The
+    /// event, user, notification and data it carries are the caller's to set.
+    pub fn queued(
+        id: Uuid,
+        organization: OrgId,
+        template: Uuid,
+        channel: Channel,
+        language: Language,
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            organization,
+            event: None,
+            template,
+            user: None,
+            channel,
+            notification: None,
+            language,
+            data: None,
+            status: DeliveryStatus::Queued,
+            attempts: 0,
+            round: 0,
+            history: Vec::new(),
+            last_error: None,
+            reason: None,
+            lease_until: None,
+            created_at,
+            updated_at: now,
+        }
+    }
+
     /// The webhook or Slack notification it goes out through.
     pub fn through(&self) -> Option<&NotificationId> {
         match &self.channel {

@@ -27,7 +27,7 @@ pub trait EventIntake: Send + Sync + 'static {
     async fn accept(&self, event: &Event, key_expires: OffsetDateTime)
     -> StoreResult<EventCreated>;
     /// Puts settled deliveries (as read: `sent` or `failed`) back on the delivery queue for one
-    /// more round ([`crate::ports::store::DeliveryStore::requeue_deliveries`] and their messages).
+    /// more round ([`crate::ports::store::DeliveryLedger::requeue_deliveries`] and their messages).
     /// One answer per delivery: `true` where this call queued it, `false` where it had changed
     /// since it was read (another resend or recover took it, or it is no longer settled).
     async fn requeue(&self, deliveries: &[Delivery], now: OffsetDateTime)

@@ -143,6 +143,18 @@ pub trait Queue<M: QueueMessage = DeliveryMessage>: Send + Sync + 'static {
     async fn delay(&self, receipt: &str, delay: Duration) -> Result<(), QueueError>;
 }
 
+/// A queue's dead letters, drained page by page by a consumer of its own: the embedded
+/// database's (the local server's dead-letter pass). SQS's dead-letter queue is a queue of its
+/// own, drained by the `dead-letters` function.
+#[async_trait]
+pub trait DeadLetters<M: QueueMessage>: Send + Sync {
+    /// Up to `max` dead letters, oldest first, each with its id (what
+    /// [`DeadLetters::remove_dead_letters`] takes). An unreadable one is left where it is.
+    fn dead_letter_page(&self, max: usize) -> Result<Vec<(i64, M)>, QueueError>;
+    /// Removes dead letters by id (their work is done).
+    async fn remove_dead_letters(&self, ids: Vec<i64>) -> Result<(), QueueError>;
+}
+
 /// The longest delay of [`Queue::send_delayed`]: SQS's 15 minutes.
 pub const MAX_SEND_DELAY: Duration = Duration::from_secs(900);
 

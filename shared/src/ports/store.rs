@@ -101,7 +101,7 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Organizations, their users and their tokens.
+/// Organizations, each created with its first admin and that admin's token.
 #[async_trait]
 pub trait OrganizationStore: Send + Sync {
     /// Creates an organization with its first admin and that admin's token, all or nothing.
@@ -112,25 +112,43 @@ pub trait OrganizationStore: Send + Sync {
         admin: &User,
         token: &TokenRecord,
     ) -> StoreResult<()>;
+
     async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
+}
+
+/// An organization's users.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     /// Creates a user; a taken username and/or email is `Conflict` naming each; an unknown
     /// organization is `NotFound`.
     async fn create_user(&self, user: &User) -> StoreResult<()>;
+
     async fn get_user(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<User>>;
+
     async fn find_user_by_username(
         &self,
         org: &OrgId,
         username: &Username,
     ) -> StoreResult<Option<User>>;
+
     /// Users in id order (UUIDv7: creation order).
     async fn list_users(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<User>>;
+
     /// The users with these ids that exist (any order; batched reads).
     async fn get_users(&self, org: &OrgId, ids: &[Uuid]) -> StoreResult<Vec<User>>;
+
     /// The users with these emails that exist (any order; batched reads).
     async fn find_users_by_email(&self, org: &OrgId, emails: &[Email]) -> StoreResult<Vec<User>>;
+}
+
+/// An organization's tokens (never their secrets).
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Stores a token; an id already used is `Conflict([TokenId])`.
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
+
     async fn get_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<Option<TokenRecord>>;
+
     /// Revokes (deletes) a token; `false` when there was none.
     async fn delete_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<bool>;
 }
@@ -141,17 +159,20 @@ pub trait NotificationStore: Send + Sync {
     /// Creates a notification unless the organization already holds `max` of them
     /// (`LimitReached`), as one atomic write.
     async fn create_notification(&self, notification: &Notification, max: u32) -> StoreResult<()>;
+
     async fn get_notification(
         &self,
         org: &OrgId,
         id: &NotificationId,
     ) -> StoreResult<Option<Notification>>;
+
     /// Notifications in id order (creation order).
     async fn list_notifications(
         &self,
         org: &OrgId,
         page: &PageRequest,
     ) -> StoreResult<Page<Notification>>;
+
     /// Replaces a notification if it still has `expected_updated_at` (`Stale` otherwise,
     /// `NotFound` if it is gone).
     async fn update_notification(
@@ -159,9 +180,15 @@ pub trait NotificationStore: Send + Sync {
         notification: &Notification,
         expected_updated_at: OffsetDateTime,
     ) -> StoreResult<()>;
+
     /// Deletes a notification and its recipients; `false` when there was no notification (its
     /// leftover recipients, if an earlier delete was interrupted, are removed all the same).
     async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool>;
+}
+
+/// The send slots of rate-limited targets (the sender's pacing).
+#[async_trait]
+pub trait SendSlots: Send + Sync {
     /// Reserves the next `count` send slots of the rate-limited notification `id`'s target, in
     /// one atomic step across every sender: the first is the later of `earliest` and the slot
     /// after the last one reserved, the others follow `spacing` apart. Returns the first.
@@ -245,6 +272,7 @@ pub trait RecipientStore: Send + Sync {
 pub trait SettingsStore: Send + Sync {
     /// The organization's settings (one read); `None` for an unknown organization.
     async fn get_settings(&self, org: &OrgId) -> StoreResult<Option<Settings>>;
+
     /// Sets the fields of `patch` (leaving every other attribute of the item alone) and stamps
     /// `updated_at = now`, as one conditional update. `Refused` when the patch needs a production
     /// organization and this one is not; `NotFound` for an unknown organization.
@@ -254,20 +282,31 @@ pub trait SettingsStore: Send + Sync {
         patch: &SettingsPatch,
         now: OffsetDateTime,
     ) -> StoreResult<Settings>;
+
     /// Removes seed 003's fields (back to their defaults) and stamps `updated_at = now`.
     async fn reset_settings(&self, org: &OrgId, now: OffsetDateTime) -> StoreResult<Settings>;
+
     /// Sets seed 002's `notifier_paused` as one conditional write; `false` (nothing written) when
     /// it already had that value. `NotFound` for an unknown organization.
     async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool>;
+}
+
+/// Users' daily SMS quota counters and the closed days' usage summaries.
+#[async_trait]
+pub trait SmsQuotaStore: Send + Sync {
     /// Takes one SMS of `user`'s quota for `day`: one atomic conditional increment (`count <
     /// limit`), never past the limit however many senders race. `false` when the quota is spent
     /// (always with `limit` 0). Counters expire by TTL a few days after their day.
     async fn take_sms(&self, org: &OrgId, user: Uuid, day: Date, limit: u32) -> StoreResult<bool>;
+
     /// Every SMS counter of `day`, all organizations (the quota-reset job's input).
     async fn sms_counters(&self, day: Date) -> StoreResult<Vec<SmsCounter>>;
+
     /// Records a day's usage summary unless one is already recorded (`false` then).
     async fn record_sms_usage(&self, usage: &SmsUsage) -> StoreResult<bool>;
+
     async fn sms_usage(&self, org: &OrgId, day: Date) -> StoreResult<Option<SmsUsage>>;
+
     async fn delete_sms_counters(&self, counters: &[SmsCounter]) -> StoreResult<()>;
 }
 
@@ -301,9 +340,9 @@ pub fn request_key(key: &str) -> String {
     format!("\u{1f}{key}")
 }
 
-/// Events and their deliveries.
+/// Events, and the idempotency keys of events and other requests.
 #[async_trait]
-pub trait DeliveryStore: Send + Sync {
+pub trait EventStore: Send + Sync {
     /// Records an event, and its idempotency key (kept until `key_expires`) when it has one, in
     /// one transaction.
     async fn create_event(
@@ -311,9 +350,12 @@ pub trait DeliveryStore: Send + Sync {
         event: &Event,
         key_expires: OffsetDateTime,
     ) -> StoreResult<EventCreated>;
+
     async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>>;
+
     /// Removes an event that could not be enqueued, and its idempotency key.
     async fn delete_event(&self, event: &Event) -> StoreResult<()>;
+
     /// Takes the idempotency key `key` of a request that is not an event's (a test
     /// notification's; its own namespace, [`request_key`]) for the resource `id` until `expires`:
     /// `None` when it was free at `now` (it names `id` from now on), or the id it already names
@@ -326,8 +368,15 @@ pub trait DeliveryStore: Send + Sync {
         now: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> StoreResult<Option<Uuid>>;
+
     /// Frees the request key `key` if it still names `id` (its request failed).
     async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()>;
+}
+
+/// The delivery log: deliveries found by their key or id, listed, and the failed ones of a
+/// notification (recover's input).
+#[async_trait]
+pub trait DeliveryLog: Send + Sync {
     /// The delivery `id` created at `created_at` (its place in the log), if it is recorded.
     async fn get_delivery(
         &self,
@@ -335,12 +384,42 @@ pub trait DeliveryStore: Send + Sync {
         created_at: OffsetDateTime,
         id: Uuid,
     ) -> StoreResult<Option<Delivery>>;
+
     /// The delivery `id` of `org`, found by its id alone. On DynamoDB through an eventually
     /// consistent index: a delivery recorded a moment ago may not be found yet.
     async fn find_delivery(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Delivery>>;
+
+    /// Deliveries newest first (by [`Delivery::list_key`]), filtered; `page.after` is the list key
+    /// of the last one seen.
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
+
+    /// `notification`'s `failed` deliveries created from `since` to `until` (both included),
+    /// oldest first, after the list key `page.after`: recover's input. SQLite reads a partial
+    /// index; DynamoDB the sparse keys-only index `deliveries-failed`, then the items themselves
+    /// (consistently: one queued again meanwhile is left out).
+    async fn failed_deliveries(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>>;
+}
+
+/// Deliveries' states as the workers move them: recorded at birth, claimed and settled by the
+/// sender, released after a pause, queued again (resend, recover), failed by the dead-letter pass.
+#[async_trait]
+pub trait DeliveryLedger: Send + Sync {
     /// Records deliveries settled at birth (the fan-out's `skipped` ones; BatchWriteItem, 25 per
     /// call). Writing one again writes the same.
     async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()>;
+
     /// Claims deliveries for sending, each by one conditional write that also records it if it
     /// is not yet (a queued delivery exists only as its message until then): new, `queued`,
     /// `held` (its message comes from the resume job, or is a repeat: the sender holds it again
@@ -354,6 +433,7 @@ pub trait DeliveryStore: Send + Sync {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Vec<StoreResult<Claim>>;
+
     /// Ends claims: only the holder of a delivery's lease may end it (`false` otherwise). One
     /// answer per settlement, in order; SQLite settles them all in one transaction, DynamoDB with
     /// one UpdateItem each, at once.
@@ -362,17 +442,10 @@ pub trait DeliveryStore: Send + Sync {
         settlements: &[Settlement],
         now: OffsetDateTime,
     ) -> Vec<StoreResult<bool>>;
+
     /// `held` deliveries back to `queued` (`false` for one that was not held), in order: SQLite
     /// in one transaction, DynamoDB with one UpdateItem each, at once.
     async fn release_held_all(&self, deliveries: &[Delivery]) -> Vec<StoreResult<bool>>;
-    /// Deliveries newest first (by [`Delivery::list_key`]), filtered; `page.after` is the list key
-    /// of the last one seen.
-    async fn list_deliveries(
-        &self,
-        org: &OrgId,
-        filter: &DeliveryFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Delivery>>;
 
     /// Puts settled deliveries (as read: `sent` or `failed`) back to `queued` for one more
     /// round, their attempts counted afresh: one conditional write each (unchanged since read),
@@ -383,18 +456,7 @@ pub trait DeliveryStore: Send + Sync {
         deliveries: &[Delivery],
         now: OffsetDateTime,
     ) -> Vec<StoreResult<bool>>;
-    /// `notification`'s `failed` deliveries created from `since` to `until` (both included),
-    /// oldest first, after the list key `page.after`: recover's input. SQLite reads a partial
-    /// index; DynamoDB the sparse keys-only index `deliveries-failed`, then the items themselves
-    /// (consistently: one queued again meanwhile is left out).
-    async fn failed_deliveries(
-        &self,
-        org: &OrgId,
-        notification: &NotificationId,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Delivery>>;
+
     /// Marks the deliveries of messages that reached the dead-letter queue `failed` with
     /// `error`: one not yet recorded is recorded so, one `queued`, `held` or with an expired
     /// lease in the message's round becomes `failed`; a settled one, or one queued again in a
@@ -406,7 +468,7 @@ pub trait DeliveryStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Vec<StoreResult<Burial>>;
 
-    /// [`DeliveryStore::claim_deliveries`] of one delivery.
+    /// [`DeliveryLedger::claim_deliveries`] of one delivery.
     async fn claim_delivery(
         &self,
         delivery: &Delivery,
@@ -418,7 +480,8 @@ pub trait DeliveryStore: Send + Sync {
                 .await,
         )
     }
-    /// [`DeliveryStore::settle_deliveries`] of one delivery.
+
+    /// [`DeliveryLedger::settle_deliveries`] of one delivery.
     async fn settle_delivery(
         &self,
         delivery: &Delivery,
@@ -434,7 +497,8 @@ pub trait DeliveryStore: Send + Sync {
         };
         only(self.settle_deliveries(&[settlement], now).await)
     }
-    /// [`DeliveryStore::release_held_all`] of one delivery.
+
+    /// [`DeliveryLedger::release_held_all`] of one delivery.
     async fn release_held(&self, delivery: &Delivery) -> StoreResult<bool> {
         only(self.release_held_all(std::slice::from_ref(delivery)).await)
     }
@@ -460,11 +524,17 @@ fn only<T>(mut answers: Vec<StoreResult<T>>) -> StoreResult<T> {
 /// Everything the API and the workers keep: each backend implements every resource's trait.
 pub trait Store:
     OrganizationStore
+    + UserStore
+    + TokenStore
     + NotificationStore
+    + SendSlots
     + RecipientStore
     + SettingsStore
+    + SmsQuotaStore
     + PreferenceStore
-    + DeliveryStore
+    + EventStore
+    + DeliveryLog
+    + DeliveryLedger
     + OperationalWebhookStore
     + 'static
 {
@@ -472,11 +542,17 @@ pub trait Store:
 
 impl<T> Store for T where
     T: OrganizationStore
+        + UserStore
+        + TokenStore
         + NotificationStore
+        + SendSlots
         + RecipientStore
         + SettingsStore
+        + SmsQuotaStore
         + PreferenceStore
-        + DeliveryStore
+        + EventStore
+        + DeliveryLog
+        + DeliveryLedger
         + OperationalWebhookStore
         + 'static
 {

@@ -18,28 +18,57 @@ use std::sync::Arc;
 use futures_util::{StreamExt, stream};
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::domain::Error;
+use crate::domain::deliveries::Recovery;
+use crate::model::Clock;
 use crate::model::{
     Channel, Delivery, DeliveryFilter, Event, Notification, Recipient, Settings, Target,
 };
 use crate::model::{DeliveryMode, DeliveryStatus, OrgId, SkipReason};
-use crate::ports::queue::{DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Received};
-use crate::ports::store::PageRequest;
+use crate::ports::queue::{
+    DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Queue, Received,
+};
+use crate::ports::store::{
+    DeliveryLedger, DeliveryLog, EventStore, NotificationStore, PageRequest, PreferenceStore,
+    RecipientStore, SettingsStore,
+};
+use crate::telemetry::Metrics;
 use crate::templates::SystemTemplate;
 use crate::workers::sender::Memo;
 
 /// Recipients per fan-out message.
 pub const CHUNK: usize = 500;
 
+/// What the fan-out works with, handed out by the edge: the stores it reads (events, settings,
+/// notifications, recipients, preferences, held deliveries) and writes (deliveries), the two
+/// queues, recover's ports (a recover job is a fan-out message), the clock and the metrics.
+#[derive(Clone, Copy)]
+pub struct Fanout<'a> {
+    pub events: &'a dyn EventStore,
+    pub settings: &'a dyn SettingsStore,
+    pub notifications: &'a dyn NotificationStore,
+    pub recipients: &'a dyn RecipientStore,
+    pub preferences: &'a dyn PreferenceStore,
+    /// The held deliveries a resume releases.
+    pub log: &'a dyn DeliveryLog,
+    /// Deliveries recorded at birth (skipped), and held ones released.
+    pub ledger: &'a dyn DeliveryLedger,
+    pub queue: &'a dyn Queue<DeliveryMessage>,
+    pub fanout: &'a dyn Queue<FanoutMessage>,
+    pub recovery: Recovery<'a>,
+    pub clock: &'a dyn Clock,
+    pub metrics: &'a Metrics,
+}
+
 /// Handles a batch of fan-out messages: each message's receipt and what becomes of it (see
 /// [`crate::ports::queue::apply`]). The batch's jobs run concurrently, then what they produced is
 /// written together (one write of skipped deliveries, one send per queue); a job's message is
 /// acknowledged only once that is done, and comes back otherwise (its work is idempotent).
 pub async fn process_batch(
-    state: &AppState,
+    fanout: Fanout<'_>,
     batch: Vec<Received<FanoutMessage>>,
 ) -> Vec<(String, Disposition)> {
+    let fanout = &fanout;
     let reads = BatchReads::default();
     let reads = &reads;
     let results: Vec<(Received<FanoutMessage>, Result<Produced, Error>)> = stream::iter(batch)
@@ -49,8 +78,8 @@ pub async fn process_batch(
                     organization,
                     event,
                     position,
-                } => fan_out(state, reads, organization, *event, position.as_ref()).await,
-                FanoutMessage::Resume { organization } => resume(state, organization).await,
+                } => fan_out(fanout, reads, organization, *event, position.as_ref()).await,
+                FanoutMessage::Resume { organization } => resume(fanout, organization).await,
                 FanoutMessage::Recover {
                     organization,
                     notification,
@@ -62,18 +91,20 @@ pub async fn process_batch(
                         since: *since,
                         until: *until,
                     };
-                    crate::domain::deliveries::recover_chunk(
-                        state,
-                        organization,
-                        notification,
-                        window,
-                        after.clone(),
-                    )
-                    .await
-                    .map(|next| Produced {
-                        next: next.into_iter().collect(),
-                        ..Produced::default()
-                    })
+                    fanout
+                        .recovery
+                        .chunk(
+                            fanout.clock.now(),
+                            organization,
+                            notification,
+                            window,
+                            after.clone(),
+                        )
+                        .await
+                        .map(|next| Produced {
+                            next: next.into_iter().collect(),
+                            ..Produced::default()
+                        })
                 }
             };
             (received, produced)
@@ -100,9 +131,9 @@ pub async fn process_batch(
             }
         }
     }
-    let disposition = match write(state, all).await {
+    let disposition = match write(fanout, all).await {
         Ok(()) => {
-            state.metrics.fanout_sizes(state.clock.now(), &sizes);
+            fanout.metrics.fanout_sizes(fanout.clock.now(), &sizes);
             Disposition::Ack
         }
         Err(e) => {
@@ -139,13 +170,13 @@ impl Produced {
 
 /// Writes what jobs produced, in the order that keeps a crash at any point harmless: deliveries,
 /// then the release of held ones whose messages are already queued, then the jobs that go on.
-async fn write(state: &AppState, produced: Produced) -> Result<(), Error> {
-    state.store.put_deliveries(&produced.skipped).await?;
-    state.queue.send(&produced.queued).await?;
-    for released in state.store.release_held_all(&produced.released).await {
+async fn write(fanout: &Fanout<'_>, produced: Produced) -> Result<(), Error> {
+    fanout.ledger.put_deliveries(&produced.skipped).await?;
+    fanout.queue.send(&produced.queued).await?;
+    for released in fanout.ledger.release_held_all(&produced.released).await {
         released?;
     }
-    state.fanout.send(&produced.next).await?;
+    fanout.fanout.send(&produced.next).await?;
     Ok(())
 }
 
@@ -160,12 +191,12 @@ pub struct BatchReads {
 impl BatchReads {
     async fn settings(
         &self,
-        state: &AppState,
+        fanout: &Fanout<'_>,
         org: &OrgId,
     ) -> Result<Option<Arc<Settings>>, Error> {
         self.settings
             .get(org.clone(), || async {
-                Ok(state.store.get_settings(org).await?.map(Arc::new))
+                Ok(fanout.settings.get_settings(org).await?.map(Arc::new))
             })
             .await
     }
@@ -173,13 +204,13 @@ impl BatchReads {
     /// The organization's enabled notifications subscribed to the event's type, in id order.
     async fn subscribed(
         &self,
-        state: &AppState,
+        fanout: &Fanout<'_>,
         event: &Event,
     ) -> Result<Vec<Notification>, Error> {
         let all = self
             .notifications
             .get(event.organization.clone(), || async {
-                notifications(state, &event.organization)
+                notifications(fanout, &event.organization)
                     .await
                     .map(Arc::new)
             })
@@ -195,22 +226,22 @@ impl BatchReads {
 /// Does one chunk of an event's fan-out: its deliveries, and the next chunk's message if there
 /// is one.
 pub async fn fan_out(
-    state: &AppState,
+    fanout: &Fanout<'_>,
     reads: &BatchReads,
     org: &OrgId,
     event: Uuid,
     position: Option<&FanoutPosition>,
 ) -> Result<Produced, Error> {
-    let Some(event) = state.store.get_event(org, event).await? else {
+    let Some(event) = fanout.events.get_event(org, event).await? else {
         // Removed after its fan-out could not be queued: it never happened.
         return Ok(Produced::default());
     };
-    let Some(settings) = reads.settings(state, org).await? else {
+    let Some(settings) = reads.settings(fanout, org).await? else {
         return Ok(Produced::default()); // the organization is gone
     };
-    let notifications = reads.subscribed(state, &event).await?;
+    let notifications = reads.subscribed(fanout, &event).await?;
     let template = crate::workers::sender::event_template(event.kind);
-    let now = state.clock.now();
+    let now = fanout.clock.now();
     let mut deliveries = Vec::new();
     let people: Vec<&Notification> = notifications
         .iter()
@@ -249,8 +280,8 @@ pub async fn fan_out(
         && let Some(n) = people.iter().find(|n| n.id == current)
     {
         {
-            let page = state
-                .store
+            let page = fanout
+                .recipients
                 .list_recipients(
                     org,
                     &n.id,
@@ -261,7 +292,7 @@ pub async fn fan_out(
                 )
                 .await?;
             deliveries.extend(
-                people_deliveries(state, &event, template, &settings, n, &page.items, now).await?,
+                people_deliveries(fanout, &event, template, &settings, n, &page.items, now).await?,
             );
             next = match page.next {
                 Some(after) => Some(FanoutPosition {
@@ -306,14 +337,14 @@ pub async fn fan_out(
 }
 
 /// Every notification of the organization, in id order.
-async fn notifications(state: &AppState, org: &OrgId) -> Result<Vec<Notification>, Error> {
+async fn notifications(fanout: &Fanout<'_>, org: &OrgId) -> Result<Vec<Notification>, Error> {
     let mut out = Vec::new();
     let mut page = PageRequest {
         limit: 100,
         after: None,
     };
     loop {
-        let got = state.store.list_notifications(org, &page).await?;
+        let got = fanout.notifications.list_notifications(org, &page).await?;
         out.extend(got.items);
         match got.next {
             Some(next) => page.after = Some(next),
@@ -357,7 +388,7 @@ fn delivery(
 /// One delivery per recipient of an email or SMS notification, `skipped` where preferences or
 /// the delivery mode say so.
 async fn people_deliveries(
-    state: &AppState,
+    fanout: &Fanout<'_>,
     event: &Event,
     template: &SystemTemplate,
     settings: &Settings,
@@ -366,8 +397,8 @@ async fn people_deliveries(
     now: time::OffsetDateTime,
 ) -> Result<Vec<Delivery>, Error> {
     let ids: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
-    let choices: HashMap<Uuid, bool> = state
-        .store
+    let choices: HashMap<Uuid, bool> = fanout
+        .preferences
         .template_preferences(&event.organization, template.id, &ids)
         .await?;
     let whitelist: Option<HashSet<Uuid>> = (settings.delivery_mode() == DeliveryMode::Whitelist)
@@ -422,9 +453,9 @@ const RESUME_CHUNK: usize = 500;
 /// (the claim takes held deliveries); a crash before the release leaves it held, and the job's
 /// message, left to come back, queues it again. Nothing is released while the notifier is paused
 /// again (the sender holds what it then meets).
-pub async fn resume(state: &AppState, org: &OrgId) -> Result<Produced, Error> {
-    let paused = state
-        .store
+pub async fn resume(fanout: &Fanout<'_>, org: &OrgId) -> Result<Produced, Error> {
+    let paused = fanout
+        .settings
         .get_settings(org)
         .await?
         .is_none_or(|s| s.notifier_paused);
@@ -439,7 +470,7 @@ pub async fn resume(state: &AppState, org: &OrgId) -> Result<Produced, Error> {
         limit: RESUME_CHUNK,
         after: None,
     };
-    let held = state.store.list_deliveries(org, &filter, &page).await?;
+    let held = fanout.log.list_deliveries(org, &filter, &page).await?;
     Ok(Produced {
         skipped: Vec::new(),
         queued: held

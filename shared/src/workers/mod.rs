@@ -2,6 +2,7 @@
 //! ([`sender`]) and the SMS quota days ([`quota`]) — plain async functions over the domain and
 //! the ports, run by a Lambda function each or by the local server's loops.
 
+pub mod dead_letters;
 pub mod fanout;
 pub mod quota;
 pub mod sender;

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::model::SmsUsage;
 use crate::model::{OrgId, day};
-use crate::ports::store::{Store, StoreResult};
+use crate::ports::store::{SmsQuotaStore, StoreResult};
 
 /// How many ended days a run looks back over (counters live 4 days).
 pub const LOOKBACK_DAYS: i64 = 7;
@@ -32,7 +32,10 @@ pub struct ResetReport {
 }
 
 /// Closes every ended day (before `now`'s UTC day, up to [`LOOKBACK_DAYS`] back).
-pub async fn reset_quotas(store: &dyn Store, now: OffsetDateTime) -> StoreResult<ResetReport> {
+pub async fn reset_quotas(
+    store: &dyn SmsQuotaStore,
+    now: OffsetDateTime,
+) -> StoreResult<ResetReport> {
     let mut report = ResetReport::default();
     let today = day::today(now);
     for back in (1..=LOOKBACK_DAYS).rev() {

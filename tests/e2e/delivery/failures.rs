@@ -40,7 +40,7 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
         .receive(10, Duration::from_secs(30))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let results = shared::workers::fanout::process_batch(&state, fanouts).await;
+    let results = shared::workers::fanout::process_batch(state.fanout_worker(), fanouts).await;
     shared::ports::queue::apply(&*state.fanout, results, true).await;
     let now = state.clock.now();
     let batch = state
@@ -52,7 +52,7 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
     // The sender sends, then dies before it settles or acknowledges anything.
     let transports = d.transports.clone();
     let sender = tokio::spawn(async move {
-        shared::workers::sender::process(&state, &transports, &*state.inbox, batch).await
+        shared::workers::sender::process(&state.sender(&transports), &*state.inbox, batch).await
     });
     for _ in 0..100 {
         if !receiver.hits().is_empty() {
@@ -148,11 +148,11 @@ async fn when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once(backend:
 async fn run_once(d: &DeliveryApp) {
     let state = &d.app.state;
     consume(&*state.fanout, d.visibility, |batch| {
-        shared::workers::fanout::process_batch(state, batch)
+        shared::workers::fanout::process_batch(state.fanout_worker(), batch)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    shared::workers::sender::round(state, &d.transports, &*state.inbox, d.visibility)
+    shared::workers::sender::round(&state.sender(&d.transports), &*state.inbox, d.visibility)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }
@@ -203,7 +203,7 @@ async fn when_dynamodb_fails_at_any_step_nothing_is_lost_or_sent_twice(backend: 
             .receive(10, d.visibility)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let results = shared::workers::fanout::process_batch(state, fanouts).await;
+        let results = shared::workers::fanout::process_batch(state.fanout_worker(), fanouts).await;
         shared::ports::queue::apply(&*state.fanout, results, true).await;
         calls.fail(operation, 0, 1);
         d.pump(PUMP).await;

@@ -254,7 +254,8 @@ async fn a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first(b
         },
         slot: None,
     };
-    let bury = || shared::domain::deliveries::bury(&d.app.state, std::slice::from_ref(&letter));
+    let burying = d.app.state.burying();
+    let bury = || burying.bury(d.app.state.clock.now(), std::slice::from_ref(&letter));
     deliveries.fail_next(1);
     let refused = bury().await;
     assert!(

@@ -278,7 +278,12 @@ async fn a_dead_lettered_delivery_becomes_failed_and_recover_sends_it(backend: B
     // Its message dies unhandled (received five times by senders that never settled it): the
     // fan-out's message, taken off the queue as the redrive would.
     let fanned = take_delivery(&d, &event).await;
-    let answers = shared::domain::deliveries::bury(&d.app.state, &fanned).await;
+    let answers = d
+        .app
+        .state
+        .burying()
+        .bury(d.app.state.clock.now(), &fanned)
+        .await;
     assert_eq!(
         answers.iter().map(|a| a.is_ok()).collect::<Vec<_>>(),
         [true]
@@ -293,7 +298,12 @@ async fn a_dead_lettered_delivery_becomes_failed_and_recover_sends_it(backend: B
         )
     );
     // Buried again (the dead-letter queue repeats a message): nothing changes.
-    let again = shared::domain::deliveries::bury(&d.app.state, &fanned).await;
+    let again = d
+        .app
+        .state
+        .burying()
+        .bury(d.app.state.clock.now(), &fanned)
+        .await;
     assert!(matches!(again[..], [Ok(true)]));
     assert_eq!(delivery_of(&d, &event).await, dead);
     let since =
@@ -309,7 +319,7 @@ async fn a_dead_lettered_delivery_becomes_failed_and_recover_sends_it(backend: B
 async fn take_delivery(d: &DeliveryApp, event: &str) -> Vec<DeliveryMessage> {
     let state = &d.app.state;
     let fanned = shared::ports::queue::consume(&*state.fanout, d.visibility, |batch| {
-        shared::workers::fanout::process_batch(state, batch)
+        shared::workers::fanout::process_batch(state.fanout_worker(), batch)
     })
     .await;
     assert_eq!(parse_ok(fanned).len(), 1);

@@ -42,13 +42,12 @@ async fn run_senders(
                 while receiver.received() < expected && started.elapsed() < limit {
                     let fanned =
                         shared::ports::queue::consume(&*state.fanout, d.visibility, |batch| {
-                            shared::workers::fanout::process_batch(state, batch)
+                            shared::workers::fanout::process_batch(state.fanout_worker(), batch)
                         })
                         .await
                         .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
                     let sent = shared::workers::sender::round(
-                        state,
-                        &d.transports,
+                        &state.sender(&d.transports),
                         &*state.inbox,
                         d.visibility,
                     )
@@ -85,7 +84,7 @@ async fn a_rate_limit_of_20_per_second_holds_across_two_concurrent_senders(backe
     // Fanned out first (in AWS the fan-out is a function of its own): what is timed is senders.
     let state = &d.app.state;
     while !shared::ports::queue::consume(&*state.fanout, d.visibility, |batch| {
-        shared::workers::fanout::process_batch(state, batch)
+        shared::workers::fanout::process_batch(state.fanout_worker(), batch)
     })
     .await
     .unwrap_or_else(|e| panic!("fan-out queue: {e}"))
@@ -208,7 +207,7 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
     };
     let updates = |calls: &[String]| calls.iter().filter(|c| *c == "UpdateItem").count();
     d.app.calls.take();
-    shared::workers::sender::process(state, &d.transports, &inbox, batch()).await;
+    shared::workers::sender::process(&state.sender(&d.transports), &inbox, batch()).await;
     let unlimited = d.app.calls.take();
     let res = d
         .app
@@ -220,10 +219,10 @@ async fn a_rate_limit_adds_one_update_per_batch_when_idle_and_two_when_busy() {
         .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     d.app.calls.take();
-    shared::workers::sender::process(state, &d.transports, &inbox, batch()).await;
+    shared::workers::sender::process(&state.sender(&d.transports), &inbox, batch()).await;
     let idle = d.app.calls.take();
     // At 100/s the ten slots take 0.1 s; the next batch finds the target busy.
-    shared::workers::sender::process(state, &d.transports, &inbox, batch()).await;
+    shared::workers::sender::process(&state.sender(&d.transports), &inbox, batch()).await;
     let busy = d.app.calls.take();
     assert_eq!(receiver.received(), 30);
     // Each delivery's own two UpdateItems (claim, settle); the slots' on top.

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::model::{Burial, Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
 use crate::model::{NotificationId, OrgId, timestamp};
+use crate::ports::store::EventStore as _;
 use crate::ports::store::{Page, PageRequest, Settlement, StoreError, StoreResult, Unique};
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -41,7 +42,7 @@ async fn concurrently<Fut: Future>(writes: Vec<Fut>) -> Vec<Fut::Output> {
 }
 
 #[async_trait]
-impl crate::ports::store::DeliveryStore for DynamoStore {
+impl crate::ports::store::DeliveryLog for DynamoStore {
     async fn get_delivery(
         &self,
         org: &OrgId,
@@ -76,6 +77,104 @@ impl crate::ports::store::DeliveryStore for DynamoStore {
         self.get(deliveries_pk(org), sk).await
     }
 
+    async fn list_deliveries(
+        &self,
+        org: &OrgId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        use crate::model::DeliveryStatus as S;
+        // The log is the table's own item collection (strongly consistent); `held` ones are
+        // found through their sparse keys-only index, then read. Filters apply to the items.
+        let held = filter.status == Some(S::Held);
+        let (hash_name, hash) = if held {
+            ("heldOrg", pk(org))
+        } else {
+            ("pk", deliveries_pk(org))
+        };
+        // An event's deliveries carry the event's time: their keys lie in `<time>#...`.
+        let mut upper = page.after.clone();
+        let mut lower = None;
+        if let Some(event) = filter.event {
+            let Some(event) = self.get_event(org, event).await? else {
+                return Ok(Page::default());
+            };
+            let at = timestamp::format(event.created_at);
+            lower = Some(format!("{at}#"));
+            let end = format!("{at}#~");
+            upper = Some(match upper {
+                Some(after) if after < end => after,
+                _ => end,
+            });
+        }
+        let want = page.limit + 1;
+        let mut items: Vec<Delivery> = Vec::with_capacity(want);
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .scan_index_forward(false)
+                .limit(i32::try_from(want.max(25)).unwrap_or(100))
+                .expression_attribute_names("#h", hash_name)
+                .expression_attribute_values(":h", Av::S(hash.clone()))
+                .set_exclusive_start_key(start);
+            query = if held {
+                query.index_name(DELIVERIES_HELD)
+            } else {
+                query.consistent_read(true)
+            };
+            query = match (&lower, &upper) {
+                (Some(lower), Some(upper)) => query
+                    .key_condition_expression("#h = :h AND sk BETWEEN :lower AND :upper")
+                    .expression_attribute_values(":lower", Av::S(lower.clone()))
+                    .expression_attribute_values(":upper", Av::S(upper.clone())),
+                (None, Some(upper)) => query
+                    .key_condition_expression("#h = :h AND sk < :upper")
+                    .expression_attribute_values(":upper", Av::S(upper.clone())),
+                _ => query.key_condition_expression("#h = :h"),
+            };
+            let out = query.send().await.map_err(unavailable)?;
+            let got = out.items.unwrap_or_default();
+            let got = if held {
+                self.items_of_index(got).await?
+            } else {
+                got
+            };
+            let mut found: Vec<Delivery> =
+                got.into_iter().map(record).collect::<StoreResult<_>>()?;
+            found.retain(|d| {
+                filter.status.is_none_or(|s| d.status == s)
+                    && filter.event.is_none_or(|e| d.event == Some(e))
+                    && page.after.as_ref().is_none_or(|a| d.list_key() < *a)
+            });
+            found.sort_by_key(|d| std::cmp::Reverse(d.list_key()));
+            items.extend(found);
+            match out.last_evaluated_key {
+                Some(next) if items.len() < want => start = Some(next),
+                _ => break,
+            }
+        }
+        items.truncate(want);
+        Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
+    }
+
+    async fn failed_deliveries(
+        &self,
+        org: &OrgId,
+        notification: &NotificationId,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Delivery>> {
+        self.failed_page(org, notification, since, until, page)
+            .await
+    }
+}
+
+#[async_trait]
+impl crate::ports::store::EventStore for DynamoStore {
     async fn create_event(
         &self,
         event: &Event,
@@ -219,96 +318,16 @@ impl crate::ports::store::DeliveryStore for DynamoStore {
             TransactOutcome::Done | TransactOutcome::ConditionsFailed(_) => Ok(()),
         }
     }
+}
 
+#[async_trait]
+impl crate::ports::store::DeliveryLedger for DynamoStore {
     async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
         let puts = deliveries
             .iter()
             .map(|d| put_request(self.expiring(delivery_item(d)?, d.created_at)))
             .collect::<StoreResult<Vec<_>>>()?;
         self.batch_write(puts).await
-    }
-
-    async fn list_deliveries(
-        &self,
-        org: &OrgId,
-        filter: &DeliveryFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Delivery>> {
-        use crate::model::DeliveryStatus as S;
-        // The log is the table's own item collection (strongly consistent); `held` ones are
-        // found through their sparse keys-only index, then read. Filters apply to the items.
-        let held = filter.status == Some(S::Held);
-        let (hash_name, hash) = if held {
-            ("heldOrg", pk(org))
-        } else {
-            ("pk", deliveries_pk(org))
-        };
-        // An event's deliveries carry the event's time: their keys lie in `<time>#...`.
-        let mut upper = page.after.clone();
-        let mut lower = None;
-        if let Some(event) = filter.event {
-            let Some(event) = self.get_event(org, event).await? else {
-                return Ok(Page::default());
-            };
-            let at = timestamp::format(event.created_at);
-            lower = Some(format!("{at}#"));
-            let end = format!("{at}#~");
-            upper = Some(match upper {
-                Some(after) if after < end => after,
-                _ => end,
-            });
-        }
-        let want = page.limit + 1;
-        let mut items: Vec<Delivery> = Vec::with_capacity(want);
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .scan_index_forward(false)
-                .limit(i32::try_from(want.max(25)).unwrap_or(100))
-                .expression_attribute_names("#h", hash_name)
-                .expression_attribute_values(":h", Av::S(hash.clone()))
-                .set_exclusive_start_key(start);
-            query = if held {
-                query.index_name(DELIVERIES_HELD)
-            } else {
-                query.consistent_read(true)
-            };
-            query = match (&lower, &upper) {
-                (Some(lower), Some(upper)) => query
-                    .key_condition_expression("#h = :h AND sk BETWEEN :lower AND :upper")
-                    .expression_attribute_values(":lower", Av::S(lower.clone()))
-                    .expression_attribute_values(":upper", Av::S(upper.clone())),
-                (None, Some(upper)) => query
-                    .key_condition_expression("#h = :h AND sk < :upper")
-                    .expression_attribute_values(":upper", Av::S(upper.clone())),
-                _ => query.key_condition_expression("#h = :h"),
-            };
-            let out = query.send().await.map_err(unavailable)?;
-            let got = out.items.unwrap_or_default();
-            let got = if held {
-                self.items_of_index(got).await?
-            } else {
-                got
-            };
-            let mut found: Vec<Delivery> =
-                got.into_iter().map(record).collect::<StoreResult<_>>()?;
-            found.retain(|d| {
-                filter.status.is_none_or(|s| d.status == s)
-                    && filter.event.is_none_or(|e| d.event == Some(e))
-                    && page.after.as_ref().is_none_or(|a| d.list_key() < *a)
-            });
-            found.sort_by_key(|d| std::cmp::Reverse(d.list_key()));
-            items.extend(found);
-            match out.last_evaluated_key {
-                Some(next) if items.len() < want => start = Some(next),
-                _ => break,
-            }
-        }
-        items.truncate(want);
-        Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
     }
 
     async fn claim_deliveries(
@@ -356,18 +375,6 @@ impl crate::ports::store::DeliveryStore for DynamoStore {
                 .collect(),
         )
         .await
-    }
-
-    async fn failed_deliveries(
-        &self,
-        org: &OrgId,
-        notification: &NotificationId,
-        since: OffsetDateTime,
-        until: OffsetDateTime,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Delivery>> {
-        self.failed_page(org, notification, since, until, page)
-            .await
     }
 
     async fn bury_deliveries(

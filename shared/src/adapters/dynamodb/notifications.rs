@@ -171,7 +171,10 @@ impl crate::ports::store::NotificationStore for DynamoStore {
         self.purge_recipients(org, id).await?;
         Ok(deleted)
     }
+}
 
+#[async_trait]
+impl crate::ports::store::SendSlots for DynamoStore {
     async fn reserve_send_slot(
         &self,
         org: &OrgId,

@@ -86,7 +86,10 @@ impl crate::ports::store::OrganizationStore for DynamoStore {
     async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
         self.get(pk(id), "ORG".into()).await
     }
+}
 
+#[async_trait]
+impl crate::ports::store::UserStore for DynamoStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         let mut items = vec![self.org_exists_check(&user.organization)?];
         items.extend(self.user_items(user)?);
@@ -158,7 +161,10 @@ impl crate::ports::store::OrganizationStore for DynamoStore {
             .collect::<StoreResult<Vec<Uuid>>>()?;
         self.get_users(org, &ids).await
     }
+}
 
+#[async_trait]
+impl crate::ports::store::TokenStore for DynamoStore {
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
         let items = vec![
             self.org_exists_check(&token.organization)?,

@@ -160,6 +160,40 @@ impl crate::ports::store::SettingsStore for DynamoStore {
         .await
     }
 
+    async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool> {
+        // Absent means `false`: pausing changes an absent or false value, resuming a true one.
+        let condition = if paused {
+            "attribute_exists(pk) AND (attribute_not_exists(notifierPaused) OR notifierPaused = :no)"
+        } else {
+            "attribute_exists(pk) AND notifierPaused = :yes"
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(org), "ORG".into())))
+            .update_expression("SET notifierPaused = :paused")
+            .condition_expression(condition)
+            .expression_attribute_values(":paused", Av::Bool(paused))
+            .expression_attribute_values(if paused { ":no" } else { ":yes" }, Av::Bool(!paused))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => {
+                if self.exists(pk(org), "ORG".into()).await? {
+                    Ok(false)
+                } else {
+                    Err(StoreError::NotFound)
+                }
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::store::SmsQuotaStore for DynamoStore {
     async fn take_sms(
         &self,
         org: &OrgId,
@@ -277,36 +311,5 @@ impl crate::ports::store::SettingsStore for DynamoStore {
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.batch_write(deletes).await
-    }
-
-    async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool> {
-        // Absent means `false`: pausing changes an absent or false value, resuming a true one.
-        let condition = if paused {
-            "attribute_exists(pk) AND (attribute_not_exists(notifierPaused) OR notifierPaused = :no)"
-        } else {
-            "attribute_exists(pk) AND notifierPaused = :yes"
-        };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk(org), "ORG".into())))
-            .update_expression("SET notifierPaused = :paused")
-            .condition_expression(condition)
-            .expression_attribute_values(":paused", Av::Bool(paused))
-            .expression_attribute_values(if paused { ":no" } else { ":yes" }, Av::Bool(!paused))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => {
-                if self.exists(pk(org), "ORG".into()).await? {
-                    Ok(false)
-                } else {
-                    Err(StoreError::NotFound)
-                }
-            }
-            Err(e) => Err(unavailable(e)),
-        }
     }
 }

@@ -15,7 +15,8 @@ use crate::model::NotificationId;
 use crate::model::{Burial, Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
 use crate::model::{DeliveryStatus, OrgId, timestamp};
 use crate::ports::store::{
-    DeliveryStore, Page, PageRequest, Settlement, StoreError, StoreResult, Unique,
+    DeliveryLedger, DeliveryLog, EventStore, Page, PageRequest, Settlement, StoreError,
+    StoreResult, Unique,
 };
 
 /// The columns a delivery is read from: its state, then its birth record.
@@ -286,7 +287,7 @@ pub(crate) fn record_event(
 }
 
 #[async_trait]
-impl DeliveryStore for Sqlite {
+impl DeliveryLog for Sqlite {
     async fn get_delivery(
         &self,
         org: &OrgId,
@@ -312,82 +313,6 @@ impl DeliveryStore for Sqlite {
             .map_err(error)?
             .transpose()
         })
-    }
-
-    async fn create_event(
-        &self,
-        event: &Event,
-        key_expires: OffsetDateTime,
-    ) -> StoreResult<EventCreated> {
-        let event = event.clone();
-        self.write(move |conn| record_event(conn, &event, key_expires))
-            .await
-    }
-
-    async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>> {
-        // The fan-out reads an event, then the sender once per delivery: from memory after the
-        // first read (an event never changes; it is only removed).
-        let cached = self.inner.events.get(&(org.clone(), id), || {
-            self.read(|conn| {
-                one(
-                    conn,
-                    "SELECT record FROM events WHERE org = ?1 AND id = ?2",
-                    [org.as_str(), &id.to_string()],
-                )
-            })
-        })?;
-        Ok(cached.map(|e| (*e).clone()))
-    }
-
-    async fn take_request_key(
-        &self,
-        org: &OrgId,
-        key: &str,
-        id: Uuid,
-        now: OffsetDateTime,
-        expires: OffsetDateTime,
-    ) -> StoreResult<Option<Uuid>> {
-        let (org, key) = (org.to_string(), crate::ports::store::request_key(key));
-        self.write(move |conn| super::request_keys::take(conn, &org, &key, id, now, expires))
-            .await
-    }
-
-    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()> {
-        let (org, key) = (org.to_string(), crate::ports::store::request_key(key));
-        self.write(move |conn| super::request_keys::free(conn, &org, &key, id))
-            .await
-    }
-
-    async fn delete_event(&self, event: &Event) -> StoreResult<()> {
-        let key = (event.organization.clone(), event.id);
-        let event = event.clone();
-        let deleted = self
-            .write(move |conn| {
-                let (org, id) = (event.organization.as_str(), event.id.to_string());
-                conn.prepare_cached("DELETE FROM events WHERE org = ?1 AND id = ?2")
-                    .and_then(|mut s| s.execute([org, &id]))
-                    .map_err(error)?;
-                if let Some(key) = &event.idempotency_key {
-                    conn.prepare_cached(
-                        "DELETE FROM idempotency_keys WHERE org = ?1 AND key = ?2 AND event = ?3",
-                    )
-                    .and_then(|mut s| s.execute([org, key, &id]))
-                    .map_err(error)?;
-                }
-                Ok(())
-            })
-            .await;
-        self.inner.events.drop_key(&key);
-        deleted
-    }
-
-    async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
-        if deliveries.is_empty() {
-            return Ok(());
-        }
-        let deliveries = deliveries.to_vec();
-        self.write(move |conn| deliveries.iter().try_for_each(|d| put_delivery(conn, d)))
-            .await
     }
 
     async fn list_deliveries(
@@ -469,6 +394,88 @@ impl DeliveryStore for Sqlite {
             )
         })?;
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))
+    }
+}
+
+#[async_trait]
+impl EventStore for Sqlite {
+    async fn create_event(
+        &self,
+        event: &Event,
+        key_expires: OffsetDateTime,
+    ) -> StoreResult<EventCreated> {
+        let event = event.clone();
+        self.write(move |conn| record_event(conn, &event, key_expires))
+            .await
+    }
+
+    async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>> {
+        // The fan-out reads an event, then the sender once per delivery: from memory after the
+        // first read (an event never changes; it is only removed).
+        let cached = self.inner.events.get(&(org.clone(), id), || {
+            self.read(|conn| {
+                one(
+                    conn,
+                    "SELECT record FROM events WHERE org = ?1 AND id = ?2",
+                    [org.as_str(), &id.to_string()],
+                )
+            })
+        })?;
+        Ok(cached.map(|e| (*e).clone()))
+    }
+
+    async fn take_request_key(
+        &self,
+        org: &OrgId,
+        key: &str,
+        id: Uuid,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let (org, key) = (org.to_string(), crate::ports::store::request_key(key));
+        self.write(move |conn| super::request_keys::take(conn, &org, &key, id, now, expires))
+            .await
+    }
+
+    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()> {
+        let (org, key) = (org.to_string(), crate::ports::store::request_key(key));
+        self.write(move |conn| super::request_keys::free(conn, &org, &key, id))
+            .await
+    }
+
+    async fn delete_event(&self, event: &Event) -> StoreResult<()> {
+        let key = (event.organization.clone(), event.id);
+        let event = event.clone();
+        let deleted = self
+            .write(move |conn| {
+                let (org, id) = (event.organization.as_str(), event.id.to_string());
+                conn.prepare_cached("DELETE FROM events WHERE org = ?1 AND id = ?2")
+                    .and_then(|mut s| s.execute([org, &id]))
+                    .map_err(error)?;
+                if let Some(key) = &event.idempotency_key {
+                    conn.prepare_cached(
+                        "DELETE FROM idempotency_keys WHERE org = ?1 AND key = ?2 AND event = ?3",
+                    )
+                    .and_then(|mut s| s.execute([org, key, &id]))
+                    .map_err(error)?;
+                }
+                Ok(())
+            })
+            .await;
+        self.inner.events.drop_key(&key);
+        deleted
+    }
+}
+
+#[async_trait]
+impl DeliveryLedger for Sqlite {
+    async fn put_deliveries(&self, deliveries: &[Delivery]) -> StoreResult<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let deliveries = deliveries.to_vec();
+        self.write(move |conn| deliveries.iter().try_for_each(|d| put_delivery(conn, d)))
+            .await
     }
 
     async fn requeue_deliveries(

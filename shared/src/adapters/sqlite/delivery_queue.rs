@@ -337,7 +337,7 @@ impl Inbox for DeliveryRows {
         now: OffsetDateTime,
         lease_until: OffsetDateTime,
     ) -> Vec<StoreResult<Claim>> {
-        use crate::ports::store::DeliveryStore;
+        use crate::ports::store::DeliveryLedger;
         self.db.claim_deliveries(deliveries, now, lease_until).await
     }
 

@@ -9,7 +9,9 @@ use super::organizations::org_exists;
 use super::{Sqlite, error, json, one, page};
 use crate::model::Notification;
 use crate::model::{NotificationId, OrgId, timestamp};
-use crate::ports::store::{NotificationStore, Page, PageRequest, StoreError, StoreResult, Unique};
+use crate::ports::store::{
+    NotificationStore, Page, PageRequest, SendSlots, StoreError, StoreResult, Unique,
+};
 
 #[async_trait]
 impl NotificationStore for Sqlite {
@@ -143,7 +145,10 @@ impl NotificationStore for Sqlite {
         self.inner.notifications.drop_key(&key);
         deleted
     }
+}
 
+#[async_trait]
+impl SendSlots for Sqlite {
     async fn reserve_send_slot(
         &self,
         org: &OrgId,

@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::{Sqlite, error, json, many, one, page};
 use crate::model::{Email, OrgId, TokenId, Username};
 use crate::model::{Organization, TokenRecord, User};
-use crate::ports::store::{OrganizationStore, Page, PageRequest, StoreError, StoreResult, Unique};
+use crate::ports::store::{
+    OrganizationStore, Page, PageRequest, StoreError, StoreResult, TokenStore, Unique, UserStore,
+};
 
 /// Which of a user's unique fields are taken in its organization.
 fn user_conflicts(conn: &Connection, user: &User) -> StoreResult<Vec<Unique>> {
@@ -103,7 +105,10 @@ impl OrganizationStore for Sqlite {
             )
         })
     }
+}
 
+#[async_trait]
+impl UserStore for Sqlite {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         let user = user.clone();
         self.write(move |conn| {
@@ -177,7 +182,10 @@ impl OrganizationStore for Sqlite {
             )
         })
     }
+}
 
+#[async_trait]
+impl TokenStore for Sqlite {
     async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
         let token = token.clone();
         self.write(move |conn| {

@@ -15,7 +15,9 @@ use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
 use crate::adapters::sqlite::{Sqlite, error, millis};
-use crate::ports::queue::{DeliveryMessage, Queue, QueueError, QueueMessage, Received};
+use crate::ports::queue::{
+    DeadLetters, DeliveryMessage, Queue, QueueError, QueueMessage, Received,
+};
 use crate::ports::store::StoreError;
 
 /// The fan-out queue's name in `queue_messages`.
@@ -135,10 +137,11 @@ impl<M: QueueMessage> SqliteQueue<M> {
     pub fn is_empty(&self) -> Result<bool, QueueError> {
         self.len().map(|n| n == 0)
     }
+}
 
-    /// Up to `max` of the queue's dead letters, oldest first, each with its id (what
-    /// [`SqliteQueue::remove_dead_letters`] takes). An unreadable one is left where it is.
-    pub fn dead_letter_page(&self, max: usize) -> Result<Vec<(i64, M)>, QueueError> {
+#[async_trait]
+impl<M: QueueMessage> DeadLetters<M> for SqliteQueue<M> {
+    fn dead_letter_page(&self, max: usize) -> Result<Vec<(i64, M)>, QueueError> {
         let rows: Vec<(i64, String)> = self
             .db
             .read(|conn| {
@@ -168,8 +171,7 @@ impl<M: QueueMessage> SqliteQueue<M> {
             .collect())
     }
 
-    /// Removes dead letters by id (their work is done).
-    pub async fn remove_dead_letters(&self, ids: Vec<i64>) -> Result<(), QueueError> {
+    async fn remove_dead_letters(&self, ids: Vec<i64>) -> Result<(), QueueError> {
         if ids.is_empty() {
             return Ok(());
         }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Sqlite, error, json, one, parse};
 use crate::model::{DeliveryMode, Language, OrgId, OrgKind, day, timestamp};
 use crate::model::{Organization, Settings, SettingsPatch, SmsCounter, SmsUsage};
-use crate::ports::store::{SettingsStore, StoreError, StoreResult};
+use crate::ports::store::{SettingsStore, SmsQuotaStore, StoreError, StoreResult};
 
 const SETTINGS: &str = "SELECT record, sms_daily_quota, delivery_mode, whitelist, default_language,
      settings_updated_at, notifier_paused FROM organizations WHERE id = ?1";
@@ -174,7 +174,10 @@ impl SettingsStore for Sqlite {
         self.inner.settings.drop_key(&key);
         out
     }
+}
 
+#[async_trait]
+impl SmsQuotaStore for Sqlite {
     async fn take_sms(&self, org: &OrgId, user: Uuid, on: Date, limit: u32) -> StoreResult<bool> {
         if limit == 0 {
             return Ok(false);

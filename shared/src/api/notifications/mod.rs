@@ -189,7 +189,15 @@ pub async fn create(
     principal.require(Permission::NotificationCreate)?;
     let request = CreateNotificationRequest::parse(&body)?;
 
-    let notification = notifications::create(&state, org, request.into_new()).await?;
+    let notification = notifications::create(
+        &*state.store,
+        &state.targets(),
+        state.clock.now(),
+        state.config.max_notifications,
+        org,
+        request.into_new(),
+    )
+    .await?;
     Ok(envelope(NotificationView::from(&notification)))
 }
 
@@ -251,7 +259,8 @@ pub async fn get(
 ) -> ApiResult<Json<Envelope<NotificationView>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationRead)?;
-    let notification = notifications::load(&state, &org, &notification_id(&path.id)?).await?;
+    let notification =
+        notifications::load(&*state.store, &org, &notification_id(&path.id)?).await?;
     Ok(envelope(NotificationView::from(&notification)))
 }
 
@@ -279,7 +288,15 @@ pub async fn update(
     principal.require(Permission::NotificationUpdate)?;
     let id = notification_id(&path.id)?;
     let request = UpdateNotificationRequest::parse(&body)?;
-    let updated = notifications::update(&state, &org, &id, request.into_patch()).await?;
+    let updated = notifications::update(
+        &*state.store,
+        &state.targets(),
+        state.clock.now(),
+        &org,
+        &id,
+        request.into_patch(),
+    )
+    .await?;
     Ok(envelope(NotificationView::from(&updated)))
 }
 
@@ -351,8 +368,13 @@ pub async fn rotate_secret(
 ) -> ApiResult<Json<Envelope<RotatedSecret>>> {
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationUpdate)?;
-    let (token, previous_valid_until) =
-        notifications::rotate_secret(&state, &org, &notification_id(&path.id)?).await?;
+    let (token, previous_valid_until) = notifications::rotate_secret(
+        &*state.store,
+        state.clock.now(),
+        &org,
+        &notification_id(&path.id)?,
+    )
+    .await?;
     Ok(envelope(RotatedSecret {
         token,
         previous_valid_until,
@@ -397,7 +419,8 @@ pub async fn test(
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::NotificationUpdate)?;
     let key = super::input::idempotency_key_only(&headers)?;
-    let notification = notifications::load(&state, &org, &notification_id(&path.id)?).await?;
+    let notification =
+        notifications::load(&*state.store, &org, &notification_id(&path.id)?).await?;
     let (user, settings) = tokio::try_join!(
         state.store.get_user(&org, principal.user_id),
         state.store.get_settings(&org)
@@ -421,8 +444,16 @@ pub async fn test(
     };
     // A key names the first test of this notification: a repeat answers its delivery.
     let key = key.map(|k| format!("POST /notifications/{}/test {k}", notification.id));
-    let delivery_id =
-        test_notifications::send_once(&state, &user, &settings, channel, key.as_deref()).await?;
+    let delivery_id = test_notifications::send_once(
+        &*state.store,
+        &*state.queue,
+        state.clock.now(),
+        &user,
+        &settings,
+        channel,
+        key.as_deref(),
+    )
+    .await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
         envelope(TestQueued { delivery_id }),

@@ -139,7 +139,7 @@ async fn recipients_target(
     let org = principal.scope("deploymentId", deployment)?;
     principal.require(permission)?;
     let id = notification_id(id)?;
-    let kind = recipients::notification(state, &org, &id).await?;
+    let kind = recipients::notification(&*state.store, &org, &id).await?;
     Ok((org, id, kind))
 }
 
@@ -180,7 +180,16 @@ pub async fn add(
     let wanted = AddRecipientsRequest::read(&Fields::new(&body, ""), &mut problems).recipients;
     // The broken ones are reported now; the well-shaped ones are still resolved, so that one 400
     // names every bad index.
-    let resolved = match recipients::resolve(&state, &org, &notification, kind, wanted).await {
+    let resolved = match recipients::resolve(
+        &*state.store,
+        state.clock.now(),
+        &org,
+        &notification,
+        kind,
+        wanted,
+    )
+    .await
+    {
         Ok(resolved) if problems.is_empty() => resolved,
         Ok(_) => return problems.finish(|| None),
         Err(crate::domain::Error::Invalid(unresolved)) => {
@@ -191,7 +200,7 @@ pub async fn add(
         }
         Err(e) => return Err(e.into()),
     };
-    let done = recipients::subscribe(&state, &org, &notification, resolved).await?;
+    let done = recipients::subscribe(&*state.store, &org, &notification, resolved).await?;
     let views = |list: Vec<Recipient>| list.iter().map(RecipientView::from).collect();
     Ok(Json(AddRecipientsResponse {
         created_recipients: views(done.created),

@@ -6,13 +6,13 @@
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::Sender;
 use super::decide::Answer;
 use super::pacing;
 use super::reads::BatchReads;
-use crate::app::AppState;
 use crate::model::{Channel, Delivery, OperationalEvent, Settings, SkipReason, Target};
 use crate::ports::store::StoreError;
-use crate::ports::transport::{Outgoing, SendError, Transport};
+use crate::ports::transport::{Outgoing, SendError};
 use crate::templates;
 
 /// What an attempt that could not go out says: a store that failed is worth another attempt.
@@ -26,8 +26,7 @@ fn failed(error: impl Into<String>) -> Answer {
 
 /// Tries `delivery` once (its notifier is not paused: `settings` says so).
 pub(super) async fn attempt(
-    state: &AppState,
-    transports: &dyn Transport,
+    sender: &Sender<'_>,
     reads: &BatchReads,
     delivery: &Delivery,
     settings: &Settings,
@@ -35,10 +34,8 @@ pub(super) async fn attempt(
     slot: Option<pacing::Slot>,
 ) -> Answer {
     let sent = match &delivery.channel {
-        Channel::Operational { event } => {
-            operational(state, transports, reads, delivery, *event, now).await
-        }
-        _ => rendered(state, transports, reads, delivery, settings, now, slot).await,
+        Channel::Operational { event } => operational(sender, reads, delivery, *event, now).await,
+        _ => rendered(sender, reads, delivery, settings, now, slot).await,
     };
     match sent {
         Ok(status) => Answer::Sent { status },
@@ -49,8 +46,7 @@ pub(super) async fn attempt(
 /// Renders and sends a delivery of an event or a test notification: the target's HTTP status
 /// (none from SES, SNS or the outbox), or what happened instead.
 async fn rendered(
-    state: &AppState,
-    transports: &dyn Transport,
+    sender: &Sender<'_>,
     reads: &BatchReads,
     delivery: &Delivery,
     settings: &Settings,
@@ -61,7 +57,7 @@ async fn rendered(
     let (kind, data, at) = match (&delivery.event, &delivery.data) {
         (Some(event), _) => {
             let event = reads
-                .event(state, &delivery.organization, *event)
+                .event(sender, &delivery.organization, *event)
                 .await
                 .map_err(unavailable)?
                 .ok_or_else(|| failed("the event is gone"))?;
@@ -81,7 +77,7 @@ async fn rendered(
         Channel::Operational { .. } => return Err(failed("an operational event has no template")),
         Channel::Webhook { notification } | Channel::Slack { notification } => {
             through = reads
-                .notification(state, &delivery.organization, notification)
+                .notification(sender, &delivery.organization, notification)
                 .await
                 .map_err(unavailable)?
                 .ok_or(Answer::Skipped(SkipReason::NotificationDeleted))?;
@@ -93,7 +89,7 @@ async fn rendered(
                     // Names are checked by the client's resolver as it connects.
                     crate::model::net::check_webhook_url_shape(
                         &target.url,
-                        state.config.allow_private_targets,
+                        sender.rules.allow_private,
                     )
                     .map_err(|e| failed(format!("url: {e}")))?;
                     let body = json!({
@@ -135,8 +131,8 @@ async fn rendered(
             if let Some(user) = delivery.user {
                 let day = crate::model::day::today(now);
                 let quota = settings.sms_daily_quota();
-                let taken = state
-                    .store
+                let taken = sender
+                    .quota
                     .take_sms(&delivery.organization, user, day, quota)
                     .await
                     .map_err(unavailable)?;
@@ -152,29 +148,32 @@ async fn rendered(
             }
         }
     };
-    pacing::until_slot(state, delivery, slot)
+    pacing::until_slot(sender, delivery, slot)
         .await
         .map_err(Answer::Refused)?;
-    transports.send(outgoing).await.map_err(Answer::Refused)
+    sender
+        .transports
+        .send(outgoing)
+        .await
+        .map_err(Answer::Refused)
 }
 
 /// Posts an operational event to the organization's operational webhook, signed with its secret.
 /// One removed meanwhile, or no longer taking the event, skips it.
 async fn operational(
-    state: &AppState,
-    transports: &dyn Transport,
+    sender: &Sender<'_>,
     reads: &BatchReads,
     delivery: &Delivery,
     event: OperationalEvent,
     now: OffsetDateTime,
 ) -> Result<Option<u16>, Answer> {
     let hook = reads
-        .operational(state, &delivery.organization)
+        .operational(sender, &delivery.organization)
         .await
         .map_err(unavailable)?
         .filter(|h| h.events.contains(&event))
         .ok_or(Answer::Skipped(SkipReason::OperationalWebhookRemoved))?;
-    crate::model::net::check_webhook_url_shape(&hook.url, state.config.allow_private_targets)
+    crate::model::net::check_webhook_url_shape(&hook.url, sender.rules.allow_private)
         .map_err(|e| failed(format!("url: {e}")))?;
     let posted = delivery.data.clone().unwrap_or_default();
     let body = json!({
@@ -184,7 +183,8 @@ async fn operational(
         "data": posted["data"],
     });
     let id = delivery.id.to_string();
-    transports
+    sender
+        .transports
         .send(Outgoing::Webhook {
             url: &hook.url,
             secrets: vec![hook.secret.as_str()],

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 
 use time::OffsetDateTime;
 
+use super::Sender;
 use super::decide::Effect;
 use super::reads::BatchReads;
-use crate::app::AppState;
-use crate::domain::notifications::Recorded;
+use crate::domain::notifications::{self, Recorded};
 use crate::domain::operational::{self, Occurrence};
 use crate::model::{Delivery, NotificationId, OperationalEvent, OrgId};
 
@@ -23,7 +23,7 @@ use crate::model::{Delivery, NotificationId, OperationalEvent, OrgId};
 /// batch), as of `now`. A webhook that cannot be read is an error: the caller leaves what raised
 /// them to come back.
 pub(super) async fn raises(
-    state: &AppState,
+    sender: &Sender<'_>,
     reads: &BatchReads,
     org: &OrgId,
     occurrences: Vec<Occurrence>,
@@ -32,7 +32,7 @@ pub(super) async fn raises(
     if occurrences.is_empty() {
         return Ok(Vec::new());
     }
-    let hook = reads.operational(state, org).await?;
+    let hook = reads.operational(sender, org).await?;
     Ok(occurrences
         .into_iter()
         .filter_map(|o| operational::delivery_for(hook.as_deref(), o, now))
@@ -47,7 +47,12 @@ pub(super) fn told_with_ending(effect: &Effect) -> bool {
 /// Carries out the effects of a batch's recorded decisions (`delivery.failed` excepted: see the
 /// module doc). Each failure is logged: these causes are recorded already, and no message brings
 /// them back.
-pub(super) async fn carry_out(state: &AppState, reads: &BatchReads, effects: Vec<(OrgId, Effect)>) {
+pub(super) async fn carry_out(
+    sender: &Sender<'_>,
+    reads: &BatchReads,
+    effects: Vec<(OrgId, Effect)>,
+) {
+    let now = sender.clock.now();
     // Per notification: failed deliveries, and whether one was sent.
     let mut streaks: HashMap<(OrgId, NotificationId), (u32, bool)> = HashMap::new();
     let mut disable: HashMap<(OrgId, NotificationId), String> = HashMap::new();
@@ -60,7 +65,7 @@ pub(super) async fn carry_out(state: &AppState, reads: &BatchReads, effects: Vec
             // a sent delivery costs nothing more otherwise.
             Effect::StreakEnds(id) => {
                 let failing = reads
-                    .notification(state, &org, &id)
+                    .notification(sender, &org, &id)
                     .await
                     .is_ok_and(|n| n.is_some_and(|n| n.failing.is_some()));
                 if failing {
@@ -78,7 +83,7 @@ pub(super) async fn carry_out(state: &AppState, reads: &BatchReads, effects: Vec
         }
     }
     for ((org, id), why) in disable {
-        match crate::domain::notifications::disable_gone(state, &org, &id, &why).await {
+        match notifications::disable_gone(sender.notifications, now, &org, &id, &why).await {
             Ok(Some(disabled)) => tell.push(Occurrence::notification_disabled(&disabled)),
             Ok(None) => {}
             Err(e) => {
@@ -87,12 +92,23 @@ pub(super) async fn carry_out(state: &AppState, reads: &BatchReads, effects: Vec
         }
     }
     for ((org, id), until) in throttle {
-        if let Err(e) = crate::domain::notifications::throttle(state, &org, &id, until).await {
+        if let Err(e) = notifications::throttle(sender.notifications, now, &org, &id, until).await {
             tracing::warn!(organization = %org, notification = %id, error = %e, "could not hold back a throttling target");
         }
     }
     for ((org, id), (failed, sent)) in streaks {
-        match crate::domain::notifications::record_outcomes(state, &org, &id, failed, sent).await {
+        let disable_after = sender.rules.disable_after;
+        match notifications::record_outcomes(
+            sender.notifications,
+            now,
+            disable_after,
+            &org,
+            &id,
+            failed,
+            sent,
+        )
+        .await
+        {
             Ok(Some(Recorded::Disabled(disabled))) => {
                 tracing::warn!(
                     organization = %org,
@@ -113,8 +129,10 @@ pub(super) async fn carry_out(state: &AppState, reads: &BatchReads, effects: Vec
     }
     for occurrence in tell {
         let (org, event) = (occurrence.organization.clone(), occurrence.event);
-        let told = match reads.operational(state, &org).await {
-            Ok(hook) => operational::raise_to(state, hook.as_deref(), occurrence)
+        let told = match reads.operational(sender, &org).await {
+            Ok(hook) => sender
+                .telling()
+                .raise_to(hook.as_deref(), occurrence, now)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

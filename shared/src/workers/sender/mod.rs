@@ -36,16 +36,21 @@ use std::time::Duration;
 use futures_util::{StreamExt, stream};
 use time::OffsetDateTime;
 
-use crate::app::AppState;
-use crate::domain::operational::Occurrence;
+use crate::domain::operational::{Occurrence, Telling};
+use crate::model::Clock;
+use crate::model::retry::RetrySchedule;
 use crate::model::{Claim, Delivery, DeliveryStatus, EventType, Outcome};
 use crate::ports::inbox::{Ending, Entry, Finished, Inbox, Taken};
-use crate::ports::queue::{DeliveryMessage, Disposition, QueueError};
-use crate::ports::store::Settlement;
+use crate::ports::queue::{DeliveryMessage, Disposition, Queue, QueueError};
+use crate::ports::store::{
+    EventStore, NotificationStore, OperationalWebhookStore, SendSlots, SettingsStore, Settlement,
+    SmsQuotaStore,
+};
 use crate::ports::transport::Transport;
+use crate::telemetry::Metrics;
 use crate::telemetry::{DeliveryTally, Settled};
 use crate::templates::{self, TemplateKey};
-use decide::{Answer, Decision, Effect, Rules, Then};
+use decide::{Answer, Decision, Effect, Then};
 use pacing::Pace;
 use reads::BatchReads;
 pub(crate) use reads::Memo;
@@ -57,21 +62,69 @@ const CONCURRENCY: usize = 32;
 /// How many deliveries a sender takes at once (SQS's most per receive).
 pub const BATCH: usize = 10;
 
+/// What the sender works with, handed out by the edge: the few stores it reads and writes, the
+/// delivery queue (the operational deliveries it raises, the held ones it releases), the
+/// transports, the clock, the metrics, and the deployment's rules.
+#[derive(Clone, Copy)]
+pub struct Sender<'a> {
+    /// The organizations' settings (the pause, the SMS quota, the language).
+    pub settings: &'a dyn SettingsStore,
+    /// The events deliveries render.
+    pub events: &'a dyn EventStore,
+    /// The notifications deliveries go through (read; their streaks, disablings and throttles
+    /// written).
+    pub notifications: &'a dyn NotificationStore,
+    /// The organizations' operational webhooks.
+    pub hooks: &'a dyn OperationalWebhookStore,
+    /// The users' daily SMS quotas.
+    pub quota: &'a dyn SmsQuotaStore,
+    /// Rate-limited targets' send slots.
+    pub slots: &'a dyn SendSlots,
+    pub queue: &'a dyn Queue<DeliveryMessage>,
+    pub transports: &'a dyn Transport,
+    pub clock: &'a dyn Clock,
+    pub metrics: &'a Metrics,
+    pub rules: Rules<'a>,
+}
+
+/// The deployment's rules the sender follows.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules<'a> {
+    /// `HERALD_RETRY_SCHEDULE`.
+    pub schedule: &'a RetrySchedule,
+    /// `HERALD_RATE_LIMITS`: whether targets are paced.
+    pub rate_limits: bool,
+    /// Whether webhooks may target private addresses (the local server).
+    pub allow_private: bool,
+    /// `HERALD_DISABLE_AFTER`: how long a target's deliveries may all fail before its
+    /// notification is disabled.
+    pub disable_after: Duration,
+}
+
+impl Sender<'_> {
+    /// Telling the organizations' operational webhooks.
+    fn telling(&self) -> Telling<'_> {
+        Telling {
+            hooks: self.hooks,
+            queue: self.queue,
+        }
+    }
+}
+
 /// One round of a sender loop: takes up to [`BATCH`] deliveries due now from `inbox` (each hidden
 /// for `visibility`), and handles them. Returns what became of each entry; empty when nothing was
 /// due.
 pub async fn round(
-    state: &AppState,
-    transports: &dyn Transport,
+    sender: &Sender<'_>,
     inbox: &dyn Inbox,
     visibility: Duration,
 ) -> Result<Vec<Disposition>, QueueError> {
-    let now = state.clock.now();
+    let now = sender.clock.now();
     let taken = inbox.take(BATCH, visibility, now, now + LEASE).await?;
     if taken.is_empty() {
         return Ok(Vec::new());
     }
-    let handled = process(state, transports, inbox, taken).await;
+    let handled = process(sender, inbox, taken).await;
     Ok(handled.into_iter().map(|(_, d)| d).collect())
 }
 
@@ -87,20 +140,19 @@ struct Working {
 /// each entry's receipt and what became of it, in no particular order: a Lambda host reports the
 /// ones that come back (`Delay`, `Leave`) as batch item failures.
 pub async fn process(
-    state: &AppState,
-    transports: &dyn Transport,
+    sender: &Sender<'_>,
     inbox: &dyn Inbox,
     batch: Vec<Taken>,
 ) -> Vec<(String, Disposition)> {
     let reads = BatchReads::default();
-    let now = state.clock.now();
+    let now = sender.clock.now();
     let lease = now + LEASE;
     let mut ended = Ended::default();
     // The organization's settings (read once per batch); one that is gone takes with it
     // everything it would have delivered.
     let mut live = Vec::with_capacity(batch.len());
     for taken in batch {
-        match reads.settings(state, &taken.delivery.organization).await {
+        match reads.settings(sender, &taken.delivery.organization).await {
             Ok(Some(settings)) => live.push((taken, settings)),
             Ok(None) => ended.entry(taken, Disposition::Ack),
             Err(e) => {
@@ -112,7 +164,7 @@ pub async fn process(
     // Pacing: the deliveries of a rate-limited or throttled target wait for their slot.
     let paces = {
         let taken: Vec<&Taken> = live.iter().map(|(t, _)| t).collect();
-        pacing::pace_batch(state, &reads, &taken).await
+        pacing::pace_batch(sender, &reads, &taken).await
     };
     let mut paced = Vec::with_capacity(paces.len());
     for ((taken, settings), pace) in live.into_iter().zip(paces) {
@@ -171,7 +223,7 @@ pub async fn process(
             Ok(Claim::Settled(DeliveryStatus::Failed)) => {
                 let told = Occurrence::delivery_failed(&taken.delivery, None);
                 let org = taken.delivery.organization.clone();
-                match effects::raises(state, &reads, &org, told.into_iter().collect(), now).await {
+                match effects::raises(sender, &reads, &org, told.into_iter().collect(), now).await {
                     Ok(raises) => {
                         ended.add(
                             Ending {
@@ -200,7 +252,7 @@ pub async fn process(
     }
     // Attempts, concurrently; then each decided.
     let reads = &reads;
-    let schedule = &state.config.retry_schedule;
+    let schedule = sender.rules.schedule;
     let attempted: Vec<(Working, Decision)> = stream::iter(working)
         .map(|(work, settings)| async move {
             let delivery = work.claimed.as_ref().unwrap_or(&work.taken.delivery);
@@ -208,14 +260,11 @@ pub async fn process(
             let answer = if settings.notifier_paused {
                 Answer::Held
             } else {
-                attempt::attempt(
-                    state, transports, reads, delivery, &settings, now, work.slot,
-                )
-                .await
+                attempt::attempt(sender, reads, delivery, &settings, now, work.slot).await
             };
-            let rules = Rules {
+            let rules = decide::Rules {
                 schedule,
-                rate_limits: state.config.rate_limits,
+                rate_limits: sender.rules.rate_limits,
                 jitter: rand::random::<f64>(),
             };
             let decision = decide::decide(delivery, answer, now, started.elapsed(), rules);
@@ -238,7 +287,7 @@ pub async fn process(
             })
             .collect();
         let (raises, entry) =
-            match effects::raises(state, reads, &delivery.organization, told, now).await {
+            match effects::raises(sender, reads, &delivery.organization, told, now).await {
                 Ok(raises) => (raises, entry_of(decision.then)),
                 Err(e) => {
                     left(&work.taken, &e);
@@ -263,8 +312,8 @@ pub async fn process(
         );
     }
     let Ended { endings, decided } = ended;
-    let finished = inbox.finish(&endings, state.clock.now()).await;
-    let settled_at = state.clock.now();
+    let finished = inbox.finish(&endings, sender.clock.now()).await;
+    let settled_at = sender.clock.now();
     let mut tally = DeliveryTally::default();
     let mut after = Vec::new();
     let mut answers = Vec::with_capacity(endings.len());
@@ -294,7 +343,7 @@ pub async fn process(
                     .map(|e| (org.clone(), e)),
             );
             if decision.then == Then::ReleaseIfResumed
-                && let Err(e) = release_if_resumed(state, &settlement.delivery).await
+                && let Err(e) = release_if_resumed(sender, &settlement.delivery).await
             {
                 left(&ending.taken, &e);
                 answers.push((receipt, Disposition::Leave));
@@ -303,8 +352,8 @@ pub async fn process(
         }
         answers.push((receipt, entry));
     }
-    state.metrics.deliveries(settled_at, &tally);
-    effects::carry_out(state, reads, after).await;
+    sender.metrics.deliveries(settled_at, &tally);
+    effects::carry_out(sender, reads, after).await;
     answers
 }
 
@@ -371,16 +420,16 @@ fn left(taken: &Taken, e: &dyn std::fmt::Display) {
 /// before this delivery was held), it is queued again here (the claim takes a held delivery),
 /// so nothing stays held.
 async fn release_if_resumed(
-    state: &AppState,
+    sender: &Sender<'_>,
     delivery: &Delivery,
 ) -> Result<(), crate::domain::Error> {
-    let paused = state
-        .store
+    let paused = sender
+        .settings
         .get_settings(&delivery.organization)
         .await?
         .is_some_and(|s| s.notifier_paused);
     if !paused {
-        state
+        sender
             .queue
             .send(&[DeliveryMessage {
                 delivery: delivery.clone(),

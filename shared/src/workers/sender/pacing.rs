@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::Sender;
 use super::reads::BatchReads;
-use crate::app::AppState;
 use crate::model::{NotificationId, OrgId};
 use crate::ports::inbox::Taken;
 use crate::ports::store::{StoreError, StoreResult};
@@ -81,16 +81,16 @@ enum Need {
 /// one store write ([`crate::ports::store::NotificationStore::reserve_send_slot`] with a count): a
 /// batch of ten deliveries to one target costs one or two writes, not ten or twenty.
 pub(super) async fn pace_batch(
-    state: &AppState,
+    sender: &Sender<'_>,
     reads: &BatchReads,
     messages: &[&Taken],
 ) -> Vec<StoreResult<Pace>> {
-    let now = state.clock.now();
+    let now = sender.clock.now();
     // Concurrently, as the sends read them (each notification once per batch).
     let needs: Vec<StoreResult<Need>> = futures_util::future::join_all(
         messages
             .iter()
-            .map(|message| need(state, reads, message, now)),
+            .map(|message| need(sender, reads, message, now)),
     )
     .await;
     // New slots, per target: how many each needs, reserved at once.
@@ -106,8 +106,8 @@ pub(super) async fn pace_batch(
     let mut reserved: HashMap<(OrgId, NotificationId), StoreResult<(OffsetDateTime, u32)>> =
         HashMap::new();
     for ((org, id), (spacing, count)) in wanted {
-        let first = state
-            .store
+        let first = sender
+            .slots
             .reserve_send_slot(&org, &id, now + lead(spacing), spacing, count)
             .await;
         reserved.insert((org, id), first.map(|at| (at, 0)));
@@ -148,17 +148,17 @@ pub(super) async fn pace_batch(
 
 /// What `message` needs before it may go.
 async fn need(
-    state: &AppState,
+    sender: &Sender<'_>,
     reads: &BatchReads,
     message: &Taken,
     now: OffsetDateTime,
 ) -> StoreResult<Need> {
     let delivery = &message.delivery;
-    let Some(id) = delivery.through().filter(|_| state.config.rate_limits) else {
+    let Some(id) = delivery.through().filter(|_| sender.rules.rate_limits) else {
         return Ok(Need::Nothing);
     };
     let org = &delivery.organization;
-    let Some(notification) = reads.notification(state, org, id).await? else {
+    let Some(notification) = reads.notification(sender, org, id).await? else {
         return Ok(Need::Nothing);
     };
     if let Some(until) = notification.throttled_until.filter(|t| *t > now) {
@@ -185,7 +185,7 @@ async fn need(
 /// slot first (a store write); one whose new slot is more than [`LATE_SLEEP_MAX`] away is
 /// retried then.
 pub(super) async fn until_slot(
-    state: &AppState,
+    sender: &Sender<'_>,
     delivery: &crate::model::Delivery,
     slot: Option<Slot>,
 ) -> Result<(), SendError> {
@@ -193,15 +193,15 @@ pub(super) async fn until_slot(
         return Ok(());
     };
     let mut at = slot.at;
-    let now = state.clock.now();
+    let now = sender.clock.now();
     if now > at + TOLERANCE {
-        at = state
-            .store
+        at = sender
+            .slots
             .reserve_send_slot(&delivery.organization, id, now + TOLERANCE, slot.spacing, 1)
             .await
             .map_err(|e| SendError::retry(format!("store: {e}")))?;
     }
-    let wait = unsigned(at - state.clock.now());
+    let wait = unsigned(at - sender.clock.now());
     if wait > LATE_SLEEP_MAX {
         return Err(SendError::retry("rate limit: no send slot soon enough").after(Some(wait)));
     }

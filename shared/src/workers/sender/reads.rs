@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::app::AppState;
+use super::Sender;
 use crate::model::{Event, Notification, OperationalWebhook, Settings};
 use crate::model::{NotificationId, OrgId};
 use crate::ports::store::StoreResult;
@@ -53,38 +53,42 @@ pub struct BatchReads {
 impl BatchReads {
     pub(super) async fn settings(
         &self,
-        state: &AppState,
+        sender: &Sender<'_>,
         org: &OrgId,
     ) -> StoreResult<Option<Arc<Settings>>> {
         self.settings
             .get(org.clone(), || async {
-                Ok(state.store.get_settings(org).await?.map(Arc::new))
+                Ok(sender.settings.get_settings(org).await?.map(Arc::new))
             })
             .await
     }
 
     pub(super) async fn event(
         &self,
-        state: &AppState,
+        sender: &Sender<'_>,
         org: &OrgId,
         id: Uuid,
     ) -> StoreResult<Option<Arc<Event>>> {
         self.events
             .get((org.clone(), id), || async {
-                Ok(state.store.get_event(org, id).await?.map(Arc::new))
+                Ok(sender.events.get_event(org, id).await?.map(Arc::new))
             })
             .await
     }
 
     pub(super) async fn notification(
         &self,
-        state: &AppState,
+        sender: &Sender<'_>,
         org: &OrgId,
         id: &NotificationId,
     ) -> StoreResult<Option<Arc<Notification>>> {
         self.notifications
             .get((org.clone(), id.clone()), || async {
-                Ok(state.store.get_notification(org, id).await?.map(Arc::new))
+                Ok(sender
+                    .notifications
+                    .get_notification(org, id)
+                    .await?
+                    .map(Arc::new))
             })
             .await
     }
@@ -92,13 +96,13 @@ impl BatchReads {
     /// The organization's operational webhook.
     pub(super) async fn operational(
         &self,
-        state: &AppState,
+        sender: &Sender<'_>,
         org: &OrgId,
     ) -> StoreResult<Option<Arc<OperationalWebhook>>> {
         self.operational
             .get(org.clone(), || async {
-                Ok(state
-                    .store
+                Ok(sender
+                    .hooks
                     .get_operational_webhook(org)
                     .await?
                     .map(Arc::new))
