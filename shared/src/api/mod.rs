@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod credentials;
 pub mod deliveries;
+pub mod delivery_log;
 pub mod error;
 pub mod event_types;
 pub mod events;
@@ -183,8 +184,8 @@ route_table! {
     UpdateNotificationPreferences "update-notification-preferences" => admin::update_preferences,
     EmitEvent "emit-event" => events::emit,
     GetEvent "get-event" => events::get,
-    ListDeliveries "list-deliveries" => events::list_deliveries,
-    GetDelivery "get-delivery" => events::get_delivery,
+    ListDeliveries "list-deliveries" => delivery_log::list_deliveries,
+    GetDelivery "get-delivery" => delivery_log::get_delivery,
     ResendDelivery "resend-delivery" => deliveries::resend,
     RecoverDeliveries "recover-deliveries" => deliveries::recover,
     TestNotification "test-notification" => notifications::test,
