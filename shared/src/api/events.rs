@@ -11,7 +11,6 @@
 //!   one transaction; on AWS, if SQS refuses the message, the event and its key are removed again.
 //!   Either way a 503 means nothing happened, and a retry is safe.
 
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -21,8 +20,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, FromBody, JsonObject, OrgPath, PathParams};
 use super::delivery_log::{DeliveryPage, page_of};
+use super::input::{Fields, FromBody, JsonObject, OrgPath, PathParams};
 use super::{Envelope, envelope};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, Problems};

@@ -13,8 +13,8 @@ use super::keys::{
     delivery_item, delivery_key, event_pk, failed_key, idempotency_sk, pk,
 };
 use super::{
-    DynamoStore, TransactOutcome, build, condition_failed, item, key, put_request, record, string,
-    unavailable, value,
+    DynamoStore, Pages, TransactOutcome, build, condition_failed, item, key, put_request, record,
+    string, unavailable, value,
 };
 use crate::model::{Burial, Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
 use crate::model::{NotificationId, OrgId, timestamp};
@@ -109,9 +109,8 @@ impl crate::ports::store::DeliveryLog for DynamoStore {
         }
         let want = page.limit + 1;
         let mut items: Vec<Delivery> = Vec::with_capacity(want);
-        let mut start = None;
-        loop {
-            let mut query = self
+        let query = |start| {
+            let query = self
                 .client
                 .query()
                 .table_name(&self.table)
@@ -120,12 +119,12 @@ impl crate::ports::store::DeliveryLog for DynamoStore {
                 .expression_attribute_names("#h", hash_name)
                 .expression_attribute_values(":h", Av::S(hash.clone()))
                 .set_exclusive_start_key(start);
-            query = if held {
+            let query = if held {
                 query.index_name(DELIVERIES_HELD)
             } else {
                 query.consistent_read(true)
             };
-            query = match (&lower, &upper) {
+            match (&lower, &upper) {
                 (Some(lower), Some(upper)) => query
                     .key_condition_expression("#h = :h AND sk BETWEEN :lower AND :upper")
                     .expression_attribute_values(":lower", Av::S(lower.clone()))
@@ -134,9 +133,12 @@ impl crate::ports::store::DeliveryLog for DynamoStore {
                     .key_condition_expression("#h = :h AND sk < :upper")
                     .expression_attribute_values(":upper", Av::S(upper.clone())),
                 _ => query.key_condition_expression("#h = :h"),
-            };
-            let out = query.send().await.map_err(unavailable)?;
-            let got = out.items.unwrap_or_default();
+            }
+        };
+        let mut pages = Pages::new(query, None);
+        while items.len() < want
+            && let Some(got) = pages.next().await?
+        {
             let got = if held {
                 self.items_of_index(got).await?
             } else {
@@ -151,10 +153,6 @@ impl crate::ports::store::DeliveryLog for DynamoStore {
             });
             found.sort_by_key(|d| std::cmp::Reverse(d.list_key()));
             items.extend(found);
-            match out.last_evaluated_key {
-                Some(next) if items.len() < want => start = Some(next),
-                _ => break,
-            }
         }
         items.truncate(want);
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))

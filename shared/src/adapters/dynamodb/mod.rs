@@ -91,6 +91,43 @@ fn record<T: DeserializeOwned>(item: Item) -> StoreResult<T> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A query read page by page, each page from the `LastEvaluatedKey` of the one before (as
+/// DynamoDB paginates): the one pagination loop of this backend. `query` builds the query from a
+/// start key.
+pub(super) struct Pages<Q> {
+    query: Q,
+    start: Option<Item>,
+    done: bool,
+}
+
+type Query = aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+
+impl<Q: Fn(Option<Item>) -> Query> Pages<Q> {
+    pub(super) fn new(query: Q, start: Option<Item>) -> Self {
+        Self {
+            query,
+            start,
+            done: false,
+        }
+    }
+
+    /// The next page's items; `None` once the table has no more.
+    pub(super) async fn next(&mut self) -> StoreResult<Option<Vec<Item>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let out = (self.query)(self.start.take())
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match out.last_evaluated_key {
+            Some(next) => self.start = Some(next),
+            None => self.done = true,
+        }
+        Ok(Some(out.items.unwrap_or_default()))
+    }
+}
+
 fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
@@ -303,14 +340,13 @@ impl DynamoStore {
     ) -> StoreResult<Page<T>> {
         let want = page.limit + 1;
         let mut items: Vec<(String, T)> = Vec::with_capacity(want);
-        let mut start = page
+        let start = page
             .after
             .as_ref()
             .map(|a| key(pk.clone(), format!("{prefix}{a}")));
-        loop {
-            let limit = i32::try_from(want - items.len()).unwrap_or(i32::MAX);
-            let out = self
-                .client
+        let limit = i32::try_from(want).unwrap_or(i32::MAX);
+        let query = |start| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
@@ -319,21 +355,20 @@ impl DynamoStore {
                 .consistent_read(true)
                 .limit(limit)
                 .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for it in out.items.unwrap_or_default() {
+        };
+        let mut pages = Pages::new(query, start);
+        while items.len() < want
+            && let Some(page) = pages.next().await?
+        {
+            for it in page {
                 let sk = match it.get("sk") {
                     Some(Av::S(sk)) => sk.strip_prefix(prefix).unwrap_or(sk).to_owned(),
                     _ => return Err(StoreError::Corrupt("item without sk".into())),
                 };
                 items.push((sk, record(it)?));
             }
-            match out.last_evaluated_key {
-                Some(next) if items.len() < want => start = Some(next),
-                _ => break,
-            }
         }
+        items.truncate(want);
         let page = Page::from_overfetch(items, page.limit, |(k, _)| k.clone());
         Ok(Page {
             items: page.items.into_iter().map(|(_, v)| v).collect(),

@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{Delete, DeleteRequest, TransactWriteItem, Update, 
 use time::OffsetDateTime;
 
 use super::keys::{EXISTS, NOT_EXISTS, pk, recipients_pk};
-use super::{DynamoStore, Item, TransactOutcome, build, condition_failed, item, key, unavailable};
+use super::{DynamoStore, Pages, TransactOutcome, build, condition_failed, item, key, unavailable};
 use crate::model::Notification;
 use crate::model::{NotificationId, OrgId, timestamp};
 use crate::ports::store::{Page, PageRequest, StoreError, StoreResult, Unique};
@@ -20,22 +20,18 @@ impl DynamoStore {
         notification: &NotificationId,
     ) -> StoreResult<()> {
         let pk = recipients_pk(org, notification);
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
+        let query = |start| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", Av::S(pk.clone()))
                 .projection_expression("pk, sk")
                 .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            let deletes = out
-                .items
-                .unwrap_or_default()
+        };
+        let mut pages = Pages::new(query, None);
+        while let Some(keys) = pages.next().await? {
+            let deletes = keys
                 .into_iter()
                 .map(|k| {
                     build(DeleteRequest::builder().set_key(Some(k)).build())
@@ -43,11 +39,8 @@ impl DynamoStore {
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             self.batch_write(deletes).await?;
-            match out.last_evaluated_key {
-                Some(next) => start = Some(next),
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::AttributeValue as Av;
 use time::OffsetDateTime;
 
 use super::keys::{DELIVERIES_FAILED, deliveries_pk, delivery_item, delivery_key, failed_key};
-use super::{DynamoStore, condition_failed, key, record, unavailable};
+use super::{DynamoStore, Pages, condition_failed, key, record, unavailable};
 use crate::model::{Burial, Claim, Delivery};
 use crate::model::{NotificationId, OrgId, timestamp};
 use crate::ports::store::{Page, PageRequest, StoreResult};
@@ -33,15 +33,14 @@ impl DynamoStore {
         use crate::model::DeliveryStatus as S;
         let hash = failed_key(org, notification);
         let want = page.limit + 1;
-        let mut start = page.after.as_ref().map(|after| {
+        let start = page.after.as_ref().map(|after| {
             let mut start = key(deliveries_pk(org), after.clone());
             start.insert("failedKey".into(), Av::S(hash.clone()));
             start
         });
         let mut items: Vec<Delivery> = Vec::with_capacity(want);
-        loop {
-            let out = self
-                .client
+        let query = |start| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(DELIVERIES_FAILED)
@@ -55,11 +54,13 @@ impl DynamoStore {
                 )
                 .limit(i32::try_from(want).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
+        };
+        let mut pages = Pages::new(query, start);
+        while items.len() < want
+            && let Some(entries) = pages.next().await?
+        {
             let mut found: Vec<Delivery> = self
-                .items_of_index(out.items.unwrap_or_default())
+                .items_of_index(entries)
                 .await?
                 .into_iter()
                 .map(record)
@@ -68,10 +69,6 @@ impl DynamoStore {
             found.retain(|d| d.status == S::Failed);
             found.sort_by_key(Delivery::list_key);
             items.extend(found);
-            match out.last_evaluated_key {
-                Some(next) if items.len() < want => start = Some(next),
-                _ => break,
-            }
         }
         items.truncate(want);
         Ok(Page::from_overfetch(items, page.limit, Delivery::list_key))

@@ -14,7 +14,7 @@ use super::keys::{
     EXISTS, NOT_EXISTS, SMS_COUNTER_TTL, SMS_DAY_INDEX, SMS_DAY_SHARDS, pk, sms_pk, sms_shard,
 };
 use super::{
-    BATCH_CONCURRENCY, DynamoStore, Item, build, condition_failed, item, key, record, unavailable,
+    BATCH_CONCURRENCY, DynamoStore, Pages, build, condition_failed, item, key, record, unavailable,
     value,
 };
 use crate::model::{DeliveryMode, Language, OrgId, OrgKind, day as day_fmt, timestamp};
@@ -243,27 +243,22 @@ impl crate::ports::store::SmsQuotaStore for DynamoStore {
                 let hash = format!("{day_text}#{shard}");
                 async move {
                     let mut out = Vec::new();
-                    let mut start: Option<Item> = None;
-                    loop {
-                        let page = self
-                            .client
+                    let query = |start| {
+                        self.client
                             .query()
                             .table_name(&self.table)
                             .index_name(SMS_DAY_INDEX)
                             .key_condition_expression("smsDay = :d")
                             .expression_attribute_values(":d", Av::S(hash.clone()))
                             .set_exclusive_start_key(start)
-                            .send()
-                            .await
-                            .map_err(unavailable)?;
-                        for it in page.items.unwrap_or_default() {
+                    };
+                    let mut pages = Pages::new(query, None);
+                    while let Some(page) = pages.next().await? {
+                        for it in page {
                             out.push(record::<SmsCounter>(it)?);
                         }
-                        match page.last_evaluated_key {
-                            Some(next) => start = Some(next),
-                            None => return Ok::<_, StoreError>(out),
-                        }
                     }
+                    Ok::<_, StoreError>(out)
                 }
             })
             .buffer_unordered(BATCH_CONCURRENCY)
