@@ -112,11 +112,21 @@ fn received<M: QueueMessage>(
     (batch, ids, unreadable)
 }
 
-fn batch_response(
-    back: Vec<String>,
-    ids: &HashMap<String, String>,
-    unreadable: Vec<String>,
-) -> SqsBatchResponse {
+/// A queue-driven function's handling of one SQS event (`ReportBatchItemFailures`), as the
+/// runtime's partial-batch-failure example does it: the records read into messages, `handle`
+/// given the batch, and the messages it says must come back (their receipts), with the
+/// unreadable ones, reported as the batch's item failures.
+pub async fn handle_sqs<M, F, Fut>(
+    event: LambdaEvent<SqsEvent>,
+    handle: F,
+) -> Result<SqsBatchResponse, lambda_runtime::Error>
+where
+    M: QueueMessage,
+    F: FnOnce(Vec<Received<M>>) -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    let (batch, ids, unreadable) = received::<M>(event.payload);
+    let back = handle(batch).await;
     let failures = back
         .iter()
         .filter_map(|receipt| ids.get(receipt).cloned())
@@ -129,72 +139,120 @@ fn batch_response(
         .collect();
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
-    response
+    Ok(response)
 }
 
-/// The fan-out function's handler (SQS, `ReportBatchItemFailures`).
+/// The receipts of the messages that come back: delayed (a retry) or left.
+fn coming_back(results: Vec<(String, Disposition)>) -> Vec<String> {
+    results
+        .into_iter()
+        .filter(|(_, d)| !matches!(d, Disposition::Ack))
+        .map(|(receipt, _)| receipt)
+        .collect()
+}
+
+/// The fan-out function's handler.
 pub async fn fan_out(
     state: &AppState,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let (batch, ids, unreadable) = received::<FanoutMessage>(event.payload);
-    let results = shared::workers::fanout::process_batch(state.fanout_worker(), batch).await;
-    let back = shared::ports::queue::apply(&*state.fanout, results, false).await;
-    Ok(batch_response(back, &ids, unreadable))
+    handle_sqs(event, async |batch: Vec<Received<FanoutMessage>>| {
+        let results = shared::workers::fanout::process_batch(state.fanout_worker(), batch).await;
+        shared::ports::queue::apply(&*state.fanout, results, false).await
+    })
+    .await
 }
 
-/// The sender function's handler (SQS, `ReportBatchItemFailures`): the batch the event source
-/// mapping received, handled by the sender over `inbox` (SQS and DynamoDB, messages left to the
-/// mapping to delete); the messages that come back (delayed or left) are reported.
+/// The sender function's handler: the batch the event source mapping received, handled by the
+/// sender over `inbox` (SQS and DynamoDB, messages left to the mapping to delete).
 pub async fn send(
     state: &AppState,
     transports: &Transports,
     inbox: &QueueInbox,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let (batch, ids, unreadable) = received::<DeliveryMessage>(event.payload);
-    let taken = batch
-        .into_iter()
-        .map(|r| Taken::received(r.receipt, r.message))
-        .collect();
-    let results = shared::workers::sender::process(&state.sender(transports), inbox, taken).await;
-    let back = results
-        .into_iter()
-        .filter(|(_, d)| !matches!(d, Disposition::Ack))
-        .map(|(receipt, _)| receipt)
-        .collect();
-    Ok(batch_response(back, &ids, unreadable))
+    handle_sqs(event, async |batch: Vec<Received<DeliveryMessage>>| {
+        let taken = batch
+            .into_iter()
+            .map(|r| Taken::received(r.receipt, r.message))
+            .collect();
+        let sender = state.sender(transports);
+        coming_back(shared::workers::sender::process(&sender, inbox, taken).await)
+    })
+    .await
 }
 
-/// The dead-letters function's handler (SQS from the delivery dead-letter queue,
-/// `ReportBatchItemFailures`): each message's delivery marked `failed`, so that recover finds
-/// it; a message whose delivery a sender holds now comes back later.
+/// The dead-letters function's handler (the delivery dead-letter queue): each message's delivery
+/// marked `failed`, so that recover finds it; a message whose delivery a sender holds now comes
+/// back later.
 pub async fn dead_letters(
     state: &AppState,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-    let (batch, ids, unreadable) = received::<DeliveryMessage>(event.payload);
-    let messages: Vec<DeliveryMessage> = batch.iter().map(|r| r.message.clone()).collect();
-    let answers = state.burying().bury(state.clock.now(), &messages).await;
-    let mut back = Vec::new();
-    for (received, answer) in batch.into_iter().zip(answers) {
-        match answer {
-            Ok(true) => {}
-            Ok(false) => back.push(received.receipt),
-            Err(e) => {
-                tracing::warn!(organization = %received.message.delivery.organization, delivery = %received.message.delivery.id, error = %e, "dead letter not handled; it comes back");
-                back.push(received.receipt);
+    handle_sqs(event, async |batch: Vec<Received<DeliveryMessage>>| {
+        let messages: Vec<DeliveryMessage> = batch.iter().map(|r| r.message.clone()).collect();
+        let answers = state.burying().bury(state.clock.now(), &messages).await;
+        let mut back = Vec::new();
+        for (received, answer) in batch.into_iter().zip(answers) {
+            match answer {
+                Ok(true) => {}
+                Ok(false) => back.push(received.receipt),
+                Err(e) => {
+                    tracing::warn!(organization = %received.message.delivery.organization, delivery = %received.message.delivery.id, error = %e, "dead letter not handled; it comes back");
+                    back.push(received.receipt);
+                }
             }
         }
+        back
+    })
+    .await
+}
+
+/// The configuration of `function`, read from the environment, with what it `needs` there: a
+/// missing variable stops it at start with a message naming the variable.
+fn configured(function: &str, needs: Needs) -> Result<Config, String> {
+    let config = Config::from_env(false).map_err(|e| e.to_string())?;
+    let missing = |name: &str| format!("configuration: {name}: is required by {function}");
+    if needs.operator
+        && config.operator_token.is_none()
+        && config.operator_token_parameter.is_none()
+    {
+        return Err(missing("HERALD_OPERATOR_TOKEN"));
     }
-    Ok(batch_response(back, &ids, unreadable))
+    if needs.deliveries && config.delivery_queue_url.is_none() {
+        return Err(missing("HERALD_DELIVERY_QUEUE_URL"));
+    }
+    if needs.fanouts && config.fanout_queue_url.is_none() {
+        return Err(missing("HERALD_FANOUT_QUEUE_URL"));
+    }
+    Ok(config)
+}
+
+/// What a function needs configured beyond the common variables.
+#[derive(Clone, Copy, Default)]
+struct Needs {
+    operator: bool,
+    deliveries: bool,
+    fanouts: bool,
+}
+
+/// The state of a queue-driven function, on DynamoDB and SQS with its EMF metrics on, once its
+/// logs are set up and its configuration checked; and the SDK configuration it was built from.
+async fn queue_function(
+    function: &'static str,
+    needs: Needs,
+) -> Result<(AppState, shared::adapters::aws::SdkConfig), lambda_runtime::Error> {
+    shared::telemetry::init_json(function);
+    let config = configured(function, needs)?;
+    let metrics = Metrics::emf_on_stdout(config.metrics_namespace.clone());
+    let aws = shared::adapters::aws::sdk_config().await?;
+    let state = AppState::on_aws(config, aws.clone(), app::sqs_queue).with_metrics(metrics);
+    Ok((state, aws))
 }
 
 /// `main` of the dead-letters function.
 pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json("dead-letters");
-    let config = Config::from_env(false)?;
-    let state = AppState::on_aws_from_env(config, app::sqs_queue).await?;
+    let (state, _) = queue_function("dead-letters", Needs::default()).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         dead_letters(state, event).await
@@ -204,20 +262,12 @@ pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
 
 /// `main` of the fan-out function.
 pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json("fan-out");
-    let config = Config::from_env(false)?;
-    for (name, url) in [
-        ("HERALD_DELIVERY_QUEUE_URL", &config.delivery_queue_url),
-        ("HERALD_FANOUT_QUEUE_URL", &config.fanout_queue_url),
-    ] {
-        if url.is_none() {
-            return Err(format!("configuration: {name}: is required by fan-out").into());
-        }
-    }
-    let metrics = Metrics::emf_on_stdout(config.metrics_namespace.clone());
-    let state = AppState::on_aws_from_env(config, app::sqs_queue)
-        .await?
-        .with_metrics(metrics);
+    let needs = Needs {
+        deliveries: true,
+        fanouts: true,
+        ..Needs::default()
+    };
+    let (state, _) = queue_function("fan-out", needs).await?;
     let state = &state;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
         fan_out(state, event).await
@@ -225,21 +275,18 @@ pub async fn run_fan_out() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// `main` of the sender function.
+/// `main` of the sender function: SES and SNS clients from the same SDK configuration.
 pub async fn run_sender() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init_json("sender");
-    let config = Config::from_env(false)?;
-    if config.delivery_queue_url.is_none() {
-        return Err("configuration: HERALD_DELIVERY_QUEUE_URL: is required by sender".into());
-    }
-    let aws = shared::adapters::aws::sdk_config().await?;
+    let needs = Needs {
+        deliveries: true,
+        ..Needs::default()
+    };
+    let (state, aws) = queue_function("sender", needs).await?;
     let mail = std::sync::Arc::new(AwsSenders {
         ses: aws_sdk_sesv2::Client::new(&aws),
         sns: aws_sdk_sns::Client::new(&aws),
-        from: config.email_from.clone(),
+        from: state.config.email_from.clone(),
     });
-    let metrics = Metrics::emf_on_stdout(config.metrics_namespace.clone());
-    let state = AppState::on_aws(config, aws, app::sqs_queue).with_metrics(metrics);
     let transports = state.transports(mail)?;
     let inbox = QueueInbox {
         queue: state.queue.clone(),
@@ -283,13 +330,6 @@ pub fn run(route: Route) -> impl Future<Output = Result<(), lambda_http::Error>>
     serve_route(route.function_name(), needs, queue, route.alone())
 }
 
-/// What a function needs configured beyond the common variables.
-struct Needs {
-    operator: bool,
-    deliveries: bool,
-    fanouts: bool,
-}
-
 async fn serve_route(
     function: &'static str,
     needs: Needs,
@@ -297,20 +337,7 @@ async fn serve_route(
     mounted: Router<AppState>,
 ) -> Result<(), lambda_http::Error> {
     shared::telemetry::init_json(function);
-    let config = Config::from_env(false)?;
-    let missing = |name: &str| format!("configuration: {name}: is required by {function}");
-    if needs.operator
-        && config.operator_token.is_none()
-        && config.operator_token_parameter.is_none()
-    {
-        return Err(missing("HERALD_OPERATOR_TOKEN").into());
-    }
-    if needs.deliveries && config.delivery_queue_url.is_none() {
-        return Err(missing("HERALD_DELIVERY_QUEUE_URL").into());
-    }
-    if needs.fanouts && config.fanout_queue_url.is_none() {
-        return Err(missing("HERALD_FANOUT_QUEUE_URL").into());
-    }
+    let config = configured(function, needs)?;
     let state = AppState::on_aws_from_env(config, queue).await?;
     lambda_http::run(host(state, mounted)).await
 }

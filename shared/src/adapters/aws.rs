@@ -8,9 +8,10 @@
 //! TLS-inspecting proxy, or an emulator served over https with its own certificate). Plain-http
 //! endpoints (moto) need neither.
 
+use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
