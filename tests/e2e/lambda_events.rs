@@ -162,29 +162,23 @@ pub(crate) async fn seed(store: &dyn Store) {
     parse(store.put_recipients(&[recipient]).await);
     // The delivery the get-delivery sample names: the sample event's, skipped.
     let skipped = Delivery {
-        id: parse(DELIVERY.parse()),
-        organization: recipient_org.clone(),
         event: Some(parse(EVENT.parse())),
-        template: shared::templates::get(shared::templates::TemplateKey::Event(
-            EventType::BuildCreated,
-        ))
-        .id,
-        user: None,
-        channel: Channel::Webhook {
-            notification: parse(NotificationId::parse(NOTIFICATION)),
-        },
-        notification: None,
-        language: Language::En,
-        data: None,
         status: DeliveryStatus::Skipped,
-        attempts: 0,
-        round: 0,
-        history: Vec::new(),
-        last_error: None,
         reason: Some(shared::model::SkipReason::NotWhitelisted),
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
+        ..Delivery::queued(
+            parse(DELIVERY.parse()),
+            recipient_org.clone(),
+            shared::templates::get(shared::templates::TemplateKey::Event(
+                EventType::BuildCreated,
+            ))
+            .id,
+            Channel::Webhook {
+                notification: parse(NotificationId::parse(NOTIFICATION)),
+            },
+            Language::En,
+            now,
+            now,
+        )
     };
     // The delivery the resend and recover samples name: failed, inside the recover window.
     let failed = Delivery {

@@ -88,24 +88,16 @@ pub fn queued_delivery(
     use shared::model::Clock;
     let now = shared::model::SystemClock.now();
     shared::model::Delivery {
-        id,
-        organization: org.clone(),
-        event: None,
-        template: shared::templates::get(shared::templates::TemplateKey::Test).id,
-        user: None,
-        channel: shared::model::Channel::Email { to },
-        notification: None,
-        language: shared::model::Language::Fr,
         data: Some(serde_json::json!({"userName": "admin", "n": 1})),
-        status: shared::model::DeliveryStatus::Queued,
-        attempts: 0,
-        round: 0,
-        history: Vec::new(),
-        last_error: None,
-        reason: None,
-        lease_until: None,
-        created_at: now,
-        updated_at: now,
+        ..shared::model::Delivery::queued(
+            id,
+            org.clone(),
+            shared::templates::get(shared::templates::TemplateKey::Test).id,
+            shared::model::Channel::Email { to },
+            shared::model::Language::Fr,
+            now,
+            now,
+        )
     }
 }
 

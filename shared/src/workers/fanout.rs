@@ -363,25 +363,18 @@ fn delivery(
     now: time::OffsetDateTime,
 ) -> Delivery {
     Delivery {
-        id: Uuid::new_v5(&event.id, target_key.as_bytes()),
-        organization: event.organization.clone(),
         event: Some(event.id),
-        template: template.id,
         user,
-        channel,
-        notification: None,
-        language: settings.default_language(),
-        data: None,
-        status: DeliveryStatus::Queued,
-        attempts: 0,
-        round: 0,
-        history: Vec::new(),
-        last_error: None,
-        reason: None,
-        lease_until: None,
-        // The event's time: the delivery log lists deliveries in the order of their events.
-        created_at: event.created_at,
-        updated_at: now,
+        ..Delivery::queued(
+            Uuid::new_v5(&event.id, target_key.as_bytes()),
+            event.organization.clone(),
+            template.id,
+            channel,
+            settings.default_language(),
+            // The event's time: the delivery log lists deliveries in the order of their events.
+            event.created_at,
+            now,
+        )
     }
 }
 
