@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Delivery engine benchmarks on herald-local (release, the durable SQLite backend), SPEC §7 and
-issues 6 and 11. Each herald-local runs on a new temporary data directory.
+"""Delivery engine benchmarks on herald-local (release, the durable SQLite backend): issues 6,
+11 and 27. Each herald-local runs on a new temporary data directory.
 
 1. Fan-out: one event to 10,000 email recipients, from POST /events to the 10,000th email in the
    local outbox (GET /_local/outbox/count). Target: within 2 s.

@@ -45,7 +45,7 @@ ALLOWED_STARS = {
 WRITES = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
           "dynamodb:TransactWriteItems", "sqs:SendMessage"}
 CONSOLE = {("console", "GET", "/console"), ("console", "GET", "/console/{asset}")}
-# The $default route: seed 000's trailing-slash path, and the envelope for unknown paths.
+# The $default route: the notifications API's trailing-slash path, and the envelope for unknown paths.
 DEFAULT = ("create-notification", "X-AMAZON-APIGATEWAY-ANY-METHOD", "$default")
 
 

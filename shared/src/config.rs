@@ -277,7 +277,7 @@ fn retry_schedule(
 }
 
 impl Config {
-    /// The methods this deployment can deliver with (seed 002's `available`), in the seed's
+    /// The methods this deployment can deliver with (the admin API's `available`), in the API's
     /// order: `email` and `sms` when their senders are configured, `slack` and `webhook` always.
     pub fn dispatch_methods(&self) -> Vec<crate::model::DispatchMethod> {
         use crate::model::DispatchMethod as M;

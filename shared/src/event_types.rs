@@ -29,7 +29,7 @@ pub struct EventTypeInfo {
     pub template: &'static SystemTemplate,
 }
 
-/// Every event type, in the seed's order ([`EventType::ALL`]).
+/// Every event type, in the API's order ([`EventType::ALL`]).
 pub fn catalog() -> &'static [EventTypeInfo] {
     &CATALOG
 }

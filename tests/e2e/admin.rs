@@ -1,4 +1,4 @@
-//! The notifications admin API (seed 002) through the API, on both backends.
+//! The notifications admin API under `/api/v2` through the API, on both backends.
 
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ fn prefs(user: &str) -> String {
     format!("/api/v2/users/{user}/notifications/preferences")
 }
 
-/// A request authenticated with seed 002's `Coder-Session-Token` header.
+/// A request authenticated with the admin API's `Coder-Session-Token` header.
 async fn coder(app: &TestApp, method: Method, path: &str, token: &str, body: &str) -> Response {
     app.raw(
         method,
@@ -98,7 +98,7 @@ async fn pausing_answers_200_then_304_when_nothing_changes_and_keeps_seed_003_fi
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert_eq!(again.body, Value::Null, "304 has no body");
     assert_eq!(paused(&app).await, json!({"notifier_paused": true}));
-    // Seed 003's fields are untouched by the pause, and seed 003's reset leaves the pause alone.
+    // The settings API's fields are untouched by the pause, and the settings API's reset leaves the pause alone.
     assert_eq!(
         app.admin(Method::GET, &seed3, None).await.body,
         seed3_before

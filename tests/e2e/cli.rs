@@ -221,7 +221,7 @@ async fn the_command_line_drives_notifications_events_deliveries_the_notifier_an
     assert_eq!(settings["defaultLanguage"], "de");
     assert_eq!(json(&local, &["settings", "get"])["defaultLanguage"], "de");
 
-    // Recipients from a file holding seed 004's body.
+    // Recipients from a file holding the recipients API's body.
     let file = temp_path("recipients.json");
     std::fs::write(
         &file,

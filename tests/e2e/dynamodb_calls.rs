@@ -1,4 +1,4 @@
-//! DynamoDB calls per request, counted against moto (issue 2's cost targets, and seed 002's): one token lookup
+//! DynamoDB calls per request, counted against moto (issue 2's cost targets, and the admin API's): one token lookup
 //! plus one write per create, one token lookup plus one read per get.
 
 mod moto {

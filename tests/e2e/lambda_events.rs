@@ -486,7 +486,7 @@ async fn the_console_sample_event_gets_its_script_with_the_strict_policy() {
     assert!(bytes.starts_with(b"// Herald's console"));
 }
 
-/// API Gateway's `$default` route reaches create-notification: seed 000's trailing-slash path
+/// API Gateway's `$default` route reaches create-notification: the notifications API's trailing-slash path
 /// creates (the sample above), and any other path or method gets Herald's envelope.
 #[tokio::test]
 async fn the_default_route_answers_unknown_paths_and_methods_with_the_envelope() {

@@ -1,4 +1,4 @@
-//! Notification recipients (seed 004) through the API, on both backends.
+//! Notification recipients (the recipients API) through the API, on both backends.
 
 use herald_tests::{Backend, TestApp, assert_error};
 use http::{Method, StatusCode};

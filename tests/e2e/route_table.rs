@@ -44,7 +44,7 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// `(function, method, path)` of every route in the table (seed 000's trailing slash included).
+/// `(function, method, path)` of every route in the table (the notifications API's trailing slash included).
 fn table() -> BTreeSet<(String, String, String)> {
     Route::ALL
         .iter()
@@ -102,7 +102,7 @@ fn template_yaml_declares_each_route_function_with_exactly_its_methods_and_paths
         .collect();
     expected.extend(WORKERS.iter().map(|w| (*w).to_owned()));
     same(&binaries, &expected, "template.yaml's CodeUri entries");
-    // Seed 000's trailing-slash spelling reaches create-notification through the API's $default
+    // The notifications API's trailing-slash spelling reaches create-notification through the API's $default
     // route (HTTP APIs do not keep a route key ending in `/`), which also answers unknown paths.
     let mut http = table();
     assert!(http.remove(&(

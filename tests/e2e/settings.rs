@@ -1,4 +1,4 @@
-//! Environment notifications settings (seed 003) through the API, on both backends.
+//! Environment notifications settings (the settings API) through the API, on both backends.
 
 use herald_tests::{Backend, TestApp, assert_error};
 use http::{Method, StatusCode};

@@ -1,14 +1,14 @@
-//! The notifications admin API (seed 002) under `/api/v2`: dispatch methods, the
+//! The notifications admin API under `/api/v2` (Coder's): dispatch methods, the
 //! notifier pause, the system templates, the test notification, and user preferences. The
-//! organization is the caller's (from the token); bodies are exactly the seed's, no envelope.
+//! organization is the caller's (from the token); bodies are exactly the API's, no envelope.
 //!
-//! Decisions where the seed is silent:
+//! Decisions where the API it follows is silent:
 //! - "Admin" is a permission: pausing and sending a test need `base.organization.settings.update`;
 //!   reading or changing *another* user's preferences needs `base.organization.user.create`
 //!   (both held only by admins, and by a narrowed token only if it lists them). Reading the
 //!   settings and the dispatch methods needs `base.organization.settings.read`; the templates,
 //!   any valid token; one's own preferences, any valid token of one's own.
-//! - The default dispatch method is `email`: no seed has a field to change it yet.
+//! - The default dispatch method is `email`: no field of the API changes it yet.
 //! - The templates list shows each template's English source (`en`); deliveries render the
 //!   organization's `defaultLanguage`. Listing them reads nothing but the caller's token.
 //! - `POST /notifications/test` answers 200 with an empty body once the delivery is durably on
@@ -48,7 +48,7 @@ const DEFAULT_METHOD: DispatchMethod = DispatchMethod::Email;
 // ---------------------------------------------------------------------------------------------
 // Dispatch methods
 
-/// Seed 002's `codersdk.NotificationMethodsResponse`.
+/// The admin API's `codersdk.NotificationMethodsResponse`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DispatchMethods {
     /// The methods this deployment can deliver with.
@@ -63,7 +63,7 @@ pub struct DispatchMethods {
     path = "/api/v2/notifications/dispatch-methods",
     tag = "Notifications admin",
     security(("bearer" = []), ("coder" = [])),
-    responses((status = 200, body = Vec<DispatchMethods>, description = "an array holding one object, as seed 002 documents"),
+    responses((status = 200, body = Vec<DispatchMethods>, description = "an array holding one object, as the admin API documents"),
         (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn dispatch_methods(
@@ -80,7 +80,7 @@ pub async fn dispatch_methods(
 // ---------------------------------------------------------------------------------------------
 // The notifier pause
 
-/// Seed 002's `codersdk.NotificationsSettings`: the answer of GET and PUT, and PUT's body.
+/// The admin API's `codersdk.NotificationsSettings`: the answer of GET and PUT, and PUT's body.
 #[derive(Debug, PartialEq, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierSettings {
@@ -176,7 +176,7 @@ pub async fn update_settings(
 // ---------------------------------------------------------------------------------------------
 // System templates
 
-/// Seed 002's `codersdk.NotificationTemplate`, in its field order.
+/// The admin API's `codersdk.NotificationTemplate`, in its field order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TemplateView {
     /// A JSON string: a list of `{label, url}`.
@@ -298,7 +298,7 @@ pub struct UserPath {
     user: String,
 }
 
-/// Seed 002's `codersdk.NotificationPreference`, in its field order.
+/// The admin API's `codersdk.NotificationPreference`, in its field order.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreferenceView {
     pub disabled: bool,
@@ -319,7 +319,7 @@ impl From<Preference> for PreferenceView {
     }
 }
 
-/// Seed 002's `codersdk.UpdateUserNotificationPreferences`.
+/// The admin API's `codersdk.UpdateUserNotificationPreferences`.
 #[derive(Debug, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePreferencesRequest {

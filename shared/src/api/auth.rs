@@ -55,7 +55,7 @@ impl Principal {
     }
 
     /// The organization a path names, if it is the caller's: a malformed id is 400 naming
-    /// `organizationId` (or the seed's alias); any other organization is 404 3001, exactly as if
+    /// `organizationId` (or its alias on the other APIs); any other organization is 404 3001, exactly as if
     /// it did not exist.
     pub fn scope(&self, field: &'static str, raw: &str) -> ApiResult<OrgId> {
         let org = OrgId::parse(raw).map_err(|e| ApiError::field(field, e))?;

@@ -47,7 +47,7 @@ pub struct EventTypeView {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventTypePage {
-    /// The 15 event types, in the seed's order.
+    /// The 15 event types, in the API's order.
     pub items: Vec<EventTypeView>,
     /// Always `null`: the catalog is one page.
     pub next_cursor: Option<String>,
@@ -62,7 +62,7 @@ pub struct EventTypePageResponse {
 
 /// List the event types
 ///
-/// Every event type (all 15 on one page, in the seed's order) with its description, the JSON
+/// Every event type (all 15 on one page, in the API's order) with its description, the JSON
 /// Schema of its `data`, an example `data`, and the system template that renders it. Any
 /// authenticated user; the same for every organization.
 #[utoipa::path(

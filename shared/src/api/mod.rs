@@ -1,5 +1,5 @@
 //! The HTTP API: one axum handler per route, mounted one route per Lambda function or all together
-//! in the local server (ARCHITECTURE "one handler, two hosts").
+//! in the local server: one handler, two hosts.
 
 pub mod admin;
 pub mod auth;
@@ -91,7 +91,7 @@ pub(crate) fn static_json(bytes: &'static [u8]) -> Response {
         .into_response()
 }
 
-/// The success envelope of seed 000 and Herald's own routes: `{"status": true, "data": ...}`.
+/// The success envelope of the notifications API and Herald's own routes: `{"status": true, "data": ...}`.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T> {
     pub status: bool,
@@ -163,7 +163,7 @@ route_table! {
     GetUser "get-user" => organizations::get_user,
     CreateToken "create-token" => tokens::create_token,
     RevokeToken "revoke-token" => tokens::revoke_token,
-    /// Seed 000 writes its path with a trailing slash: both spellings are served.
+    /// The notifications API writes its path with a trailing slash: both spellings are served.
     CreateNotification "create-notification" => notifications::create,
     ListNotifications "list-notifications" => notifications::list,
     GetNotification "get-notification" => notifications::get,
@@ -196,7 +196,7 @@ route_table! {
     DeleteOperationalWebhook "delete-operational-webhook" => operational::delete,
 }
 
-/// Seed 000's spelling of the notifications path, served by [`Route::CreateNotification`] too.
+/// The notifications API's spelling of the notifications path, served by [`Route::CreateNotification`] too.
 const NOTIFICATIONS_WITH_SLASH: &str = "/v1/organizations/{organizationId}/notifications/";
 
 impl Route {

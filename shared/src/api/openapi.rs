@@ -10,7 +10,7 @@ use super::Route;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Herald", description = "Herald, a multi-tenant notifications service: where notifications go (Slack, webhooks, email, SMS), who receives them and under which policy. Conventions (envelope, errors, lists, authentication) are in the README. Routes marked seed 000, 002, 003 or 004 keep the shape of the API document they come from, so that its clients work unchanged (000: organization notifications; 002: Coder's notifications API; 003: notifications settings; 004: recipients); the others are Herald's own."),
+    info(title = "Herald", description = "Herald, a multi-tenant notifications service: where notifications go (Slack, webhooks, email, SMS), who receives them and under which policy. Conventions (envelope, errors, lists, authentication) are in the README. Some routes keep the shape of the API they follow, so that its clients work unchanged: the notifications API (`/v1/organizations/{organizationId}/notifications`), the admin API (Coder's notifications API under `/api/v2`), the settings API (`/v1/environments/{environmentId}/notificationsSettings`) and the recipients API (`/v1/deployments/{deploymentId}/notifications/{id}/recipients`); the others are Herald's own."),
     modifiers(&Security)
 )]
 pub struct ApiDoc;

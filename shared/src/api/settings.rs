@@ -1,13 +1,13 @@
-//! Environment notifications settings (seed 003): GET for any user, PUT and DELETE for
+//! Environment notifications settings (the settings API): GET for any user, PUT and DELETE for
 //! admins. `environmentId` is the organization id.
 //!
-//! Decisions where the seed is silent:
+//! Decisions where the API it follows is silent:
 //! - `_links` hrefs are absolute, built from the request's `Host` and `X-Forwarded-Proto`
 //!   (`http` when absent, as on the local server).
 //! - A PUT may carry the read-only fields a GET returned (`_links`, `updatedAt`, `environment`);
 //!   they are ignored, so GET → edit → PUT works. `null` is not a value for any settable field.
 //! - `restrictions.smsVoiceQuota` given without `daily` is a 400.
-//! - The response of GET, PUT and DELETE is the resource itself, with no envelope (seed 003).
+//! - The response of GET, PUT and DELETE is the resource itself, with no envelope (the settings API).
 
 use axum::Json;
 use axum::extract::State;
@@ -68,7 +68,7 @@ pub struct EnvironmentRef {
     pub id: String,
 }
 
-/// Seed 003's resource, in its field order.
+/// The settings API's resource, in its field order.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SettingsResource {
@@ -278,7 +278,7 @@ pub struct EnvironmentPath {
     environment_id: String,
 }
 
-/// Get notifications settings (seed 003)
+/// Get notifications settings (the settings API)
 #[utoipa::path(
     get,
     path = "/v1/environments/{environmentId}/notificationsSettings",
@@ -304,7 +304,7 @@ pub async fn get(
     Ok(Json(resource(&org, &settings, &headers)))
 }
 
-/// Update notifications settings (seed 003)
+/// Update notifications settings (the settings API)
 ///
 /// Changes only the fields given; returns the whole resource.
 #[utoipa::path(
@@ -347,7 +347,7 @@ pub async fn update(
     Ok(Json(resource(&org, &updated, &headers)))
 }
 
-/// Reset notifications settings (seed 003)
+/// Reset notifications settings (the settings API)
 ///
 /// Every field back to its default; returns the reset resource.
 #[utoipa::path(

@@ -1,4 +1,4 @@
-//! The console (ARCHITECTURE "edge"): a small web application at `GET /console` — one HTML page,
+//! The console (part of the edge): a small web application at `GET /console` — one HTML page,
 //! one script and one stylesheet, served from this binary (no build step, no asset from
 //! elsewhere) — that talks to the same HTTP API with a token the person pastes in. The same
 //! router serves it from `herald-local` and from the `console` Lambda function.

@@ -16,7 +16,7 @@ use crate::ports::store::NotificationStore;
 use crate::ports::store::StoreError;
 
 /// Where a Slack or webhook notification delivers, as the client gave it (not yet checked).
-/// Seed 000's body may carry both parts: only the one for the notification's type is used, and
+/// The notifications API's body may carry both parts: only the one for the notification's type is used, and
 /// email and SMS notifications take none.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Setup {

@@ -1,4 +1,4 @@
-//! Subscribing recipients to an email or SMS notification (seed 004): all or nothing, and
+//! Subscribing recipients to an email or SMS notification (the recipients API): all or nothing, and
 //! idempotent. Every recipient is resolved (console users looked up, embed users given their
 //! stable id) before anything is written; only new and changed recipients are written.
 

@@ -1,4 +1,4 @@
-//! Changing an organization's notifications settings (seed 003): whitelisted users must exist in
+//! Changing an organization's notifications settings (the settings API): whitelisted users must exist in
 //! the organization, and a sandbox organization cannot deliver to `ALL` or whitelist more than
 //! 50 users. The store applies the sandbox rule in the same write as the change, so a concurrent
 //! change of the organization's kind cannot slip past it.

@@ -1,4 +1,4 @@
-//! The test notification (seed 002's and each notification's own `test`): a "Test
+//! The test notification (the admin API's and each notification's own `test`): a "Test
 //! Notification" delivery to one user by one channel, put on the delivery queue whole.
 
 use serde_json::json;

@@ -71,7 +71,7 @@ macro_rules! string_newtype {
 
 string_newtype!(
     /// An organization (tenant) id: `^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,}))$`, capped at 128
-    /// characters so that it always fits a DynamoDB key (a decision: the seed sets no maximum).
+    /// characters so that it always fits a DynamoDB key (a decision: the API sets no maximum).
     OrgId,
     "organization id"
 );
@@ -90,7 +90,7 @@ impl OrgId {
         Ok(Self(raw.to_owned()))
     }
 
-    /// A new id in the seed's 24-hex form.
+    /// A new id in the API's 24-hex form.
     pub fn generate() -> Self {
         Self(object_id())
     }

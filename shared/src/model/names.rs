@@ -61,7 +61,7 @@ macro_rules! name_enum {
 }
 
 name_enum!(
-    /// The 15 event types, in the seed's order.
+    /// The 15 event types, in the API's order.
     EventType, "buildCreated, buildProcessed, feedbackCreated, certificateWillExpire, applePushRenovation, emmEnrollmentCreated, emmDeviceCreated, emmDeviceChangedMdmUser, admEnrollmentCreated, admDeviceCreated, admDeviceChangedMdmUser, winEnrollmentCreated, winDeviceCreated, winDeviceChangedMdmUser, inventoryItemRegistered" {
         BuildCreated = "buildCreated",
         BuildProcessed = "buildProcessed",
@@ -92,7 +92,7 @@ name_enum!(
 );
 
 name_enum!(
-    /// A notification's target type: seed 000's `slack` and `webhook`, and the per-user `email`
+    /// A notification's target type: the notifications API's `slack` and `webhook`, and the per-user `email`
     /// and `sms` (Herald's own).
     NotificationType, "slack, webhook, email, sms" {
         Slack = "slack",
@@ -117,7 +117,7 @@ name_enum!(
 );
 
 name_enum!(
-    /// The supported template languages (seed 003's `defaultLanguage`).
+    /// The supported template languages (the settings API's `defaultLanguage`).
     Language, "en, de, fr, es" {
         En = "en",
         De = "de",
@@ -127,7 +127,7 @@ name_enum!(
 );
 
 name_enum!(
-    /// How a notification reaches a user (seed 002's dispatch methods), in the seed's order.
+    /// How a notification reaches a user (the admin API's dispatch methods), in the API's order.
     DispatchMethod, "email, slack, sms, webhook" {
         Email = "email",
         Slack = "slack",
@@ -175,7 +175,7 @@ name_enum!(
 );
 
 name_enum!(
-    /// Who receives email and SMS (seed 003): everyone, or only the whitelist.
+    /// Who receives email and SMS (the settings API): everyone, or only the whitelist.
     DeliveryMode, "ALL, WHITELIST" {
         All = "ALL",
         Whitelist = "WHITELIST",

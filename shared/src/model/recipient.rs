@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Email, NotificationId, OrgId, Phone, timestamp};
 
-/// Whether a recipient is a console user of the organization or an embed user (seed 004).
+/// Whether a recipient is a console user of the organization or an embed user (the recipients API).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RecipientKind {
@@ -19,7 +19,7 @@ pub enum RecipientKind {
 ///
 /// Embed users live here, on their recipient items: their id is a UUIDv5 of (organization,
 /// `embedTenantName`, `externalId`), the same in every notification, so subscribing one needs a
-/// single read and a single write per recipient (seed 004's cost target).
+/// single read and a single write per recipient (the recipients API's cost target).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Recipient {
@@ -53,7 +53,7 @@ impl Recipient {
     }
 }
 
-/// An embed user's properties (seed 004), which drive per-recipient rendering.
+/// An embed user's properties (the recipients API), which drive per-recipient rendering.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EmbedProfile {
@@ -74,7 +74,7 @@ pub struct UserAttribute {
     pub value: String,
 }
 
-/// A user's choice about one system template (seed 002's notification preferences).
+/// A user's choice about one system template (the admin API's notification preferences).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Preference {

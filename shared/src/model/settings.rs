@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{DeliveryMode, Language, OrgId, OrgKind};
 
-/// An organization's notification settings (seed 003, and seed 002's pause), each field absent
+/// An organization's notification settings (the settings API, and the admin API's pause), each field absent
 /// until set: defaults follow the organization's kind. Each API writes only its own fields, so
 /// neither clobbers the other.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,16 +16,16 @@ pub struct Settings {
     pub delivery_mode: Option<DeliveryMode>,
     pub whitelist: Option<Vec<Uuid>>,
     pub default_language: Option<Language>,
-    /// The last change of seed 003's fields, or the organization's creation.
+    /// The last change of the settings API's fields, or the organization's creation.
     pub updated_at: OffsetDateTime,
-    /// Seed 002's `notifier_paused` (its own API; not touched by seed 003's PUT or DELETE).
+    /// The admin API's `notifier_paused` (its own API; not touched by the settings API's PUT or DELETE).
     pub notifier_paused: bool,
 }
 
 impl Settings {
     pub const DEFAULT_SMS_DAILY_QUOTA: u32 = 30;
     pub const MAX_SMS_DAILY_QUOTA: u32 = 50;
-    /// The whitelist limit of a sandbox (seed 003).
+    /// The whitelist limit of a sandbox (the settings API).
     pub const SANDBOX_WHITELIST_MAX: usize = 50;
 
     pub fn sms_daily_quota(&self) -> u32 {
@@ -50,7 +50,7 @@ impl Settings {
     }
 }
 
-/// A PUT of seed 003: the fields to set; `None` leaves a field as it is.
+/// A PUT of the settings API: the fields to set; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SettingsPatch {
     pub sms_daily_quota: Option<u32>,

@@ -1,11 +1,11 @@
-//! The queues (ARCHITECTURE "queue"): one trait, two implementations — [`sqs::SqsQueue`] (an SQS
-//! standard queue with redrive to a dead-letter queue) and [`sqlite::SqliteQueue`] (the same
-//! at-least-once semantics in the embedded database: visibility timeout, receive count, redrive).
+//! The queues: one trait, implemented on SQS (a standard queue with redrive to a dead-letter
+//! queue) and on the embedded database (the same at-least-once semantics: visibility timeout,
+//! receive count, redrive; the delivery queue there is the delivery rows themselves).
 //! The contract suite in `tests/e2e/queue_contract.rs` runs every assertion against both.
 //!
 //! A delivery message carries the whole delivery as it was queued (target, template, language,
-//! its place in the log): until the sender claims it, the message is the delivery, and nothing
-//! is written for it (the cost: two writes per delivery, the claim and the settlement).
+//! its place in the log): on SQS, until the sender claims it, the message is the delivery, and
+//! nothing is written for it (the cost: two writes per delivery, the claim and the settlement).
 
 use std::time::Duration;
 

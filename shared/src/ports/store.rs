@@ -236,7 +236,7 @@ pub trait OperationalWebhookStore: Send + Sync {
     async fn delete_operational_webhook(&self, org: &OrgId) -> StoreResult<bool>;
 }
 
-/// The recipients of email and SMS notifications (seed 004).
+/// The recipients of email and SMS notifications (the recipients API).
 #[async_trait]
 pub trait RecipientStore: Send + Sync {
     /// The recipients of a notification with these ids that exist (any order; batched reads of
@@ -266,7 +266,7 @@ pub trait RecipientStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// An organization's settings (seed 003), its notifier pause (seed 002) and its users' SMS quota
+/// An organization's settings (the settings API), its notifier pause (the admin API) and its users' SMS quota
 /// counters.
 #[async_trait]
 pub trait SettingsStore: Send + Sync {
@@ -283,10 +283,10 @@ pub trait SettingsStore: Send + Sync {
         now: OffsetDateTime,
     ) -> StoreResult<Settings>;
 
-    /// Removes seed 003's fields (back to their defaults) and stamps `updated_at = now`.
+    /// Removes the settings API's fields (back to their defaults) and stamps `updated_at = now`.
     async fn reset_settings(&self, org: &OrgId, now: OffsetDateTime) -> StoreResult<Settings>;
 
-    /// Sets seed 002's `notifier_paused` as one conditional write; `false` (nothing written) when
+    /// Sets the admin API's `notifier_paused` as one conditional write; `false` (nothing written) when
     /// it already had that value. `NotFound` for an unknown organization.
     async fn set_notifier_paused(&self, org: &OrgId, paused: bool) -> StoreResult<bool>;
 }
@@ -310,7 +310,7 @@ pub trait SmsQuotaStore: Send + Sync {
     async fn delete_sms_counters(&self, counters: &[SmsCounter]) -> StoreResult<()>;
 }
 
-/// Users' notification preferences (seed 002).
+/// Users' notification preferences (the admin API).
 #[async_trait]
 pub trait PreferenceStore: Send + Sync {
     /// The templates `user` has a preference for, by template id.

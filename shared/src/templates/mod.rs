@@ -1,4 +1,4 @@
-//! The 16 system notification templates (seed 002): one per event type plus "Test
+//! The 16 system notification templates (listed by the admin API): one per event type plus "Test
 //! Notification", each written in every [`Language`], rendered with minijinja (Jinja syntax).
 //!
 //! The templates are static data compiled into the binary: listing them reads no store, and their
@@ -42,7 +42,7 @@ struct Localized {
     label: &'static str,
 }
 
-/// A system template, as seed 002's `GET /notifications/templates/system` lists it.
+/// A system template, as the admin API's `GET /notifications/templates/system` lists it.
 #[derive(Debug)]
 pub struct SystemTemplate {
     pub key: TemplateKey,
@@ -83,7 +83,7 @@ pub struct EmailContent {
     pub html: String,
 }
 
-/// Every system template, in seed order (the event types, then the test notification).
+/// Every system template, in the API's order (the event types, then the test notification).
 pub fn all() -> &'static [SystemTemplate] {
     &TEMPLATES
 }
@@ -117,7 +117,7 @@ impl SystemTemplate {
         &self.text(language).body
     }
 
-    /// Seed 002's `actions`: a JSON string of `[{label, url}]` (the URL as its template).
+    /// The admin API's `actions`: a JSON string of `[{label, url}]` (the URL as its template).
     pub fn actions_json(&self, language: Language) -> String {
         let actions: Vec<Action> = self
             .action_url

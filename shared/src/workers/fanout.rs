@@ -4,8 +4,8 @@
 //! The first message of an event makes one delivery per Slack or webhook notification subscribed
 //! to its type, plus the first page of recipients of the first subscribed email or SMS
 //! notification; each later message does one more page ([`CHUNK`] recipients), and queues the next
-//! before it is acknowledged. Recipients filtered out by their preferences (§4) or the delivery
-//! mode (§5) are recorded as `skipped` with the reason, and not queued.
+//! before it is acknowledged. Recipients filtered out by their preferences or the delivery
+//! mode (the whitelist) are recorded as `skipped` with the reason, and not queued.
 //!
 //! A chunk writes only the deliveries it skips; the others go on the queue whole, and are first
 //! recorded by the sender's claim (two writes per delivery in all: the claim and the settlement).

@@ -29,7 +29,7 @@ pub(super) async fn create_notification(d: &DeliveryApp, body: Value) -> String 
         .to_owned()
 }
 
-/// Subscribes `recipients` (seed 004's objects) to an email or SMS notification.
+/// Subscribes `recipients` (the recipients API's objects) to an email or SMS notification.
 pub(super) async fn subscribe(d: &DeliveryApp, notification: &str, recipients: Value) {
     let res = d
         .app

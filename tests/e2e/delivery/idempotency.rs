@@ -164,7 +164,7 @@ async fn a_test_notification_is_sent_once_per_idempotency_key(backend: Backend) 
         "the two new tests, nothing for the refused one"
     );
 
-    // Seed 002's test notification: the admin's email, once per key.
+    // The admin API's test notification: the admin's email, once per key.
     for _ in 0..2 {
         let res = post_with(
             &d,

@@ -428,7 +428,7 @@ async fn a_notification_test_really_delivers_through_it(backend: Backend) {
     let payload = hits[0].json();
     assert_eq!(payload["type"], "test");
     assert_eq!(payload["title"], "Test Notification");
-    // The admin's own test notification (seed 002) arrives by email.
+    // The admin's own test notification (the admin API's) arrives by email.
     let res = d
         .app
         .admin(Method::POST, "/api/v2/notifications/test", None)

@@ -1,4 +1,4 @@
-//! Organization notifications (seed 000) through the API, on both backends.
+//! Organization notifications (the notifications API) through the API, on both backends.
 
 use herald_tests::{Backend, TestApp, assert_error};
 use http::{Method, StatusCode};

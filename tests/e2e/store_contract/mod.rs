@@ -387,7 +387,7 @@ async fn the_notifier_pause_reports_whether_it_changed(backend: Backend) {
     assert_eq!(
         store.get_settings(&o.id).await.map(paused),
         Ok(Some(true)),
-        "seed 003's reset leaves the pause alone"
+        "the settings API's reset leaves the pause alone"
     );
     assert_eq!(store.set_notifier_paused(&o.id, false).await, Ok(true));
     let unknown = OrgId::parse("no-such-org").unwrap_or_else(|e| panic!("{e}"));

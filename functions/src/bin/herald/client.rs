@@ -45,7 +45,7 @@ impl Client {
         let status = response.status();
         let text = response.text().await?;
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        // 304: nothing to change (seed 002's settings PUT), and no body.
+        // 304: nothing to change (the admin API's settings PUT), and no body.
         if status.is_success() || status == reqwest::StatusCode::NOT_MODIFIED {
             return Ok(answer);
         }

@@ -184,7 +184,7 @@ enum Settings {
 
 #[derive(Subcommand)]
 enum Recipients {
-    /// Add recipients from a file holding seed 004's body (`{"recipients": [...]}`).
+    /// Add recipients from a file holding the recipients API's body (`{"recipients": [...]}`).
     Add {
         notification_id: String,
         #[arg(long)]

@@ -13,7 +13,7 @@
 //! | `PACE#<notification id>` | a rate-limited target's next free send slot (`nextSlot`, µs), with a `ttl` |
 //! | `OPHOOK` | the operational webhook |
 //!
-//! Settings (seeds 003 and 002) are attributes of the `ORG` item, each written by an update
+//! Settings (of the settings API and the admin API) are attributes of the `ORG` item, each written by an update
 //! expression of its own API. An SMS counter is `ORG#<org>#SMS#<day>` / `USER#<user id>` with a
 //! TTL; the sparse index `sms-day` (hash `smsDay` = `<day>#<shard 0-7>`) lets the quota-reset job
 //! find one day's counters across organizations without a scan or a hot index partition. A closed

@@ -1,5 +1,5 @@
-//! The local server's outbox: where email and SMS go when there is no SES or SNS (ARCHITECTURE
-//! "backends"). Each message is logged and kept, newest last; `GET /_local/outbox` lists them.
+//! The local server's outbox: where email and SMS go when there is no SES or SNS (the
+//! local server's own backend). Each message is logged and kept, newest last; `GET /_local/outbox` lists them.
 
 use std::sync::Mutex;
 

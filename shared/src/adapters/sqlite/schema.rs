@@ -9,7 +9,7 @@
 //!
 //! | table | key | what |
 //! |---|---|---|
-//! | `organizations` | `id` | the organization (JSON), its notification count (the limit of 100), and its settings as columns, each `NULL` until set (seed 003), and `notifier_paused` (seed 002) |
+//! | `organizations` | `id` | the organization (JSON), its notification count (the limit of 100), and its settings as columns, each `NULL` until set (the settings API), and `notifier_paused` (the admin API) |
 //! | `users` | `org, id` | a user (JSON); `UNIQUE (org, username)` (lowercased) and `UNIQUE (org, email)` |
 //! | `tokens` | `org, id` | a token (its hash, never the secret) |
 //! | `notifications` | `org, id` | a notification (JSON) |

@@ -1,4 +1,4 @@
-//! The notification routes' request bodies (seed 000's, and its PATCH), each reading itself with
+//! The notification routes' request bodies (the notifications API's, and its PATCH), each reading itself with
 //! every broken field collected, and giving the routes' OpenAPI schemas.
 
 use super::*;
@@ -11,7 +11,7 @@ const DESCRIPTION_MAX: usize = 128;
 const SLACK_CODE_MAX: usize = 256;
 const URL_MAX: usize = 500;
 
-/// Seed 000's request body. Its schema is one object per type ([`create_schema`]): `setup`
+/// The notifications API's request body. Its schema is one object per type ([`create_schema`]): `setup`
 /// is required for slack and webhook, and email and SMS take none.
 #[derive(Debug, PartialEq)]
 pub struct CreateNotificationRequest {
@@ -43,7 +43,7 @@ impl ToSchema for CreateNotificationRequest {
 }
 
 /// The create body's schema: for each type, `type` naming it, `description`, `events`, and the
-/// `setup` that type takes. Seed 000's example carries both `slack` and `webhook`: the part for
+/// `setup` that type takes. The notifications API's example carries both `slack` and `webhook`: the part for
 /// the type is used, and the other, if given, must be well formed too.
 fn create_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
     use utoipa::PartialSchema;

@@ -1,4 +1,4 @@
-//! Organization notifications (seed 000): create, list, get, patch, delete.
+//! Organization notifications (the notifications API): create, list, get, patch, delete.
 
 use axum::Json;
 use axum::extract::State;
@@ -27,7 +27,7 @@ pub use input::{
 // ---------------------------------------------------------------------------------------------
 // Views
 
-/// A notification as the API shows it (seed 000's `data`). Slack's webhook URL and access token
+/// A notification as the API shows it (the notifications API's `data`). Slack's webhook URL and access token
 /// are never shown.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -163,7 +163,7 @@ pub struct NotificationPath {
     id: String,
 }
 
-/// Create new notification (seed 000)
+/// Create new notification (the notifications API)
 #[utoipa::path(
     post,
     path = "/v1/organizations/{organizationId}/notifications",

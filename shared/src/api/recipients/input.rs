@@ -186,7 +186,7 @@ fn read_recipient(index: usize, value: &Value, problems: &mut Problems) -> Optio
     }
 }
 
-/// Seed 004's request body.
+/// The recipients API's request body.
 // Read with every well-shaped recipient kept (`read`), so that one 400 names the broken ones and
 // those that do not resolve.
 #[derive(Debug, Default, PartialEq, ToSchema)]

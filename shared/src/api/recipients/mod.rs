@@ -1,14 +1,14 @@
-//! Notification recipients (seed 004): bulk, all-or-nothing, idempotent subscription of
+//! Notification recipients (the recipients API): bulk, all-or-nothing, idempotent subscription of
 //! up to 1,000 recipients to an `email` or `sms` notification, and (ext) listing and removal.
 //!
 //! The add route validates and resolves every recipient before writing anything: one bad
 //! recipient fails the whole request with a 400 naming every bad index. Reads and writes are
 //! batched (one BatchGetItem per 100 recipients, one BatchWriteItem per 25 changed ones).
-//! Decisions where the seed is silent:
+//! Decisions where the API it follows is silent:
 //! - `userId` is a string (a UUID), `userId` and `email` together are refused.
 //! - An embed user's phone (for `sms` notifications) is its `userAttributes` entry named `phone`.
 //! - The same recipient twice in one request counts once; its last occurrence's properties win.
-//! - The responses of this seed have no `{"status", "data"}` envelope (seed 004 has none); errors
+//! - These responses have no `{"status", "data"}` envelope (the recipients API has none); errors
 //!   use the error envelope like every route.
 
 use axum::Json;
@@ -45,7 +45,7 @@ const SECURITY_CONTEXT_MAX_BYTES: usize = 16 * 1024;
 // ---------------------------------------------------------------------------------------------
 // Views
 
-/// A recipient as seed 004 shows it: every key present, `null` where it does not apply.
+/// A recipient as the recipients API shows it: every key present, `null` where it does not apply.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipientView {
@@ -77,7 +77,7 @@ impl From<&Recipient> for RecipientView {
     }
 }
 
-/// Seed 004's response: each recipient of the request in exactly one bucket.
+/// The recipients API's response: each recipient of the request in exactly one bucket.
 #[derive(Debug, Default, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AddRecipientsResponse {
@@ -86,7 +86,7 @@ pub struct AddRecipientsResponse {
     pub updated_recipients: Vec<RecipientView>,
 }
 
-/// A listed recipient: its `id` (for DELETE) and `kind`, then seed 004's fields.
+/// A listed recipient: its `id` (for DELETE) and `kind`, then the recipients API's fields.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ListedRecipient {
     pub id: Uuid,
@@ -127,7 +127,7 @@ pub struct RecipientPath {
     recipient_id: String,
 }
 
-/// The caller's organization (the seed calls it `deploymentId`) and the notification, which must
+/// The caller's organization (the path calls it `deploymentId`) and the notification, which must
 /// exist there and take recipients.
 async fn recipients_target(
     state: &AppState,
@@ -143,7 +143,7 @@ async fn recipients_target(
     Ok((org, id, kind))
 }
 
-/// Add notification recipients (seed 004)
+/// Add notification recipients (the recipients API)
 ///
 /// Admins only. All or nothing: every recipient is validated and resolved before anything is
 /// written. Idempotent: a repeated request lands every recipient in `unchangedRecipients`.
