@@ -316,7 +316,8 @@ async fn a_member_cannot_send_a_test_notification_and_nothing_is_queued(backend:
 }
 
 async fn preferences_merge_and_list_every_template_the_user_set(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let clock = std::sync::Arc::new(herald_tests::delivery::ShiftedClock::default());
+    let app = TestApp::spawn(backend).await.with_clock(clock.clone());
     let res = app.admin(Method::GET, &prefs("me"), None).await;
     assert_eq!((res.status, res.body), (StatusCode::OK, json!([])));
 
@@ -348,7 +349,7 @@ async fn preferences_merge_and_list_every_template_the_user_set(backend: Backend
     }
 
     // A PUT merges: the unchanged entry keeps its timestamp; the changed one moves.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    clock.advance(Duration::from_secs(1));
     let body = json!({"template_disabled_map": {cert(): true, inventory(): true}});
     let res = app
         .admin(Method::PUT, &prefs(&app.admin_id), Some(body))

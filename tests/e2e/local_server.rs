@@ -74,6 +74,51 @@ mod moto {
     }
 }
 
+/// Emits a sentinel `buildCreated` event and waits until it is the `count`-th request
+/// `receiver` has had and the delivery log holds nothing `queued` or `sending` (on the embedded
+/// backend every queued delivery shows there): the fan-out takes its messages oldest first, so
+/// whatever was queued before the sentinel has been sent by then. Returns the sentinel
+/// delivery's id (its `webhook-id`).
+async fn delivered_after(local: &Local, receiver: &Receiver, count: usize) -> String {
+    let (status, _) = local
+        .admin(
+            Method::POST,
+            &local.path("/events"),
+            Some(json!({"type": "buildCreated", "data": {"appName": "Sentinel"}})),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut pending = 0;
+        for status in ["queued", "sending"] {
+            let (_, log) = local
+                .admin(
+                    Method::GET,
+                    &local.path(&format!("/deliveries?status={status}")),
+                    None,
+                )
+                .await;
+            pending += log["data"]["items"].as_array().map_or(1, Vec::len);
+        }
+        if pending == 0 && receiver.received() >= count {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not settled: {pending} pending, {} received",
+            receiver.received()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let hits = receiver.hits();
+    let sentinel = hits
+        .iter()
+        .find(|h| h.json()["data"]["appName"] == "Sentinel")
+        .unwrap_or_else(|| panic!("the sentinel arrived"));
+    sentinel.header("webhook-id")
+}
+
 /// Waits until `done` holds, up to `limit`.
 async fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
@@ -157,8 +202,16 @@ async fn a_restart_keeps_every_record_and_prints_the_same_three_lines() {
         .admin(Method::POST, &second.path("/events"), Some(emit))
         .await;
     assert_eq!((status, id(&replay)), (202, event));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(receiver.received(), 1);
+    // Nothing is sent again: once a sentinel event emitted after the replay is delivered and
+    // nothing is queued or being sent, the receiver has had every request it will have.
+    let sentinel = delivered_after(&second, &receiver, 2).await;
+    let ids: Vec<String> = receiver
+        .hits()
+        .iter()
+        .map(|h| h.header("webhook-id"))
+        .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(ids[1], sentinel, "the replay sent nothing: {ids:?}");
     drop(second);
 
     // An explicit operator token wins, and what is kept stays as it is.
@@ -218,9 +271,14 @@ async fn sigterm_stops_accepting_lets_the_batch_being_sent_finish_and_exits_zero
     );
     assert_eq!(receiver.answered(), 0);
     local.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let port = local.port;
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", local.port)).is_err(),
+        until(Duration::from_secs(5), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_err())
+        .await,
         "no new connection is accepted once stopping"
     );
     let stopped = local.wait(Duration::from_secs(12));
@@ -257,8 +315,18 @@ async fn sigterm_stops_accepting_lets_the_batch_being_sent_finish_and_exits_zero
         vec![("sent".to_owned(), 1); 3],
         "settled before exiting"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received(), 3, "nothing was sent twice");
+    // Nothing was sent twice: once a sentinel event is delivered and nothing is queued or being
+    // sent, the receiver has had every request it will have.
+    let sentinel = delivered_after(&again, &receiver, 4).await;
+    let mut ids: Vec<String> = receiver
+        .hits()
+        .iter()
+        .map(|h| h.header("webhook-id"))
+        .collect();
+    assert_eq!(ids.pop(), Some(sentinel));
+    assert_eq!(ids.len(), 3, "nothing was sent twice: {ids:?}");
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three deliveries, once each");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,12 +68,13 @@ async fn a_production_organization_starts_with_the_seeds_defaults(backend: Backe
 }
 
 async fn put_changes_only_the_fields_given_and_delete_resets(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let clock = std::sync::Arc::new(herald_tests::delivery::ShiftedClock::default());
+    let app = TestApp::spawn(backend).await.with_clock(clock.clone());
     let (ann, member) = app.user_with_token("ann", &["member"]).await;
     let (bob, _) = app.user_with_token("bob", &["member"]).await;
     let before = settings(&app).await;
-    // Timestamps have millisecond precision: let one pass so `updatedAt` must move.
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    // Timestamps have millisecond precision: time passes, so `updatedAt` must move.
+    clock.advance(std::time::Duration::from_secs(1));
     let res = app
         .admin(Method::PUT, &path(&app), Some(json!({"restrictions": {"smsVoiceQuota": {"daily": 1}}, "whitelist": [{"user": {"id": ann}}, {"user": {"id": bob}}, {"user": {"id": ann}}]})))
         .await;

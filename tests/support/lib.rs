@@ -175,6 +175,13 @@ impl TestApp {
         Self::on_state(backend, state, calls).await
     }
 
+    /// The same app on `clock` (a test that needs time to pass advances it instead of sleeping).
+    pub fn with_clock(mut self, clock: Arc<dyn shared::model::Clock>) -> Self {
+        self.state = self.state.with_clock(clock);
+        self.router = shared::api::router(self.state.clone(), Route::ALL);
+        self
+    }
+
     pub async fn on_state(backend: Backend, state: AppState, calls: Arc<CallCounter>) -> Self {
         Self::on_state_of_kind(backend, state, calls, OrgKind::Production).await
     }

@@ -1,5 +1,5 @@
 //! Events, fan-out and the sender end to end, on both backends: a real HTTP receiver on
-//! loopback, the real queues (in memory, or SQS on moto).
+//! loopback, the real queues (SQLite's, or SQS on moto).
 
 use std::time::Duration;
 

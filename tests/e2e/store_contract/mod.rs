@@ -1,5 +1,5 @@
-//! The store contract: the same assertions against the in-memory store and DynamoDB (moto). The
-//! memory store must not pass anything DynamoDB fails.
+//! The store contract: the same assertions against the embedded store (SQLite) and DynamoDB
+//! (moto). The embedded store must not pass anything DynamoDB fails.
 
 use std::sync::Arc;
 
