@@ -135,6 +135,9 @@ pub struct Receiver {
     answered: Arc<std::sync::atomic::AtomicUsize>,
     /// Until then, every request is answered 503 (an outage).
     pub unavailable_until: Option<std::time::Instant>,
+    /// Each delivery's first this many requests (by `webhook-id`) are answered 503: an outage
+    /// counted in attempts, the same on any machine.
+    failing_first: Option<usize>,
     pub url: String,
 }
 
@@ -157,6 +160,16 @@ impl Receiver {
     pub async fn start_pacing(delay: Duration) -> Self {
         Self::serve(Receiver {
             every_delay: Some(delay),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// A receiver that answers 503 to each delivery's first `n` requests (by `webhook-id`), then
+    /// 200.
+    pub async fn start_failing_first(n: usize) -> Self {
+        Self::serve(Receiver {
+            failing_first: Some(n),
             ..Default::default()
         })
         .await
@@ -206,14 +219,19 @@ impl Receiver {
             post(move |headers: HeaderMap, body: Bytes| {
                 let state = state.clone();
                 async move {
-                    let first = {
+                    let (first, seen) = {
                         let mut hits = state.hits.lock().unwrap_or_else(|e| e.into_inner());
+                        let id = headers.get("webhook-id").cloned();
+                        let seen = hits
+                            .iter()
+                            .filter(|h| h.headers.get("webhook-id").cloned() == id)
+                            .count();
                         hits.push(Hit {
                             headers,
                             body,
                             at: std::time::Instant::now(),
                         });
-                        hits.len() == 1
+                        (hits.len() == 1, seen)
                     };
                     if let (true, Some(delay)) = (first, state.first_delay) {
                         tokio::time::sleep(delay).await;
@@ -227,6 +245,7 @@ impl Receiver {
                     if state
                         .unavailable_until
                         .is_some_and(|until| std::time::Instant::now() < until)
+                        || state.failing_first.is_some_and(|n| seen < n)
                     {
                         return (StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
                     }
