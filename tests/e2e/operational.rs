@@ -170,6 +170,10 @@ async fn a_bad_operational_webhook_is_a_400_naming_each_field_and_writes_nothing
         "https://10.0.0.8/hook",
         "https://169.254.169.254/latest",
         "ftp://ops.example.com/h",
+        // As the document's pattern writes a URL: a host, nothing the parser would forgive.
+        "http://",
+        "https:///ops.example.com/h",
+        "HTTPS://ops.example.com/h",
     ] {
         let res = app
             .admin(

@@ -16,6 +16,7 @@ use crate::api::error::{ApiResult, Problems};
 use crate::app::AppState;
 use crate::domain::operational::{self, Setup};
 use crate::model::OperationalWebhook;
+use crate::model::net::check_webhook_url_shape;
 use crate::model::{OperationalEvent, Permission, timestamp};
 
 const URL_MAX: usize = 500;
@@ -26,7 +27,7 @@ const URL_MAX: usize = 500;
 pub struct OperationalWebhookRequest {
     /// An absolute `https` URL (plain `http` only where the deployment allows private targets),
     /// not resolving to a loopback, private, link-local or metadata address.
-    #[schema(max_length = 500, pattern = "^https?://")]
+    #[schema(max_length = 500, pattern = r"^https?://[^\s/?#@]+([/?#]\S*)?$")]
     pub url: String,
     /// The events to post; at least one, each once.
     #[schema(min_items = 1, max_items = 4)]
@@ -36,7 +37,12 @@ pub struct OperationalWebhookRequest {
 impl FromBody for OperationalWebhookRequest {
     fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
         body.deny_unknown(&["url", "events"], problems);
-        let url = body.str("url", URL_MAX, problems);
+        let url = body.str("url", URL_MAX, problems).and_then(|url| {
+            problems.check(
+                body.path("url"),
+                check_webhook_url_shape(url, true).map(|_| url),
+            )
+        });
         let events = match body.opt_str_array("events", problems) {
             Ok(None) => {
                 problems.add("events", "is required");

@@ -198,8 +198,7 @@ impl UpdateSettingsRequest {
                 let path = quota.path("daily");
                 match quota.present("daily") {
                     None => problems.add(path, "is required"),
-                    Some(v) => match v
-                        .as_u64()
+                    Some(v) => match crate::model::whole_number(v)
                         .filter(|n| *n <= u64::from(Settings::MAX_SMS_DAILY_QUOTA))
                     {
                         Some(n) => patch.sms_voice_quota = u32::try_from(n).ok(),

@@ -287,6 +287,19 @@ impl<'de> Deserialize<'de> for EventSet {
     }
 }
 
+/// A JSON number that is a whole number however it is written (`349` or `349.0`: JSON Schema's
+/// `integer` is both), as a `u64`; `None` for a fraction, a negative number, one past `u64`, or
+/// anything that is not a number. Every integer a request body carries is read through this.
+pub fn whole_number(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        // Below 2^64 (18446744073709551616.0 is the first f64 past u64::MAX).
+        value
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 18_446_744_073_709_551_616.0)
+            .map(|f| f as u64)
+    })
+}
+
 /// The source of "now", injected so tests can move time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;

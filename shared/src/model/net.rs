@@ -48,20 +48,42 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
 pub(crate) const FORBIDDEN: &str =
     "must not point to a loopback, private, link-local or metadata address";
 
-/// Everything [`crate::ports::net::check_webhook_url`] checks without DNS: the scheme, no credentials, a host, and
-/// (unless private targets are allowed) no forbidden address written as an IP. The sender uses
-/// this alone: its HTTP client's resolver applies the rule to names as it
-/// connects, so a send resolves a name once.
+/// A webhook URL as the OpenAPI document states it (ECMA-262): `http://` or `https://`
+/// literally, a host (no credentials, no space), then a path, query or fragment with no space.
+/// [`check_webhook_url_shape`] refuses everything this refuses.
+pub const URL_PATTERN: &str = r"^https?://[^\s/?#@]+([/?#]\S*)?$";
+
+/// Everything [`crate::ports::net::check_webhook_url`] checks without DNS: written as
+/// [`URL_PATTERN`] says (no space or control character anywhere, the scheme and `//` as they
+/// are, lowercase: the URL parser would forgive all of these), the scheme, no credentials, a
+/// host, and (unless private targets are allowed) no forbidden address written as an IP. The
+/// sender uses this alone: its HTTP client's resolver applies the rule to names as it connects,
+/// so a send resolves a name once. With `allow_private` it checks the syntax only, which the
+/// request types do as they read a body.
 pub fn check_webhook_url_shape(raw: &str, allow_private: bool) -> Result<Url, String> {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
     let url = Url::parse(raw).map_err(|_| "must be an absolute URL".to_owned())?;
     match url.scheme() {
+        "https" | "http" if !raw.starts_with(&format!("{}://", url.scheme())) => {
+            return Err("must start with https://".into());
+        }
         "https" => {}
         "http" if allow_private => {}
         "http" => return Err("must use https".into()),
         _ => return Err("must be an https URL".into()),
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    // As written: what the parser would forgive (`https:///host`, `https://@host`) is refused.
+    let authority = raw
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .unwrap_or_default();
+    if !url.username().is_empty() || url.password().is_some() || authority.contains('@') {
         return Err("must not carry credentials".into());
+    }
+    if authority.is_empty() {
+        return Err("must have a host".into());
     }
     let literal = match url.host().ok_or_else(|| "must have a host".to_owned())? {
         Host::Ipv4(v4) => Some(IpAddr::V4(v4)),
@@ -77,6 +99,38 @@ pub fn check_webhook_url_shape(raw: &str, allow_private: bool) -> Result<Url, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the server refuses as written, whatever the URL parser would make of it: each one
+    /// also breaks [`URL_PATTERN`].
+    #[test]
+    fn a_url_is_taken_only_as_the_pattern_writes_it() {
+        for raw in [
+            "http://",
+            "https://",
+            "https:///hooks.example.com/in",
+            "https://@hooks.example.com",
+            "https://user:pass@hooks.example.com",
+            " https://hooks.example.com",
+            "https://hooks.example.com/a b",
+            "https://hooks.example.com/\tx",
+            "HTTPS://hooks.example.com",
+            "https:hooks.example.com",
+            "https:\\\\hooks.example.com",
+            "ftp://hooks.example.com",
+            "/relative",
+        ] {
+            assert!(check_webhook_url_shape(raw, true).is_err(), "{raw:?}");
+        }
+        for raw in [
+            "https://hooks.example.com",
+            "https://hooks.example.com/in?x=1#f",
+            "http://127.0.0.1:8080/hook",
+            "https://hooks.example.com/@user",
+            "https://[::1]:8443/x",
+        ] {
+            assert!(check_webhook_url_shape(raw, true).is_ok(), "{raw:?}");
+        }
+    }
 
     #[test]
     fn private_and_metadata_addresses_are_forbidden() {

@@ -30,8 +30,7 @@ impl RateLimit {
 
     /// Reads a JSON value: an integer from 1 to 10,000 (not `2.5`, not `"fast"`).
     pub fn parse(value: &Value) -> Result<Self, &'static str> {
-        value
-            .as_u64()
+        super::whole_number(value)
             .and_then(|n| u32::try_from(n).ok())
             .and_then(Self::new)
             .ok_or(Self::MESSAGE)
@@ -76,6 +75,11 @@ mod tests {
             RateLimit::parse(&json!(10_000)).map(RateLimit::per_second),
             Ok(10_000)
         );
+        // A whole number written with a fraction is the same integer (JSON Schema says so).
+        assert_eq!(
+            RateLimit::parse(&json!(349.0)).map(RateLimit::per_second),
+            Ok(349)
+        );
         for bad in [
             json!(0),
             json!(10_001),
@@ -84,6 +88,9 @@ mod tests {
             json!(-1),
             json!(true),
             json!(4_294_967_297_u64),
+            json!(2.000_001),
+            json!(-0.5),
+            json!(1e300),
         ] {
             assert_eq!(RateLimit::parse(&bad), Err(RateLimit::MESSAGE), "{bad}");
         }

@@ -392,7 +392,74 @@ async fn another_organization_is_always_404_and_a_bad_id_is_400(backend: Backend
     assert_eq!(still.body["data"]["description"], "builds");
 }
 
+/// A webhook URL is taken as the OpenAPI document's pattern writes it, not as a URL parser would
+/// forgive it; a Slack notification ignores a webhook part on creation (the API's own example
+/// carries both), and a PATCH, which does not say the type, holds any webhook part to the
+/// pattern. Nothing is written by a refusal.
+async fn a_webhook_url_is_taken_only_as_written(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (url, message) in [
+        ("https:///hooks.example.com/in", "must have a host"),
+        (
+            "https://@hooks.example.com/in",
+            "must not carry credentials",
+        ),
+        ("HTTPS://hooks.example.com/in", "must start with https://"),
+        ("https:hooks.example.com/in", "must start with https://"),
+        (
+            "https://hooks.example.com/a b",
+            "must not contain spaces or control characters",
+        ),
+        (
+            " https://hooks.example.com/in",
+            "must not contain spaces or control characters",
+        ),
+        ("http://", "must be an absolute URL"),
+    ] {
+        let res = app
+            .admin(
+                Method::POST,
+                &app.path("/notifications"),
+                Some(webhook(url)),
+            )
+            .await;
+        assert_error(&res, 400, 1001, Some(&[("setup.webhook.url", message)]));
+    }
+    assert!(app.notifications().await.is_empty());
+    let slack = json!({"type": "slack", "events": {"feedbackCreated": true},
+        "setup": {"slack": {"code": "good-code", "redirectUri": "https://app.example.com/cb"}, "webhook": {"url": ""}}});
+    let created = app
+        .admin(Method::POST, &app.path("/notifications"), Some(slack))
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let id = created.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = app.path(&format!("/notifications/{id}"));
+    let res = app
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"description": "changed", "setup": {"webhook": {"url": ""}}})),
+        )
+        .await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[("setup.webhook.url", "must be an absolute URL")]),
+    );
+    let kept = app.admin(Method::GET, &path, None).await;
+    assert_eq!(
+        kept.body["data"].get("description"),
+        None,
+        "nothing written"
+    );
+}
+
 herald_tests::on_both_backends!(
+    a_webhook_url_is_taken_only_as_written,
     every_broken_field_is_listed_in_one_400_and_nothing_is_written,
     setup_lengths_are_enforced,
     webhook_urls_must_be_public_https,

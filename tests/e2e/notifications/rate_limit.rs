@@ -45,6 +45,12 @@ async fn a_rate_limit_is_set_at_creation_shown_changed_and_removed(backend: Back
     assert_eq!(removed.body["data"].get("rateLimit"), None);
     let shown = app.admin(Method::GET, &path, None).await;
     assert_eq!(shown.body["data"].get("rateLimit"), None);
+    // A whole number written with a fraction is that integer, as JSON Schema says.
+    let whole = app
+        .admin(Method::PATCH, &path, Some(json!({"rateLimit": 349.0})))
+        .await;
+    assert_eq!(whole.status, StatusCode::OK, "{}", whole.body);
+    assert_eq!(whole.body["data"]["rateLimit"], 349);
     // Without one, none is shown.
     let plain = app
         .admin(

@@ -5,6 +5,7 @@ use super::*;
 use crate::domain::notifications::{
     NewNotification, NotificationPatch, Setup, SlackCode, rate_limit_problem, setup_problem,
 };
+use crate::model::net::check_webhook_url_shape;
 use crate::model::rate::RateLimit;
 
 const DESCRIPTION_MAX: usize = 128;
@@ -96,6 +97,18 @@ fn create_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
             ),
         }
     };
+    // A Slack notification ignores a webhook part (the API's own example carries both): any
+    // `{"url"}` of a string is taken.
+    let ignored_webhook: RefOr<Schema> = closed()
+        .property(
+            "url",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(URL_MAX)),
+        )
+        .required("url")
+        .description(Some("Ignored: a Slack notification takes no webhook."))
+        .into();
     let setup = |own: &str, own_schema: RefOr<Schema>, other: &str, other_schema: RefOr<Schema>| {
         closed()
             .property(own, own_schema)
@@ -110,7 +123,7 @@ fn create_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
                 "slack",
                 SlackSetup::schema(),
                 "webhook",
-                WebhookSetup::schema(),
+                ignored_webhook,
             )),
         ))
         .item(variant(
@@ -180,6 +193,10 @@ impl FromBody for CreateNotificationRequest {
                 .map_or((false, false), |s| (s.slack.is_some(), s.webhook.is_some()));
             if let Some(p) = setup_problem(kind, slack, webhook, true) {
                 problems.add(p.field, p.message);
+            }
+            // A webhook notification's URL, as written (the other types ignore the part).
+            if kind == NotificationType::Webhook {
+                check_url_syntax(setup.as_ref(), problems);
             }
         }
         let rate_limit = read_rate_limit(body, problems).map(Option::flatten);
@@ -254,6 +271,11 @@ impl FromBody for UpdateNotificationRequest {
             Err(Reported) => Err(Reported),
         };
         let setup = read_setup(body, problems);
+        // The notification's type is not in the request: a webhook part is checked as written
+        // whatever the type (a Slack notification ignores it, as a valid URL or not at all).
+        if let Ok(setup) = &setup {
+            check_url_syntax(setup.as_ref(), problems);
+        }
         let rate_limit = read_rate_limit(body, problems);
         Some(Self {
             description: description.ok()?,
@@ -299,7 +321,7 @@ pub struct SlackSetup {
 pub struct WebhookSetup {
     /// An absolute `https` URL (plain `http` only where the deployment allows private targets),
     /// not resolving to a loopback, private, link-local or metadata address.
-    #[schema(max_length = 500, pattern = "^https?://")]
+    #[schema(max_length = 500, pattern = r"^https?://[^\s/?#@]+([/?#]\S*)?$")]
     pub url: String,
 }
 
@@ -357,6 +379,17 @@ fn read_setup(
         slack: slack?,
         webhook: webhook?,
     }))
+}
+
+/// `setup.webhook.url` held to the URL syntax the OpenAPI document states
+/// ([`crate::model::net::URL_PATTERN`]); what the deployment allows of it (https only, no
+/// private address) is the domain's to check.
+fn check_url_syntax(setup: Option<&SetupRequest>, problems: &mut Problems) {
+    if let Some(webhook) = setup.and_then(|s| s.webhook.as_ref())
+        && let Err(why) = check_webhook_url_shape(&webhook.url, true)
+    {
+        problems.add("setup.webhook.url", why);
+    }
 }
 
 /// Reads `events`: only the 15 keys, each a boolean. Returns the changes it asks for.
