@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod events;
+pub mod fanout;
 pub mod notifications;
 pub mod operational;
 pub mod organizations;

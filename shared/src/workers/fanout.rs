@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::domain::Error;
 use crate::domain::deliveries::Recovery;
+use crate::domain::fanout as rules;
 use crate::model::Clock;
 use crate::model::{
     Channel, Delivery, DeliveryFilter, Event, Notification, Recipient, Settings, Target,
@@ -33,7 +34,6 @@ use crate::ports::store::{
     RecipientStore, SettingsStore,
 };
 use crate::telemetry::Metrics;
-use crate::templates::SystemTemplate;
 use crate::workers::sender::Memo;
 
 /// Recipients per fan-out message.
@@ -210,16 +210,12 @@ impl BatchReads {
         let all = self
             .notifications
             .get(event.organization.clone(), || async {
-                notifications(fanout, &event.organization)
+                rules::notifications(fanout.notifications, &event.organization)
                     .await
                     .map(Arc::new)
             })
             .await?;
-        Ok(all
-            .iter()
-            .filter(|n| n.enabled && n.events.contains(event.kind))
-            .cloned()
-            .collect())
+        Ok(rules::subscribed(&all, event))
     }
 }
 
@@ -240,40 +236,21 @@ pub async fn fan_out(
         return Ok(Produced::default()); // the organization is gone
     };
     let notifications = reads.subscribed(fanout, &event).await?;
-    let template = crate::workers::sender::event_template(event.kind);
     let now = fanout.clock.now();
-    let mut deliveries = Vec::new();
-    let people: Vec<&Notification> = notifications
-        .iter()
-        .filter(|n| matches!(n.target, Target::Email | Target::Sms))
-        .collect();
-    let (current, after, chunk) = match position {
-        None => {
-            for n in notifications
-                .iter()
-                .filter(|n| matches!(n.target, Target::Slack(_) | Target::Webhook(_)))
-            {
-                let channel = match n.target {
-                    Target::Slack(_) => Channel::Slack {
-                        notification: n.id.clone(),
-                    },
-                    _ => Channel::Webhook {
-                        notification: n.id.clone(),
-                    },
-                };
-                deliveries.push(delivery(
-                    &event,
-                    template,
-                    &settings,
-                    &n.id.to_string(),
-                    None,
-                    channel,
-                    now,
-                ));
-            }
-            (people.first().map(|n| n.id.clone()), None, 0)
-        }
-        Some(p) => (Some(p.notification.clone()), p.after.clone(), p.chunk),
+    let people = rules::people(&notifications);
+    let (mut deliveries, current, after, chunk) = match position {
+        None => (
+            rules::target_deliveries(&event, &notifications, &settings, now),
+            people.first().map(|n| n.id.clone()),
+            None,
+            0,
+        ),
+        Some(p) => (
+            Vec::new(),
+            Some(p.notification.clone()),
+            p.after.clone(),
+            p.chunk,
+        ),
     };
     let mut next = None;
     if let Some(current) = current
@@ -291,9 +268,8 @@ pub async fn fan_out(
                     },
                 )
                 .await?;
-            deliveries.extend(
-                people_deliveries(fanout, &event, template, &settings, n, &page.items, now).await?,
-            );
+            deliveries
+                .extend(people_deliveries(fanout, &event, &settings, n, &page.items, now).await?);
             next = match page.next {
                 Some(after) => Some(FanoutPosition {
                     notification: n.id.clone(),
@@ -336,59 +312,17 @@ pub async fn fan_out(
     })
 }
 
-/// Every notification of the organization, in id order.
-async fn notifications(fanout: &Fanout<'_>, org: &OrgId) -> Result<Vec<Notification>, Error> {
-    let mut out = Vec::new();
-    let mut page = PageRequest {
-        limit: 100,
-        after: None,
-    };
-    loop {
-        let got = fanout.notifications.list_notifications(org, &page).await?;
-        out.extend(got.items);
-        match got.next {
-            Some(next) => page.after = Some(next),
-            None => return Ok(out),
-        }
-    }
-}
-
-fn delivery(
-    event: &Event,
-    template: &SystemTemplate,
-    settings: &Settings,
-    target_key: &str,
-    user: Option<Uuid>,
-    channel: Channel,
-    now: time::OffsetDateTime,
-) -> Delivery {
-    Delivery {
-        event: Some(event.id),
-        user,
-        ..Delivery::queued(
-            Uuid::new_v5(&event.id, target_key.as_bytes()),
-            event.organization.clone(),
-            template.id,
-            channel,
-            settings.default_language(),
-            // The event's time: the delivery log lists deliveries in the order of their events.
-            event.created_at,
-            now,
-        )
-    }
-}
-
 /// One delivery per recipient of an email or SMS notification, `skipped` where preferences or
 /// the delivery mode say so.
 async fn people_deliveries(
     fanout: &Fanout<'_>,
     event: &Event,
-    template: &SystemTemplate,
     settings: &Settings,
     notification: &Notification,
     recipients: &[Recipient],
     now: time::OffsetDateTime,
 ) -> Result<Vec<Delivery>, Error> {
+    let template = rules::template(event);
     let ids: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
     let choices: HashMap<Uuid, bool> = fanout
         .preferences
@@ -415,7 +349,7 @@ async fn people_deliveries(
                 ),
             };
             let key = format!("{}/{}", notification.id, r.id);
-            let mut d = delivery(event, template, settings, &key, Some(r.id), channel, now);
+            let mut d = rules::delivery(event, settings, &key, Some(r.id), channel, now);
             d.notification = Some(notification.id.clone());
             let disabled = choices
                 .get(&r.id)

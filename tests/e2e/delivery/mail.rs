@@ -16,9 +16,11 @@ async fn email_recipients_get_the_event_unless_their_preferences_say_no(backend:
     let (bob, bob_token) = d.app.user_with_token(&bob_name, &["member"]).await;
     subscribe(&d, &notification, json!([{"userId": ann}, {"userId": bob}])).await;
     // Bob turns the build template off.
-    let template = shared::workers::sender::event_template(shared::model::EventType::BuildCreated)
-        .id
-        .to_string();
+    let template = shared::templates::get(shared::templates::TemplateKey::Event(
+        shared::model::EventType::BuildCreated,
+    ))
+    .id
+    .to_string();
     let res = d
         .app
         .call(

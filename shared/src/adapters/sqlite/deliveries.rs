@@ -5,12 +5,13 @@
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::delivery_row::{DELIVERY, delivery, history_json, record_of};
 use super::redelivery::{bury, requeue};
-use super::{Sqlite, error, json, one, parse};
+use super::{Sqlite, error, json, one};
 use crate::model::NotificationId;
 use crate::model::{Burial, Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
 use crate::model::{DeliveryStatus, OrgId, timestamp};
@@ -18,47 +19,6 @@ use crate::ports::store::{
     DeliveryLedger, DeliveryLog, EventStore, Page, PageRequest, Settlement, StoreError,
     StoreResult, Unique,
 };
-
-/// The columns a delivery is read from: its state, then its birth record.
-pub(super) const DELIVERY: &str = "status, attempts, last_error, reason, lease_until, updated_at, round, \
-    history, record FROM deliveries";
-
-/// A delivery from a row of [`DELIVERY`]'s columns.
-pub(super) fn delivery(row: &Row<'_>) -> rusqlite::Result<StoreResult<Delivery>> {
-    let status: String = row.get(0)?;
-    let attempts: u32 = row.get(1)?;
-    let last_error: Option<String> = row.get(2)?;
-    let reason: Option<String> = row.get(3)?;
-    let lease: Option<String> = row.get(4)?;
-    let updated: String = row.get(5)?;
-    let round: u32 = row.get(6)?;
-    let history: Option<String> = row.get(7)?;
-    let record: String = row.get(8)?;
-    Ok((|| {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("delivery: {what}"));
-        let mut d: Delivery = parse(&record)?;
-        d.status = DeliveryStatus::parse(&status).map_err(corrupt)?;
-        d.attempts = attempts;
-        d.last_error = last_error;
-        d.reason = reason
-            .as_deref()
-            .map(crate::model::SkipReason::parse)
-            .transpose()
-            .map_err(corrupt)?;
-        d.lease_until = lease
-            .as_deref()
-            .map(timestamp::parse)
-            .transpose()
-            .map_err(corrupt)?;
-        d.updated_at = timestamp::parse(&updated).map_err(corrupt)?;
-        d.round = round;
-        d.history = match history {
-            Some(history) => parse(&history)?,
-            None => Vec::new(),
-        };
-        Ok(d)
-    })())
-}
 
 fn optional_delivery(
     conn: &Connection,
@@ -90,7 +50,7 @@ fn select_deliveries(
 
 /// Writes a delivery whole (state and birth record), replacing one with the same key.
 pub(super) fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
-    let record = json(d)?;
+    let record = record_of(d)?;
     let history = history_json(&d.history)?;
     conn.prepare_cached(
         "INSERT INTO deliveries
@@ -125,15 +85,6 @@ pub(super) fn put_delivery(conn: &Connection, d: &Delivery) -> StoreResult<()> {
     Ok(())
 }
 
-/// A history as its column holds it: JSON, `NULL` when empty.
-pub(super) fn history_json(history: &[crate::model::Attempt]) -> StoreResult<Option<String>> {
-    if history.is_empty() {
-        Ok(None)
-    } else {
-        json(&history).map(Some)
-    }
-}
-
 /// Claims one delivery (part of a writer job): one statement records it if it is new, or takes
 /// it if it is `queued`, `held`, or `sending` with an expired lease, in the message's round or
 /// an earlier one; only when it does neither is the record read, to tell a settled delivery (or
@@ -155,7 +106,7 @@ fn claim(
     };
     let (org, key) = (queued.organization.as_str(), queued.list_key());
     let (lease, now_text) = (timestamp::format(lease_until), timestamp::format(now));
-    let record = json(&born)?;
+    let record = record_of(&born)?;
     let claimed = conn
         .prepare_cached(&format!(
             "INSERT INTO deliveries

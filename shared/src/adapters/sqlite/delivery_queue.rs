@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
-use super::deliveries::{DELIVERY, delivery, history_json, settle};
+use super::deliveries::settle;
+use super::delivery_row::{DELIVERY, DELIVERY_COLUMNS, delivery, history_json, record_of};
 use super::{Sqlite, error, json, millis};
 use crate::model::{Claim, Delivery, DeliveryStatus, timestamp};
 use crate::ports::inbox::{Ending, Entry, Finished, Inbox, Taken};
@@ -90,7 +91,7 @@ pub(super) fn enqueue(
             d.reason.map(|r| r.as_str()),
             d.lease_until.map(timestamp::format),
             timestamp::format(d.updated_at),
-            json(&d)?,
+            record_of(&d)?,
             d.notification_id().map(|n| n.as_str()),
             d.round,
             history_json(&d.history)?,
@@ -145,8 +146,8 @@ fn receive_rows(
             .query_row([id], |r| {
                 Ok((
                     delivery(r)?,
-                    r.get::<_, i64>(9)?,
-                    r.get::<_, Option<String>>(10)?,
+                    r.get::<_, i64>(DELIVERY_COLUMNS)?,
+                    r.get::<_, Option<String>>(DELIVERY_COLUMNS + 1)?,
                 ))
             })
             .map_err(error)?;

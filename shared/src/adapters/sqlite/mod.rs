@@ -21,6 +21,7 @@
 mod cache;
 mod deliveries;
 pub mod delivery_queue;
+mod delivery_row;
 pub mod intake;
 mod notifications;
 mod operational;

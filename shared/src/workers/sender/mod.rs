@@ -39,7 +39,7 @@ use time::OffsetDateTime;
 use crate::domain::operational::{Occurrence, Telling};
 use crate::model::Clock;
 use crate::model::retry::RetrySchedule;
-use crate::model::{Claim, Delivery, DeliveryStatus, EventType, Outcome};
+use crate::model::{Claim, Delivery, DeliveryStatus, Outcome};
 use crate::ports::inbox::{Ending, Entry, Finished, Inbox, Taken};
 use crate::ports::queue::{DeliveryMessage, Disposition, Queue, QueueError};
 use crate::ports::store::{
@@ -49,7 +49,6 @@ use crate::ports::store::{
 use crate::ports::transport::Transport;
 use crate::telemetry::Metrics;
 use crate::telemetry::{DeliveryTally, Settled};
-use crate::templates::{self, TemplateKey};
 use decide::{Answer, Decision, Effect, Then};
 use pacing::Pace;
 use reads::BatchReads;
@@ -438,9 +437,4 @@ async fn release_if_resumed(
             .await?;
     }
     Ok(())
-}
-
-/// The system template of an event type.
-pub fn event_template(kind: EventType) -> &'static templates::SystemTemplate {
-    templates::get(TemplateKey::Event(kind))
 }
