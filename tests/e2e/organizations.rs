@@ -50,6 +50,51 @@ async fn the_operator_creates_an_organization_with_its_admin_and_token(backend: 
     assert_error(&again, 409, 3002, Some(&[("id", "is already taken")]));
 }
 
+async fn an_organization_without_an_admin_gets_the_default_admin_email_whatever_its_id(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let long = format!("Acme-{}", "x".repeat(64));
+    let cases = [
+        (
+            format!("Acme-{suffix}"),
+            format!("admin@acme-{suffix}.invalid"),
+        ),
+        // Not a domain label: a leading or trailing '-', more than 63 characters.
+        (
+            format!("-{suffix}"),
+            "admin@organization.invalid".to_owned(),
+        ),
+        (
+            format!("{suffix}-"),
+            "admin@organization.invalid".to_owned(),
+        ),
+        (
+            format!("{long}{}", &suffix[..8]),
+            "admin@organization.invalid".to_owned(),
+        ),
+    ];
+    for (id, email) in cases {
+        let res = app
+            .call(
+                Method::POST,
+                "/v1/organizations",
+                Some(OPERATOR_TOKEN),
+                Some(
+                    json!({"id": id, "name": "\u{8a}Pr\u{d6}", "kind": "SANDBOX", "plan": "PAID"}),
+                ),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{id}: {}", res.body);
+        let admin = &res.body["data"]["admin"];
+        assert_eq!(
+            (&admin["username"], &admin["email"]),
+            (&json!("admin"), &json!(email))
+        );
+    }
+}
+
 async fn only_the_operator_creates_organizations_and_bad_bodies_list_every_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let body = json!({"name": "Acme", "kind": "PRODUCTION", "plan": "PAID"});
@@ -393,6 +438,7 @@ async fn revoked_and_expired_tokens_stop_working_at_once(backend: Backend) {
 
 herald_tests::on_both_backends!(
     the_operator_creates_an_organization_with_its_admin_and_token,
+    an_organization_without_an_admin_gets_the_default_admin_email_whatever_its_id,
     only_the_operator_creates_organizations_and_bad_bodies_list_every_field,
     users_are_unique_by_username_and_email,
     user_bodies_are_validated_field_by_field,

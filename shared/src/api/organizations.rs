@@ -159,7 +159,8 @@ impl FromBody for CreateOrganizationRequest {
 }
 
 /// The first admin of a new organization: username `admin` and email `admin@<id>.invalid` unless
-/// given.
+/// given (`admin@organization.invalid` where the id cannot be a domain label: it starts or ends
+/// with `-`, or is longer than 63 characters).
 #[derive(Debug, Default, PartialEq, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminRequest {

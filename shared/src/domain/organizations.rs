@@ -33,8 +33,18 @@ pub struct Provisioned {
     pub token: String,
 }
 
-/// Creates an organization, its first admin (username `admin` and email `admin@<id>.invalid`
-/// unless given) and that admin's token, in one all-or-nothing write. A taken id is
+/// The first admin's email unless one is given: `admin@<id>.invalid`, or, where the id cannot be
+/// a domain label (it starts or ends with `-`, or is longer than 63 characters),
+/// `admin@organization.invalid`. Emails are unique within an organization only, so the id is
+/// there to be read, not to keep them apart.
+pub fn default_admin_email(id: &OrgId) -> Result<Email, &'static str> {
+    let id = id.as_str().to_ascii_lowercase();
+    Email::parse(&format!("admin@{id}.invalid"))
+        .or_else(|_| Email::parse("admin@organization.invalid"))
+}
+
+/// Creates an organization, its first admin (username `admin` and email
+/// [`default_admin_email`] unless given) and that admin's token, in one all-or-nothing write. A taken id is
 /// [`Error::Conflict`] naming `id`; a taken username or email names `admin.username` or
 /// `admin.email`.
 pub async fn provision(
@@ -48,11 +58,7 @@ pub async fn provision(
     };
     let email = match new.admin_email {
         Some(e) => e,
-        None => Email::parse(&format!(
-            "admin@{}.invalid",
-            new.id.as_str().to_ascii_lowercase()
-        ))
-        .map_err(|e| StoreError::Corrupt(e.into()))?,
+        None => default_admin_email(&new.id).map_err(|e| StoreError::Corrupt(e.into()))?,
     };
     let admin = User {
         id: Uuid::now_v7(),
