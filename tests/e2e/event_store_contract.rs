@@ -8,6 +8,7 @@ use herald_tests::{Backend, new_backends, organization_in, queued_delivery};
 use shared::app::Backends;
 use shared::model::{Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
 use shared::model::{Clock, DeliveryStatus, Email, EventType, OrgId, OrgKind, SystemClock};
+use shared::ports::intake::FirstFanout;
 use shared::ports::queue::FanoutMessage;
 use shared::ports::store::PageRequest;
 use time::OffsetDateTime;
@@ -53,7 +54,10 @@ async fn an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_on
     let expires = now + time::Duration::hours(24);
     let first = event(&org, Some("k-1"), "hash-a", now);
     assert_eq!(
-        backends.intake.accept(&first, expires).await,
+        backends
+            .intake
+            .accept(&first, expires, FirstFanout::Job)
+            .await,
         Ok(EventCreated::New)
     );
     assert_eq!(
@@ -68,7 +72,10 @@ async fn an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_on
         now + time::Duration::seconds(5),
     );
     assert_eq!(
-        backends.intake.accept(&replay, expires).await,
+        backends
+            .intake
+            .accept(&replay, expires, FirstFanout::Job)
+            .await,
         Ok(EventCreated::Replay(first.clone()))
     );
     // The same key with another body: refused, nothing written.
@@ -79,7 +86,10 @@ async fn an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_on
         now + time::Duration::seconds(6),
     );
     assert_eq!(
-        backends.intake.accept(&other, expires).await,
+        backends
+            .intake
+            .accept(&other, expires, FirstFanout::Job)
+            .await,
         Ok(EventCreated::KeyReused)
     );
     assert_eq!(backends.store.get_event(&org, other.id).await, Ok(None));
@@ -91,7 +101,10 @@ async fn an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_on
     // Without a key, every event is new.
     let keyless = event(&org, None, "hash-a", now);
     assert_eq!(
-        backends.intake.accept(&keyless, expires).await,
+        backends
+            .intake
+            .accept(&keyless, expires, FirstFanout::Job)
+            .await,
         Ok(EventCreated::New)
     );
     assert_eq!(
@@ -99,6 +112,62 @@ async fn an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_on
         [FanoutMessage::first(&first), FanoutMessage::first(&keyless)],
         "one fan-out message per new event, none for a replay or a reused key"
     );
+}
+
+async fn an_event_accepted_with_its_deliveries_queues_them_only_where_the_intake_makes_them(
+    backend: Backend,
+) {
+    let (backends, org) = seeded(backend).await;
+    let now = SystemClock.now();
+    let e = event(&org, None, "hash-a", now);
+    let made = Delivery {
+        event: Some(e.id),
+        ..queued_delivery(
+            &org,
+            Uuid::now_v7(),
+            Email::parse("a@example.com").unwrap_or_else(|e| panic!("{e}")),
+        )
+    };
+    let rest = FanoutMessage::first(&e);
+    let first = FirstFanout::Made {
+        deliveries: vec![made.clone()],
+        rest: Some(rest.clone()),
+    };
+    assert_eq!(
+        backends
+            .intake
+            .accept(&e, now + time::Duration::hours(24), first)
+            .await,
+        Ok(EventCreated::New)
+    );
+    let queued = backends
+        .queue
+        .receive(10, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let queued: Vec<Uuid> = queued.iter().map(|r| r.message.delivery.id).collect();
+    let recorded = backends
+        .store
+        .get_delivery(&org, made.created_at, made.id)
+        .await;
+    match backend {
+        // One transaction: the event, its delivery (its row is its queue entry) and the job.
+        Backend::Sqlite => {
+            assert!(backends.intake.makes_deliveries());
+            assert_eq!(queued, [made.id]);
+            assert_eq!(
+                recorded.map(|d| d.map(|d| d.status)),
+                Ok(Some(DeliveryStatus::Queued))
+            );
+        }
+        // The intake does not make deliveries: the fan-out job makes the same ones.
+        Backend::Moto => {
+            assert!(!backends.intake.makes_deliveries());
+            assert_eq!(queued, Vec::<Uuid>::new());
+            assert_eq!(recorded, Ok(None));
+        }
+    }
+    assert_eq!(fanouts(&backends).await, [rest]);
 }
 
 async fn an_expired_idempotency_key_is_taken_by_the_next_event(backend: Backend) {
@@ -323,6 +392,7 @@ async fn a_held_delivery_is_released_once(backend: Backend) {
 herald_tests::on_both_backends!(
     a_request_key_names_its_first_resource_until_it_expires_or_is_freed,
     an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_once,
+    an_event_accepted_with_its_deliveries_queues_them_only_where_the_intake_makes_them,
     an_expired_idempotency_key_is_taken_by_the_next_event,
     a_deleted_event_frees_its_key,
     the_delivery_log_filters_by_status_and_event_newest_first_and_pages,

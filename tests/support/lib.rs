@@ -176,8 +176,13 @@ impl TestApp {
     }
 
     /// The same app on `clock` (a test that needs time to pass advances it instead of sleeping).
-    pub fn with_clock(mut self, clock: Arc<dyn shared::model::Clock>) -> Self {
-        self.state = self.state.with_clock(clock);
+    pub fn with_clock(self, clock: Arc<dyn shared::model::Clock>) -> Self {
+        self.restated(|state| state.with_clock(clock))
+    }
+
+    /// The same app on the state `change` makes of its own, its routes included.
+    pub fn restated(mut self, change: impl FnOnce(AppState) -> AppState) -> Self {
+        self.state = change(self.state);
         self.router = shared::api::router(self.state.clone(), Route::ALL);
         self
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::model::{Delivery, Event, EventCreated};
-use crate::ports::intake::{EventIntake, requeued_message};
+use crate::ports::intake::{EventIntake, FirstFanout, requeued_message};
 use crate::ports::queue::{DeliveryMessage, FanoutMessage, Queue, QueueError};
 use crate::ports::store::{Store, StoreError, StoreResult};
 
@@ -32,6 +32,7 @@ impl EventIntake for RecordThenQueue {
         &self,
         event: &Event,
         key_expires: OffsetDateTime,
+        _first: FirstFanout,
     ) -> StoreResult<EventCreated> {
         let created = self.store.create_event(event, key_expires).await?;
         if created != EventCreated::New {

@@ -181,7 +181,7 @@ pub async fn emit(
     principal.require(Permission::EventCreate)?;
     let request = EmitEventRequest::parse_with_headers(&body, &headers)?;
     let event = events::emit(
-        &*state.intake,
+        &state.emitting(),
         state.clock.now(),
         org,
         NewEvent {

@@ -21,6 +21,7 @@ use crate::adapters::sqlite::queue::SqliteQueue;
 use crate::adapters::sqs::SqsQueue;
 use crate::config::{Config, ConfigError};
 use crate::domain::deliveries::{Burying, Recovery};
+use crate::domain::events::Emitting;
 use crate::domain::notifications::Targets;
 use crate::domain::operational::Telling;
 use crate::model::{Clock, SystemClock};
@@ -267,6 +268,16 @@ impl AppState {
             notifications: &*self.store,
             intake: &*self.intake,
             fanout: &*self.fanout,
+        }
+    }
+
+    /// Emitting events.
+    pub fn emitting(&self) -> Emitting<'_> {
+        Emitting {
+            intake: &*self.intake,
+            settings: &*self.store,
+            notifications: &*self.store,
+            metrics: &self.metrics,
         }
     }
 

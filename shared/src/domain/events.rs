@@ -1,15 +1,19 @@
-//! Emitting an event: it is recorded with its idempotency key and its first fan-out message as
-//! one unit ([`crate::ports::intake`]), so accepted means durable, and a failure means nothing happened.
+//! Emitting an event: it is recorded with its idempotency key and its fan-out (its first job, or
+//! its targets' deliveries) as one unit ([`crate::ports::intake`]), so accepted means durable,
+//! and a failure means nothing happened.
 
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::Error;
+use super::fanout;
 use crate::event_types;
 use crate::model::token::sha256_hex;
 use crate::model::{Event, EventCreated};
 use crate::model::{EventType, OrgId};
-use crate::ports::intake::EventIntake;
+use crate::ports::intake::{EventIntake, FirstFanout};
+use crate::ports::store::{NotificationStore, SettingsStore};
+use crate::telemetry::Metrics;
 
 /// How long an idempotency key holds.
 pub const KEY_LIFETIME: time::Duration = time::Duration::hours(24);
@@ -23,11 +27,29 @@ pub struct NewEvent {
     pub idempotency_key: Option<String>,
 }
 
-/// Records `new` in `org` and queues its fan-out. A replay (the same key with the same `type` and
-/// `data` within [`KEY_LIFETIME`]) returns the first event and queues nothing; the key with
-/// another body is [`Error::KeyReused`].
+/// What emitting needs: the intake that records an event with its fan-out, and, where that
+/// intake makes deliveries with the event, what it takes to make the targets' (the settings, the
+/// notifications) and the metrics its fan-out sizes go to.
+#[derive(Clone, Copy)]
+pub struct Emitting<'a> {
+    pub intake: &'a dyn EventIntake,
+    pub settings: &'a dyn SettingsStore,
+    pub notifications: &'a dyn NotificationStore,
+    pub metrics: &'a Metrics,
+}
+
+/// Records `new` in `org` as of `now` and queues its fan-out. A replay (the same key with the
+/// same `type` and `data` within [`KEY_LIFETIME`]) returns the first event and queues nothing;
+/// the key with another body is [`Error::KeyReused`].
+///
+/// **Decision:** where the intake writes deliveries in the same unit as the event (the embedded
+/// database), the event's deliveries to its Slack and webhook targets (at most one per
+/// notification: a hundred) are made here and written with it, and only its recipients are
+/// left to a fan-out job: an event with no email or SMS recipient never goes through the
+/// fan-out queue. Elsewhere (DynamoDB and SQS) the fan-out function makes them all, so that
+/// emitting stays one transaction and one message.
 pub async fn emit(
-    intake: &dyn EventIntake,
+    ports: &Emitting<'_>,
     now: time::OffsetDateTime,
     org: OrgId,
     new: NewEvent,
@@ -42,10 +64,37 @@ pub async fn emit(
         body_hash: sha256_hex(&canonical),
         created_at: now,
     };
-    match intake.accept(&event, now + KEY_LIFETIME).await? {
+    let first = match ports.intake.makes_deliveries() {
+        true => match ports.settings.get_settings(&event.organization).await? {
+            Some(settings) => {
+                let all = fanout::notifications(ports.notifications, &event.organization).await?;
+                let subscribed = fanout::subscribed(&all, &event);
+                FirstFanout::Made {
+                    deliveries: fanout::target_deliveries(&event, &subscribed, &settings, now),
+                    rest: fanout::people_job(&event, &subscribed),
+                }
+            }
+            None => FirstFanout::Job,
+        },
+        false => FirstFanout::Job,
+    };
+    let made = match &first {
+        FirstFanout::Made { deliveries, .. } => Some(deliveries.len() as u64),
+        FirstFanout::Job => None,
+    };
+    match ports
+        .intake
+        .accept(&event, now + KEY_LIFETIME, first)
+        .await?
+    {
         EventCreated::Replay(first) => Ok(first),
         EventCreated::KeyReused => Err(Error::KeyReused),
-        EventCreated::New => Ok(event),
+        EventCreated::New => {
+            if let Some(made) = made {
+                ports.metrics.fanout_sizes(now, &[made]);
+            }
+            Ok(event)
+        }
     }
 }
 

@@ -16,16 +16,41 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::model::{Delivery, Event, EventCreated};
-use crate::ports::queue::DeliveryMessage;
+use crate::ports::queue::{DeliveryMessage, FanoutMessage};
 use crate::ports::store::StoreResult;
+
+/// How an accepted event's fan-out begins.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FirstFanout {
+    /// A fan-out job does all of it: its first message is queued with the event.
+    Job,
+    /// The event's deliveries to its Slack and webhook targets, queued with it, and the job that
+    /// fans it out to its recipients, if it has any.
+    Made {
+        deliveries: Vec<Delivery>,
+        rest: Option<FanoutMessage>,
+    },
+}
 
 /// Records an event with its idempotency key (until `key_expires`) and queues its fan-out.
 #[async_trait]
 pub trait EventIntake: Send + Sync + 'static {
-    /// `New` once the event, its key and its fan-out message are all durable; a replay or a
-    /// reused key writes nothing.
-    async fn accept(&self, event: &Event, key_expires: OffsetDateTime)
-    -> StoreResult<EventCreated>;
+    /// Whether this intake queues deliveries in the same unit as the event it records (the
+    /// embedded database: one transaction), so that emitting an event may make its targets'
+    /// deliveries itself ([`FirstFanout::Made`]) rather than leave them to a fan-out job.
+    fn makes_deliveries(&self) -> bool {
+        false
+    }
+    /// `New` once the event, its key and its fan-out (`first`) are all durable; a replay or a
+    /// reused key writes nothing. An intake that does not make deliveries takes
+    /// [`FirstFanout::Made`] as [`FirstFanout::Job`]: the job makes the same deliveries (their
+    /// ids are the event's and the target's).
+    async fn accept(
+        &self,
+        event: &Event,
+        key_expires: OffsetDateTime,
+        first: FirstFanout,
+    ) -> StoreResult<EventCreated>;
     /// Puts settled deliveries (as read: `sent` or `failed`) back on the delivery queue for one
     /// more round ([`crate::ports::store::DeliveryLedger::requeue_deliveries`] and their messages).
     /// One answer per delivery: `true` where this call queued it, `false` where it had changed

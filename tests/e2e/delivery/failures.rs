@@ -84,13 +84,11 @@ async fn when_sqs_refuses_nothing_is_recorded_and_a_retry_delivers_once(backend:
     d.quiet = Duration::from_millis(1500);
     let fanout = FlakyQueue::wrap(d.app.state.fanout.clone(), 0);
     let deliveries = FlakyQueue::wrap(d.app.state.queue.clone(), 0);
-    d.app.state = d
-        .app
-        .state
-        .clone()
-        .with_fanout(fanout.clone())
-        .with_queue(deliveries.clone());
-    d.app.router = shared::api::router(d.app.state.clone(), shared::api::Route::ALL);
+    d.app = d.app.restated(|state| {
+        state
+            .with_fanout(fanout.clone())
+            .with_queue(deliveries.clone())
+    });
     let receiver = Receiver::start(&[]).await;
     let notification = webhook(&d, &receiver.url).await;
 

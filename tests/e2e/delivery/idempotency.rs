@@ -202,8 +202,7 @@ async fn a_test_the_queue_refused_frees_its_key_for_the_retry(backend: Backend) 
     use herald_tests::delivery::FlakyQueue;
     let mut d = DeliveryApp::spawn(backend).await;
     let deliveries = FlakyQueue::wrap(d.app.state.queue.clone(), 0);
-    d.app.state = d.app.state.clone().with_queue(deliveries.clone());
-    d.app.router = shared::api::router(d.app.state.clone(), shared::api::Route::ALL);
+    d.app = d.app.restated(|state| state.with_queue(deliveries.clone()));
     let receiver = Receiver::start(&[]).await;
     let hook = webhook(&d, &receiver.url).await;
     let path = d.app.path(&format!("/notifications/{hook}/test"));

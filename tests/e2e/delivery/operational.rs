@@ -236,8 +236,7 @@ async fn a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first(b
     use herald_tests::delivery::FlakyQueue;
     let mut d = DeliveryApp::spawn(backend).await;
     let deliveries = FlakyQueue::wrap(d.app.state.queue.clone(), 0);
-    d.app.state = d.app.state.clone().with_queue(deliveries.clone());
-    d.app.router = shared::api::router(d.app.state.clone(), shared::api::Route::ALL);
+    d.app = d.app.restated(|state| state.with_queue(deliveries.clone()));
     let ops = Receiver::start(&[]).await;
     set_operational_webhook(&d, &ops.url, &["delivery.failed"]).await;
     let target = Receiver::start(&[]).await;

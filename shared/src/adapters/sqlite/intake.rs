@@ -11,24 +11,40 @@ use super::delivery_queue;
 use super::queue::{FANOUT, enqueue};
 use super::redelivery::requeue;
 use crate::model::{Delivery, Event, EventCreated};
-use crate::ports::intake::{EventIntake, requeued_message};
+use crate::ports::intake::{EventIntake, FirstFanout, requeued_message};
 use crate::ports::queue::FanoutMessage;
 use crate::ports::store::{StoreError, StoreResult};
 
 #[async_trait]
 impl EventIntake for Sqlite {
+    /// One transaction holds the event and its deliveries: emitting makes its targets'.
+    fn makes_deliveries(&self) -> bool {
+        true
+    }
+
     async fn accept(
         &self,
         event: &Event,
         key_expires: OffsetDateTime,
+        first: FirstFanout,
     ) -> StoreResult<EventCreated> {
-        let message = serde_json::to_string(&FanoutMessage::first(event))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let body = |job: &FanoutMessage| {
+            serde_json::to_string(job).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        let (deliveries, job) = match first {
+            FirstFanout::Job => (Vec::new(), Some(body(&FanoutMessage::first(event))?)),
+            FirstFanout::Made { deliveries, rest } => {
+                (deliveries, rest.as_ref().map(body).transpose()?)
+            }
+        };
         let event = event.clone();
         self.write(move |conn| {
             let created = record_event(conn, &event, key_expires)?;
             if created == EventCreated::New {
-                enqueue(conn, FANOUT, [message.as_str()])?;
+                // Each delivery's row is its queue entry: visible at once.
+                let clock = super::millis(OffsetDateTime::now_utc());
+                delivery_queue::enqueue(conn, deliveries.iter().map(|d| (d.clone(), None, clock)))?;
+                enqueue(conn, FANOUT, job.as_deref())?;
             }
             Ok(created)
         })
