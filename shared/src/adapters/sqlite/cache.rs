@@ -1,14 +1,16 @@
-//! Records read on every request (tokens: every authenticated request; notifications and
-//! settings: their routes, and every batch the workers handle; events: the fan-out, then the
-//! sender once per delivery), kept in memory after their first read. A SQLite read costs little alone, but two threads reading at once share SQLite's
-//! process-wide locks and each read then costs twice as much (BENCHMARKS.md).
+//! Records read on every request (tokens: every authenticated request; an organization's
+//! notifications, all of them as one entry, and settings: their routes, every event emitted and
+//! every batch the workers handle; events: the fan-out, then the sender once per delivery), kept
+//! in memory after their first read (an event emitted on this backend: from its commit). A
+//! SQLite read costs little alone, but two threads reading at once share SQLite's process-wide
+//! locks and each read then costs twice as much (BENCHMARKS.md).
 //!
 //! Coherent with the database because this process is its only writer (the data directory's
 //! lock): a write that changes or removes a record drops it from here once committed and before
 //! answering, so whoever the write answered reads the new record. A read that raced with the
 //! write does not put the old record back: every drop moves a generation on, and a read keeps
 //! what it read only if no drop happened since it began. Only records that exist are kept
-//! (creating a record needs no drop).
+//! (creating a record needs no drop, except where an entry is a list the new record joins).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -57,6 +59,15 @@ impl<K: Eq + Hash + Clone, V> Cache<K, V> {
         Ok(Some(record))
     }
 
+    /// Keeps `record`, just created and committed under `key` (nobody can hold an older one).
+    pub(crate) fn put(&self, key: K, record: V) {
+        let mut records = self.lock();
+        if records.len() >= self.capacity {
+            records.clear();
+        }
+        records.insert(key, Arc::new(record));
+    }
+
     /// Drops the record `key`: a committed write changed or removed it.
     pub(crate) fn drop_key(&self, key: &K) {
         let mut records = self.lock();
@@ -95,6 +106,16 @@ mod tests {
         assert_eq!(reads.get(), 1, "the second get is served from memory");
         cache.drop_key(&1);
         assert_eq!(cache.get(&1, read), Ok(Some(Arc::new("v2".to_owned()))));
+    }
+
+    #[test]
+    fn a_record_put_at_its_creation_is_served_without_a_read() {
+        let cache: Cache<u32, String> = Cache::new(10);
+        cache.put(1, "created".to_owned());
+        assert_eq!(
+            cache.get(&1, || panic!("read from the database")),
+            Ok(Some(Arc::new("created".to_owned())))
+        );
     }
 
     #[test]

@@ -37,18 +37,28 @@ impl EventIntake for Sqlite {
                 (deliveries, rest.as_ref().map(body).transpose()?)
             }
         };
-        let event = event.clone();
-        self.write(move |conn| {
-            let created = record_event(conn, &event, key_expires)?;
-            if created == EventCreated::New {
-                // Each delivery's row is its queue entry: visible at once.
-                let clock = super::millis(OffsetDateTime::now_utc());
-                delivery_queue::enqueue(conn, deliveries.iter().map(|d| (d.clone(), None, clock)))?;
-                enqueue(conn, FANOUT, job.as_deref())?;
-            }
-            Ok(created)
-        })
-        .await
+        let recorded = event.clone();
+        let created = self
+            .write(move |conn| {
+                let created = record_event(conn, &recorded, key_expires)?;
+                if created == EventCreated::New {
+                    // Each delivery's row is its queue entry: visible at once.
+                    let clock = super::millis(OffsetDateTime::now_utc());
+                    delivery_queue::enqueue(
+                        conn,
+                        deliveries.iter().map(|d| (d.clone(), None, clock)),
+                    )?;
+                    enqueue(conn, FANOUT, job.as_deref())?;
+                }
+                Ok(created)
+            })
+            .await?;
+        if created == EventCreated::New {
+            // The sender reads it for each of its deliveries, a moment from now.
+            let key = (event.organization.clone(), event.id);
+            self.inner.events.put(key, event.clone());
+        }
+        Ok(created)
     }
 
     async fn requeue(

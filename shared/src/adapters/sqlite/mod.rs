@@ -49,7 +49,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::model::{Event, Notification, Settings, TokenRecord};
-use crate::model::{NotificationId, OrgId, TokenId, timestamp};
+use crate::model::{OrgId, TokenId, timestamp};
 use crate::ports::store::{Page, PageRequest, StoreError, StoreResult};
 use cache::Cache;
 pub use retention::Pruned;
@@ -78,7 +78,8 @@ struct Inner {
     writer: Mutex<Sender<Job>>,
     readers: Mutex<Vec<Connection>>,
     tokens: Cache<(OrgId, TokenId), TokenRecord>,
-    notifications: Cache<(OrgId, NotificationId), Notification>,
+    /// Each organization's notifications, all of them, in id order.
+    notifications: Cache<OrgId, Vec<Notification>>,
     settings: Cache<OrgId, Settings>,
     events: Cache<(OrgId, Uuid), Event>,
 }
@@ -224,6 +225,23 @@ fn create_private(path: &Path) -> Result<(), OpenError> {
     }
 }
 
+/// What every connection, the writer's and the readers', is set up with: the lock wait, the
+/// statement cache, and plans that never depend on the values bound to them (SQLite's query
+/// planner stability guarantee). Without it SQLite compiles a statement again at every run when
+/// its plan looked at a bound value: any `WHERE org = ?1 … ORDER BY …`, that is nearly every
+/// query here (listing an organization's notifications, for one, on every event emitted), and
+/// the cache then saves nothing. No partial index is chosen through a bound value: their
+/// queries name the status they read (`status = 'held'`).
+pub(super) fn settle_in(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
 fn stopped() -> StoreError {
     StoreError::Unavailable("the database writer has stopped".into())
 }
@@ -234,8 +252,7 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(error)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(error)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    settle_in(&conn).map_err(error)?;
     conn.execute_batch("PRAGMA query_only = 1;")
         .map_err(error)?;
     Ok(conn)
@@ -499,4 +516,40 @@ pub(crate) fn millis(t: OffsetDateTime) -> i64 {
 /// `?, ?, …` for `n` parameters (`IN (…)` lists).
 pub(crate) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{Connection, StatementStatus, params};
+
+    /// A query whose plan looked at its bound organization (an equality and an ORDER BY) runs
+    /// again from the statement cache as compiled, on every connection set up as Herald's are.
+    #[test]
+    fn a_cached_statement_is_not_compiled_again_for_new_values() -> rusqlite::Result<()> {
+        const SQL: &str = "SELECT id FROM t WHERE org = ?1 AND id > ?2 ORDER BY id LIMIT ?3";
+        let runs = |conn: &Connection| -> rusqlite::Result<i32> {
+            conn.execute_batch(
+                "CREATE TABLE t (org TEXT, id TEXT, PRIMARY KEY (org, id)) WITHOUT ROWID;
+                 INSERT INTO t VALUES ('a', '1'), ('a', '2'), ('b', '1');",
+            )?;
+            for (org, expected) in [("a", 2), ("b", 1), ("a", 2)] {
+                let mut stmt = conn.prepare_cached(SQL)?;
+                let found = stmt.query_map(params![org, "", 10], |r| r.get::<_, String>(0))?;
+                assert_eq!(found.count(), expected);
+            }
+            Ok(conn
+                .prepare_cached(SQL)?
+                .get_status(StatementStatus::RePrepare))
+        };
+        let plain = Connection::open_in_memory()?;
+        assert_eq!(
+            runs(&plain)?,
+            3,
+            "SQLite's default: compiled again at every run"
+        );
+        let settled = Connection::open_in_memory()?;
+        super::settle_in(&settled)?;
+        assert_eq!(runs(&settled)?, 0);
+        Ok(())
+    }
 }

@@ -1,12 +1,14 @@
 //! Notifications on SQLite: the organization's counter and the notification written in one job
 //! (the limit of 100), and a PATCH conditional on the version read.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use rusqlite::params;
 use time::OffsetDateTime;
 
 use super::organizations::org_exists;
-use super::{Sqlite, error, json, one, page};
+use super::{Sqlite, error, json, one, parse};
 use crate::model::Notification;
 use crate::model::{NotificationId, OrgId, timestamp};
 use crate::ports::store::{
@@ -18,7 +20,7 @@ impl NotificationStore for Sqlite {
     async fn create_notification(&self, notification: &Notification, max: u32) -> StoreResult<()> {
         let record = json(notification)?;
         let (org, id) = (notification.organization.clone(), notification.id.clone());
-        self.write(move |conn| {
+        let created = self.write(move |conn| {
             let count: Option<i64> = conn
                 .prepare_cached("SELECT notification_count FROM organizations WHERE id = ?1")
                 .and_then(|mut s| {
@@ -47,7 +49,11 @@ impl NotificationStore for Sqlite {
             .map_err(error)?;
             Ok(())
         })
-        .await
+        .await;
+        self.inner
+            .notifications
+            .drop_key(&notification.organization);
+        created
     }
 
     async fn get_notification(
@@ -55,19 +61,11 @@ impl NotificationStore for Sqlite {
         org: &OrgId,
         id: &NotificationId,
     ) -> StoreResult<Option<Notification>> {
-        let cached = self
-            .inner
-            .notifications
-            .get(&(org.clone(), id.clone()), || {
-                self.read(|conn| {
-                    one(
-                        conn,
-                        "SELECT record FROM notifications WHERE org = ?1 AND id = ?2",
-                        [org.as_str(), id.as_str()],
-                    )
-                })
-            })?;
-        Ok(cached.map(|n| (*n).clone()))
+        let all = self.notifications_of(org)?;
+        Ok(all
+            .binary_search_by(|n| n.id.as_str().cmp(id.as_str()))
+            .ok()
+            .map(|at| all[at].clone()))
     }
 
     async fn list_notifications(
@@ -75,14 +73,17 @@ impl NotificationStore for Sqlite {
         org: &OrgId,
         request: &PageRequest,
     ) -> StoreResult<Page<Notification>> {
-        self.read(|conn| {
-            page(
-                conn,
-                "SELECT id, record FROM notifications WHERE org = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-                &[org.as_str()],
-                request,
-            )
-        })
+        let all = self.notifications_of(org)?;
+        let after = request.after.as_deref().unwrap_or_default();
+        let items = all
+            .iter()
+            .filter(|n| n.id.as_str() > after)
+            .take(request.limit.saturating_add(1))
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(items, request.limit, |n| {
+            n.id.as_str().to_owned()
+        }))
     }
 
     async fn update_notification(
@@ -91,8 +92,7 @@ impl NotificationStore for Sqlite {
         expected_updated_at: OffsetDateTime,
     ) -> StoreResult<()> {
         let record = json(notification)?;
-        let key = (notification.organization.clone(), notification.id.clone());
-        let (org, id) = key.clone();
+        let (org, id) = (notification.organization.clone(), notification.id.clone());
         let updated = self
             .write(move |conn| {
                 let stored: Option<Notification> = one(
@@ -113,13 +113,15 @@ impl NotificationStore for Sqlite {
                 Ok(())
             })
             .await;
-        self.inner.notifications.drop_key(&key);
+        self.inner
+            .notifications
+            .drop_key(&notification.organization);
         updated
     }
 
     async fn delete_notification(&self, org: &OrgId, id: &NotificationId) -> StoreResult<bool> {
-        let key = (org.clone(), id.clone());
-        let (org, id) = key.clone();
+        let key = org.clone();
+        let (org, id) = (org.clone(), id.clone());
         let deleted = self.write(move |conn| {
             conn.prepare_cached("DELETE FROM send_slots WHERE org = ?1 AND notification = ?2")
                 .and_then(|mut s| s.execute([org.as_str(), id.as_str()]))
@@ -144,6 +146,29 @@ impl NotificationStore for Sqlite {
         .await;
         self.inner.notifications.drop_key(&key);
         deleted
+    }
+}
+
+impl Sqlite {
+    /// Every notification of `org` in id order (at most the organization limit: a hundred),
+    /// from memory after the first read; every write of a notification drops its organization's.
+    fn notifications_of(&self, org: &OrgId) -> StoreResult<Arc<Vec<Notification>>> {
+        let all = self.inner.notifications.get(org, || {
+            self.read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT record FROM notifications WHERE org = ?1 ORDER BY id")
+                    .map_err(error)?;
+                let rows = stmt
+                    .query_map([org.as_str()], |r| r.get::<_, String>(0))
+                    .map_err(error)?;
+                let mut all = Vec::new();
+                for row in rows {
+                    all.push(parse(&row.map_err(error)?)?);
+                }
+                Ok(Some(all))
+            })
+        })?;
+        Ok(all.unwrap_or_default())
     }
 }
 

@@ -264,8 +264,7 @@ impl<M: QueueMessage> Queue<M> for SqliteQueue<M> {
                 loop {
                     // The oldest visible ones, hidden and counted; then any received
                     // `max_receives` times already (never acknowledged) goes to the dead
-                    // letters instead. (Two simple statements: an `UPDATE … WHERE id IN (SELECT
-                    // … LIMIT ?)` is prepared again at every run.)
+                    // letters instead.
                     let ids: Vec<i64> = {
                         let mut stmt = conn
                             .prepare_cached(

@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
-use super::{BUSY_TIMEOUT, MMAP_SIZE, STATEMENT_CACHE};
+use super::MMAP_SIZE;
 
 /// `PRAGMA application_id` of a Herald database: "HRLD".
 pub const APPLICATION_ID: i32 = 0x4852_4c44;
@@ -272,8 +272,7 @@ pub(super) fn open_and_migrate(path: &Path) -> Result<Connection, OpenError> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(failed)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(failed)?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    super::settle_in(&conn).map_err(failed)?;
     let application: i32 = conn
         .query_row("PRAGMA application_id", [], |r| r.get(0))
         .map_err(failed)?;
