@@ -1,7 +1,8 @@
 //! The sender's durable work alone, on the embedded database: what a delivery costs in writes
-//! when nothing is sent. `herald-local`'s sender loop without the HTTP request: receive a batch of
-//! 10 from the delivery queue, claim the 10, settle the 10 (`sent`), acknowledge the 10 — four
-//! writer jobs per batch — with as many loops as `herald-local` runs (16), on 2 tokio threads.
+//! when nothing is sent. `herald-local`'s sender loop without the HTTP request, through the
+//! sender's inbox: take a batch of 10 (received and claimed in one transaction), finish it (the 10
+//! settled `sent` and their entries acknowledged in another) — two writer jobs per batch — with as
+//! many loops as `herald-local` runs (16), on 2 tokio threads.
 //! Reports deliveries/s and CPU-seconds per 1,000 (of this process: the writer thread and the
 //! loops). Side by side with `bench/deliveries.py`'s sender figure, it says how much of the
 //! sender's CPU is the database's.
@@ -17,7 +18,8 @@ use shared::model::{Channel, Claim, Delivery, Outcome};
 use shared::model::{
     Clock, DeliveryStatus, EventType, Language, NotificationId, OrgId, SystemClock,
 };
-use shared::ports::queue::DeliveryMessage;
+use shared::ports::inbox::{Ending, Entry, Finished};
+use shared::ports::queue::{DeliveryMessage, Disposition};
 use shared::ports::store::Settlement;
 use uuid::Uuid;
 
@@ -97,44 +99,46 @@ async fn main() {
     let started = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..loops {
-        let (queue, store) = (backends.queue.clone(), backends.store.clone());
+        let inbox = backends
+            .inbox
+            .clone()
+            .unwrap_or_else(|| panic!("the embedded database is its own inbox"));
         handles.push(tokio::spawn(async move {
             loop {
-                let batch = queue
-                    .receive(10, Duration::from_secs(90))
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"));
-                if batch.is_empty() {
-                    return;
-                }
-                let queued: Vec<Delivery> =
-                    batch.iter().map(|r| r.message.delivery.clone()).collect();
                 let now = SystemClock.now();
                 let lease = now + time::Duration::seconds(60);
-                let settlements: Vec<Settlement> = store
-                    .claim_deliveries(&queued, now, lease)
-                    .await
-                    .into_iter()
-                    .filter_map(|claim| match claim {
-                        Ok(Claim::Claimed(d)) => Some(Settlement {
-                            delivery: *d,
-                            lease_until: lease,
-                            outcome: Outcome::Sent,
-                            attempt: None,
-                        }),
-                        _ => None,
-                    })
-                    .collect();
-                assert_eq!(settlements.len(), batch.len(), "every delivery claimed");
-                let settled = store
-                    .settle_deliveries(&settlements, SystemClock.now())
-                    .await;
-                assert!(settled.iter().all(|s| s == &Ok(true)), "every one settled");
-                let receipts: Vec<String> = batch.into_iter().map(|r| r.receipt).collect();
-                queue
-                    .ack_all(&receipts)
+                let taken = inbox
+                    .take(10, Duration::from_secs(90), now, lease)
                     .await
                     .unwrap_or_else(|e| panic!("{e}"));
+                if taken.is_empty() {
+                    return;
+                }
+                let endings: Vec<Ending> = taken
+                    .into_iter()
+                    .map(|taken| {
+                        let settlement = match &taken.claim {
+                            Some(Ok(Claim::Claimed(d))) => Settlement {
+                                delivery: (**d).clone(),
+                                lease_until: lease,
+                                outcome: Outcome::Sent,
+                                attempt: None,
+                            },
+                            other => panic!("every delivery claimed as taken: {other:?}"),
+                        };
+                        Ending {
+                            taken,
+                            settlement: Some(settlement),
+                            raises: Vec::new(),
+                            entry: Entry::Message(Disposition::Ack),
+                        }
+                    })
+                    .collect();
+                let finished = inbox.finish(&endings, SystemClock.now()).await;
+                assert!(
+                    finished.iter().all(|f| f == &Finished::Done),
+                    "every one settled and acknowledged"
+                );
             }
         }));
     }
