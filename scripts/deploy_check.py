@@ -10,7 +10,9 @@ resources, so the API is read from the template itself):
 - a read-only route (GET) may not write: no DynamoDB write or SQS send in its function's role;
 - no IAM statement names `Resource: "*"` except those listed in ALLOWED_STARS, each with why;
 - every function has a log group with a retention; the dead-letter, sender-error and API 5xx
-  alarms exist; the HTTP API's stage has access logs and default throttling; the scheduled job
+  alarms exist, and every dead-letter queue has an alarm that fires when a message reaches it (on
+  its waiting messages, or on the invocations of the function it feeds; never on
+  `NumberOfMessagesSent`, which a redrive does not count), which a planted copy checks; the HTTP API's stage has access logs and default throttling; the scheduled job
   has a dead-letter queue;
 - no function's environment holds a secret, and only the functions that use the operator token
   or the Slack client secret may read their SSM parameters;
@@ -56,6 +58,40 @@ def client(service):
 
 def as_list(v):
     return v if isinstance(v, list) else [v]
+
+
+# SQS metrics that count messages waiting in a queue (NumberOfMessagesSent is not one: SQS does
+# not count a message that a redrive moved into a dead-letter queue).
+WAITING = {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"}
+
+
+def dead_letter_alarm_findings(resources):
+    """Every dead-letter queue (a queue some RedrivePolicy names) has an alarm that fires when a
+    message reaches it: on its waiting messages, or on the invocations of the function it feeds."""
+    def ref(value):
+        if isinstance(value, dict):
+            return value.get("Ref") or (value.get("Fn::GetAtt") or [None])[0]
+        return None
+
+    dead = {ref(r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+            for r in resources.values()
+            if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r.get("Properties", {})}
+    fed = {}  # function -> the queue that invokes it
+    for r in resources.values():
+        if r["Type"] == "AWS::Lambda::EventSourceMapping":
+            fed[ref(r["Properties"]["FunctionName"])] = ref(r["Properties"]["EventSourceArn"])
+    watched = set()
+    for r in resources.values():
+        if r["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        p = r["Properties"]
+        dimensions = {d["Name"]: ref(d["Value"]) for d in p.get("Dimensions", [])}
+        if p.get("Namespace") == "AWS/SQS" and p.get("MetricName") in WAITING:
+            watched.add(dimensions.get("QueueName"))
+        if p.get("Namespace") == "AWS/Lambda" and p.get("MetricName") == "Invocations":
+            watched.add(fed.get(dimensions.get("FunctionName")))
+    return [f"{queue}: no alarm fires when a message reaches this dead-letter queue"
+            for queue in sorted(q for q in dead if q not in watched)]
 
 
 def main():
@@ -182,9 +218,18 @@ def main():
     for name in sorted(functions - kept):
         findings.append(f"{name}: no log group with a retention")
     alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    for name in ("DeadLettersAlarm", "SenderErrorsAlarm", "Api5xxAlarm"):
+    for name in ("DeadLettersAlarm", "FanoutDeadLettersAlarm", "SenderErrorsAlarm", "Api5xxAlarm"):
         if name not in alarms:
             findings.append(f"alarm {name} is missing")
+    findings += dead_letter_alarm_findings(resources)
+    # The check itself catches the alarm that cannot fire: the same resources with every alarm on
+    # the SQS metric that a redrive does not count.
+    planted = json.loads(json.dumps(resources))
+    for r in planted.values():
+        if r["Type"] == "AWS::CloudWatch::Alarm":
+            r["Properties"].update(Namespace="AWS/SQS", MetricName="NumberOfMessagesSent")
+    if not dead_letter_alarm_findings(planted):
+        findings.append("the dead-letter alarm check passed alarms on NumberOfMessagesSent")
     stages = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"]
     if not any("AccessLogSettings" in p and "ThrottlingRateLimit" in p.get("DefaultRouteSettings", {}) for p in stages):
         findings.append("the HTTP API's stage has no access log or no default throttling")
