@@ -16,6 +16,16 @@ Usage:
                                      x86_64 built them (target/lambda/<function>/bootstrap), and the
                                      hello-world built the same way (`cargo lambda build --release
                                      --x86-64 --example hello-lambda`)
+  bench/cold_start.py [runs] --dir LABEL=DIR [--dir LABEL=DIR ...]
+                                     two builds side by side (say, before and after a change): the
+                                     functions of template.yaml found in each DIR (as DIR/<function>
+                                     or DIR/<function>/bootstrap) and the first DIR's hello-lambda,
+                                     all interleaved in one run. Build each the same way, e.g.
+                                     `cargo build --profile lambda --target x86_64-unknown-linux-gnu
+                                     -p functions --bin get-notification --example hello-lambda`
+
+The CPU column is the process's user + system time (wait4) from spawn to its kill after one
+invocation: on a machine as noisy as this one it moves less than wall-clock init.
 """
 import http.server
 import json
@@ -39,11 +49,37 @@ BINARIES = [
 HELLO = "hello-lambda (bare lambda_runtime)"
 
 
+def function_names():
+    """The functions template.yaml declares."""
+    with open(os.path.join(ROOT, "template.yaml")) as f:
+        return sorted(re.findall(r"^ *CodeUri: target/lambda/([a-z-]+)/$", f.read(), re.M))
+
+
+def in_dirs(dirs):
+    """The functions found in each `LABEL=DIR` of `dirs`, and the first one's hello-world."""
+    found = []
+    hello = None
+    for spec in dirs:
+        label, _, path = spec.partition("=")
+        if not path:
+            raise SystemExit(f"--dir {spec}: expected LABEL=DIR")
+        for name in function_names() + ["hello-lambda"]:
+            for candidate in (os.path.join(path, name), os.path.join(path, name, "bootstrap")):
+                if os.path.isfile(candidate):
+                    if name != "hello-lambda":
+                        found.append((f"{label}/{name}", candidate, f"events/{name}.json"))
+                    elif hello is None:
+                        hello = candidate
+                    break
+    if hello is None:
+        raise SystemExit("no hello-lambda in the first --dir that has one: see this script's usage")
+    return found + [(HELLO, hello, "events/create-notification.json")]
+
+
 def every_function():
     """Each function of template.yaml with its sample event, and the hello-world, as built for
     Lambda (scripts/build-functions)."""
-    with open(os.path.join(ROOT, "template.yaml")) as f:
-        names = re.findall(r"^ *CodeUri: target/lambda/([a-z-]+)/$", f.read(), re.M)
+    names = function_names()
     lambda_dir = os.path.join(TARGET, "lambda")
     found = [(n, os.path.join(lambda_dir, n, "bootstrap"), f"events/{n}.json") for n in sorted(names)]
     return found + [(HELLO, os.path.join(lambda_dir, "hello-lambda", "bootstrap"), "events/create-notification.json")]
@@ -138,19 +174,23 @@ def run_once(binary, event):
     server.state["pid"] = proc.pid
     finished = server.state["done"].wait(timeout=30)
     proc.kill()
-    proc.wait()
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = -9
     server.shutdown()
     if not finished or "first_next" not in server.state or "hwm_kb" not in server.state:
         raise SystemExit(f"{binary}: no invocation completed")
     init_ms = (server.state["first_next"] - start) * 1000
     invoke_ms = (server.state["responded"] - server.state["first_next"]) * 1000
-    return init_ms, invoke_ms, server.state["hwm_kb"] / 1024, server.state.get("response", b"")
+    cpu_ms = (usage.ru_utime + usage.ru_stime) * 1000
+    return init_ms, invoke_ms, server.state["hwm_kb"] / 1024, server.state.get("response", b""), cpu_ms
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--all"]
+    argv = sys.argv[1:]
+    dirs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--dir"]
+    args = [a for i, a in enumerate(argv) if a not in ("--all", "--dir") and (i == 0 or argv[i - 1] != "--dir")]
     runs = int(args[0]) if args else 20
-    binaries = every_function() if "--all" in sys.argv else BINARIES
+    binaries = in_dirs(dirs) if dirs else every_function() if "--all" in argv else BINARIES
     events = {}
     for name, binary, event_file in binaries:
         if not os.path.exists(binary):
@@ -170,13 +210,14 @@ def main():
             "init_median_ms": statistics.median(inits),
             "init_p90_ms": inits[int(0.9 * (len(inits) - 1))],
             "first_invoke_median_ms": statistics.median(s[1] for s in samples[name]),
+            "cpu_median_ms": statistics.median(s[4] for s in samples[name]),
             "peak_rss_mb": max(s[2] for s in samples[name]),
             "size_mb": os.path.getsize(binary) / 1e6,
             "sample_response": json.loads(samples[name][-1][3] or b"null"),
         }
     base = results[HELLO]["init_median_ms"]
     print(f"cold start, {runs} interleaved runs each (median / p90 init = spawn to first /next; peak RSS over init + one invocation)")
-    print(f"{'binary':40} {'init med':>9} {'init p90':>9} {'invoke':>8} {'peak RSS':>9} {'size':>8} {'x hello':>8}")
+    print(f"{'binary':40} {'init med':>9} {'init p90':>9} {'invoke':>8} {'CPU med':>8} {'peak RSS':>9} {'size':>8} {'x hello':>8}")
     worst = 0.0
     for name, r in results.items():
         ratio = r["init_median_ms"] / base
@@ -184,6 +225,7 @@ def main():
             worst = max(worst, ratio)
         print(
             f"{name:40} {r['init_median_ms']:8.2f}ms {r['init_p90_ms']:8.2f}ms {r['first_invoke_median_ms']:7.2f}ms "
+            f"{r['cpu_median_ms']:6.2f}ms "
             f"{r['peak_rss_mb']:7.1f}MB {r['size_mb']:6.1f}MB {ratio:7.2f}x"
         )
     print(f"highest ratio to the hello-world: {worst:.2f}x (budget 1.5x)")
