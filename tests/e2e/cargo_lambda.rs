@@ -123,6 +123,8 @@ async fn create_notification_and_the_sender_run_from_their_sample_events_under_c
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
+        // moto serves every test of the run one request at a time: no 3 s limit here.
+        .env("HERALD_AWS_TIMEOUT_MS", "120000")
         .env("HERALD_DELIVERY_QUEUE_URL", queue.url())
         .env("HERALD_EMAIL_FROM", EMAIL_FROM)
         .env("HERALD_METRICS_NAMESPACE", "Herald/cargo-lambda-test")

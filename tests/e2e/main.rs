@@ -26,6 +26,7 @@ mod route_table;
 mod schemathesis;
 mod secrets;
 mod settings;
+mod slow_dependencies;
 mod sqlite;
 mod store_contract;
 mod telemetry;

@@ -107,6 +107,10 @@ impl Local {
             .env_remove("HERALD_OPERATOR_TOKEN")
             .env("HERALD_DATA_DIR", dir)
             .env("HERALD_PORT", port.to_string())
+            // moto applies one request at a time for every test of the run, so a call may wait
+            // behind the others far longer than on AWS: the default 3 s limit would make tests
+            // fail with the machine's load. The tests of the limit itself set their own.
+            .env("HERALD_AWS_TIMEOUT_MS", "120000")
             .env("RUST_LOG", "warn");
         for (k, v) in env {
             command.env(k, v);

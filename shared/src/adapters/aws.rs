@@ -7,11 +7,16 @@
 //! (BENCHMARKS.md). `HERALD_AWS_SYSTEM_ROOTS=true` uses the system store instead (for a
 //! TLS-inspecting proxy, or an emulator served over https with its own certificate). Plain-http
 //! endpoints (moto) need neither.
+//!
+//! Every call has time limits ([`timeouts`]), well under a function's own: a dependency that
+//! hangs or crawls ends the call in an error (a 503 at the API, a message back on its queue for
+//! a worker) instead of the function being killed halfway through what it was doing.
 
 use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
@@ -42,13 +47,46 @@ pub async fn sdk_config() -> Result<SdkConfig, ConfigError> {
         .tls_context(context)
         .build_https();
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let timeouts = timeouts(env("HERALD_AWS_TIMEOUT_MS"))?;
     if let Some(config) = lambda_sdk_config(env, http.clone()) {
-        return Ok(config);
+        return Ok(config.into_builder().timeout_config(timeouts).build());
     }
     Ok(aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
+        .timeout_config(timeouts)
         .load()
         .await)
+}
+
+/// A call's limit when `HERALD_AWS_TIMEOUT_MS` does not set one: 3 s for the whole call, retries
+/// included. DynamoDB and SQS answer in milliseconds; an API function (10 s) makes at most three
+/// calls one after another on its longest path (an event: record it, queue its fan-out, and undo
+/// the record if the queue failed), 9 s at worst.
+pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
+
+/// The time limits of every AWS call, from `HERALD_AWS_TIMEOUT_MS` (milliseconds, 100 to
+/// 600,000; default [`DEFAULT_TIMEOUT_MS`]): the whole call (all its attempts) within that, each
+/// attempt within half of it, and a connection within half of it or 1 s, whichever is shorter.
+pub fn timeouts(raw: Option<String>) -> Result<TimeoutConfig, ConfigError> {
+    let ms = match raw {
+        None => DEFAULT_TIMEOUT_MS,
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (100..=600_000).contains(ms))
+            .ok_or_else(|| ConfigError {
+                name: "HERALD_AWS_TIMEOUT_MS",
+                problem: format!("must be milliseconds from 100 to 600000, not {raw:?}"),
+            })?,
+    };
+    let whole = std::time::Duration::from_millis(ms);
+    let attempt = whole / 2;
+    Ok(TimeoutConfig::builder()
+        .operation_timeout(whole)
+        .operation_attempt_timeout(attempt)
+        .connect_timeout(attempt.min(std::time::Duration::from_secs(1)))
+        .build())
 }
 
 /// Inside Lambda, the SDK configuration straight from the variables Lambda sets: the region, the
@@ -118,6 +156,44 @@ mod tests {
         aws_smithy_http_client::Builder::new()
             .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
             .build_https()
+    }
+
+    #[test]
+    fn every_call_is_limited_to_3_s_and_each_attempt_to_half_unless_told_otherwise() {
+        let limits = |raw: Option<&str>| {
+            timeouts(raw.map(str::to_owned))
+                .map(|t| {
+                    (
+                        t.operation_timeout(),
+                        t.operation_attempt_timeout(),
+                        t.connect_timeout(),
+                    )
+                })
+                .map_err(|e| (e.name, e.problem))
+        };
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(
+            limits(None),
+            Ok((Some(ms(3000)), Some(ms(1500)), Some(ms(1000))))
+        );
+        assert_eq!(
+            limits(Some("800")),
+            Ok((Some(ms(800)), Some(ms(400)), Some(ms(400))))
+        );
+        assert_eq!(
+            limits(Some("600000")),
+            Ok((Some(ms(600_000)), Some(ms(300_000)), Some(ms(1000))))
+        );
+        for bad in ["99", "600001", "3s", "-5", ""] {
+            assert_eq!(
+                limits(Some(bad)),
+                Err((
+                    "HERALD_AWS_TIMEOUT_MS",
+                    format!("must be milliseconds from 100 to 600000, not {bad:?}")
+                )),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
