@@ -1,5 +1,12 @@
 //! The Lambda host: each binary in `src/bin/` is one route of `shared::api`, run by `lambda_http`
 //! (API Gateway HTTP API, payload v2). State (config, AWS clients) is built once per process.
+//!
+//! Every function's `main` runs on tokio's current-thread runtime: Lambda hands a function one
+//! event at a time, and what a function waits on (DynamoDB, SQS, a webhook; the sender's batch
+//! of sends) interleaves on one thread as well as on many. Not starting a worker thread per core
+//! took a fifth off every function's init CPU (1.72 vs 2.12 ms on average over the 41 functions,
+//! 350 vs 393 page faults; BENCHMARKS.md, issue 27). The local server keeps the multi-thread
+//! runtime: it serves many requests at once.
 
 use std::collections::HashMap;
 

@@ -1,6 +1,6 @@
 //! Lambda function `fan-out`: SQS-triggered, see `functions::run_fan_out`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     functions::run_fan_out().await
 }

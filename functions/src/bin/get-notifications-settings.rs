@@ -1,6 +1,6 @@
 //! Lambda function `get-notifications-settings`: see `shared::api::Route::GetNotificationsSettings`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     functions::run(shared::api::Route::GetNotificationsSettings).await
 }

@@ -1,6 +1,6 @@
 //! Lambda function `list-event-types`: see `shared::api::Route::ListEventTypes`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     functions::run(shared::api::Route::ListEventTypes).await
 }

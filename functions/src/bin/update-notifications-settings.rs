@@ -1,6 +1,6 @@
 //! Lambda function `update-notifications-settings`: see `shared::api::Route::UpdateNotificationsSettings`.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     functions::run(shared::api::Route::UpdateNotificationsSettings).await
 }
