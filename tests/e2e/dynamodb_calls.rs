@@ -263,7 +263,7 @@ mod moto {
         loop {
             let done = shared::workers::sender::round(
                 &state.sender(&transports),
-                &*state.inbox(),
+                &*state.inbox,
                 Duration::from_secs(60),
             )
             .await

@@ -88,8 +88,12 @@ async fn start_proxy() -> (String, Arc<AtomicBool>) {
     (format!("http://{addr}"), slow_sqs)
 }
 
-fn event(key: &str) -> Value {
-    json!({"type": "buildCreated", "idempotencyKey": key, "data": {"appName": "Field Service", "version": "4.2.0", "buildNumber": "1187", "platform": "iOS", "createdBy": "Grace", "url": "https://console.example.com/b/1187"}})
+/// Emits a `buildCreated` event with the idempotency key `key`: the status and the answer.
+async fn emit(local: &Local, key: &str) -> (u16, Value) {
+    let event = json!({"type": "buildCreated", "idempotencyKey": key, "data": {"appName": "Field Service", "version": "4.2.0", "buildNumber": "1187", "platform": "iOS", "createdBy": "Grace", "url": "https://console.example.com/b/1187"}});
+    local
+        .admin(reqwest::Method::POST, &local.path("/events"), Some(event))
+        .await
 }
 
 mod moto {
@@ -124,13 +128,7 @@ mod moto {
 
         slow_sqs.store(true, Ordering::SeqCst);
         let started = Instant::now();
-        let (status, refused) = local
-            .admin(
-                reqwest::Method::POST,
-                &local.path("/events"),
-                Some(event("slow-1")),
-            )
-            .await;
+        let (status, refused) = emit(&local, "slow-1").await;
         let took = started.elapsed();
         assert_eq!(status, 503, "{refused}");
         assert_eq!(refused["status"], false);
@@ -142,13 +140,7 @@ mod moto {
         // SQS answers in time again: the same key is a new event (nothing of the first one was
         // kept to be replayed), delivered once.
         slow_sqs.store(false, Ordering::SeqCst);
-        let (status, accepted) = local
-            .admin(
-                reqwest::Method::POST,
-                &local.path("/events"),
-                Some(event("slow-1")),
-            )
-            .await;
+        let (status, accepted) = emit(&local, "slow-1").await;
         assert_eq!(status, 202, "{accepted}");
         let id = accepted["data"]["id"]
             .as_str()

@@ -375,7 +375,7 @@ impl DeliveryApp {
             .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
             let sent = shared::workers::sender::round(
                 &state.sender(&self.transports),
-                &*state.inbox(),
+                &*state.inbox,
                 self.visibility,
             )
             .await

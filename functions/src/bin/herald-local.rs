@@ -330,12 +330,9 @@ async fn sender_worker(
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        let round = shared::workers::sender::round(
-            &state.sender(&*transports),
-            &*state.inbox(),
-            VISIBILITY,
-        )
-        .await;
+        let round =
+            shared::workers::sender::round(&state.sender(&*transports), &*state.inbox, VISIBILITY)
+                .await;
         pace(&mut stop, round, "delivery").await;
     }
 }

@@ -47,9 +47,9 @@ pub struct AppState {
     pub fanout: Arc<dyn Queue<FanoutMessage>>,
     /// Records an event and queues its fan-out, as one unit.
     pub intake: Arc<dyn EventIntake>,
-    /// The backend's own sender inbox (SQLite's delivery rows), if it has one: see
-    /// [`AppState::inbox`].
-    own_inbox: Option<Arc<dyn Inbox>>,
+    /// Where the sender takes deliveries from and records how they ended: on SQLite the
+    /// delivery rows themselves; on AWS the delivery queue and the store.
+    pub inbox: Arc<dyn Inbox>,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub resolver: Arc<dyn Resolver>,
@@ -71,9 +71,7 @@ pub struct Backends {
     pub queue: Arc<dyn Queue<DeliveryMessage>>,
     pub fanout: Arc<dyn Queue<FanoutMessage>>,
     pub intake: Arc<dyn EventIntake>,
-    /// Where the sender takes deliveries from, when the backend has a place of its own (SQLite:
-    /// the delivery rows); `None` where it receives from the queue and claims in the store.
-    pub inbox: Option<Arc<dyn Inbox>>,
+    pub inbox: Arc<dyn Inbox>,
 }
 
 impl Backends {
@@ -85,7 +83,7 @@ impl Backends {
         let rows = Arc::new(DeliveryRows::new(db.clone(), delivery_attempts));
         Self {
             queue: rows.clone(),
-            inbox: Some(rows),
+            inbox: rows,
             fanout: Arc::new(SqliteQueue::<FanoutMessage>::new(
                 db.clone(),
                 crate::adapters::sqlite::queue::FANOUT,
@@ -109,7 +107,11 @@ impl Backends {
                 fanout: fanout.clone(),
                 deliveries: queue.clone(),
             }),
-            inbox: None,
+            inbox: Arc::new(QueueInbox {
+                queue: queue.clone(),
+                store: store.clone(),
+                ack: true,
+            }),
             store,
             queue,
             fanout,
@@ -125,7 +127,7 @@ impl AppState {
             queue: backends.queue,
             fanout: backends.fanout,
             intake: backends.intake,
-            own_inbox: backends.inbox,
+            inbox: backends.inbox,
             slack: Arc::new(SlackOAuth::new(&config)),
             operator_token: Secret::configured(
                 config.operator_token.as_deref(),
@@ -191,7 +193,11 @@ impl AppState {
             fanout: self.fanout.clone(),
             deliveries: queue.clone(),
         });
-        self.own_inbox = None;
+        self.inbox = Arc::new(QueueInbox {
+            queue: queue.clone(),
+            store: self.store.clone(),
+            ack: true,
+        });
         self.queue = queue;
         self
     }
@@ -216,20 +222,6 @@ impl AppState {
     pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
         self.resolver = resolver;
         self
-    }
-
-    /// Where the sender takes deliveries from and records how they ended: on SQLite the
-    /// delivery rows themselves; elsewhere the delivery queue and the store. (Built here, when a
-    /// sender asks, so that a function that never sends does not link the sender's recording.)
-    pub fn inbox(&self) -> Arc<dyn Inbox> {
-        match &self.own_inbox {
-            Some(inbox) => inbox.clone(),
-            None => Arc::new(QueueInbox {
-                queue: self.queue.clone(),
-                store: self.store.clone(),
-                ack: true,
-            }),
-        }
     }
 
     /// The sender, over this state's stores and queue, with `transports`.

@@ -44,7 +44,7 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
     shared::ports::queue::apply(&*state.fanout, results, true).await;
     let now = state.clock.now();
     let batch = state
-        .inbox()
+        .inbox
         .take(10, d.visibility, now, now + shared::workers::sender::LEASE)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -52,7 +52,7 @@ async fn a_sender_killed_between_send_and_settle_loses_nothing(backend: Backend)
     // The sender sends, then dies before it settles or acknowledges anything.
     let transports = d.transports.clone();
     let sender = tokio::spawn(async move {
-        shared::workers::sender::process(&state.sender(&transports), &*state.inbox(), batch).await
+        shared::workers::sender::process(&state.sender(&transports), &*state.inbox, batch).await
     });
     for _ in 0..100 {
         if !receiver.hits().is_empty() {
@@ -150,7 +150,7 @@ async fn run_once(d: &DeliveryApp) {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    shared::workers::sender::round(&state.sender(&d.transports), &*state.inbox(), d.visibility)
+    shared::workers::sender::round(&state.sender(&d.transports), &*state.inbox, d.visibility)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 }

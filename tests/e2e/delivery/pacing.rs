@@ -48,7 +48,7 @@ async fn run_senders(
                         .unwrap_or_else(|e| panic!("fan-out queue: {e}"));
                     let sent = shared::workers::sender::round(
                         &state.sender(&d.transports),
-                        &*state.inbox(),
+                        &*state.inbox,
                         d.visibility,
                     )
                     .await
