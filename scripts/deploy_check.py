@@ -237,6 +237,16 @@ def main():
     if not rules or not all("DeadLetterConfig" in t for p in rules for t in p.get("Targets", [])):
         findings.append("a scheduled job has no dead-letter queue")
 
+    # The outbox relay: the table's sparse index, swept each minute by the relay function.
+    table = resources.get("Table", {}).get("Properties", {})
+    outbox = [i for i in table.get("GlobalSecondaryIndexes", []) if i["IndexName"] == "outbox"]
+    if not outbox or [k["AttributeName"] for k in outbox[0]["KeySchema"]] != ["outboxShard", "outboxAt"]:
+        findings.append(f"Table: no outbox index keyed by outboxShard and outboxAt: {outbox}")
+    if not any(p.get("ScheduleExpression") == "rate(1 minute)"
+               and any("RelayFunction" in json.dumps(t.get("Arn")) for t in p.get("Targets", []))
+               for p in rules):
+        findings.append("the relay function is not scheduled each minute")
+
     # The delivery queue redrives after as many receives as the retry schedule gives attempts,
     # and the sender is told both (it refuses to start when they disagree).
     redrive = resources.get("DeliveryQueue", {}).get("Properties", {}).get("RedrivePolicy", {})

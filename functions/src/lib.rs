@@ -257,6 +257,38 @@ async fn queue_function(
     Ok((state, aws))
 }
 
+/// The relay function's handler (an EventBridge schedule, each minute): sends the messages that
+/// records in the outbox still wait for after the grace period (`HERALD_RELAY_GRACE`).
+pub async fn relay(
+    state: &AppState,
+    event: LambdaEvent<EventBridgeEvent<Value>>,
+) -> Result<Value, lambda_runtime::Error> {
+    let sent =
+        shared::workers::relay::sweep(&state.relay(), state.clock.now(), state.config.relay_grace)
+            .await?;
+    tracing::info!(
+        event_id = event.payload.id.as_deref().unwrap_or_default(),
+        sent,
+        "outbox swept"
+    );
+    Ok(serde_json::json!({"sent": sent}))
+}
+
+/// `main` of the relay function.
+pub async fn run_relay() -> Result<(), lambda_runtime::Error> {
+    let needs = Needs {
+        deliveries: true,
+        fanouts: true,
+        ..Needs::default()
+    };
+    let (state, _) = queue_function("relay", needs).await?;
+    let state = &state;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        relay(state, event).await
+    }))
+    .await
+}
+
 /// `main` of the dead-letters function.
 pub async fn run_dead_letters() -> Result<(), lambda_runtime::Error> {
     let (state, _) = queue_function("dead-letters", Needs::default()).await?;

@@ -93,6 +93,7 @@ async fn fill(db: &Sqlite, org: &OrgId, rows: usize, at: OffsetDateTime) -> (u64
             idempotency_key: None,
             body_hash: "0".repeat(64),
             created_at: at,
+            fanout: shared::model::Fanout::PENDING,
         })
         .collect();
     // Many at once, as requests come: the writer commits them in groups.

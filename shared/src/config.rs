@@ -79,6 +79,12 @@ pub struct Config {
     /// to the `Retry-After` of its 429s. `false` sends without pacing: an operator's switch, and
     /// the baseline of the sender's benchmark.
     pub rate_limits: bool,
+    /// `HERALD_RELAY_GRACE`, default `45s` (1 s to 10 min): how long a record marked as needing
+    /// a queue message (an event, a delivery queued again) waits before the relay sends its
+    /// message itself. Longer than any function's own send can take, so the relay sends only
+    /// what was lost; with the relay's schedule each minute, a lost message goes out within
+    /// 2 minutes.
+    pub relay_grace: std::time::Duration,
 }
 
 impl Default for Config {
@@ -106,6 +112,7 @@ impl Default for Config {
             metrics_namespace: DEFAULT_METRICS_NAMESPACE.into(),
             retry_schedule: RetrySchedule::default(),
             disable_after: DEFAULT_DISABLE_AFTER,
+            relay_grace: DEFAULT_RELAY_GRACE,
             rate_limits: true,
         }
     }
@@ -113,6 +120,7 @@ impl Default for Config {
 
 const DEFAULT_DATA_DIR: &str = "./herald-data";
 const DEFAULT_DISABLE_AFTER: std::time::Duration = std::time::Duration::from_secs(5 * 86_400);
+const DEFAULT_RELAY_GRACE: std::time::Duration = std::time::Duration::from_secs(45);
 const DEFAULT_RETENTION_DAYS: i64 = 30;
 /// Ten years: a longer retention is a mistake, not a policy.
 const MAX_RETENTION_DAYS: i64 = 3650;
@@ -225,6 +233,7 @@ impl Config {
             retry_schedule,
             disable_after,
             rate_limits: flag("HERALD_RATE_LIMITS", true)?,
+            relay_grace: relay_grace(var("HERALD_RELAY_GRACE"))?,
         })
     }
 }
@@ -241,6 +250,22 @@ fn disable_after(raw: Option<String>) -> Result<std::time::Duration, ConfigError
     }
     .map_err(|problem| ConfigError {
         name: "HERALD_DISABLE_AFTER",
+        problem,
+    })
+}
+
+/// `HERALD_RELAY_GRACE`: a duration from 1 s to 10 min, 45 s without it.
+fn relay_grace(raw: Option<String>) -> Result<std::time::Duration, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_RELAY_GRACE);
+    };
+    let range = std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(600);
+    match crate::model::retry::parse_duration(raw.trim()) {
+        Ok(d) if !range.contains(&d) => Err(format!("must be from 1s to 10m, not {raw:?}")),
+        parsed => parsed,
+    }
+    .map_err(|problem| ConfigError {
+        name: "HERALD_RELAY_GRACE",
         problem,
     })
 }
@@ -344,6 +369,29 @@ mod tests {
             assert_eq!(
                 e,
                 Some(format!("configuration: HERALD_DISABLE_AFTER: {problem}")),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_relay_grace_defaults_to_45_seconds_and_stays_within_a_second_and_ten_minutes() {
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(relay_grace(None).ok(), Some(secs(45)));
+        assert_eq!(relay_grace(some("3s")).ok(), Some(secs(3)));
+        assert_eq!(relay_grace(some("10m")).ok(), Some(secs(600)));
+        for (raw, problem) in [
+            ("500ms", "must be from 1s to 10m, not \"500ms\""),
+            ("11m", "must be from 1s to 10m, not \"11m\""),
+            (
+                "later",
+                "must be a whole number with a unit: ms, s, m, h or d",
+            ),
+        ] {
+            let e = relay_grace(some(raw)).err().map(|e| e.to_string());
+            assert_eq!(
+                e,
+                Some(format!("configuration: HERALD_RELAY_GRACE: {problem}")),
                 "{raw}"
             );
         }

@@ -181,7 +181,8 @@ mod moto {
 
     /// Issue 6's call counts, behind BENCHMARKS.md's cost per delivery. The fan-out: exactly one
     /// SendMessageBatch per 10 deliveries, one BatchGetItem of preferences per 100 recipients, and
-    /// no BatchWriteItem at all (a queued delivery is its message; the sender's claim records it).
+    /// no BatchWriteItem at all (a queued delivery is its message; the sender's claim records it),
+    /// and on the event one UpdateItem for its first chunk and one for its last.
     /// The sender: per delivery one UpdateItem to claim and one to settle, and per batch one
     /// GetItem of the settings and one of the event. Every count is per 500-recipient chunk or per
     /// batch, so 10,000 recipients take 1,000 SendMessageBatch (`HERALD_FAN_OUT_RECIPIENTS`
@@ -253,6 +254,10 @@ mod moto {
         let dynamo = app.calls.take();
         assert_eq!(count(&dynamo, "BatchWriteItem"), 0);
         assert_eq!(count(&dynamo, "BatchGetItem"), recipients_wanted / 100);
+        // On the event: its first chunk takes it out of the outbox, its last records it done
+        // (one write when it is one chunk).
+        let chunks = recipients_wanted.div_ceil(500);
+        assert_eq!(count(&dynamo, "UpdateItem"), chunks.min(2));
 
         // The sender, batch by batch as Lambda hands them over.
         let outbox = Arc::new(Outbox::new());
@@ -328,6 +333,7 @@ mod ttl {
             idempotency_key: Some("k".into()),
             body_hash: "h".into(),
             created_at: now,
+            fanout: shared::model::Fanout::PENDING,
         };
         let key_expires = now + time::Duration::hours(24);
         assert_eq!(

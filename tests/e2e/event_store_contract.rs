@@ -29,6 +29,7 @@ fn event(org: &OrgId, key: Option<&str>, body_hash: &str, at: OffsetDateTime) ->
         idempotency_key: key.map(str::to_owned),
         body_hash: body_hash.into(),
         created_at: at,
+        fanout: shared::model::Fanout::PENDING,
     }
 }
 
@@ -222,43 +223,58 @@ async fn a_deleted_event_frees_its_key(backend: Backend) {
 }
 
 /// Records a claimed delivery of `event` settled with `outcome`.
-/// A request's idempotency key (a test notification's): free, then naming its first resource
-/// until it expires or is freed (only by that resource); never meeting an event's key of the
-/// same text.
-async fn a_request_key_names_its_first_resource_until_it_expires_or_is_freed(backend: Backend) {
+/// A request's idempotency key (a test notification's): free, then naming its first delivery
+/// (recorded `queued` with it) until it expires or is freed (only by that delivery, which goes
+/// with it); never meeting an event's key of the same text.
+async fn a_request_key_names_its_first_delivery_recorded_with_it_until_it_expires_or_is_freed(
+    backend: Backend,
+) {
     let (backends, org) = seeded(backend).await;
     let store = &backends.store;
     let now = SystemClock.now();
     let day = time::Duration::hours(24);
-    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
-    let take = |id: Uuid, at: OffsetDateTime| store.take_request_key(&org, "k-1", id, at, at + day);
-    assert_eq!(take(first, now).await, Ok(None), "free: taken");
+    let to = || Email::parse("key@example.com").unwrap_or_else(|e| panic!("{e}"));
+    let [first, second, third, fourth] =
+        [(); 4].map(|()| queued_delivery(&org, Uuid::now_v7(), to()));
+    let take = |d: &Delivery, at: OffsetDateTime| {
+        let d = d.clone();
+        async move { store.take_request_key("k-1", &d, at, at + day).await }
+    };
+    let status = |d: &Delivery| {
+        let (org, at, id) = (d.organization.clone(), d.created_at, d.id);
+        async move {
+            store
+                .get_delivery(&org, at, id)
+                .await
+                .map(|d| d.map(|d| d.status))
+        }
+    };
+    assert_eq!(take(&first, now).await, Ok(None), "free: taken");
+    assert_eq!(status(&first).await, Ok(Some(DeliveryStatus::Queued)));
     assert_eq!(
-        take(second, now).await,
-        Ok(Some(first)),
+        take(&second, now).await,
+        Ok(Some(first.id)),
         "a replay names the first"
     );
-    // Freed by another resource: nothing happens; by its own: free again.
-    assert_eq!(store.free_request_key(&org, "k-1", second).await, Ok(()));
-    assert_eq!(take(second, now).await, Ok(Some(first)));
-    assert_eq!(store.free_request_key(&org, "k-1", first).await, Ok(()));
+    assert_eq!(status(&second).await, Ok(None), "a replay records nothing");
+    // Freed by another delivery: nothing happens; by its own: free again, its delivery gone.
+    assert_eq!(store.free_request_key("k-1", &second).await, Ok(()));
+    assert_eq!(take(&second, now).await, Ok(Some(first.id)));
+    assert_eq!(store.free_request_key("k-1", &first).await, Ok(()));
+    assert_eq!(status(&first).await, Ok(None));
     assert_eq!(
-        take(second, now).await,
+        take(&second, now).await,
         Ok(None),
         "freed: taken by the next"
     );
     // Expired (a day and a minute on): taken by the next.
     let later = now + day + time::Duration::minutes(1);
-    assert_eq!(take(first, later).await, Ok(None));
-    assert_eq!(take(second, later).await, Ok(Some(first)));
+    assert_eq!(take(&third, later).await, Ok(None));
+    assert_eq!(take(&fourth, later).await, Ok(Some(third.id)));
     // Another organization, and an event's key of the same text, are other keys.
     let (other, _) = organization_in(&**store, OrgKind::Production).await;
-    assert_eq!(
-        store
-            .take_request_key(&other.id, "k-1", second, now, now + day)
-            .await,
-        Ok(None)
-    );
+    let elsewhere = queued_delivery(&other.id, Uuid::now_v7(), to());
+    assert_eq!(take(&elsewhere, now).await, Ok(None));
     let e = event(&org, Some("k-1"), "h", now);
     assert_eq!(
         store.create_event(&e, now + day).await,
@@ -390,7 +406,7 @@ async fn a_held_delivery_is_released_once(backend: Backend) {
 }
 
 herald_tests::on_both_backends!(
-    a_request_key_names_its_first_resource_until_it_expires_or_is_freed,
+    a_request_key_names_its_first_delivery_recorded_with_it_until_it_expires_or_is_freed,
     an_accepted_event_is_recorded_with_its_key_and_its_fan_out_is_queued_once,
     an_event_accepted_with_its_deliveries_queues_them_only_where_the_intake_makes_them,
     an_expired_idempotency_key_is_taken_by_the_next_event,

@@ -54,6 +54,7 @@ fn sample_event() -> shared::model::Event {
         idempotency_key: None,
         body_hash: "sample".into(),
         created_at: SystemClock.now(),
+        fanout: shared::model::Fanout::PENDING,
     }
 }
 
@@ -238,6 +239,7 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
             .to_owned();
         if [
             "quota-reset",
+            "relay",
             "fan-out",
             "sender",
             "dead-letters",
@@ -357,6 +359,52 @@ async fn the_quota_reset_sample_event_closes_the_day_that_ended() {
     assert_eq!((report.summaries_recorded, report.counters_removed), (1, 1));
     let usage = parse(state.store.sms_usage(&org, yesterday).await);
     assert_eq!(usage.map(|u| (u.sent, u.users)), Some((3, 1)));
+}
+
+/// The relay's sample (its schedule's event), on moto (the embedded database has no outbox): an
+/// event recorded two minutes ago whose fan-out message never went out is fanned out by it, and
+/// once only.
+#[tokio::test]
+async fn the_relay_sample_event_sends_the_fan_out_message_an_event_recorded_long_ago_lacks() {
+    let (backends, _) = herald_tests::new_backends(herald_tests::Backend::Moto).await;
+    let state = AppState::new(test_config("http://127.0.0.1:9".into()), backends);
+    let now = SystemClock.now();
+    let event = shared::model::Event {
+        created_at: now - time::Duration::minutes(2),
+        ..sample_event()
+    };
+    // Recorded as the emitting function records it, which then died before its SQS send.
+    assert_eq!(
+        state
+            .store
+            .create_event(&event, now + time::Duration::hours(24))
+            .await,
+        Ok(shared::model::EventCreated::New)
+    );
+    let raw = parse(std::fs::read_to_string(events_dir().join("relay.json")));
+    let schedule: aws_lambda_events::eventbridge::EventBridgeEvent<Value> =
+        parse(serde_json::from_str(&raw));
+    let invocation =
+        || lambda_runtime::LambdaEvent::new(schedule.clone(), lambda_runtime::Context::default());
+    let answer = functions::relay(&state, invocation()).await;
+    assert_eq!(
+        answer.unwrap_or_else(|e| panic!("{e}")),
+        serde_json::json!({"sent": 1})
+    );
+    let queued = parse(
+        state
+            .fanout
+            .receive(10, std::time::Duration::from_secs(30))
+            .await,
+    );
+    let jobs: Vec<_> = queued.iter().map(|r| r.message.clone()).collect();
+    assert_eq!(jobs, [shared::ports::queue::FanoutMessage::first(&event)]);
+    // Marked again as of this sweep: the next sweep, a minute later, leaves it to the grace period.
+    let again = functions::relay(&state, invocation()).await;
+    assert_eq!(
+        again.unwrap_or_else(|e| panic!("{e}")),
+        serde_json::json!({"sent": 0})
+    );
 }
 
 fn sqs_event(name: &str) -> lambda_runtime::LambdaEvent<aws_lambda_events::sqs::SqsEvent> {

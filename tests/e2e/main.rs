@@ -18,6 +18,7 @@ mod notifications;
 mod openapi;
 mod operational;
 mod organizations;
+mod outbox_relay;
 mod queue_contract;
 mod quota;
 mod readme;

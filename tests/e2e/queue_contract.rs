@@ -43,6 +43,7 @@ fn fanouts(n: usize) -> Vec<FanoutMessage> {
                     notification: NotificationId::generate(),
                     after: Some(format!("recipient-{i}")),
                     chunk: u32::try_from(i).unwrap_or(0),
+                    made: i as u64,
                 }),
             },
             _ => FanoutMessage::Resume {

@@ -13,6 +13,7 @@ const WORKERS: &[&str] = &[
     "sender",
     "dead-letters",
     "quota-reset",
+    "relay",
     "console",
 ];
 

@@ -44,6 +44,7 @@ fn event_at(org: &OrgId, at: OffsetDateTime, key: Option<&str>) -> Event {
         idempotency_key: key.map(str::to_owned),
         body_hash: "h".into(),
         created_at: at,
+        fanout: shared::model::Fanout::PENDING,
     }
 }
 

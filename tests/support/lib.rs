@@ -36,6 +36,7 @@ use tower::ServiceExt;
 mod backends;
 pub mod delivery;
 pub mod local;
+pub mod proxy;
 mod slack;
 
 pub use backends::*;

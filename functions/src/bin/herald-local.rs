@@ -8,13 +8,14 @@
 //!   `export HERALD_ORGANIZATION_ID=…`, `export HERALD_ADMIN_TOKEN=…` (`HERALD_OPERATOR_TOKEN`,
 //!   when set, wins), printed once it listens. Its logs go to stderr, coloured only on a terminal.
 //! - It runs the fan-out and sender loops, the quota-reset job (at start and every UTC midnight)
-//!   and the retention job (at start and hourly) in-process.
+//!   and the retention job (at start and hourly) in-process; on the AWS backend, the outbox
+//!   relay too (every 5 s).
 //! - SIGTERM or Ctrl-C: it stops accepting requests, lets the requests in flight and the batches
 //!   being sent finish (at most 10 s), checkpoints the database and exits 0.
 //!
 //! `HERALD_BACKEND=aws` uses DynamoDB, SQS, SES and SNS through the standard AWS variables instead
-//! (creating the table and the queues if missing, which makes moto usable as-is); the
-//! credentials still live in `HERALD_DATA_DIR`.
+//! (creating the table and the queues `<TABLE_NAME>-deliveries` and `<TABLE_NAME>-fanout` if
+//! missing, which makes moto usable as-is); the credentials still live in `HERALD_DATA_DIR`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -66,6 +67,8 @@ const IDLE: Duration = Duration::from_millis(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the retention job runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the relay sweeps the outbox on the AWS backend.
+const RELAY_EVERY: Duration = Duration::from_secs(5);
 /// How often the dead-letter pass runs.
 const DEAD_LETTERS_EVERY: Duration = Duration::from_secs(5);
 
@@ -133,12 +136,16 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
                 Some(url) => SqsQueue::with_client(sqs.clone(), url),
                 None => {
                     let attempts = config.retry_schedule.attempts();
-                    SqsQueue::create(sqs.clone(), "herald-deliveries", attempts).await?
+                    let name = format!("{}-deliveries", config.table_name);
+                    SqsQueue::create(sqs.clone(), &name, attempts).await?
                 }
             };
             let fanout: SqsQueue<FanoutMessage> = match config.fanout_queue_url.clone() {
                 Some(url) => SqsQueue::with_client(sqs, url),
-                None => SqsQueue::create(sqs, "herald-fanout", MAX_RECEIVES).await?,
+                None => {
+                    let name = format!("{}-fanout", config.table_name);
+                    SqsQueue::create(sqs, &name, MAX_RECEIVES).await?
+                }
             };
             AppState::new(
                 config,
@@ -175,6 +182,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(quota_job(state.clone())),
         tokio::spawn(prune_job(state.clone(), db.clone())),
         tokio::spawn(dead_letter_job(state.clone(), db.clone())),
+        tokio::spawn(relay_job(state.clone(), aws.is_some())),
     ];
 
     let app = Router::new()
@@ -410,6 +418,27 @@ async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
             Err(e) => tracing::warn!(error = %e, "dead-letter pass failed; the next one retries"),
         }
         tokio::time::sleep(DEAD_LETTERS_EVERY).await;
+    }
+}
+
+/// The relay of the Lambda bundle, in-process on the AWS backend, every [`RELAY_EVERY`] (the
+/// records it sends are those marked more than `HERALD_RELAY_GRACE` ago, as there). The
+/// embedded database has nothing to relay.
+async fn relay_job(state: AppState, aws: bool) {
+    if !aws {
+        return;
+    }
+    loop {
+        let swept = shared::workers::relay::sweep(
+            &state.relay(),
+            state.clock.now(),
+            state.config.relay_grace,
+        )
+        .await;
+        if let Err(e) = swept {
+            tracing::warn!(error = %e, "outbox sweep failed; the next one retries");
+        }
+        tokio::time::sleep(RELAY_EVERY).await;
     }
 }
 

@@ -1,10 +1,11 @@
 //! The event intake where the store and the queues are separate services (DynamoDB and SQS):
-//! records, then queues, and undoes the record if the queue refuses.
+//! records (marked for the relay), then queues, and undoes the record if the queue refuses.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::model::{Delivery, Event, EventCreated};
 use crate::ports::intake::{EventIntake, FirstFanout, requeued_message};
@@ -45,6 +46,33 @@ impl EventIntake for RecordThenQueue {
             return Err(queue_error(e));
         }
         Ok(created)
+    }
+
+    async fn queue_once(
+        &self,
+        delivery: &Delivery,
+        key: &str,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        let taken = self
+            .store
+            .take_request_key(key, delivery, now, expires)
+            .await?;
+        if taken.is_some() {
+            return Ok(taken);
+        }
+        let message = DeliveryMessage {
+            delivery: delivery.clone(),
+            slot: None,
+        };
+        if let Err(e) = self.deliveries.send(&[message]).await {
+            if let Err(cleanup) = self.store.free_request_key(key, delivery).await {
+                tracing::error!(delivery = %delivery.id, error = %cleanup, "a delivery whose message was not queued is left to the relay");
+            }
+            return Err(queue_error(e));
+        }
+        Ok(None)
     }
 
     async fn requeue(

@@ -278,7 +278,7 @@ pub async fn send_test(
     }
     let key = key.map(|k| format!("POST /api/v2/notifications/test {k}"));
     test_notifications::send_once(
-        &*state.store,
+        &*state.intake,
         &*state.queue,
         state.clock.now(),
         &user,

@@ -35,6 +35,7 @@ use crate::ports::store::Store;
 use crate::ports::transport::Transport;
 use crate::telemetry::Metrics;
 use crate::workers::fanout::Fanout;
+use crate::workers::relay::Relay;
 use crate::workers::sender::{Rules as SenderRules, Sender};
 
 /// Everything a handler needs, built once per process and shared.
@@ -293,6 +294,15 @@ impl AppState {
     }
 
     /// Marking dead-lettered deliveries failed.
+    /// The outbox relay: the store's outbox and the two queues.
+    pub fn relay(&self) -> Relay<'_> {
+        Relay {
+            outbox: &*self.store,
+            fanout: &*self.fanout,
+            deliveries: &*self.queue,
+        }
+    }
+
     pub fn burying(&self) -> Burying<'_> {
         Burying {
             ledger: &*self.store,

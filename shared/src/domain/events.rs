@@ -9,7 +9,7 @@ use super::Error;
 use super::fanout;
 use crate::event_types;
 use crate::model::token::sha256_hex;
-use crate::model::{Event, EventCreated};
+use crate::model::{Event, EventCreated, Fanout, FanoutStatus};
 use crate::model::{EventType, OrgId};
 use crate::ports::intake::{EventIntake, FirstFanout};
 use crate::ports::store::{NotificationStore, SettingsStore};
@@ -55,7 +55,7 @@ pub async fn emit(
     new: NewEvent,
 ) -> Result<Event, Error> {
     let canonical = serde_json::json!({"type": new.kind.as_str(), "data": new.data}).to_string();
-    let event = Event {
+    let mut event = Event {
         id: Uuid::now_v7(),
         organization: org,
         kind: new.kind,
@@ -63,16 +63,24 @@ pub async fn emit(
         idempotency_key: new.idempotency_key,
         body_hash: sha256_hex(&canonical),
         created_at: now,
+        fanout: Fanout::PENDING,
     };
     let first = match ports.intake.makes_deliveries() {
         true => match ports.settings.get_settings(&event.organization).await? {
             Some(settings) => {
                 let all = fanout::notifications(ports.notifications, &event.organization).await?;
                 let subscribed = fanout::subscribed(&all, &event);
-                FirstFanout::Made {
-                    deliveries: fanout::target_deliveries(&event, &subscribed, &settings, now),
-                    rest: fanout::people_job(&event, &subscribed),
+                let deliveries = fanout::target_deliveries(&event, &subscribed, &settings, now);
+                let made = deliveries.len() as u64;
+                let rest = fanout::people_job(&event, &subscribed, made);
+                if rest.is_none() {
+                    // Nothing is left to a job: the event is fanned out as it is recorded.
+                    event.fanout = Fanout {
+                        status: FanoutStatus::Done,
+                        deliveries: made,
+                    };
                 }
+                FirstFanout::Made { deliveries, rest }
             }
             None => FirstFanout::Job,
         },

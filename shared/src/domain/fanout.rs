@@ -110,9 +110,9 @@ pub fn people(subscribed: &[Notification]) -> Vec<&Notification> {
         .collect()
 }
 
-/// The job that fans `event` out to its recipients once its targets are made: from the first of
-/// its email and SMS notifications, if it has any.
-pub fn people_job(event: &Event, subscribed: &[Notification]) -> Option<FanoutMessage> {
+/// The job that fans `event` out to its recipients once its targets' `made` deliveries are made:
+/// from the first of its email and SMS notifications, if it has any.
+pub fn people_job(event: &Event, subscribed: &[Notification], made: u64) -> Option<FanoutMessage> {
     people(subscribed)
         .first()
         .map(|first| FanoutMessage::Event {
@@ -122,6 +122,7 @@ pub fn people_job(event: &Event, subscribed: &[Notification]) -> Option<FanoutMe
                 notification: first.id.clone(),
                 after: None,
                 chunk: 0,
+                made,
             }),
         })
 }

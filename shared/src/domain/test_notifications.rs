@@ -7,8 +7,8 @@ use uuid::Uuid;
 use time::OffsetDateTime;
 
 use crate::model::{Channel, Delivery, Settings, User};
+use crate::ports::intake::EventIntake;
 use crate::ports::queue::{DeliveryMessage, Queue, QueueError};
-use crate::ports::store::EventStore;
 use crate::templates::{self, TemplateKey};
 
 /// A "Test Notification" delivery to `channel`, addressed to `user` (rendered with their name),
@@ -35,10 +35,11 @@ pub fn delivery(
 }
 
 /// [`send`] once per idempotency key: a repeat of `key` (scoped by the caller to its route)
-/// within 24 hours answers the delivery id the first request queued and queues nothing. If the
-/// queue refuses, the key is freed again, so a retry is safe. Returns the delivery id.
+/// within 24 hours answers the delivery id the first request queued and queues nothing. The
+/// key, the delivery and its message are one unit ([`EventIntake::queue_once`]): if the queue
+/// refuses, nothing is kept, so a retry is safe. Returns the delivery id.
 pub async fn send_once(
-    keys: &dyn EventStore,
+    intake: &dyn EventIntake,
     queue: &dyn Queue<DeliveryMessage>,
     now: OffsetDateTime,
     user: &User,
@@ -49,25 +50,11 @@ pub async fn send_once(
     let Some(key) = key else {
         return Ok(send(queue, now, user, settings, channel).await?.id);
     };
-    let org = &user.organization;
     let delivery = delivery(now, user, settings, channel);
     let expires = now + crate::domain::events::KEY_LIFETIME;
-    if let Some(first) = keys
-        .take_request_key(org, key, delivery.id, now, expires)
-        .await?
-    {
+    if let Some(first) = intake.queue_once(&delivery, key, now, expires).await? {
         tracing::info!(delivery = %first, "test notification replayed by its idempotency key");
         return Ok(first);
-    }
-    let message = DeliveryMessage {
-        delivery: delivery.clone(),
-        slot: None,
-    };
-    if let Err(e) = queue.send(&[message]).await {
-        if let Err(free) = keys.free_request_key(org, key, delivery.id).await {
-            tracing::warn!(error = %free, "could not free the idempotency key of a refused test notification");
-        }
-        return Err(e.into());
     }
     tracing::info!(delivery = %delivery.id, "test notification queued");
     Ok(delivery.id)

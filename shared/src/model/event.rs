@@ -22,6 +22,43 @@ pub struct Event {
     pub body_hash: String,
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
+    /// How far its fan-out has come. An event recorded before Herald tracked this reads as
+    /// `done` with no deliveries counted.
+    #[serde(default = "Fanout::untracked")]
+    pub fanout: Fanout,
+}
+
+/// An event's fan-out: `pending` until every delivery of it is made, then `done` with how many
+/// it made (of every status, skipped ones included), or `failed` when its fan-out job's retries
+/// ran out (its dead letter was drained).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Fanout {
+    pub status: FanoutStatus,
+    /// The deliveries made so far.
+    pub deliveries: u64,
+}
+
+impl Fanout {
+    pub const PENDING: Fanout = Fanout {
+        status: FanoutStatus::Pending,
+        deliveries: 0,
+    };
+
+    fn untracked() -> Self {
+        Fanout {
+            status: FanoutStatus::Done,
+            deliveries: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FanoutStatus {
+    Pending,
+    Done,
+    Failed,
 }
 
 /// What recording an event did.

@@ -2,18 +2,22 @@
 //! durable, a 503 means none is, and a retry is safe either way:
 //! - accepting an event: the event, its idempotency key and its first fan-out message;
 //! - queueing settled deliveries again (resend, recover): each delivery back to `queued` and its
-//!   message.
+//!   message;
+//! - queueing a delivery once per idempotency key (a test notification's): the key, the
+//!   delivery and its message.
 //!
 //! On the embedded backend the store and the queue are one SQLite database: the three commit in
 //! one transaction. On AWS they are two services: the event and its key are written in one
 //! DynamoDB transaction, then the message is sent to SQS; if SQS refuses, the event and its key
 //! are deleted again (a compensating delete) before the 503. Deliveries queued again likewise:
 //! their conditional writes, then their messages, and their records put back as they were if SQS
-//! refuses. (A Lambda that dies between the two leaves a delivery `queued` without a message: the
-//! one gap of the AWS host, as for an event recorded without its fan-out message.)
+//! refuses. A function that dies between the two leaves a record without its message: each of
+//! these writes marks its record for the relay ([`crate::ports::outbox`]), which sends what is
+//! still marked after a grace period.
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::model::{Delivery, Event, EventCreated};
 use crate::ports::queue::{DeliveryMessage, FanoutMessage};
@@ -57,6 +61,16 @@ pub trait EventIntake: Send + Sync + 'static {
     /// since it was read (another resend or recover took it, or it is no longer settled).
     async fn requeue(&self, deliveries: &[Delivery], now: OffsetDateTime)
     -> StoreResult<Vec<bool>>;
+    /// Queues `delivery` once per idempotency key `key` (a request's, held until `expires`):
+    /// the key, the delivery and its message as one unit. `None` when this call queued it; the
+    /// id of the delivery the key already names otherwise (a replay: nothing is queued).
+    async fn queue_once(
+        &self,
+        delivery: &Delivery,
+        key: &str,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>>;
 }
 
 /// The message of a delivery queued again.

@@ -83,6 +83,9 @@ pub struct FanoutPosition {
     pub after: Option<String>,
     /// How many chunks came before (names the chunk in logs).
     pub chunk: u32,
+    /// How many deliveries the chunks before made: the last chunk records the event's total.
+    #[serde(default)]
+    pub made: u64,
 }
 
 /// What a queue carries: JSON messages.

@@ -356,21 +356,43 @@ pub trait EventStore: Send + Sync {
     /// Removes an event that could not be enqueued, and its idempotency key.
     async fn delete_event(&self, event: &Event) -> StoreResult<()>;
 
-    /// Takes the idempotency key `key` of a request that is not an event's (a test
-    /// notification's; its own namespace, [`request_key`]) for the resource `id` until `expires`:
-    /// `None` when it was free at `now` (it names `id` from now on), or the id it already names
-    /// (a replay).
+    /// Takes the idempotency key `key` of a request that queues one delivery (a test
+    /// notification's; its own namespace, [`request_key`]) for `delivery` until `expires`, and
+    /// records the delivery `queued` in the same transaction (marked for the relay where the
+    /// store has an outbox; on the embedded database the row is its own queue entry, visible at
+    /// once): `None` when the key was free at `now`, or the id of the delivery it already names
+    /// (a replay: nothing is written).
     async fn take_request_key(
         &self,
-        org: &OrgId,
         key: &str,
-        id: Uuid,
+        delivery: &Delivery,
         now: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> StoreResult<Option<Uuid>>;
 
-    /// Frees the request key `key` if it still names `id` (its request failed).
-    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()>;
+    /// Undoes [`Self::take_request_key`] (its message could not be queued): frees the key if it
+    /// still names `delivery`, and removes the delivery while it is still `queued`.
+    async fn free_request_key(&self, key: &str, delivery: &Delivery) -> StoreResult<()>;
+
+    /// Records how far `event`'s fan-out has come (an event that is gone is left alone).
+    async fn record_fanout(
+        &self,
+        org: &OrgId,
+        event: Uuid,
+        progress: FanoutProgress,
+    ) -> StoreResult<()>;
+}
+
+/// What a fan-out job records on its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FanoutProgress {
+    /// Its first job was taken and it goes on in further jobs: its message is no longer the
+    /// relay's to send (SQS redelivers the jobs from here).
+    Taken,
+    /// Every delivery is made: `deliveries` in all.
+    Done { deliveries: u64 },
+    /// Its job's retries ran out (its dead letter was drained).
+    Failed,
 }
 
 /// The delivery log: deliveries found by their key or id, listed, and the failed ones of a
@@ -536,6 +558,7 @@ pub trait Store:
     + DeliveryLog
     + DeliveryLedger
     + OperationalWebhookStore
+    + crate::ports::outbox::Outbox
     + 'static
 {
 }
@@ -554,6 +577,7 @@ impl<T> Store for T where
         + DeliveryLog
         + DeliveryLedger
         + OperationalWebhookStore
+        + crate::ports::outbox::Outbox
         + 'static
 {
 }

@@ -30,8 +30,8 @@ use crate::ports::queue::{
     DeliveryMessage, Disposition, FanoutMessage, FanoutPosition, Queue, Received,
 };
 use crate::ports::store::{
-    DeliveryLedger, DeliveryLog, EventStore, NotificationStore, PageRequest, PreferenceStore,
-    RecipientStore, SettingsStore,
+    DeliveryLedger, DeliveryLog, EventStore, FanoutProgress, NotificationStore, PageRequest,
+    PreferenceStore, RecipientStore, SettingsStore,
 };
 use crate::telemetry::Metrics;
 use crate::workers::sender::Memo;
@@ -157,6 +157,8 @@ pub struct Produced {
     released: Vec<Delivery>,
     /// The fan-out jobs that go on after these (the next chunk, the next round of a resume).
     next: Vec<FanoutMessage>,
+    /// What the events' fan-outs came to: recorded once the rest is written.
+    progress: Vec<(OrgId, Uuid, FanoutProgress)>,
 }
 
 impl Produced {
@@ -165,11 +167,13 @@ impl Produced {
         self.queued.extend(other.queued);
         self.released.extend(other.released);
         self.next.extend(other.next);
+        self.progress.extend(other.progress);
     }
 }
 
 /// Writes what jobs produced, in the order that keeps a crash at any point harmless: deliveries,
-/// then the release of held ones whose messages are already queued, then the jobs that go on.
+/// then the release of held ones whose messages are already queued, then the jobs that go on,
+/// then what the events' fan-outs came to.
 async fn write(fanout: &Fanout<'_>, produced: Produced) -> Result<(), Error> {
     fanout.ledger.put_deliveries(&produced.skipped).await?;
     fanout.queue.send(&produced.queued).await?;
@@ -177,6 +181,9 @@ async fn write(fanout: &Fanout<'_>, produced: Produced) -> Result<(), Error> {
         released?;
     }
     fanout.fanout.send(&produced.next).await?;
+    for (org, event, progress) in produced.progress {
+        fanout.events.record_fanout(&org, event, progress).await?;
+    }
     Ok(())
 }
 
@@ -232,8 +239,17 @@ pub async fn fan_out(
         // Removed after its fan-out could not be queued: it never happened.
         return Ok(Produced::default());
     };
+    let made = position.map_or(0, |p| p.made);
     let Some(settings) = reads.settings(fanout, org).await? else {
-        return Ok(Produced::default()); // the organization is gone
+        // The organization is gone: nothing more to make.
+        return Ok(Produced {
+            progress: vec![(
+                org.clone(),
+                event.id,
+                FanoutProgress::Done { deliveries: made },
+            )],
+            ..Produced::default()
+        });
     };
     let notifications = reads.subscribed(fanout, &event).await?;
     let now = fanout.clock.now();
@@ -275,6 +291,7 @@ pub async fn fan_out(
                     notification: n.id.clone(),
                     after: Some(after),
                     chunk: chunk + 1,
+                    made: made + deliveries.len() as u64,
                 }),
                 None => people
                     .iter()
@@ -284,14 +301,26 @@ pub async fn fan_out(
                         notification: p.id.clone(),
                         after: None,
                         chunk: chunk + 1,
+                        made: made + deliveries.len() as u64,
                     }),
             };
         }
     }
+    let progress = match (&next, position) {
+        (None, _) => Some(FanoutProgress::Done {
+            deliveries: made + deliveries.len() as u64,
+        }),
+        (Some(_), None) => Some(FanoutProgress::Taken),
+        (Some(_), Some(_)) => None,
+    };
     let (skipped, queued): (Vec<Delivery>, Vec<Delivery>) = deliveries
         .into_iter()
         .partition(|d| d.status == DeliveryStatus::Skipped);
     Ok(Produced {
+        progress: progress
+            .map(|p| (org.clone(), event.id, p))
+            .into_iter()
+            .collect(),
         skipped,
         queued: queued
             .into_iter()
@@ -416,5 +445,6 @@ pub async fn resume(fanout: &Fanout<'_>, org: &OrgId) -> Result<Produced, Error>
             })
             .into_iter()
             .collect(),
+        progress: Vec::new(),
     })
 }

@@ -25,6 +25,7 @@ mod one;
 mod operational;
 mod operators;
 mod pacing;
+mod relay;
 mod retries;
 mod rotation;
 mod slack;

@@ -10,16 +10,19 @@ use uuid::Uuid;
 
 use super::keys::{
     DELIVERIES_HELD, DELIVERY_ID_INDEX, DELIVERY_STATE, deliveries_pk, delivery_id_key,
-    delivery_item, delivery_key, event_pk, failed_key, idempotency_sk, pk,
+    delivery_item, delivery_key, event_pk, failed_key, idempotency_sk, outbox_mark, pk,
 };
 use super::{
     DynamoStore, Pages, TransactOutcome, build, condition_failed, item, key, put_request, record,
     string, unavailable, value,
 };
 use crate::model::{Burial, Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
+use crate::model::{Fanout, FanoutStatus};
 use crate::model::{NotificationId, OrgId, timestamp};
 use crate::ports::store::EventStore as _;
-use crate::ports::store::{Page, PageRequest, Settlement, StoreError, StoreResult, Unique};
+use crate::ports::store::{
+    FanoutProgress, Page, PageRequest, Settlement, StoreError, StoreResult, Unique,
+};
 
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -178,7 +181,7 @@ impl crate::ports::store::EventStore for DynamoStore {
         event: &Event,
         key_expires: OffsetDateTime,
     ) -> StoreResult<EventCreated> {
-        let event_item = self.expiring(
+        let mut event_item = self.expiring(
             item(
                 event_pk(&event.organization, event.id),
                 "EVENT".into(),
@@ -186,6 +189,8 @@ impl crate::ports::store::EventStore for DynamoStore {
             )?,
             event.created_at,
         );
+        // Marked for the relay until its first fan-out job is taken: its message is sent next.
+        event_item.extend(outbox_mark(event.id, event.created_at));
         let mut writes = Vec::new();
         if let Some(key) = &event.idempotency_key {
             let idem = IdempotencyItem {
@@ -237,53 +242,84 @@ impl crate::ports::store::EventStore for DynamoStore {
 
     async fn take_request_key(
         &self,
-        org: &OrgId,
         key: &str,
-        id: Uuid,
+        delivery: &Delivery,
         now: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> StoreResult<Option<Uuid>> {
+        let org = &delivery.organization;
         let sk = idempotency_sk(&crate::ports::store::request_key(key));
         let idem = IdempotencyItem {
-            event_id: id,
+            event_id: delivery.id,
             expires_at: expires,
             ttl: expires.unix_timestamp(),
         };
         // TTL deletes lazily: an expired key still present may be taken over.
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(pk(org), sk.clone(), &idem)?))
-            .condition_expression("attribute_not_exists(pk) OR expiresAt < :now")
-            .expression_attribute_values(":now", Av::S(timestamp::format(now)))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(None),
-            Err(e) if condition_failed(&e) => {
+        let key_put = build(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item(pk(org), sk.clone(), &idem)?))
+                .condition_expression("attribute_not_exists(pk) OR expiresAt < :now")
+                .expression_attribute_values(":now", Av::S(timestamp::format(now)))
+                .build(),
+        )?;
+        // The delivery, queued and marked for the relay until the sender claims it.
+        let mut queued = self.expiring(delivery_item(delivery)?, delivery.created_at);
+        queued.extend(outbox_mark(delivery.id, now));
+        let writes = vec![
+            TransactWriteItem::builder().put(key_put).build(),
+            self.put(queued, "attribute_not_exists(pk)")?,
+        ];
+        match self.transact(writes).await? {
+            TransactOutcome::Done => Ok(None),
+            TransactOutcome::ConditionsFailed(_) => {
                 let held: Option<IdempotencyItem> = self.get(pk(org), sk).await?;
                 // Freed meanwhile: the caller may try again; it is not a replay of anything.
                 held.map(|h| Some(h.event_id)).ok_or(StoreError::Stale)
             }
-            Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()> {
-        let freed = self
+    async fn free_request_key(&self, key: &str, delivery: &Delivery) -> StoreResult<()> {
+        // Each conditional: a key taken over, or a delivery claimed meanwhile, stays.
+        self.free_request_key_only(&delivery.organization, key, delivery.id)
+            .await?;
+        self.unqueue(delivery).await
+    }
+
+    async fn record_fanout(
+        &self,
+        org: &OrgId,
+        event: Uuid,
+        progress: FanoutProgress,
+    ) -> StoreResult<()> {
+        let request = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(super::key(
-                pk(org),
-                idempotency_sk(&crate::ports::store::request_key(key)),
-            )))
-            .condition_expression("eventId = :id")
-            .expression_attribute_values(":id", Av::S(id.to_string()))
-            .send()
-            .await;
-        match freed {
+            .set_key(Some(key(event_pk(org, event), "EVENT".into())));
+        let request = match progress {
+            FanoutProgress::Taken => request
+                .update_expression("REMOVE outboxShard, outboxAt")
+                .condition_expression("attribute_exists(pk)"),
+            FanoutProgress::Done { deliveries } => request
+                .update_expression("SET fanout = :fanout REMOVE outboxShard, outboxAt")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(
+                    ":fanout",
+                    value(&Fanout {
+                        status: FanoutStatus::Done,
+                        deliveries,
+                    })?,
+                ),
+            // The deliveries made before it failed stay counted.
+            FanoutProgress::Failed => request
+                .update_expression("SET fanout.#status = :failed REMOVE outboxShard, outboxAt")
+                .condition_expression("attribute_exists(fanout)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":failed", value(&FanoutStatus::Failed)?),
+        };
+        match request.send().await {
             Ok(_) => Ok(()),
             Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
@@ -394,6 +430,47 @@ impl crate::ports::store::DeliveryLedger for DynamoStore {
 /// One conditional UpdateItem per delivery (DynamoDB has no conditional batch write short of a
 /// transaction, which would fail as a whole).
 impl DynamoStore {
+    /// Frees a request's key `key` if it still names `id`.
+    async fn free_request_key_only(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()> {
+        let freed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(
+                pk(org),
+                idempotency_sk(&crate::ports::store::request_key(key)),
+            )))
+            .condition_expression("eventId = :id")
+            .expression_attribute_values(":id", Av::S(id.to_string()))
+            .send()
+            .await;
+        match freed {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Removes `delivery` while it is still `queued` (never claimed).
+    async fn unqueue(&self, delivery: &Delivery) -> StoreResult<()> {
+        use crate::model::DeliveryStatus as S;
+        let removed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(delivery_key(delivery)))
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", Av::S(S::Queued.as_str().into()))
+            .send()
+            .await;
+        match removed {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn claim_one(
         &self,
         delivery: &Delivery,
@@ -442,7 +519,7 @@ impl DynamoStore {
         let result = request
             // Out of the held and failed indexes, if it was in one.
             .update_expression(format!(
-                "SET {} REMOVE heldOrg, failedKey ADD attempts :one",
+                "SET {} REMOVE heldOrg, failedKey, outboxShard, outboxAt ADD attempts :one",
                 set.join(", ")
             ))
             .send()

@@ -33,10 +33,17 @@
 //! The sparse keys-only index `deliveries-held` (hash `heldOrg`) holds only `held` deliveries;
 //! `deliveries-failed` (hash `failedKey` = `<org>#<notification>`, range `sk`) only `failed` ones,
 //! by notification and time (recover's input);
+//! the sparse keys-only index `outbox` (hash `outboxShard` = `0`–`7`, range `outboxAt`) holds
+//! only what was recorded as needing a queue message not known to be received yet: an event
+//! until its first fan-out job is taken, a delivery queued again (resend, recover) or queued with
+//! a test notification's idempotency key until the sender claims it (the relay's input, swept
+//! each minute);
 //! the keys-only index `delivery-id` (hash `deliveryId` = `<org>#<id>`, set when a delivery is
 //! recorded) finds one by its id alone.
 
 use uuid::Uuid;
+
+use aws_sdk_dynamodb::types::AttributeValue as Av;
 
 use super::{Item, item, key};
 use crate::model::Delivery;
@@ -107,14 +114,14 @@ pub(super) fn delivery_item(d: &Delivery) -> StoreResult<Item> {
     let mut item = item(deliveries_pk(&d.organization), d.list_key(), d)?;
     item.insert(
         "deliveryId".into(),
-        aws_sdk_dynamodb::types::AttributeValue::S(delivery_id_key(&d.organization, d.id)),
+        Av::S(delivery_id_key(&d.organization, d.id)),
     );
     if d.status == crate::model::DeliveryStatus::Failed
         && let Some(notification) = d.notification_id()
     {
         item.insert(
             "failedKey".into(),
-            aws_sdk_dynamodb::types::AttributeValue::S(failed_key(&d.organization, notification)),
+            Av::S(failed_key(&d.organization, notification)),
         );
     }
     Ok(item)
@@ -144,6 +151,25 @@ pub(super) fn idempotency_sk(key: &str) -> String {
 
 pub(super) fn sms_pk(org: &OrgId, day: time::Date) -> String {
     format!("ORG#{org}#SMS#{}", day_fmt::format(day))
+}
+
+/// What still needs its queue message, across organizations, by when it was marked (the relay's
+/// input): `outboxShard` / `outboxAt`, keys only, set only while the mark holds.
+pub(super) const OUTBOX_INDEX: &str = "outbox";
+
+/// Shards of the [`OUTBOX_INDEX`]: its writes spread over eight partitions.
+pub(super) const OUTBOX_SHARDS: u32 = 8;
+
+/// The attributes that put the record `id` in the [`OUTBOX_INDEX`] as of `at`.
+pub(super) fn outbox_mark(id: Uuid, at: time::OffsetDateTime) -> [(String, Av); 2] {
+    let shard = u32::from(id.as_bytes()[15]) % OUTBOX_SHARDS;
+    [
+        ("outboxShard".to_owned(), Av::S(shard.to_string())),
+        (
+            "outboxAt".to_owned(),
+            Av::S(crate::model::timestamp::format(at)),
+        ),
+    ]
 }
 
 pub(super) fn sms_shard(user: Uuid) -> u32 {

@@ -11,6 +11,7 @@ mod keys;
 mod notifications;
 mod operational;
 mod organizations;
+mod outbox;
 mod preferences;
 mod recipients;
 mod redelivery;
@@ -34,7 +35,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ports::store::{Page, PageRequest, StoreError, StoreResult};
-use keys::{DELIVERIES_FAILED, DELIVERIES_HELD, DELIVERY_ID_INDEX, SMS_DAY_INDEX};
+use keys::{DELIVERIES_FAILED, DELIVERIES_HELD, DELIVERY_ID_INDEX, OUTBOX_INDEX, SMS_DAY_INDEX};
 
 type Item = HashMap<String, Av>;
 
@@ -223,6 +224,8 @@ impl DynamoStore {
             .attribute_definitions(build(attr("heldOrg"))?)
             .attribute_definitions(build(attr("deliveryId"))?)
             .attribute_definitions(build(attr("failedKey"))?)
+            .attribute_definitions(build(attr("outboxShard"))?)
+            .attribute_definitions(build(attr("outboxAt"))?)
             .global_secondary_indexes(index(SMS_DAY_INDEX, "smsDay", None, ProjectionType::All)?)
             .global_secondary_indexes(index(
                 DELIVERIES_HELD,
@@ -234,6 +237,12 @@ impl DynamoStore {
                 DELIVERIES_FAILED,
                 "failedKey",
                 Some("sk"),
+                ProjectionType::KeysOnly,
+            )?)
+            .global_secondary_indexes(index(
+                OUTBOX_INDEX,
+                "outboxShard",
+                Some("outboxAt"),
                 ProjectionType::KeysOnly,
             )?)
             .global_secondary_indexes(index(

@@ -5,7 +5,9 @@
 use aws_sdk_dynamodb::types::AttributeValue as Av;
 use time::OffsetDateTime;
 
-use super::keys::{DELIVERIES_FAILED, deliveries_pk, delivery_item, delivery_key, failed_key};
+use super::keys::{
+    DELIVERIES_FAILED, deliveries_pk, delivery_item, delivery_key, failed_key, outbox_mark,
+};
 use super::{DynamoStore, Pages, condition_failed, key, record, unavailable};
 use crate::model::{Burial, Claim, Delivery};
 use crate::model::{NotificationId, OrgId, timestamp};
@@ -86,8 +88,8 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(delivery_key(delivery)))
             .update_expression(
-                "SET #status = :queued, attempts = :zero, #round = :next, updatedAt = :now \
-                 REMOVE failedKey, leaseUntil",
+                "SET #status = :queued, attempts = :zero, #round = :next, updatedAt = :now, \
+                 outboxShard = :shard, outboxAt = :now REMOVE failedKey, leaseUntil",
             )
             .condition_expression(format!(
                 "(#status = :sent OR #status = :failed) AND {}",
@@ -101,6 +103,8 @@ impl DynamoStore {
             .expression_attribute_values(":zero", Av::N("0".into()))
             .expression_attribute_values(":round", Av::N(delivery.round.to_string()))
             .expression_attribute_values(":next", Av::N((delivery.round + 1).to_string()))
+            // Marked for the relay until the sender claims it: its message is sent next.
+            .expression_attribute_values(":shard", outbox_mark(delivery.id, now)[0].1.clone())
             .expression_attribute_values(":now", Av::S(timestamp::format(now)))
             .send()
             .await;
@@ -153,7 +157,9 @@ impl DynamoStore {
             );
         }
         let result = request
-            .update_expression(format!("{set} REMOVE leaseUntil, heldOrg"))
+            .update_expression(format!(
+                "{set} REMOVE leaseUntil, heldOrg, outboxShard, outboxAt"
+            ))
             .send()
             .await;
         match result {

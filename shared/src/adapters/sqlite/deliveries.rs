@@ -15,9 +15,10 @@ use super::{Sqlite, error, json, one};
 use crate::model::NotificationId;
 use crate::model::{Burial, Claim, Delivery, DeliveryFilter, Event, EventCreated, Outcome};
 use crate::model::{DeliveryStatus, OrgId, timestamp};
+use crate::model::{Fanout, FanoutStatus};
 use crate::ports::store::{
-    DeliveryLedger, DeliveryLog, EventStore, Page, PageRequest, Settlement, StoreError,
-    StoreResult, Unique,
+    DeliveryLedger, DeliveryLog, EventStore, FanoutProgress, Page, PageRequest, Settlement,
+    StoreError, StoreResult, Unique,
 };
 
 fn optional_delivery(
@@ -362,7 +363,7 @@ impl EventStore for Sqlite {
 
     async fn get_event(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<Event>> {
         // The fan-out reads an event, then the sender once per delivery: from memory after the
-        // first read (an event never changes; it is only removed).
+        // first read (an event changes only when its fan-out is recorded, which drops it).
         let cached = self.inner.events.get(&(org.clone(), id), || {
             self.read(|conn| {
                 one(
@@ -377,21 +378,74 @@ impl EventStore for Sqlite {
 
     async fn take_request_key(
         &self,
-        org: &OrgId,
         key: &str,
-        id: Uuid,
+        delivery: &Delivery,
         now: OffsetDateTime,
         expires: OffsetDateTime,
     ) -> StoreResult<Option<Uuid>> {
-        let (org, key) = (org.to_string(), crate::ports::store::request_key(key));
-        self.write(move |conn| super::request_keys::take(conn, &org, &key, id, now, expires))
-            .await
+        let (key, delivery) = (crate::ports::store::request_key(key), delivery.clone());
+        self.write(move |conn| {
+            let org = delivery.organization.to_string();
+            let taken = super::request_keys::take(conn, &org, &key, delivery.id, now, expires)?;
+            if taken.is_none() {
+                // The row is its own queue entry: visible at once.
+                let clock = super::millis(OffsetDateTime::now_utc());
+                super::delivery_queue::enqueue(conn, [(delivery.clone(), None, clock)])?;
+            }
+            Ok(taken)
+        })
+        .await
     }
 
-    async fn free_request_key(&self, org: &OrgId, key: &str, id: Uuid) -> StoreResult<()> {
-        let (org, key) = (org.to_string(), crate::ports::store::request_key(key));
-        self.write(move |conn| super::request_keys::free(conn, &org, &key, id))
-            .await
+    async fn free_request_key(&self, key: &str, delivery: &Delivery) -> StoreResult<()> {
+        let (key, delivery) = (crate::ports::store::request_key(key), delivery.clone());
+        self.write(move |conn| {
+            let org = delivery.organization.to_string();
+            super::request_keys::free(conn, &org, &key, delivery.id)?;
+            conn.prepare_cached(
+                "DELETE FROM deliveries WHERE org = ?1 AND list_key = ?2 AND status = 'queued'",
+            )
+            .and_then(|mut s| s.execute([org, delivery.list_key()]))
+            .map_err(error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_fanout(
+        &self,
+        org: &OrgId,
+        event: Uuid,
+        progress: FanoutProgress,
+    ) -> StoreResult<()> {
+        let (path, value) = match progress {
+            // The fan-out's jobs are queued in the same database as the event: nothing to relay.
+            FanoutProgress::Taken => return Ok(()),
+            FanoutProgress::Done { deliveries } => (
+                "$.fanout",
+                serde_json::to_string(&Fanout {
+                    status: FanoutStatus::Done,
+                    deliveries,
+                })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ),
+            // The deliveries made before it failed stay counted.
+            FanoutProgress::Failed => ("$.fanout.status", "\"failed\"".to_owned()),
+        };
+        let (org_id, id) = (org.to_string(), event.to_string());
+        let written = self
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE events SET record = json_set(record, ?3, json(?4))
+                     WHERE org = ?1 AND id = ?2",
+                )
+                .and_then(|mut s| s.execute(params![org_id, id, path, value]))
+                .map_err(error)?;
+                Ok(())
+            })
+            .await;
+        self.inner.events.drop_key(&(org.clone(), event));
+        written
     }
 
     async fn delete_event(&self, event: &Event) -> StoreResult<()> {

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::Sqlite;
 use super::deliveries::record_event;
@@ -13,7 +14,7 @@ use super::redelivery::requeue;
 use crate::model::{Delivery, Event, EventCreated};
 use crate::ports::intake::{EventIntake, FirstFanout, requeued_message};
 use crate::ports::queue::FanoutMessage;
-use crate::ports::store::{StoreError, StoreResult};
+use crate::ports::store::{EventStore as _, StoreError, StoreResult};
 
 #[async_trait]
 impl EventIntake for Sqlite {
@@ -61,6 +62,17 @@ impl EventIntake for Sqlite {
         Ok(created)
     }
 
+    async fn queue_once(
+        &self,
+        delivery: &Delivery,
+        key: &str,
+        now: OffsetDateTime,
+        expires: OffsetDateTime,
+    ) -> StoreResult<Option<Uuid>> {
+        // The key and the delivery's row (its own queue entry) in one transaction.
+        self.take_request_key(key, delivery, now, expires).await
+    }
+
     async fn requeue(
         &self,
         deliveries: &[Delivery],
@@ -84,5 +96,26 @@ impl EventIntake for Sqlite {
             Ok(answers)
         })
         .await
+    }
+}
+
+/// The embedded database has nothing for a relay: a record and its message commit in one
+/// transaction, so nothing is ever stranded.
+#[async_trait]
+impl crate::ports::outbox::Outbox for Sqlite {
+    async fn stranded(
+        &self,
+        _before: OffsetDateTime,
+        _limit: usize,
+    ) -> StoreResult<Vec<crate::ports::outbox::Stranded>> {
+        Ok(Vec::new())
+    }
+
+    async fn remark(
+        &self,
+        stranded: Vec<crate::ports::outbox::Stranded>,
+        _now: OffsetDateTime,
+    ) -> StoreResult<Vec<crate::ports::outbox::Stranded>> {
+        Ok(stranded)
     }
 }

@@ -445,7 +445,7 @@ pub async fn test(
     // A key names the first test of this notification: a repeat answers its delivery.
     let key = key.map(|k| format!("POST /notifications/{}/test {k}", notification.id));
     let delivery_id = test_notifications::send_once(
-        &*state.store,
+        &*state.intake,
         &*state.queue,
         state.clock.now(),
         &user,
