@@ -30,7 +30,7 @@ use crate::domain::FieldError;
 use crate::domain::events::{self, NewEvent};
 use crate::event_types;
 use crate::model::DeliveryFilter;
-use crate::model::{EventType, Permission, timestamp};
+use crate::model::{EventType, Fanout, Permission, timestamp};
 use crate::ports::store::PageRequest;
 
 /// The largest `data`, as compact JSON.
@@ -231,6 +231,10 @@ pub struct EventView {
     #[serde(with = "timestamp")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// How far its fan-out has come: `pending` until every delivery is made, `done` with how
+    /// many were made, `failed` when the fan-out's retries ran out (the operational webhook's
+    /// `event.fanoutFailed`).
+    pub fanout: Fanout,
     /// Its deliveries, newest first: the first 100; `GET .../deliveries?eventId=` pages on. A
     /// delivery shows here once the fan-out has skipped it or the sender has taken it from the
     /// queue (at once while the queue keeps up), not while it waits in the queue.
@@ -289,6 +293,7 @@ pub async fn get(
         data: event.data,
         idempotency_key: event.idempotency_key,
         created_at: event.created_at,
+        fanout: event.fanout,
         deliveries: page_of(deliveries),
     }))
 }

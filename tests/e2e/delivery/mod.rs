@@ -219,6 +219,61 @@ async fn bad_events_are_refused_and_record_nothing(backend: Backend) {
     assert!(fanouts.is_empty(), "nothing was queued");
 }
 
+/// An event's `fanout`: `pending` while a fan-out job has deliveries to make, then `done` with
+/// how many it made (targets, recipients, skipped ones included). On SQLite an event with only
+/// Slack and webhook targets is done as it is recorded.
+async fn an_events_fanout_is_pending_until_its_deliveries_are_made_then_done_with_their_count(
+    backend: Backend,
+) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    webhook(&d, &receiver.url).await;
+    let fanout = |id: String| {
+        let d = &d;
+        async move {
+            let res = d
+                .app
+                .admin(Method::GET, &d.app.path(&format!("/events/{id}")), None)
+                .await;
+            assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+            res.body["data"]["fanout"].clone()
+        }
+    };
+    let targets_only = emitted(&d).await;
+    let first = match backend {
+        Backend::Sqlite => json!({"status": "done", "deliveries": 1}),
+        Backend::Moto => json!({"status": "pending", "deliveries": 0}),
+    };
+    assert_eq!(fanout(targets_only.clone()).await, first);
+    d.pump(PUMP).await;
+    assert_eq!(
+        fanout(targets_only).await,
+        json!({"status": "done", "deliveries": 1})
+    );
+
+    // With an email notification of three recipients: four deliveries in all.
+    let email = create_notification(
+        &d,
+        json!({"type": "email", "events": {"buildCreated": true}}),
+    )
+    .await;
+    let people: Vec<Value> = (0..3)
+        .map(|i| json!({"embedTenantName": "t", "externalId": format!("p{i}"), "email": format!("p{i}@example.com")}))
+        .collect();
+    subscribe(&d, &email, json!(people)).await;
+    let with_people = emitted(&d).await;
+    assert_eq!(
+        fanout(with_people.clone()).await,
+        json!({"status": "pending", "deliveries": 0}),
+        "its recipients are a fan-out job's"
+    );
+    d.pump(PUMP).await;
+    assert_eq!(
+        fanout(with_people).await,
+        json!({"status": "done", "deliveries": 4})
+    );
+}
+
 async fn events_and_their_deliveries_are_listed_newest_first_and_filtered(backend: Backend) {
     let d = DeliveryApp::spawn(backend).await;
     let receiver = Receiver::start(&[]).await;
@@ -471,6 +526,7 @@ herald_tests::on_both_backends!(
     a_duplicated_queue_message_is_sent_once,
     bad_events_are_refused_and_record_nothing,
     events_and_their_deliveries_are_listed_newest_first_and_filtered,
+    an_events_fanout_is_pending_until_its_deliveries_are_made_then_done_with_their_count,
     bad_event_and_delivery_reads_are_refused,
     while_paused_deliveries_are_held_and_resuming_sends_every_one,
     a_notification_test_really_delivers_through_it,
