@@ -215,6 +215,43 @@ pub async fn dead_letters(
     .await
 }
 
+/// The fanout-dead-letters function's handler (the fan-out dead-letter queue): each dead event
+/// job's event recorded `failed` and told to the operational webhook (`event.fanoutFailed`); a
+/// letter that could not be handled comes back.
+pub async fn fanout_dead_letters(
+    state: &AppState,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    handle_sqs(event, async |batch: Vec<Received<FanoutMessage>>| {
+        let letters: Vec<FanoutMessage> = batch.iter().map(|r| r.message.clone()).collect();
+        let answers = shared::workers::dead_letters::fail_fanouts(
+            &state.failing_fanouts(),
+            state.clock.now(),
+            &letters,
+        )
+        .await;
+        let mut back = Vec::new();
+        for (received, answer) in batch.into_iter().zip(answers) {
+            if let Err(e) = answer {
+                tracing::warn!(job = ?received.message, error = %e, "fan-out dead letter not handled; it comes back");
+                back.push(received.receipt);
+            }
+        }
+        back
+    })
+    .await
+}
+
+/// `main` of the fanout-dead-letters function.
+pub async fn run_fanout_dead_letters() -> Result<(), lambda_runtime::Error> {
+    let (state, _) = queue_function("fanout-dead-letters", Needs::default()).await?;
+    let state = &state;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| async move {
+        fanout_dead_letters(state, event).await
+    }))
+    .await
+}
+
 /// The configuration of `function`, read from the environment, with what it `needs` there: a
 /// missing variable stops it at start with a message naming the variable.
 fn configured(function: &str, needs: Needs) -> Result<Config, String> {

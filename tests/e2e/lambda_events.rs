@@ -240,6 +240,7 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
         if [
             "quota-reset",
             "relay",
+            "fanout-dead-letters",
             "fan-out",
             "sender",
             "dead-letters",
@@ -508,6 +509,33 @@ async fn the_dead_letters_sample_event_marks_its_delivery_failed() {
             .unwrap_or_else(|e| panic!("{e}")),
         Vec::<String>::new()
     );
+}
+
+#[tokio::test]
+async fn the_fanout_dead_letters_sample_event_records_its_events_fan_out_failed() {
+    use shared::model::{Fanout, FanoutStatus};
+    let state = seeded_state().await;
+    let org = parse(OrgId::parse(ORG));
+    let event: uuid::Uuid = parse(EVENT.parse());
+    let fanout = async || parse(state.store.get_event(&org, event).await).map(|e| e.fanout);
+    assert_eq!(fanout().await, Some(Fanout::PENDING));
+    let response = functions::fanout_dead_letters(&state, sqs_event("fanout-dead-letters")).await;
+    let response = response.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(failures(&response), Vec::<String>::new());
+    let failed = Fanout {
+        status: FanoutStatus::Failed,
+        deliveries: 0,
+    };
+    assert_eq!(fanout().await, Some(failed));
+    // Handled again (SQS repeats a message): the same, and the letter goes.
+    let again = functions::fanout_dead_letters(&state, sqs_event("fanout-dead-letters")).await;
+    assert_eq!(
+        again
+            .map(|r| failures(&r))
+            .unwrap_or_else(|e| panic!("{e}")),
+        Vec::<String>::new()
+    );
+    assert_eq!(fanout().await, Some(failed));
 }
 
 #[tokio::test]

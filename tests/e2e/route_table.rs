@@ -12,6 +12,7 @@ const WORKERS: &[&str] = &[
     "fan-out",
     "sender",
     "dead-letters",
+    "fanout-dead-letters",
     "quota-reset",
     "relay",
     "console",

@@ -399,23 +399,40 @@ async fn prune_job(state: AppState, db: Option<Sqlite>) {
     }
 }
 
-/// The dead-letter pass on the embedded database, every [`DEAD_LETTERS_EVERY`]: the deliveries
+/// The dead-letter passes on the embedded database, every [`DEAD_LETTERS_EVERY`]: the deliveries
 /// whose messages were received `maxReceiveCount` times unsettled become `failed`, which recover
-/// finds. (With the AWS backend, the `dead-letters` function does this.)
+/// finds; the events whose fan-out jobs were, `fanout.status = failed` (told to the operational
+/// webhook). (With the AWS backend, the `dead-letters` and `fanout-dead-letters` functions do
+/// this.)
 async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
     let Some(db) = db else { return };
     let dead = shared::adapters::sqlite::queue::SqliteQueue::<DeliveryMessage>::new(
-        db,
+        db.clone(),
         shared::adapters::sqlite::delivery_queue::DEAD_LETTERS,
         state.config.retry_schedule.attempts(),
     );
+    let dead_fanouts = shared::adapters::sqlite::queue::SqliteQueue::<FanoutMessage>::new(
+        db,
+        shared::adapters::sqlite::queue::FANOUT,
+        MAX_RECEIVES,
+    );
     loop {
-        let drained =
-            shared::workers::dead_letters::drain(&state.burying(), &dead, state.clock.now()).await;
-        match drained {
+        let now = state.clock.now();
+        match shared::workers::dead_letters::drain(&state.burying(), &dead, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(dead_letters = n, "dead letters' deliveries marked failed"),
             Err(e) => tracing::warn!(error = %e, "dead-letter pass failed; the next one retries"),
+        }
+        let failing = state.failing_fanouts();
+        match shared::workers::dead_letters::drain_fanouts(&failing, &dead_fanouts, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                dead_letters = n,
+                "fan-outs that ran out of retries marked failed"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "fan-out dead-letter pass failed; the next one retries")
+            }
         }
         tokio::time::sleep(DEAD_LETTERS_EVERY).await;
     }

@@ -34,6 +34,7 @@ use crate::ports::queue::{
 use crate::ports::store::Store;
 use crate::ports::transport::Transport;
 use crate::telemetry::Metrics;
+use crate::workers::dead_letters::FailingFanouts;
 use crate::workers::fanout::Fanout;
 use crate::workers::relay::Relay;
 use crate::workers::sender::{Rules as SenderRules, Sender};
@@ -300,6 +301,14 @@ impl AppState {
             outbox: &*self.store,
             fanout: &*self.fanout,
             deliveries: &*self.queue,
+        }
+    }
+
+    /// Failing the fan-outs whose jobs ran out of retries.
+    pub fn failing_fanouts(&self) -> FailingFanouts<'_> {
+        FailingFanouts {
+            events: &*self.store,
+            telling: self.telling(),
         }
     }
 

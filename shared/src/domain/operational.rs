@@ -1,5 +1,6 @@
 //! Operational webhooks: an organization tells Herald where to post events about Herald itself
-//! (`delivery.failed`, `notification.disabled`, `delivery.recovered`, `sms.quotaExhausted`),
+//! (`delivery.failed`, `notification.disabled`, `delivery.recovered`, `sms.quotaExhausted`,
+//! `event.fanoutFailed`),
 //! signed per Standard Webhooks with the webhook's own secret.
 //!
 //! Each event is a delivery on the delivery queue (channel `operational`), so it gets the same
@@ -129,6 +130,21 @@ impl Occurrence {
                 "notificationId": id,
                 "failingSince": timestamp::format(streak.since),
                 "failedDeliveries": streak.failed,
+            }),
+        }
+    }
+
+    /// `event.fanoutFailed`: `event`'s fan-out job ran out of retries (once per event).
+    pub fn event_fanout_failed(event: &crate::model::Event) -> Self {
+        Self {
+            organization: event.organization.clone(),
+            event: OperationalEvent::EventFanoutFailed,
+            cause: event.id.to_string(),
+            cause_at: event.created_at,
+            data: json!({
+                "eventId": event.id,
+                "type": event.kind,
+                "deliveries": event.fanout.deliveries,
             }),
         }
     }

@@ -83,11 +83,12 @@ name_enum!(
 
 name_enum!(
     /// What Herald tells an organization's operational webhook about itself.
-    OperationalEvent, "delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted" {
+    OperationalEvent, "delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted, event.fanoutFailed" {
         DeliveryFailed = "delivery.failed",
         NotificationDisabled = "notification.disabled",
         DeliveryRecovered = "delivery.recovered",
         SmsQuotaExhausted = "sms.quotaExhausted",
+        EventFanoutFailed = "event.fanoutFailed",
     }
 );
 

@@ -1,12 +1,16 @@
-//! The embedded queue's dead-letter pass (the local server runs it every few seconds; on AWS the
-//! `dead-letters` function reads the dead-letter queue): every dead letter's delivery marked
-//! `failed`, and the letter removed once it is.
+//! The dead-letter passes. The delivery queue's: every dead letter's delivery marked `failed`,
+//! and the letter removed once it is (the local server runs it every few seconds; on AWS the
+//! `dead-letters` function reads the dead-letter queue). The fan-out queue's
+//! ([`fail_fanouts`]): every dead event job's event recorded `failed` and told to the
+//! operational webhook (the local server, and the `fanout-dead-letters` function).
 
 use time::OffsetDateTime;
 
 use crate::domain::Error;
 use crate::domain::deliveries::Burying;
-use crate::ports::queue::{DeadLetters, DeliveryMessage};
+use crate::domain::operational::{Occurrence, Telling};
+use crate::ports::queue::{DeadLetters, DeliveryMessage, FanoutMessage};
+use crate::ports::store::{EventStore, FanoutProgress};
 
 /// Dead letters handled at once.
 const PAGE: usize = 100;
@@ -31,6 +35,85 @@ pub async fn drain(
         }
         removed += done.len();
         let finished = ids.len() < PAGE || done.is_empty();
+        letters.remove_dead_letters(done).await?;
+        if finished {
+            return Ok(removed);
+        }
+    }
+}
+
+/// What failing fan-outs needs: the events, and the operational webhook's telling.
+#[derive(Clone, Copy)]
+pub struct FailingFanouts<'a> {
+    pub events: &'a dyn EventStore,
+    pub telling: Telling<'a>,
+}
+
+/// The fan-out queue's dead letters (as of `now`): an event's job (its first chunk or a later
+/// one) records the event's fan-out `failed` (the deliveries made before stay, and count) and
+/// tells the organization's operational webhook `event.fanoutFailed` (the same event is the same
+/// operational delivery: posted once, however often its letter comes). A resume or recover job
+/// is let go with an error in the log: the operator asks for it again. One answer per letter:
+/// `Ok` when it may go; an error keeps it for another pass.
+pub async fn fail_fanouts(
+    ports: &FailingFanouts<'_>,
+    now: OffsetDateTime,
+    letters: &[FanoutMessage],
+) -> Vec<Result<(), Error>> {
+    let mut answers = Vec::with_capacity(letters.len());
+    for letter in letters {
+        answers.push(fail_fanout(ports, now, letter).await);
+    }
+    answers
+}
+
+async fn fail_fanout(
+    ports: &FailingFanouts<'_>,
+    now: OffsetDateTime,
+    letter: &FanoutMessage,
+) -> Result<(), Error> {
+    let FanoutMessage::Event {
+        organization,
+        event,
+        ..
+    } = letter
+    else {
+        tracing::error!(job = ?letter, "a fan-out job ran out of retries; ask for it again");
+        return Ok(());
+    };
+    ports
+        .events
+        .record_fanout(organization, *event, FanoutProgress::Failed)
+        .await?;
+    let Some(event) = ports.events.get_event(organization, *event).await? else {
+        return Ok(()); // removed after its fan-out could not be queued: it never happened
+    };
+    tracing::error!(organization = %event.organization, event = %event.id, "an event's fan-out ran out of retries: its fan-out is failed");
+    ports
+        .telling
+        .raise(Occurrence::event_fanout_failed(&event), now)
+        .await
+}
+
+/// Drains the fan-out queue's `letters` (the embedded queue's) with [`fail_fanouts`]: how many
+/// were removed.
+pub async fn drain_fanouts(
+    ports: &FailingFanouts<'_>,
+    letters: &dyn DeadLetters<FanoutMessage>,
+    now: OffsetDateTime,
+) -> Result<usize, Error> {
+    let mut removed = 0;
+    loop {
+        let page = letters.dead_letter_page(PAGE)?;
+        let (ids, messages): (Vec<i64>, Vec<FanoutMessage>) = page.into_iter().unzip();
+        let answers = fail_fanouts(ports, now, &messages).await;
+        let mut done = Vec::with_capacity(ids.len());
+        for (id, answer) in ids.iter().zip(answers) {
+            answer?;
+            done.push(*id);
+        }
+        removed += done.len();
+        let finished = ids.len() < PAGE;
         letters.remove_dead_letters(done).await?;
         if finished {
             return Ok(removed);

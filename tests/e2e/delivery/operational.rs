@@ -282,7 +282,70 @@ async fn a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first(b
     );
 }
 
+/// A fan-out job that ran out of retries (its dead letter, drained twice as SQS may hand it over
+/// twice): its event's fan-out is `failed`, and `event.fanoutFailed` is told once.
+async fn a_fan_out_that_ran_out_of_retries_is_failed_and_told_once(backend: Backend) {
+    use shared::ports::queue::FanoutMessage;
+    let d = DeliveryApp::spawn(backend).await;
+    let ops = Receiver::start(&[]).await;
+    set_operational_webhook(&d, &ops.url, &["event.fanoutFailed"]).await;
+    // An event recorded, whose fan-out job then died.
+    let now = d.app.state.clock.now();
+    let event = shared::model::Event {
+        id: Uuid::now_v7(),
+        organization: org(&d),
+        kind: shared::model::EventType::BuildCreated,
+        data: json!({"appName": "Dead"}),
+        idempotency_key: None,
+        body_hash: "h".into(),
+        created_at: now,
+        fanout: shared::model::Fanout::PENDING,
+    };
+    let created = d
+        .app
+        .state
+        .store
+        .create_event(&event, now + time::Duration::hours(24))
+        .await;
+    assert_eq!(created, Ok(shared::model::EventCreated::New));
+    let letter = FanoutMessage::first(&event);
+    let failing = d.app.state.failing_fanouts();
+    for _ in 0..2 {
+        let answers = shared::workers::dead_letters::fail_fanouts(
+            &failing,
+            now,
+            std::slice::from_ref(&letter),
+        )
+        .await;
+        assert!(matches!(answers[..], [Ok(())]), "{answers:?}");
+    }
+    d.pump(Duration::from_secs(10)).await;
+
+    let told: Vec<Value> = ops.hits().iter().map(|h| h.json()).collect();
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    assert_eq!(told[0]["type"], "event.fanoutFailed");
+    assert_eq!(
+        told[0]["data"],
+        json!({"eventId": event.id, "type": "buildCreated", "deliveries": 0})
+    );
+    let res = d
+        .app
+        .admin(
+            Method::GET,
+            &d.app.path(&format!("/events/{}", event.id)),
+            None,
+        )
+        .await;
+    assert_eq!(
+        res.body["data"]["fanout"],
+        json!({"status": "failed", "deliveries": 0}),
+        "{}",
+        res.body
+    );
+}
+
 herald_tests::on_both_backends!(
+    a_fan_out_that_ran_out_of_retries_is_failed_and_told_once,
     a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first,
     a_spent_sms_quota_is_told_once_per_user_and_day,
     the_operational_webhook_hears_each_failure_and_each_disabling_exactly_once,
