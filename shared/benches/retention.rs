@@ -94,6 +94,7 @@ async fn fill(db: &Sqlite, org: &OrgId, rows: usize, at: OffsetDateTime) -> (u64
             body_hash: "0".repeat(64),
             created_at: at,
             fanout: shared::model::Fanout::PENDING,
+            fanout_round: 0,
         })
         .collect();
     // Many at once, as requests come: the writer commits them in groups.

@@ -148,6 +148,16 @@ async fn the_command_line_drives_notifications_events_deliveries_the_notifier_an
     assert_eq!(json(&local, &["deliveries", "get", id]), deliveries[0]);
     let shown = json(&local, &["events", "get", &event]);
     assert_eq!(shown["deliveries"]["items"][0]["status"], "sent");
+    assert_eq!(
+        shown["fanout"],
+        serde_json::json!({"status": "done", "deliveries": 1})
+    );
+    // Its fan-out did not fail: nothing to retry.
+    let text = fails(&herald(&local, &["events", "retry-fanout", &event], &[]));
+    assert_eq!(
+        text,
+        "herald: 409 3002: Conflict\n  fanout.status: the event's fan-out is done: only a failed one is retried\n"
+    );
 
     // Resend it: the receiver gets it once more; the delivery shows both attempts.
     let resent = herald(&local, &["deliveries", "resend", id], &[]);

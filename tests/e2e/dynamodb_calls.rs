@@ -334,6 +334,7 @@ mod ttl {
             body_hash: "h".into(),
             created_at: now,
             fanout: shared::model::Fanout::PENDING,
+            fanout_round: 0,
         };
         let key_expires = now + time::Duration::hours(24);
         assert_eq!(

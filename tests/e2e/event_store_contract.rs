@@ -30,6 +30,7 @@ fn event(org: &OrgId, key: Option<&str>, body_hash: &str, at: OffsetDateTime) ->
         body_hash: body_hash.into(),
         created_at: at,
         fanout: shared::model::Fanout::PENDING,
+        fanout_round: 0,
     }
 }
 

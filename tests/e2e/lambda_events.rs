@@ -31,6 +31,8 @@ const EMAIL_NOTIFICATION: &str = "5f1e2d3c4b5a697887960002";
 const USER: &str = "01890a5d-ac96-774b-bcce-b302099a8057";
 
 const EVENT: &str = "01890a5e-0000-7000-8000-00000000e001";
+/// An event whose fan-out failed: the retry-fanout sample names it.
+const FAILED_EVENT: &str = "01890a5e-0000-7000-8000-00000000e002";
 
 /// The delivery the get-delivery sample names.
 const DELIVERY: &str = "01890a5e-0000-7000-8000-00000000d001";
@@ -55,6 +57,7 @@ fn sample_event() -> shared::model::Event {
         body_hash: "sample".into(),
         created_at: SystemClock.now(),
         fanout: shared::model::Fanout::PENDING,
+        fanout_round: 0,
     }
 }
 
@@ -208,6 +211,22 @@ pub(crate) async fn seed(store: &dyn Store) {
         .create_event(&sample_event(), now + time::Duration::hours(24))
         .await;
     assert_eq!(created, Ok(shared::model::EventCreated::New));
+    let failed = shared::model::Event {
+        id: parse(FAILED_EVENT.parse()),
+        ..sample_event()
+    };
+    let created = store
+        .create_event(&failed, now + time::Duration::hours(24))
+        .await;
+    assert_eq!(created, Ok(shared::model::EventCreated::New));
+    let recorded = store
+        .record_fanout(
+            &failed.organization,
+            failed.id,
+            shared::ports::store::FanoutProgress::Failed,
+        )
+        .await;
+    assert_eq!(recorded, Ok(()));
 }
 
 fn expected_status(route: Route) -> u16 {
@@ -216,7 +235,8 @@ fn expected_status(route: Route) -> u16 {
         Route::EmitEvent
         | Route::TestNotification
         | Route::ResendDelivery
-        | Route::RecoverDeliveries => 202,
+        | Route::RecoverDeliveries
+        | Route::RetryFanout => 202,
         _ => 200,
     }
 }
@@ -306,6 +326,10 @@ async fn every_function_has_a_sample_event_that_its_handler_answers() {
             Route::RecoverDeliveries => assert_eq!(
                 body,
                 json!({"status": true, "data": {"queued": 1, "more": false}})
+            ),
+            Route::RetryFanout => assert_eq!(
+                body,
+                json!({"status": true, "data": {"id": FAILED_EVENT, "fanout": {"status": "pending", "deliveries": 0}}})
             ),
             _ => assert_eq!(body["status"], true, "events/{name}.json: {body}"),
         }

@@ -45,6 +45,7 @@ fn event_at(org: &OrgId, at: OffsetDateTime, key: Option<&str>) -> Event {
         body_hash: "h".into(),
         created_at: at,
         fanout: shared::model::Fanout::PENDING,
+        fanout_round: 0,
     }
 }
 

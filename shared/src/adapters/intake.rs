@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::model::{Delivery, Event, EventCreated};
 use crate::ports::intake::{EventIntake, FirstFanout, requeued_message};
 use crate::ports::queue::{DeliveryMessage, FanoutMessage, Queue, QueueError};
-use crate::ports::store::{Store, StoreError, StoreResult};
+use crate::ports::store::{FanoutProgress, Store, StoreError, StoreResult};
 
 /// Where the store and the fan-out queue are separate services (DynamoDB and SQS): records, then
 /// queues, and removes the event and its key again if the queue refuses.
@@ -46,6 +46,28 @@ impl EventIntake for RecordThenQueue {
             return Err(queue_error(e));
         }
         Ok(created)
+    }
+
+    async fn retry_fanout(&self, event: &Event, now: OffsetDateTime) -> StoreResult<bool> {
+        if !self
+            .store
+            .reopen_fanout(&event.organization, event.id, now)
+            .await?
+        {
+            return Ok(false);
+        }
+        if let Err(e) = self.fanout.send(&[FanoutMessage::first(event)]).await {
+            // Failed as it was: nothing happened (a later retry is a round more, told anew).
+            let back = self
+                .store
+                .record_fanout(&event.organization, event.id, FanoutProgress::Failed)
+                .await;
+            if let Err(cleanup) = back {
+                tracing::error!(event = %event.id, error = %cleanup, "a fan-out retry whose job was not queued is left to the relay");
+            }
+            return Err(queue_error(e));
+        }
+        Ok(true)
     }
 
     async fn queue_once(

@@ -298,6 +298,55 @@ pub async fn get(
     }))
 }
 
+/// `{"id", "fanout"}`: the event whose fan-out is retried, and its fan-out now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FanoutRetried {
+    pub id: Uuid,
+    pub fanout: Fanout,
+}
+
+/// `{"status": true, "data": {"id", "fanout"}}`
+#[derive(Serialize, ToSchema)]
+pub struct FanoutRetriedResponse {
+    pub status: bool,
+    pub data: FanoutRetried,
+}
+
+/// Retry an event's failed fan-out (admin)
+///
+/// An event whose fan-out ran out of retries (`"fanout": {"status": "failed"}`, told to the
+/// operational webhook as `event.fanoutFailed`) is fanned out again: its fan-out is `pending`
+/// and its first job queued (202). Deliveries made before it failed keep their ids, so none is
+/// sent twice. 409 unless its fan-out is `failed`; 404 for an unknown event.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations/{organizationId}/events/{eventId}/fanout/retry",
+    tag = "Events and delivery",
+    params(("organizationId" = String, Path), ("eventId" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 202, body = FanoutRetriedResponse), (status = 401, body = crate::api::error::ErrorEnvelope),
+        (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope),
+        (status = 409, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
+)]
+pub async fn retry_fanout(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<EventPath>,
+) -> ApiResult<(StatusCode, Json<Envelope<FanoutRetried>>)> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::NotificationUpdate)?;
+    let id = Uuid::parse_str(&path.event_id).map_err(|_| ApiError::NotFound)?;
+    let event =
+        events::retry_fanout(&*state.store, &*state.intake, state.clock.now(), &org, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        envelope(FanoutRetried {
+            id: event.id,
+            fanout: event.fanout,
+        }),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

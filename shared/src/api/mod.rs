@@ -184,6 +184,7 @@ route_table! {
     UpdateNotificationPreferences "update-notification-preferences" => admin::update_preferences,
     EmitEvent "emit-event" => events::emit,
     GetEvent "get-event" => events::get,
+    RetryFanout "retry-fanout" => events::retry_fanout,
     ListDeliveries "list-deliveries" => delivery_log::list_deliveries,
     GetDelivery "get-delivery" => delivery_log::get_delivery,
     ResendDelivery "resend-delivery" => deliveries::resend,
@@ -219,7 +220,10 @@ impl Route {
     pub fn enqueues_fanouts(self) -> bool {
         matches!(
             self,
-            Route::EmitEvent | Route::UpdateNotifierSettings | Route::RecoverDeliveries
+            Route::EmitEvent
+                | Route::UpdateNotifierSettings
+                | Route::RecoverDeliveries
+                | Route::RetryFanout
         )
     }
 

@@ -12,7 +12,7 @@ use crate::model::token::sha256_hex;
 use crate::model::{Event, EventCreated, Fanout, FanoutStatus};
 use crate::model::{EventType, OrgId};
 use crate::ports::intake::{EventIntake, FirstFanout};
-use crate::ports::store::{NotificationStore, SettingsStore};
+use crate::ports::store::{EventStore, NotificationStore, SettingsStore};
 use crate::telemetry::Metrics;
 
 /// How long an idempotency key holds.
@@ -64,6 +64,7 @@ pub async fn emit(
         body_hash: sha256_hex(&canonical),
         created_at: now,
         fanout: Fanout::PENDING,
+        fanout_round: 0,
     };
     let first = match ports.intake.makes_deliveries() {
         true => match ports.settings.get_settings(&event.organization).await? {
@@ -114,4 +115,37 @@ pub fn missing_fields(event: &Event) -> Vec<String> {
         .missing(event.data.as_object().unwrap_or(&empty))
         .map(str::to_owned)
         .collect()
+}
+
+/// Fans event `id` out again after its fan-out failed (`fanout/retry`): its fan-out `pending`
+/// again and its first job queued, as one unit ([`EventIntake::retry_fanout`]). Deliveries made
+/// before it failed are named the same again (their ids are the event's and the target's), so
+/// none is sent twice. `NotFound` for an unknown id; `Conflict` naming `fanout.status` unless it
+/// is `failed` (or another retry took it first). Returns the event as it is now.
+pub async fn retry_fanout(
+    events: &dyn EventStore,
+    intake: &dyn EventIntake,
+    now: time::OffsetDateTime,
+    org: &OrgId,
+    id: uuid::Uuid,
+) -> Result<Event, Error> {
+    let mut event = events.get_event(org, id).await?.ok_or(Error::NotFound)?;
+    let busy = |status: FanoutStatus| {
+        Error::Conflict(vec![crate::domain::FieldError::new(
+            "fanout.status",
+            format!(
+                "the event's fan-out is {}: only a failed one is retried",
+                status.as_str()
+            ),
+        )])
+    };
+    if event.fanout.status != FanoutStatus::Failed {
+        return Err(busy(event.fanout.status));
+    }
+    if !intake.retry_fanout(&event, now).await? {
+        return Err(busy(FanoutStatus::Pending));
+    }
+    event.fanout.status = FanoutStatus::Pending;
+    event.fanout_round += 1;
+    Ok(event)
 }

@@ -134,12 +134,13 @@ impl Occurrence {
         }
     }
 
-    /// `event.fanoutFailed`: `event`'s fan-out job ran out of retries (once per event).
+    /// `event.fanoutFailed`: `event`'s fan-out job ran out of retries (once per event and
+    /// round of `fanout/retry`).
     pub fn event_fanout_failed(event: &crate::model::Event) -> Self {
         Self {
             organization: event.organization.clone(),
             event: OperationalEvent::EventFanoutFailed,
-            cause: event.id.to_string(),
+            cause: format!("{}#{}", event.id, event.fanout_round),
             cause_at: event.created_at,
             data: json!({
                 "eventId": event.id,

@@ -26,6 +26,14 @@ pub struct Event {
     /// `done` with no deliveries counted.
     #[serde(default = "Fanout::untracked")]
     pub fanout: Fanout,
+    /// How many times its failed fan-out was retried (`fanout/retry`): each round's failure is
+    /// told to the operational webhook once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fanout_round: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An event's fan-out: `pending` until every delivery of it is made, then `done` with how many
@@ -59,6 +67,16 @@ pub enum FanoutStatus {
     Pending,
     Done,
     Failed,
+}
+
+impl FanoutStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FanoutStatus::Pending => "pending",
+            FanoutStatus::Done => "done",
+            FanoutStatus::Failed => "failed",
+        }
+    }
 }
 
 /// What recording an event did.

@@ -4,7 +4,8 @@
 //! - queueing settled deliveries again (resend, recover): each delivery back to `queued` and its
 //!   message;
 //! - queueing a delivery once per idempotency key (a test notification's): the key, the
-//!   delivery and its message.
+//!   delivery and its message;
+//! - fanning a failed event out again: its fan-out `pending` again and its first job.
 //!
 //! On the embedded backend the store and the queue are one SQLite database: the three commit in
 //! one transaction. On AWS they are two services: the event and its key are written in one
@@ -61,6 +62,10 @@ pub trait EventIntake: Send + Sync + 'static {
     /// since it was read (another resend or recover took it, or it is no longer settled).
     async fn requeue(&self, deliveries: &[Delivery], now: OffsetDateTime)
     -> StoreResult<Vec<bool>>;
+    /// Fans `event` out again when its fan-out `failed`: the fan-out `pending` again
+    /// ([`crate::ports::store::EventStore::reopen_fanout`]) and its first job queued, as one
+    /// unit. `false` when its fan-out is not `failed`.
+    async fn retry_fanout(&self, event: &Event, now: OffsetDateTime) -> StoreResult<bool>;
     /// Queues `delivery` once per idempotency key `key` (a request's, held until `expires`):
     /// the key, the delivery and its message as one unit. `None` when this call queued it; the
     /// id of the delivery the key already names otherwise (a replay: nothing is queued).

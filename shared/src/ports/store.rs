@@ -381,6 +381,16 @@ pub trait EventStore: Send + Sync {
         event: Uuid,
         progress: FanoutProgress,
     ) -> StoreResult<()>;
+
+    /// Opens `event`'s failed fan-out again (`fanout/retry`): `pending` again, one more round,
+    /// marked for the relay as of `now` where the store has an outbox. `false` when its fan-out
+    /// is not `failed` (or the event is gone).
+    async fn reopen_fanout(
+        &self,
+        org: &OrgId,
+        event: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
 }
 
 /// What a fan-out job records on its event.

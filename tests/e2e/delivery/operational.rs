@@ -282,24 +282,20 @@ async fn a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first(b
     );
 }
 
-/// A fan-out job that ran out of retries (its dead letter, drained twice as SQS may hand it over
-/// twice): its event's fan-out is `failed`, and `event.fanoutFailed` is told once.
-async fn a_fan_out_that_ran_out_of_retries_is_failed_and_told_once(backend: Backend) {
-    use shared::ports::queue::FanoutMessage;
-    let d = DeliveryApp::spawn(backend).await;
-    let ops = Receiver::start(&[]).await;
-    set_operational_webhook(&d, &ops.url, &["event.fanoutFailed"]).await;
-    // An event recorded, whose fan-out job then died.
+/// An event of `d`'s organization recorded, whose fan-out job then ran out of retries: its dead
+/// letter drained `times` times (SQS may hand a letter over more than once).
+async fn dead_fanout(d: &DeliveryApp, times: usize) -> shared::model::Event {
     let now = d.app.state.clock.now();
     let event = shared::model::Event {
         id: Uuid::now_v7(),
-        organization: org(&d),
+        organization: org(d),
         kind: shared::model::EventType::BuildCreated,
         data: json!({"appName": "Dead"}),
         idempotency_key: None,
         body_hash: "h".into(),
         created_at: now,
         fanout: shared::model::Fanout::PENDING,
+        fanout_round: 0,
     };
     let created = d
         .app
@@ -308,17 +304,41 @@ async fn a_fan_out_that_ran_out_of_retries_is_failed_and_told_once(backend: Back
         .create_event(&event, now + time::Duration::hours(24))
         .await;
     assert_eq!(created, Ok(shared::model::EventCreated::New));
-    let letter = FanoutMessage::first(&event);
+    fail_fanout(d, &event, times).await;
+    event
+}
+
+/// Drains `event`'s fan-out dead letter `times` times.
+async fn fail_fanout(d: &DeliveryApp, event: &shared::model::Event, times: usize) {
+    let letter = shared::ports::queue::FanoutMessage::first(event);
     let failing = d.app.state.failing_fanouts();
-    for _ in 0..2 {
+    for _ in 0..times {
         let answers = shared::workers::dead_letters::fail_fanouts(
             &failing,
-            now,
+            d.app.state.clock.now(),
             std::slice::from_ref(&letter),
         )
         .await;
         assert!(matches!(answers[..], [Ok(())]), "{answers:?}");
     }
+}
+
+async fn fanout_of(d: &DeliveryApp, event: Uuid) -> Value {
+    let res = d
+        .app
+        .admin(Method::GET, &d.app.path(&format!("/events/{event}")), None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    res.body["data"]["fanout"].clone()
+}
+
+/// A fan-out job that ran out of retries (its dead letter, drained twice as SQS may hand it over
+/// twice): its event's fan-out is `failed`, and `event.fanoutFailed` is told once.
+async fn a_fan_out_that_ran_out_of_retries_is_failed_and_told_once(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let ops = Receiver::start(&[]).await;
+    set_operational_webhook(&d, &ops.url, &["event.fanoutFailed"]).await;
+    let event = dead_fanout(&d, 2).await;
     d.pump(Duration::from_secs(10)).await;
 
     let told: Vec<Value> = ops.hits().iter().map(|h| h.json()).collect();
@@ -328,24 +348,106 @@ async fn a_fan_out_that_ran_out_of_retries_is_failed_and_told_once(backend: Back
         told[0]["data"],
         json!({"eventId": event.id, "type": "buildCreated", "deliveries": 0})
     );
-    let res = d
-        .app
-        .admin(
-            Method::GET,
-            &d.app.path(&format!("/events/{}", event.id)),
-            None,
-        )
-        .await;
     assert_eq!(
-        res.body["data"]["fanout"],
-        json!({"status": "failed", "deliveries": 0}),
-        "{}",
-        res.body
+        fanout_of(&d, event.id).await,
+        json!({"status": "failed", "deliveries": 0})
+    );
+}
+
+/// `fanout/retry`: a failed fan-out fanned out again delivers its event once (202, then
+/// `done`); a retry of a fan-out that is not `failed` is 409, of an unknown event 404, by a
+/// member 403. A retried fan-out that fails again is told again (a round of its own).
+async fn a_failed_fan_out_retried_delivers_once_and_anything_else_is_refused(backend: Backend) {
+    let d = DeliveryApp::spawn(backend).await;
+    let receiver = Receiver::start(&[]).await;
+    webhook(&d, &receiver.url).await;
+    let ops = Receiver::start(&[]).await;
+    set_operational_webhook(&d, &ops.url, &["event.fanoutFailed"]).await;
+    let event = dead_fanout(&d, 1).await;
+    let retry = |id: String, token: Option<String>| {
+        let d = &d;
+        async move {
+            let path = d.app.path(&format!("/events/{id}/fanout/retry"));
+            match token {
+                Some(token) => d.app.call(Method::POST, &path, Some(&token), None).await,
+                None => d.app.admin(Method::POST, &path, None).await,
+            }
+        }
+    };
+    let (_, member) = d.app.user_with_token(&unique("member"), &["member"]).await;
+    assert_error(
+        &retry(event.id.to_string(), Some(member)).await,
+        403,
+        4003,
+        None,
+    );
+    assert_error(
+        &retry(Uuid::now_v7().to_string(), None).await,
+        404,
+        3001,
+        None,
+    );
+    assert_error(&retry("not-an-id".into(), None).await, 404, 3001, None);
+
+    let res = retry(event.id.to_string(), None).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    assert_eq!(
+        res.body,
+        json!({"status": true, "data": {"id": event.id, "fanout": {"status": "pending", "deliveries": 0}}})
+    );
+    assert_error(
+        &retry(event.id.to_string(), None).await,
+        409,
+        3002,
+        Some(&[(
+            "fanout.status",
+            "the event's fan-out is pending: only a failed one is retried",
+        )]),
+    );
+    // That round fails too (its job's letter, of round 1): failed again, and told again.
+    let second_round = shared::model::Event {
+        fanout_round: 1,
+        ..event.clone()
+    };
+    fail_fanout(&d, &second_round, 1).await;
+    assert_eq!(
+        fanout_of(&d, event.id).await,
+        json!({"status": "failed", "deliveries": 0})
+    );
+    // Retried once more, and the fault gone: delivered once, done.
+    let res = retry(event.id.to_string(), None).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    d.pump(PUMP).await;
+    assert_eq!(receiver.hits().len(), 1, "delivered once");
+    assert_eq!(
+        fanout_of(&d, event.id).await,
+        json!({"status": "done", "deliveries": 1})
+    );
+    assert_error(
+        &retry(event.id.to_string(), None).await,
+        409,
+        3002,
+        Some(&[(
+            "fanout.status",
+            "the event's fan-out is done: only a failed one is retried",
+        )]),
+    );
+    d.pump(Duration::from_secs(2)).await;
+    let told: Vec<Value> = ops
+        .hits()
+        .iter()
+        .map(|h| h.json()["type"].clone())
+        .collect();
+    assert_eq!(
+        told,
+        [json!("event.fanoutFailed"), json!("event.fanoutFailed")],
+        "once per round"
     );
 }
 
 herald_tests::on_both_backends!(
     a_fan_out_that_ran_out_of_retries_is_failed_and_told_once,
+    a_failed_fan_out_retried_delivers_once_and_anything_else_is_refused,
     a_dead_lettered_delivery_is_told_once_even_if_the_queue_refuses_first,
     a_spent_sms_quota_is_told_once_per_user_and_day,
     the_operational_webhook_hears_each_failure_and_each_disabling_exactly_once,

@@ -124,8 +124,10 @@ enum Events {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
-    /// Show an event and its deliveries.
+    /// Show an event, its fan-out and its deliveries.
     Get { id: String },
+    /// Fan out again an event whose fan-out failed (its deliveries made before are not sent twice).
+    RetryFanout { id: String },
 }
 
 #[derive(Subcommand)]
@@ -436,13 +438,25 @@ async fn events(c: &Client, command: Events) -> Result<Shown, Failure> {
                 .cloned()
                 .unwrap_or_default();
             let human = format!(
-                "event {} ({}) at {}\n{}",
+                "event {} ({}) at {}, fan-out {} ({} deliveries)\n{}",
                 cell(&data["id"]),
                 cell(&data["type"]),
                 cell(&data["createdAt"]),
+                cell(&data["fanout"]["status"]),
+                cell(&data["fanout"]["deliveries"]),
                 table(DELIVERY_COLUMNS, &rows(&deliveries, DELIVERY_COLUMNS))
             );
             shown(data.clone(), human)
+        }
+        Events::RetryFanout { id } => {
+            let path = c.org_path(&format!("/events/{id}/fanout/retry"));
+            let answer = c.call(Method::POST, &path, None).await?;
+            let human = format!(
+                "fanning out {} again: {}",
+                cell(&answer["data"]["id"]),
+                cell(&answer["data"]["fanout"]["status"])
+            );
+            shown(answer["data"].clone(), human)
         }
     }
 }

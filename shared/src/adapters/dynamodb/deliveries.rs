@@ -326,6 +326,38 @@ impl crate::ports::store::EventStore for DynamoStore {
         }
     }
 
+    async fn reopen_fanout(
+        &self,
+        org: &OrgId,
+        event: Uuid,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let [(_, shard), _] = outbox_mark(event, now);
+        let reopened = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(event_pk(org, event), "EVENT".into())))
+            .update_expression(
+                "SET fanout.#status = :pending, outboxShard = :shard, outboxAt = :now \
+                 ADD fanoutRound :one",
+            )
+            .condition_expression("fanout.#status = :failed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pending", value(&FanoutStatus::Pending)?)
+            .expression_attribute_values(":failed", value(&FanoutStatus::Failed)?)
+            .expression_attribute_values(":shard", shard)
+            .expression_attribute_values(":now", Av::S(timestamp::format(now)))
+            .expression_attribute_values(":one", Av::N("1".into()))
+            .send()
+            .await;
+        match reopened {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn delete_event(&self, event: &Event) -> StoreResult<()> {
         let org = &event.organization;
         let mut deletes = vec![build(

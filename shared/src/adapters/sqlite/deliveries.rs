@@ -21,6 +21,20 @@ use crate::ports::store::{
     StoreError, StoreResult, Unique,
 };
 
+/// Opens event `id`'s failed fan-out again: `pending`, one more round. `false` unless it was
+/// `failed`.
+pub(super) fn reopen_fanout(conn: &Connection, org: &str, id: &str) -> StoreResult<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE events SET record = json_set(record, '$.fanout.status', 'pending',
+                '$.fanoutRound', coalesce(json_extract(record, '$.fanoutRound'), 0) + 1)
+             WHERE org = ?1 AND id = ?2 AND json_extract(record, '$.fanout.status') = 'failed'",
+        )
+        .and_then(|mut s| s.execute([org, id]))
+        .map_err(error)?;
+    Ok(changed == 1)
+}
+
 fn optional_delivery(
     conn: &Connection,
     org: &str,
@@ -446,6 +460,20 @@ impl EventStore for Sqlite {
             .await;
         self.inner.events.drop_key(&(org.clone(), event));
         written
+    }
+
+    async fn reopen_fanout(
+        &self,
+        org: &OrgId,
+        event: Uuid,
+        _now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (org_id, id) = (org.to_string(), event.to_string());
+        let reopened = self
+            .write(move |conn| reopen_fanout(conn, &org_id, &id))
+            .await;
+        self.inner.events.drop_key(&(org.clone(), event));
+        reopened
     }
 
     async fn delete_event(&self, event: &Event) -> StoreResult<()> {

@@ -62,6 +62,25 @@ impl EventIntake for Sqlite {
         Ok(created)
     }
 
+    async fn retry_fanout(&self, event: &Event, _now: OffsetDateTime) -> StoreResult<bool> {
+        let job = serde_json::to_string(&FanoutMessage::first(event))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let (org, id) = (event.organization.to_string(), event.id.to_string());
+        let reopened = self
+            .write(move |conn| {
+                let reopened = super::deliveries::reopen_fanout(conn, &org, &id)?;
+                if reopened {
+                    enqueue(conn, FANOUT, Some(job.as_str()))?;
+                }
+                Ok(reopened)
+            })
+            .await;
+        self.inner
+            .events
+            .drop_key(&(event.organization.clone(), event.id));
+        reopened
+    }
+
     async fn queue_once(
         &self,
         delivery: &Delivery,
