@@ -223,7 +223,7 @@ pub(crate) async fn seed(store: &dyn Store) {
         .record_fanout(
             &failed.organization,
             failed.id,
-            shared::ports::store::FanoutProgress::Failed,
+            shared::ports::store::FanoutProgress::Failed { round: 0 },
         )
         .await;
     assert_eq!(recorded, Ok(()));

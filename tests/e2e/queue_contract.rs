@@ -35,6 +35,7 @@ fn fanouts(n: usize) -> Vec<FanoutMessage> {
                 organization: organization.clone(),
                 event: Uuid::now_v7(),
                 position: None,
+                round: 0,
             },
             1 => FanoutMessage::Event {
                 organization: organization.clone(),
@@ -45,6 +46,7 @@ fn fanouts(n: usize) -> Vec<FanoutMessage> {
                     chunk: u32::try_from(i).unwrap_or(0),
                     made: i as u64,
                 }),
+                round: u32::try_from(i).unwrap_or(0),
             },
             _ => FanoutMessage::Resume {
                 organization: OrgId::parse(&format!("org-{i}")).unwrap_or_else(|e| panic!("{e}")),

@@ -1,6 +1,7 @@
 //! A proxy in front of moto for the process tests of `herald-local` on `HERALD_BACKEND=aws`
 //! (`AWS_ENDPOINT_URL` pointed at it): it forwards every AWS call, and on command holds SQS's
-//! answers back (a crawling SQS), refuses SQS calls (an SQS that is down), or kills a process
+//! answers back (a crawling SQS), refuses SQS calls (an SQS that is down) or some DynamoDB
+//! calls (a fault of one kind of request), or kills a process
 //! with SIGKILL at the moment it sends a message to a queue (a function that dies between its
 //! DynamoDB write and its SQS send).
 
@@ -22,6 +23,9 @@ struct Switches {
     slow_sqs: AtomicBool,
     /// SQS calls answered 503 without reaching moto.
     refuse_sqs: AtomicBool,
+    /// DynamoDB calls of operation `.0` whose body holds `.1`, answered 400 (a
+    /// `ValidationException`: not retried by the SDK) without reaching moto.
+    refuse_dynamodb: Mutex<Option<(String, String)>>,
     /// The next message sent to a queue whose URL ends with `.0` kills process `.1`; the
     /// message is not forwarded.
     kill_at_send: Mutex<Option<(String, u32)>>,
@@ -73,6 +77,17 @@ impl MotoProxy {
         self.switches.refuse_sqs.store(on, Ordering::SeqCst);
     }
 
+    /// While set, DynamoDB's `operation` calls whose request body contains `containing` are
+    /// refused (400, which the SDK does not retry); `None` lets everything through again.
+    pub fn refuse_dynamodb(&self, refused: Option<(&str, &str)>) {
+        let mut switch = self
+            .switches
+            .refuse_dynamodb
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *switch = refused.map(|(op, text)| (op.to_owned(), text.to_owned()));
+    }
+
     /// The next message sent to a queue whose URL ends with `queue` kills `pid` (SIGKILL)
     /// before it reaches SQS.
     pub fn kill_at_send(&self, queue: &str, pid: u32) {
@@ -114,6 +129,25 @@ async fn forward(
             HeaderMap::new(),
             Bytes::new(),
         );
+    }
+    let refused = proxy
+        .switches
+        .refuse_dynamodb
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .is_some_and(|(op, text)| {
+            target == format!("DynamoDB_20120810.{op}")
+                && String::from_utf8_lossy(&body).contains(text.as_str())
+        });
+    if refused {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/x-amz-json-1.0"),
+        );
+        let error = r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"refused by the test's proxy"}"#;
+        return (StatusCode::BAD_REQUEST, headers, Bytes::from(error));
     }
     if matches!(
         target.as_str(),

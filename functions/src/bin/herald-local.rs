@@ -9,7 +9,7 @@
 //!   when set, wins), printed once it listens. Its logs go to stderr, coloured only on a terminal.
 //! - It runs the fan-out and sender loops, the quota-reset job (at start and every UTC midnight)
 //!   and the retention job (at start and hourly) in-process; on the AWS backend, the outbox
-//!   relay too (every 5 s).
+//!   relay and the passes over the dead-letter queues of the queues it created too (every 5 s).
 //! - SIGTERM or Ctrl-C: it stops accepting requests, lets the requests in flight and the batches
 //!   being sent finish (at most 10 s), checkpoints the database and exits 0.
 //!
@@ -110,6 +110,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut db = None;
     let mut aws = None;
+    let mut sqs_dead_letters = (None, None);
     let state = match config.backend {
         Backend::Embedded => {
             let sqlite = Sqlite::open(&dir.database())?;
@@ -147,6 +148,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
                     SqsQueue::create(sqs, &name, MAX_RECEIVES).await?
                 }
             };
+            sqs_dead_letters = (queue.dead_letter_queue(), fanout.dead_letter_queue());
             AppState::new(
                 config,
                 Backends::separate(Arc::new(store), Arc::new(queue), Arc::new(fanout)),
@@ -183,6 +185,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(prune_job(state.clone(), db.clone())),
         tokio::spawn(dead_letter_job(state.clone(), db.clone())),
         tokio::spawn(relay_job(state.clone(), aws.is_some())),
+        tokio::spawn(sqs_dead_letter_job(state.clone(), sqs_dead_letters)),
     ];
 
     let app = Router::new()
@@ -432,6 +435,73 @@ async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
             ),
             Err(e) => {
                 tracing::warn!(error = %e, "fan-out dead-letter pass failed; the next one retries")
+            }
+        }
+        tokio::time::sleep(DEAD_LETTERS_EVERY).await;
+    }
+}
+
+/// On the AWS backend, the dead-letter queues of the queues this server created, drained every
+/// [`DEAD_LETTERS_EVERY`] as the `dead-letters` and `fanout-dead-letters` functions drain theirs
+/// in Lambda: each dead delivery `failed`, each dead fan-out's event `failed` (both told to the
+/// operational webhook). A letter that could not be handled comes back.
+async fn sqs_dead_letter_job(
+    state: AppState,
+    (deliveries, fanouts): (
+        Option<SqsQueue<DeliveryMessage>>,
+        Option<SqsQueue<FanoutMessage>>,
+    ),
+) {
+    let keep = |answer: bool| match answer {
+        true => Disposition::Ack,
+        false => Disposition::Leave,
+    };
+    loop {
+        while let Some(dead) = &deliveries {
+            let round = consume(dead, VISIBILITY, |batch| async {
+                let letters: Vec<DeliveryMessage> =
+                    batch.iter().map(|r| r.message.clone()).collect();
+                let answers = state.burying().bury(state.clock.now(), &letters).await;
+                let receipts = batch.into_iter().map(|r| r.receipt);
+                receipts
+                    .zip(answers)
+                    .map(|(receipt, answer)| (receipt, keep(answer.unwrap_or(false))))
+                    .collect()
+            })
+            .await;
+            match round {
+                Ok(done) if !done.is_empty() => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dead-letter pass failed; the next one retries");
+                    break;
+                }
+            }
+        }
+        while let Some(dead) = &fanouts {
+            let round = consume(dead, VISIBILITY, |batch| async {
+                let letters: Vec<FanoutMessage> = batch.iter().map(|r| r.message.clone()).collect();
+                let failing = state.failing_fanouts();
+                let answers = shared::workers::dead_letters::fail_fanouts(
+                    &failing,
+                    state.clock.now(),
+                    &letters,
+                )
+                .await;
+                let receipts = batch.into_iter().map(|r| r.receipt);
+                receipts
+                    .zip(answers)
+                    .map(|(receipt, answer)| (receipt, keep(answer.is_ok())))
+                    .collect()
+            })
+            .await;
+            match round {
+                Ok(done) if !done.is_empty() => {}
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "fan-out dead-letter pass failed; the next one retries");
+                    break;
+                }
             }
         }
         tokio::time::sleep(DEAD_LETTERS_EVERY).await;

@@ -56,11 +56,20 @@ impl EventIntake for RecordThenQueue {
         {
             return Ok(false);
         }
-        if let Err(e) = self.fanout.send(&[FanoutMessage::first(event)]).await {
+        let round = event.fanout_round + 1;
+        let next = Event {
+            fanout_round: round,
+            ..event.clone()
+        };
+        if let Err(e) = self.fanout.send(&[FanoutMessage::first(&next)]).await {
             // Failed as it was: nothing happened (a later retry is a round more, told anew).
             let back = self
                 .store
-                .record_fanout(&event.organization, event.id, FanoutProgress::Failed)
+                .record_fanout(
+                    &event.organization,
+                    event.id,
+                    FanoutProgress::Failed { round },
+                )
                 .await;
             if let Err(cleanup) = back {
                 tracing::error!(event = %event.id, error = %cleanup, "a fan-out retry whose job was not queued is left to the relay");

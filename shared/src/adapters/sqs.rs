@@ -72,6 +72,13 @@ impl<M: QueueMessage> SqsQueue<M> {
         &self.url
     }
 
+    /// The dead-letter queue `create` made, as a queue of its own (the local server on AWS
+    /// drains it as the dead-letter functions do in Lambda); `None` for a queue given by URL.
+    pub fn dead_letter_queue(&self) -> Option<SqsQueue<M>> {
+        let url = self.dead_letter_url.clone()?;
+        Some(Self::with_client(self.client().clone(), url))
+    }
+
     /// Creates (or finds) the queue `name` and its dead-letter queue `<name>-dlq`, redriving after
     /// `max_receives` receives, as `template.yaml` declares them: for the local server on `aws`
     /// and for tests against moto.

@@ -118,6 +118,7 @@ pub fn people_job(event: &Event, subscribed: &[Notification], made: u64) -> Opti
         .map(|first| FanoutMessage::Event {
             organization: event.organization.clone(),
             event: event.id,
+            round: event.fanout_round,
             position: Some(FanoutPosition {
                 notification: first.id.clone(),
                 after: None,

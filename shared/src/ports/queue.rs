@@ -46,6 +46,10 @@ pub enum FanoutMessage {
         event: Uuid,
         #[serde(default)]
         position: Option<FanoutPosition>,
+        /// The event's fan-out round (`fanout/retry` starts the next): a dead letter of an
+        /// earlier round does not fail the current one.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        round: u32,
     },
     /// Queue the organization's `held` deliveries again: its notifier was resumed.
     Resume { organization: OrgId },
@@ -64,14 +68,19 @@ pub enum FanoutMessage {
 }
 
 impl FanoutMessage {
-    /// The first fan-out message of an accepted event.
+    /// The first fan-out message of an accepted event, in its current round.
     pub fn first(event: &crate::model::Event) -> Self {
         FanoutMessage::Event {
             organization: event.organization.clone(),
             event: event.id,
             position: None,
+            round: event.fanout_round,
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where a fan-out goes on: in the email/SMS notification `notification`, after the recipient

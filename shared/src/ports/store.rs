@@ -401,8 +401,10 @@ pub enum FanoutProgress {
     Taken,
     /// Every delivery is made: `deliveries` in all.
     Done { deliveries: u64 },
-    /// Its job's retries ran out (its dead letter was drained).
-    Failed,
+    /// A job of its fan-out's `round` ran out of retries (its dead letter was drained): recorded
+    /// only while that round is `pending` (a letter of an earlier round, or of a fan-out done
+    /// meanwhile, changes nothing).
+    Failed { round: u32 },
 }
 
 /// The delivery log: deliveries found by their key or id, listed, and the failed ones of a

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::domain::Error;
 use crate::domain::deliveries::Burying;
 use crate::domain::operational::{Occurrence, Telling};
+use crate::model::FanoutStatus;
 use crate::ports::queue::{DeadLetters, DeliveryMessage, FanoutMessage};
 use crate::ports::store::{EventStore, FanoutProgress};
 
@@ -75,20 +76,26 @@ async fn fail_fanout(
     let FanoutMessage::Event {
         organization,
         event,
+        round,
         ..
     } = letter
     else {
         tracing::error!(job = ?letter, "a fan-out job ran out of retries; ask for it again");
         return Ok(());
     };
+    let failed = FanoutProgress::Failed { round: *round };
     ports
         .events
-        .record_fanout(organization, *event, FanoutProgress::Failed)
+        .record_fanout(organization, *event, failed)
         .await?;
     let Some(event) = ports.events.get_event(organization, *event).await? else {
         return Ok(()); // removed after its fan-out could not be queued: it never happened
     };
-    tracing::error!(organization = %event.organization, event = %event.id, "an event's fan-out ran out of retries: its fan-out is failed");
+    // A letter of an earlier round, or of a fan-out done meanwhile, changed nothing.
+    if event.fanout.status != FanoutStatus::Failed || event.fanout_round != *round {
+        return Ok(());
+    }
+    tracing::error!(organization = %event.organization, event = %event.id, round, "an event's fan-out ran out of retries: its fan-out is failed");
     ports
         .telling
         .raise(Occurrence::event_fanout_failed(&event), now)

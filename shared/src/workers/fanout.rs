@@ -78,7 +78,16 @@ pub async fn process_batch(
                     organization,
                     event,
                     position,
-                } => fan_out(fanout, reads, organization, *event, position.as_ref()).await,
+                    round,
+                } => {
+                    let job = Job {
+                        org: organization,
+                        event: *event,
+                        position: position.as_ref(),
+                        round: *round,
+                    };
+                    fan_out(fanout, reads, job).await
+                }
                 FanoutMessage::Resume { organization } => resume(fanout, organization).await,
                 FanoutMessage::Recover {
                     organization,
@@ -123,26 +132,58 @@ pub async fn process_batch(
                     sizes.push((produced.queued.len() + produced.skipped.len()) as u64);
                 }
                 all.add(produced);
-                done.push(received.receipt);
+                done.push((received.receipt, received.receive_count));
             }
             Err(e) => {
                 tracing::warn!(job = ?received.message, error = %e, "fan-out job failed; its message comes back");
-                answers.push((received.receipt, Disposition::Leave));
+                if let FanoutMessage::Event {
+                    organization,
+                    event,
+                    position: None,
+                    ..
+                } = &received.message
+                {
+                    // Received: SQS brings it back from here, the relay need not.
+                    let taken = fanout
+                        .events
+                        .record_fanout(organization, *event, FanoutProgress::Taken)
+                        .await;
+                    if let Err(e) = taken {
+                        tracing::warn!(event = %event, error = %e, "a failed fan-out stays in the outbox");
+                    }
+                }
+                let back = Disposition::Delay(retry_after(received.receive_count));
+                answers.push((received.receipt, back));
             }
         }
     }
-    let disposition = match write(fanout, all).await {
+    let written = match write(fanout, all).await {
         Ok(()) => {
             fanout.metrics.fanout_sizes(fanout.clock.now(), &sizes);
-            Disposition::Ack
+            true
         }
         Err(e) => {
             tracing::warn!(error = %e, "fan-out results not written; their messages come back");
-            Disposition::Leave
+            false
         }
     };
-    answers.extend(done.into_iter().map(|receipt| (receipt, disposition)));
+    answers.extend(done.into_iter().map(|(receipt, count)| {
+        let disposition = match written {
+            true => Disposition::Ack,
+            false => Disposition::Delay(retry_after(count)),
+        };
+        (receipt, disposition)
+    }));
     answers
+}
+
+/// When a failed fan-out job's message comes back, after its `receive_count`th receive: 1, 2,
+/// 4, 8 s, … at most a minute (not the queue's whole visibility timeout): a passing fault costs
+/// seconds, and a lasting one spends the job's [`crate::ports::queue::MAX_RECEIVES`] receives in
+/// about 15 s before its dead letter makes the event's fan-out `failed`.
+pub fn retry_after(receive_count: u32) -> std::time::Duration {
+    let exponent = receive_count.saturating_sub(1).min(6);
+    std::time::Duration::from_secs(1u64 << exponent).min(std::time::Duration::from_secs(60))
 }
 
 /// What fan-out jobs produced, to be written once they are done.
@@ -226,16 +267,25 @@ impl BatchReads {
     }
 }
 
+/// One fan-out job of an event: where it goes on from, in which round.
+#[derive(Clone, Copy, Debug)]
+pub struct Job<'a> {
+    pub org: &'a OrgId,
+    pub event: Uuid,
+    /// The start when `None`.
+    pub position: Option<&'a FanoutPosition>,
+    pub round: u32,
+}
+
 /// Does one chunk of an event's fan-out: its deliveries, and the next chunk's message if there
 /// is one.
 pub async fn fan_out(
     fanout: &Fanout<'_>,
     reads: &BatchReads,
-    org: &OrgId,
-    event: Uuid,
-    position: Option<&FanoutPosition>,
+    job: Job<'_>,
 ) -> Result<Produced, Error> {
-    let Some(event) = fanout.events.get_event(org, event).await? else {
+    let (org, position) = (job.org, job.position);
+    let Some(event) = fanout.events.get_event(org, job.event).await? else {
         // Removed after its fan-out could not be queued: it never happened.
         return Ok(Produced::default());
     };
@@ -335,6 +385,7 @@ pub async fn fan_out(
                 organization: org.clone(),
                 event: event.id,
                 position: Some(position),
+                round: job.round,
             })
             .into_iter()
             .collect(),
@@ -447,4 +498,31 @@ pub async fn resume(fanout: &Fanout<'_>, org: &OrgId) -> Result<Produced, Error>
             .collect(),
         progress: Vec::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::retry_after;
+
+    #[test]
+    fn a_failed_jobs_message_comes_back_after_1_2_4_8_16_seconds_then_at_most_a_minute() {
+        let waits: Vec<Duration> = (1..=8).map(retry_after).collect();
+        let secs = Duration::from_secs;
+        assert_eq!(
+            waits,
+            [
+                secs(1),
+                secs(2),
+                secs(4),
+                secs(8),
+                secs(16),
+                secs(32),
+                secs(60),
+                secs(60)
+            ]
+        );
+        assert_eq!(retry_after(0), secs(1));
+    }
 }

@@ -404,6 +404,12 @@ async fn a_failed_fan_out_retried_delivers_once_and_anything_else_is_refused(bac
             "the event's fan-out is pending: only a failed one is retried",
         )]),
     );
+    // A late letter of the first round (SQS may hand one over again) fails nothing now.
+    fail_fanout(&d, &event, 1).await;
+    assert_eq!(
+        fanout_of(&d, event.id).await,
+        json!({"status": "pending", "deliveries": 0})
+    );
     // That round fails too (its job's letter, of round 1): failed again, and told again.
     let second_round = shared::model::Event {
         fanout_round: 1,

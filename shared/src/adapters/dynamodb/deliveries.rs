@@ -313,11 +313,22 @@ impl crate::ports::store::EventStore for DynamoStore {
                     })?,
                 ),
             // The deliveries made before it failed stay counted.
-            FanoutProgress::Failed => request
-                .update_expression("SET fanout.#status = :failed REMOVE outboxShard, outboxAt")
-                .condition_expression("attribute_exists(fanout)")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":failed", value(&FanoutStatus::Failed)?),
+            FanoutProgress::Failed { round } => {
+                let of_round = match round {
+                    0 => "attribute_not_exists(fanoutRound)".to_owned(),
+                    _ => "fanoutRound = :round".to_owned(),
+                };
+                let request = request
+                    .update_expression("SET fanout.#status = :failed REMOVE outboxShard, outboxAt")
+                    .condition_expression(format!("fanout.#status = :pending AND {of_round}"))
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":failed", value(&FanoutStatus::Failed)?)
+                    .expression_attribute_values(":pending", value(&FanoutStatus::Pending)?);
+                match round {
+                    0 => request,
+                    _ => request.expression_attribute_values(":round", Av::N(round.to_string())),
+                }
+            }
         };
         match request.send().await {
             Ok(_) => Ok(()),

@@ -432,7 +432,7 @@ impl EventStore for Sqlite {
         event: Uuid,
         progress: FanoutProgress,
     ) -> StoreResult<()> {
-        let (path, value) = match progress {
+        let (path, value, round) = match progress {
             // The fan-out's jobs are queued in the same database as the event: nothing to relay.
             FanoutProgress::Taken => return Ok(()),
             FanoutProgress::Done { deliveries } => (
@@ -442,19 +442,33 @@ impl EventStore for Sqlite {
                     deliveries,
                 })
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                None,
             ),
             // The deliveries made before it failed stay counted.
-            FanoutProgress::Failed => ("$.fanout.status", "\"failed\"".to_owned()),
+            FanoutProgress::Failed { round } => {
+                ("$.fanout.status", "\"failed\"".to_owned(), Some(round))
+            }
         };
         let (org_id, id) = (org.to_string(), event.to_string());
         let written = self
             .write(move |conn| {
-                conn.prepare_cached(
-                    "UPDATE events SET record = json_set(record, ?3, json(?4))
-                     WHERE org = ?1 AND id = ?2",
-                )
-                .and_then(|mut s| s.execute(params![org_id, id, path, value]))
-                .map_err(error)?;
+                let changed = match round {
+                    None => conn
+                        .prepare_cached(
+                            "UPDATE events SET record = json_set(record, ?3, json(?4))
+                             WHERE org = ?1 AND id = ?2",
+                        )
+                        .and_then(|mut s| s.execute(params![org_id, id, path, value])),
+                    Some(round) => conn
+                        .prepare_cached(
+                            "UPDATE events SET record = json_set(record, ?3, json(?4))
+                             WHERE org = ?1 AND id = ?2
+                                AND json_extract(record, '$.fanout.status') = 'pending'
+                                AND coalesce(json_extract(record, '$.fanoutRound'), 0) = ?5",
+                        )
+                        .and_then(|mut s| s.execute(params![org_id, id, path, value, round])),
+                };
+                changed.map_err(error)?;
                 Ok(())
             })
             .await;

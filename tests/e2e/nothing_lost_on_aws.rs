@@ -1,8 +1,9 @@
 //! Nothing lost on AWS, with real processes: `herald-local` on `HERALD_BACKEND=aws`, its AWS
 //! calls through a proxy in front of moto ([`MotoProxy`]) that kills it with SIGKILL at the
-//! moment it sends a queue message, or refuses SQS for a while. What was recorded and never
-//! queued is sent by the outbox relay (which the local server runs on this backend as the
-//! `relay` function does on AWS) after its grace period, and delivered exactly once.
+//! moment it sends a queue message, refuses SQS for a while, or refuses the fan-out's DynamoDB
+//! calls. What was recorded and never queued is sent by the outbox relay (which the local server
+//! runs on this backend as the `relay` function does on AWS) after its grace period, and
+//! delivered exactly once; a fan-out that fails every time ends `failed`, told, and retried.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -294,5 +295,77 @@ mod moto {
             .collect();
         assert_eq!(delivered.len(), accepted.len(), "each once");
         assert_eq!(delivered.into_iter().collect::<BTreeSet<_>>(), accepted);
+    }
+
+    /// A fan-out that fails every time: its DynamoDB reads of the organization's notifications
+    /// refused (the fan-out's first write comes after its deliveries are queued, so refusing its
+    /// writes would let deliveries out before the failure). Its job comes back after 1, 2, 4 and
+    /// 8 s, then goes to the dead-letter queue, which the local server drains: the event's
+    /// fan-out is `failed` and the operational webhook is told once. Nothing was delivered. With
+    /// the fault gone, `fanout/retry` delivers it, once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fan_out_refused_every_time_ends_failed_told_once_and_a_retry_delivers_it_once() {
+        let deployment = Deployment::new().await;
+        let local = deployment.start();
+        let receiver = Receiver::start(&[]).await;
+        webhook(&local, &receiver.url).await;
+        let ops = Receiver::start(&[]).await;
+        let (status, hook) = local
+            .admin(
+                Method::PUT,
+                &local.path("/operational-webhook"),
+                Some(json!({"url": ops.url, "events": ["event.fanoutFailed"]})),
+            )
+            .await;
+        assert_eq!(status, 201, "{hook}");
+
+        deployment.proxy.refuse_dynamodb(Some(("Query", "NOTIF#")));
+        let (status, accepted) = local
+            .admin(Method::POST, &local.path("/events"), Some(event("f-1")))
+            .await;
+        assert_eq!(status, 202, "{accepted}");
+        let id = accepted["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        wait_for_hits(
+            &ops,
+            1,
+            Instant::now() + Duration::from_secs(120),
+            "event.fanoutFailed",
+        )
+        .await;
+        let told = ops.hits()[0].json();
+        assert_eq!(told["type"], "event.fanoutFailed");
+        assert_eq!(told["data"]["eventId"], id.as_str());
+        let event_path = local.path(&format!("/events/{id}"));
+        let (_, shown) = local.admin(Method::GET, &event_path, None).await;
+        assert_eq!(
+            shown["data"]["fanout"],
+            json!({"status": "failed", "deliveries": 0}),
+            "{shown}"
+        );
+        assert_eq!(receiver.hits().len(), 0, "nothing delivered");
+
+        deployment.proxy.refuse_dynamodb(None);
+        let retry = local.path(&format!("/events/{id}/fanout/retry"));
+        let (status, retried) = local.admin(Method::POST, &retry, None).await;
+        assert_eq!(status, 202, "{retried}");
+        wait_for_hits(
+            &receiver,
+            1,
+            Instant::now() + Duration::from_secs(60),
+            "retried",
+        )
+        .await;
+        tokio::time::sleep(SETTLE).await;
+        assert_eq!(receiver.hits().len(), 1, "delivered once");
+        assert_eq!(ops.hits().len(), 1, "told once");
+        let (_, shown) = local.admin(Method::GET, &event_path, None).await;
+        assert_eq!(
+            shown["data"]["fanout"],
+            json!({"status": "done", "deliveries": 1}),
+            "{shown}"
+        );
     }
 }
