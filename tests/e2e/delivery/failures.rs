@@ -212,7 +212,8 @@ async fn when_dynamodb_fails_at_any_step_nothing_is_lost_or_sent_twice(backend: 
     // The settlement after a send (the claim passes, the next UpdateItem fails): the delivery
     // stays `sending` under its lease; when the lease ends it is sent again, same webhook-id.
     events.push(emitted(&d).await);
-    calls.fail("UpdateItem", 1, 1);
+    // (The first UpdateItem is the fan-out's record of its event, the second the claim.)
+    calls.fail("UpdateItem", 2, 1);
     run_once(&d).await;
     assert!(!calls.faults_pending(), "the settlement failed");
     let last = events.last().cloned().unwrap_or_default();

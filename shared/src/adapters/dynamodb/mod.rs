@@ -7,6 +7,7 @@
 //! own writes.
 
 mod deliveries;
+mod events;
 mod keys;
 mod notifications;
 mod operational;

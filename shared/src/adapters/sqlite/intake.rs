@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::Sqlite;
-use super::deliveries::record_event;
 use super::delivery_queue;
+use super::events::record_event;
 use super::queue::{FANOUT, enqueue};
 use super::redelivery::requeue;
 use crate::model::{Delivery, Event, EventCreated};
@@ -72,7 +72,7 @@ impl EventIntake for Sqlite {
         let (org, id) = (event.organization.to_string(), event.id.to_string());
         let reopened = self
             .write(move |conn| {
-                let reopened = super::deliveries::reopen_fanout(conn, &org, &id)?;
+                let reopened = super::events::reopen_fanout(conn, &org, &id)?;
                 if reopened {
                     enqueue(conn, FANOUT, Some(job.as_str()))?;
                 }

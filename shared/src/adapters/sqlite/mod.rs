@@ -22,6 +22,7 @@ mod cache;
 mod deliveries;
 pub mod delivery_queue;
 mod delivery_row;
+mod events;
 pub mod intake;
 mod notifications;
 mod operational;
