@@ -70,3 +70,23 @@ async fn a_resent_delivery_queued_by_its_request_and_again_by_the_relay_is_sent_
     );
     assert_eq!(sweep_at(&d, 3).await, Ok(0), "claimed: nothing marked");
 }
+
+#[tokio::test]
+async fn a_keyed_test_notification_queued_by_its_request_and_again_by_the_relay_is_sent_once() {
+    let d = DeliveryApp::spawn(Backend::Moto).await;
+    let receiver = Receiver::start(&[]).await;
+    let hook = webhook(&d, &receiver.url).await;
+    let path = d.app.path(&format!("/notifications/{hook}/test"));
+    let res = post_with(&d, &path, &[("idempotency-key", "t-1")], None).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    // Recorded with its key and still unclaimed a minute on: the relay sends its message again.
+    assert_eq!(sweep_at(&d, 1).await, Ok(1));
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1, "sent once");
+    assert_eq!(
+        hits[0].header("webhook-id"),
+        res.body["data"]["deliveryId"].as_str().unwrap_or_default()
+    );
+    assert_eq!(sweep_at(&d, 3).await, Ok(0), "claimed: nothing marked");
+}
