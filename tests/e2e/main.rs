@@ -1,6 +1,7 @@
 //! The one end-to-end test binary (see `tests/support` for the helpers).
 
 mod admin;
+mod arm64;
 mod cargo_lambda;
 mod cli;
 mod console;
