@@ -90,3 +90,34 @@ async fn a_keyed_test_notification_queued_by_its_request_and_again_by_the_relay_
     );
     assert_eq!(sweep_at(&d, 3).await, Ok(0), "claimed: nothing marked");
 }
+
+#[tokio::test]
+async fn a_recovered_delivery_queued_by_its_request_and_again_by_the_relay_is_sent_once_more() {
+    let d = DeliveryApp::spawn(Backend::Moto).await;
+    let receiver = Receiver::start(&[(400, None)]).await;
+    let notification = webhook(&d, &receiver.url).await;
+    let event = emitted(&d).await;
+    d.pump(PUMP).await;
+    assert_eq!(delivery_of(&d, &event).await["status"], "failed");
+    let since =
+        shared::model::timestamp::format(d.app.state.clock.now() - time::Duration::hours(1));
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &d.app
+                .path(&format!("/notifications/{notification}/recover")),
+            Some(json!({"since": since})),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.body);
+    assert_eq!(res.body["data"]["queued"], 1);
+    // Queued again and still unclaimed a minute on: the relay sends its message again.
+    assert_eq!(sweep_at(&d, 1).await, Ok(1));
+    d.pump(PUMP).await;
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 2, "the failed attempt and one recovered send");
+    assert_eq!(hits[0].header("webhook-id"), hits[1].header("webhook-id"));
+    assert_eq!(delivery_of(&d, &event).await["status"], "sent");
+    assert_eq!(sweep_at(&d, 3).await, Ok(0), "claimed: nothing marked");
+}
