@@ -423,7 +423,72 @@ async fn delete_removes_and_frees_a_slot_of_the_limit(backend: Backend) {
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
 }
 
+/// A webhook's signing secret is read only by who may update notifications: a member reads
+/// `********` in the notification and in the list, and no response of theirs holds the secret
+/// (the raw bytes grepped); an admin reads the secret.
+async fn a_member_never_reads_a_webhooks_signing_secret(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let created = app
+        .admin(
+            Method::POST,
+            &app.path("/notifications"),
+            Some(webhook("https://hooks.example.com/in")),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let id = created.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let secret = created.body["data"]["config"]["webhook"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let (_, member) = app.user_with_token("mia", &["member"]).await;
+    let one = app.path(&format!("/notifications/{id}"));
+    let all = app.path("/notifications");
+    for path in [&one, &all] {
+        let auth = format!("Bearer {member}");
+        let res = app
+            .raw(
+                Method::GET,
+                path,
+                &[("authorization", auth.as_str())],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+        let raw = res.body.to_string();
+        assert!(!raw.contains(&secret), "{path}: {raw}");
+        assert!(!raw.contains("whsec_"), "{path}: {raw}");
+    }
+    let read = app.call(Method::GET, &one, Some(&member), None).await;
+    assert_eq!(read.body["data"]["config"]["webhook"]["token"], "********");
+    assert_eq!(
+        read.body["data"]["config"]["webhook"]["url"],
+        "https://hooks.example.com/in"
+    );
+    let listed = app.call(Method::GET, &all, Some(&member), None).await;
+    assert_eq!(
+        listed.body["data"]["items"][0]["config"]["webhook"]["token"],
+        "********"
+    );
+    // The admin, who may update it, reads it.
+    let read = app.admin(Method::GET, &one, None).await;
+    assert_eq!(
+        read.body["data"]["config"]["webhook"]["token"],
+        secret.as_str()
+    );
+    let listed = app.admin(Method::GET, &all, None).await;
+    assert_eq!(
+        listed.body["data"]["items"][0]["config"]["webhook"]["token"],
+        secret.as_str()
+    );
+}
+
 herald_tests::on_both_backends!(
+    a_member_never_reads_a_webhooks_signing_secret,
     create_webhook_returns_the_seed_shape_with_a_whsec_secret,
     create_accepts_the_seeds_trailing_slash,
     create_slack_exchanges_the_code_and_hides_the_secrets,

@@ -79,12 +79,24 @@ pub struct SlackConfigView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WebhookConfigView {
     pub url: String,
-    /// The Standard Webhooks signing secret (`whsec_...`).
+    /// The Standard Webhooks signing secret (`whsec_...`) for a caller who may update
+    /// notifications (`base.organization.notification.update`); [`MASKED`] for anyone else, who
+    /// must not be able to sign webhooks as Herald.
     pub token: String,
 }
 
-impl From<&Notification> for NotificationView {
-    fn from(n: &Notification) -> Self {
+/// What a caller who may not update notifications reads instead of a webhook's signing secret.
+pub const MASKED: &str = "********";
+
+/// Whether `principal` reads notifications' signing secrets: only with the permission to update
+/// them (a member reads notifications, and must not be able to sign webhooks as Herald).
+pub fn reveals_secrets(principal: &Principal) -> bool {
+    principal.can(Permission::NotificationUpdate)
+}
+
+impl NotificationView {
+    /// `n` as the API shows it: its signing secret only when `reveal` ([`reveals_secrets`]).
+    pub fn of(n: &Notification, reveal: bool) -> Self {
         let config = match &n.target {
             Target::Slack(s) => ConfigView {
                 slack: Some(SlackConfigView {
@@ -97,7 +109,10 @@ impl From<&Notification> for NotificationView {
                 slack: None,
                 webhook: Some(WebhookConfigView {
                     url: w.url.clone(),
-                    token: w.secret.clone(),
+                    token: match reveal {
+                        true => w.secret.clone(),
+                        false => MASKED.to_owned(),
+                    },
                 }),
             },
             Target::Email | Target::Sms => ConfigView::default(),
@@ -198,7 +213,10 @@ pub async fn create(
         request.into_new(),
     )
     .await?;
-    Ok(envelope(NotificationView::from(&notification)))
+    Ok(envelope(NotificationView::of(
+        &notification,
+        reveals_secrets(&principal),
+    )))
 }
 
 /// List notifications
@@ -237,7 +255,11 @@ pub async fn list(
         )
         .await?;
     Ok(envelope(NotificationPage {
-        items: page.items.iter().map(NotificationView::from).collect(),
+        items: page
+            .items
+            .iter()
+            .map(|n| NotificationView::of(n, reveals_secrets(&principal)))
+            .collect(),
         next_cursor: page.next.as_deref().map(encode_cursor),
     }))
 }
@@ -261,7 +283,10 @@ pub async fn get(
     principal.require(Permission::NotificationRead)?;
     let notification =
         notifications::load(&*state.store, &org, &notification_id(&path.id)?).await?;
-    Ok(envelope(NotificationView::from(&notification)))
+    Ok(envelope(NotificationView::of(
+        &notification,
+        reveals_secrets(&principal),
+    )))
 }
 
 /// Update a notification: `description`, `events` (only the keys given change), `setup`
@@ -297,7 +322,10 @@ pub async fn update(
         request.into_patch(),
     )
     .await?;
-    Ok(envelope(NotificationView::from(&updated)))
+    Ok(envelope(NotificationView::of(
+        &updated,
+        reveals_secrets(&principal),
+    )))
 }
 
 /// Delete a notification, and what belongs to it.
