@@ -75,6 +75,15 @@ impl EventTypeInfo {
                 (field.clone(), property)
             })
             .collect();
+        // Every type's `url` (a link in emails, Slack and SMS): an http or https URL, or absent.
+        let mut properties = properties;
+        let url = properties.entry("url").or_insert_with(|| json!({}));
+        url["type"] = json!(["string", "null"]);
+        url["format"] = json!("uri");
+        url["pattern"] = json!("^https?://");
+        url["description"] = json!(
+            "A link to it in your console: the notification's action (a button in Slack, a link in email). An absolute http or https URL (another is a 400 naming data.url)."
+        );
         json!({
             "type": "object",
             "description": format!(

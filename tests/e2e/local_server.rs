@@ -51,6 +51,34 @@ async fn serves_the_api(env: &[(&str, &str)]) {
     assert_eq!(status, 201, "{created_org}");
 }
 
+/// Webhooks go straight to their target, whatever proxy the environment names (a proxy would
+/// see every signed body): with every proxy variable pointing at a closed port, the delivery
+/// still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_ignore_the_proxy_variables_of_the_environment() {
+    let closed = format!("http://127.0.0.1:{}", herald_tests::local::free_port());
+    let proxies: Vec<(&str, &str)> = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ]
+    .into_iter()
+    .map(|name| (name, closed.as_str()))
+    .collect();
+    let local = Local::start(&temp_path("proxy"), &proxies);
+    let receiver = Receiver::start(&[]).await;
+    let body = json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": receiver.url}}});
+    let (status, created) = local
+        .admin(Method::POST, &local.path("/notifications"), Some(body))
+        .await;
+    assert_eq!(status, 200, "{created}");
+    delivered_after(&local, &receiver, 1).await;
+    assert_eq!(receiver.hits().len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn herald_local_prints_its_credentials_and_serves_the_api() {
     serves_the_api(&[]).await;

@@ -96,6 +96,15 @@ impl FromBody for EmitEventRequest {
                 if size > MAX_DATA_BYTES {
                     problems.add("data", "must be at most 64 KiB");
                 }
+                // It becomes a link in emails, Slack messages and SMS: a web address only.
+                match map.get("url") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(url)) if is_web_url(url) => {}
+                    Some(Value::String(_)) => {
+                        problems.add("data.url", "must be an absolute http or https URL")
+                    }
+                    Some(_) => problems.add("data.url", "must be a string"),
+                }
                 Some(data)
             }
             Some(_) => {
@@ -116,6 +125,12 @@ impl FromBody for EmitEventRequest {
             idempotency_key: key.map(str::to_owned),
         })
     }
+}
+
+/// Whether `raw` is an absolute `http` or `https` URL with a host (what a link in an email, a
+/// Slack message or an SMS may be; `javascript:`, `data:` or `file:` never).
+fn is_web_url(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 impl EmitEventRequest {
@@ -377,6 +392,39 @@ mod tests {
                 idempotency_key: Some("k-1".into()),
             })
         );
+    }
+
+    #[test]
+    fn an_events_data_url_must_be_an_http_or_https_url() {
+        for url in [
+            "https://console.example.com/b/1",
+            "http://ci.example.com/x?y=1",
+        ] {
+            let read = parse(json!({"type": "buildCreated", "data": {"url": url}}));
+            assert!(read.is_ok(), "{url}: {read:?}");
+        }
+        for (url, message) in [
+            (
+                json!("javascript:alert(1)"),
+                "must be an absolute http or https URL",
+            ),
+            (
+                json!("data:text/html,<b>x</b>"),
+                "must be an absolute http or https URL",
+            ),
+            (
+                json!("file:///etc/passwd"),
+                "must be an absolute http or https URL",
+            ),
+            (json!("/relative"), "must be an absolute http or https URL"),
+            (json!(7), "must be a string"),
+        ] {
+            let refused = parse(json!({"type": "buildCreated", "data": {"url": url}}));
+            let Err(ApiError::Validation(details)) = refused else {
+                panic!("{url}: {refused:?}")
+            };
+            assert_eq!(details, [FieldError::new("data.url", message)], "{url}");
+        }
     }
 
     #[test]

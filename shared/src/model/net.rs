@@ -35,9 +35,18 @@ fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
         || a >= 240 // reserved
 }
 
+/// **Decision:** the prefixes that carry an IPv4 address inside an IPv6 one through a translator
+/// or a tunnel (NAT64's `64:ff9b::/96` and `64:ff9b:1::/48`, 6to4's `2002::/16`, Teredo's
+/// `2001::/32`) are refused whole, whatever the address inside: a receiver has a plain address
+/// of its own, and through these a private IPv4 target could be reached.
 fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    ip.is_loopback()
+    let s = ip.segments();
+    let first = s[0];
+    let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0; 4] || s[2] == 1);
+    nat64
+        || first == 0x2002 // 6to4
+        || (first == 0x2001 && s[1] == 0) // Teredo
+        || ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // fc00::/7 unique local (fd00:ec2::254, AWS metadata, included)
@@ -148,6 +157,12 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "fc00::1",
+            "64:ff9b::a00:1",
+            "64:ff9b::808:808",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
+            "2002:808:808::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
         ] {
             let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
             assert!(is_forbidden(parsed), "{ip}");
@@ -156,6 +171,8 @@ mod tests {
             "93.184.216.34",
             "2606:2800:220:1:248:1893:25c8:1946",
             "8.8.8.8",
+            "2001:db9::1",
+            "64:ff9c::1",
         ] {
             let parsed: IpAddr = ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
             assert!(!is_forbidden(parsed), "{ip}");

@@ -193,6 +193,21 @@ async fn bad_events_are_refused_and_record_nothing(backend: Backend) {
         )
         .await;
     assert_error(&res, 400, 1001, Some(&[("data", "must be at most 64 KiB")]));
+    // A link that is not a web address (it would be one in emails, Slack and SMS).
+    let res = d
+        .app
+        .admin(
+            Method::POST,
+            &path,
+            Some(json!({"type": "buildCreated", "data": {"url": "javascript:alert(1)"}})),
+        )
+        .await;
+    assert_error(
+        &res,
+        400,
+        1001,
+        Some(&[("data.url", "must be an absolute http or https URL")]),
+    );
     let res = d.app.admin(Method::POST, &path, Some(json!({}))).await;
     assert_error(&res, 400, 1001, Some(&[("type", "is required")]));
     let res = d

@@ -114,6 +114,19 @@ async fn webhook_urls_must_be_public_https(backend: Backend) {
             "https://192.168.1.10/in",
             "must not point to a loopback, private, link-local or metadata address",
         ),
+        // NAT64, 6to4 and Teredo carry an IPv4 address (here 10.0.0.1 and 8.8.8.8) inside.
+        (
+            "https://[64:ff9b::a00:1]/in",
+            "must not point to a loopback, private, link-local or metadata address",
+        ),
+        (
+            "https://[2002:808:808::1]/in",
+            "must not point to a loopback, private, link-local or metadata address",
+        ),
+        (
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/in",
+            "must not point to a loopback, private, link-local or metadata address",
+        ),
         ("https://nowhere.invalid/in", "host does not resolve"),
         (
             "https://user:pw@hooks.example.com/in",

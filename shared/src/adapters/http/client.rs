@@ -1,5 +1,5 @@
-//! Outbound HTTP: the clients (redirects not followed, a timeout, the compiled-in Mozilla
-//! roots) and the sender's DNS guard, which applies the SSRF rule
+//! Outbound HTTP: the clients (redirects not followed, no proxy, a timeout, the compiled-in
+//! Mozilla roots) and the sender's DNS guard, which applies the SSRF rule
 //! ([`crate::model::net::is_forbidden`]) to what a name resolves to as it connects.
 
 use std::io;
@@ -20,11 +20,17 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 /// it (a bundle and a file per root in `/etc/ssl/certs`) took 3.5 ms of the sender's 5.9 ms
 /// cold start (BENCHMARKS.md), and a Lambda function's system store is the same Mozilla list.
 /// A receiver behind a private CA is not reachable (it is not, either, from Svix or Slack).
+///
+/// **Decision:** no proxy, whatever `HTTP_PROXY`, `HTTPS_PROXY` or `ALL_PROXY` say: a proxy
+/// would see every webhook's signed body and could be pointed at by anything that sets the
+/// process's environment; and the SSRF guard resolves the target's own name, which a proxy
+/// would resolve again on its side.
 fn outbound(timeout: std::time::Duration) -> reqwest::ClientBuilder {
     let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
         .filter_map(|der| reqwest::Certificate::from_der(der).ok());
     reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .tls_certs_only(roots)
