@@ -210,7 +210,7 @@ impl Config {
         Ok(Self {
             backend,
             table_name,
-            operator_token: var("HERALD_OPERATOR_TOKEN"),
+            operator_token: operator_token(var("HERALD_OPERATOR_TOKEN"))?,
             operator_token_parameter: var("HERALD_OPERATOR_TOKEN_PARAMETER"),
             slack_api_url,
             slack_client_id: var("HERALD_SLACK_CLIENT_ID"),
@@ -252,6 +252,25 @@ fn disable_after(raw: Option<String>) -> Result<std::time::Duration, ConfigError
         name: "HERALD_DISABLE_AFTER",
         problem,
     })
+}
+
+/// The shortest operator token taken: a guessable one would open `POST /v1/organizations` (and
+/// the local server's outbox) to anyone.
+pub const MIN_OPERATOR_TOKEN: usize = 32;
+
+/// `HERALD_OPERATOR_TOKEN`, when set: at least [`MIN_OPERATOR_TOKEN`] characters, or start-up
+/// stops naming it.
+fn operator_token(raw: Option<String>) -> Result<Option<String>, ConfigError> {
+    match raw {
+        Some(token) if token.chars().count() < MIN_OPERATOR_TOKEN => Err(ConfigError {
+            name: "HERALD_OPERATOR_TOKEN",
+            problem: format!(
+                "must be at least {MIN_OPERATOR_TOKEN} characters (it has {}): a short one can be guessed",
+                token.chars().count()
+            ),
+        }),
+        token => Ok(token),
+    }
 }
 
 /// `HERALD_RELAY_GRACE`: a duration from 1 s to 10 min, 45 s without it.
@@ -372,6 +391,22 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn an_operator_token_under_32_characters_stops_start_up_naming_it() {
+        assert_eq!(operator_token(None).ok(), Some(None));
+        let long = "a".repeat(32);
+        assert_eq!(operator_token(some(&long)).ok(), Some(Some(long.clone())));
+        let e = operator_token(some("short-operator-token"))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some(
+                "configuration: HERALD_OPERATOR_TOKEN: must be at least 32 characters (it has 20): a short one can be guessed"
+            )
+        );
     }
 
     #[test]

@@ -52,6 +52,18 @@ fn an_invalid_retry_schedule_stops_start_up_naming_the_variable() {
     assert!(line.starts_with("herald-local: configuration: "), "{line}");
 }
 
+#[test]
+fn an_operator_token_under_32_characters_stops_start_up_naming_it() {
+    let dir = temp_path("data");
+    let line = refused_in(
+        None,
+        &dir,
+        &[("HERALD_OPERATOR_TOKEN", "operator")],
+        "HERALD_OPERATOR_TOKEN: must be at least 32 characters (it has 8): a short one can be guessed",
+    );
+    assert!(line.starts_with("herald-local: configuration: "), "{line}");
+}
+
 fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -13,9 +13,9 @@ use serde_json::json;
 async fn serves_the_api(env: &[(&str, &str)]) {
     let dir = temp_path("data");
     let mut env = env.to_vec();
-    env.push(("HERALD_OPERATOR_TOKEN", "fixed-operator-token"));
+    env.push(("HERALD_OPERATOR_TOKEN", "fixed-operator-token-of-32-chars"));
     let local = Local::start(&dir, &env);
-    assert_eq!(local.operator_token(), "fixed-operator-token");
+    assert_eq!(local.operator_token(), "fixed-operator-token-of-32-chars");
     assert!(
         local
             .admin_token()
@@ -37,6 +37,23 @@ async fn serves_the_api(env: &[(&str, &str)]) {
         listed["data"]["items"][0]["config"]["webhook"]["url"],
         "http://127.0.0.1:9/hook"
     );
+    // The outbox holds people's addresses: the operator's only.
+    let admin = local.admin_token().to_owned();
+    for path in ["/_local/outbox", "/_local/outbox/count"] {
+        for token in ["", admin.as_str()] {
+            let (status, refused) = local.call(Method::GET, path, token, None).await;
+            assert_eq!(status, 401, "{path} with {token:?}: {refused}");
+        }
+    }
+    let operator = "fixed-operator-token-of-32-chars";
+    let (status, outbox) = local
+        .call(Method::GET, "/_local/outbox", operator, None)
+        .await;
+    assert_eq!((status, outbox), (200, json!([])));
+    let (status, count) = local
+        .call(Method::GET, "/_local/outbox/count", operator, None)
+        .await;
+    assert_eq!((status, count), (200, json!({"count": 0})));
     let (status, doc) = local.call(Method::GET, "/openapi.json", "", None).await;
     assert_eq!(status, 200);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -44,7 +61,7 @@ async fn serves_the_api(env: &[(&str, &str)]) {
         .call(
             Method::POST,
             "/v1/organizations",
-            "fixed-operator-token",
+            "fixed-operator-token-of-32-chars",
             Some(json!({"name": "Second", "kind": "SANDBOX", "plan": "TRIAL"})),
         )
         .await;
@@ -245,16 +262,16 @@ async fn a_restart_keeps_every_record_and_prints_the_same_three_lines() {
     // An explicit operator token wins, and what is kept stays as it is.
     let third = Local::start(
         &dir,
-        &[("HERALD_OPERATOR_TOKEN", "explicit-operator-token")],
+        &[("HERALD_OPERATOR_TOKEN", "explicit-operator-token-32-chars")],
     );
-    assert_eq!(third.operator_token(), "explicit-operator-token");
+    assert_eq!(third.operator_token(), "explicit-operator-token-32-chars");
     assert_eq!(third.lines[1..], first.lines[1..]);
     let org = json!({"name": "Other", "kind": "SANDBOX", "plan": "TRIAL"});
     let (status, _) = third
         .call(
             Method::POST,
             "/v1/organizations",
-            "explicit-operator-token",
+            "explicit-operator-token-32-chars",
             Some(org.clone()),
         )
         .await;

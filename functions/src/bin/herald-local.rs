@@ -39,6 +39,7 @@ use shared::adapters::mail::outbox::Outbox;
 use shared::adapters::secrets::Secret;
 use shared::adapters::sqlite::{Pruned, Sqlite};
 use shared::adapters::sqs::SqsQueue;
+use shared::api::auth::Operator;
 use shared::api::{Route, openapi};
 use shared::app::local::{Credentials, DataDir};
 use shared::app::{AppState, Backends};
@@ -193,23 +194,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             "/openapi.json",
             get(|| async { ([(CONTENT_TYPE, "application/json")], openapi::document()) }),
         )
-        .route(
-            "/_local/outbox",
-            get({
-                let outbox = outbox.clone();
-                move || {
-                    let outbox = outbox.clone();
-                    async move { axum::Json(outbox.messages()) }
-                }
-            }),
-        )
-        .route(
-            "/_local/outbox/count",
-            get(move || {
-                let outbox = outbox.clone();
-                async move { axum::Json(serde_json::json!({"count": outbox.len()})) }
-            }),
-        )
+        .merge(outbox_routes(outbox, state.clone()))
         .merge(shared::console::router())
         .merge(shared::api::router(state, Route::ALL));
 
@@ -527,6 +512,29 @@ async fn relay_job(state: AppState, aws: bool) {
         }
         tokio::time::sleep(RELAY_EVERY).await;
     }
+}
+
+/// `GET /_local/outbox` (the emails and SMS "sent") and `/_local/outbox/count`, for the operator
+/// only (`Authorization: Bearer <operator token>`, as `POST /v1/organizations`): the messages
+/// hold people's addresses and whatever the events carried. Anyone else gets the API's 401.
+fn outbox_routes(outbox: Arc<Outbox>, state: AppState) -> Router {
+    let all = outbox.clone();
+    Router::new()
+        .route(
+            "/_local/outbox",
+            get(move |_: Operator| {
+                let all = all.clone();
+                async move { axum::Json(all.messages()) }
+            }),
+        )
+        .route(
+            "/_local/outbox/count",
+            get(move |_: Operator| {
+                let count = outbox.clone();
+                async move { axum::Json(serde_json::json!({"count": count.len()})) }
+            }),
+        )
+        .with_state(state)
 }
 
 /// Resolves at SIGTERM or Ctrl-C (SIGINT).
