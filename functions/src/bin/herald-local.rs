@@ -201,6 +201,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
         .await
         .map_err(|e| bind_error(port, e))?;
+    let stop_signal = stop_signals()?;
     // Only these three lines go to stdout, in a form a shell takes as it is (`. ./herald.env`);
     // the values are `[A-Za-z0-9_-]`, nothing to quote.
     println!("export HERALD_OPERATOR_TOKEN={operator_token}");
@@ -220,7 +221,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             .into_future(),
     );
     tokio::select! {
-        () = signal() => {}
+        () = stop_signal => {}
         served = &mut server => return Ok(served??),
     }
 
@@ -537,21 +538,24 @@ fn outbox_routes(outbox: Arc<Outbox>, state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Resolves at SIGTERM or Ctrl-C (SIGINT).
-async fn signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return ctrl_c.await.unwrap_or(()),
-            };
+/// Resolves at SIGTERM or Ctrl-C (SIGINT). The handlers are installed when this is called, not
+/// when it is first awaited: the server calls it before it prints its three lines, so a signal
+/// sent as soon as they appear stops it gracefully instead of killing it.
+#[cfg(unix)]
+fn stop_signals() -> std::io::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    ctrl_c.await.unwrap_or(());
+    })
+}
+
+/// Resolves at Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signals() -> std::io::Result<impl Future<Output = ()>> {
+    Ok(async { tokio::signal::ctrl_c().await.unwrap_or(()) })
 }
