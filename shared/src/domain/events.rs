@@ -133,10 +133,7 @@ pub async fn retry_fanout(
     let busy = |status: FanoutStatus| {
         Error::Conflict(vec![crate::domain::FieldError::new(
             "fanout.status",
-            format!(
-                "the event's fan-out is {}: only a failed one is retried",
-                status.as_str()
-            ),
+            format!("the event's fan-out is {status}: only a failed one is retried"),
         )])
     };
     if event.fanout.status != FanoutStatus::Failed {

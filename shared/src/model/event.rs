@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{OrgId, timestamp};
+use super::{FanoutStatus, OrgId, timestamp};
 
 /// An event emitted into an organization.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,12 +28,8 @@ pub struct Event {
     pub fanout: Fanout,
     /// How many times its failed fan-out was retried (`fanout/retry`): each round's failure is
     /// told to the operational webhook once.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::model::is_zero")]
     pub fanout_round: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// An event's fan-out: `pending` until every delivery of it is made, then `done` with how many
@@ -57,24 +53,6 @@ impl Fanout {
         Fanout {
             status: FanoutStatus::Done,
             deliveries: 0,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FanoutStatus {
-    Pending,
-    Done,
-    Failed,
-}
-
-impl FanoutStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FanoutStatus::Pending => "pending",
-            FanoutStatus::Done => "done",
-            FanoutStatus::Failed => "failed",
         }
     }
 }

@@ -315,6 +315,11 @@ impl Clock for SystemClock {
     }
 }
 
+/// For `skip_serializing_if`: a count that is zero is left out of a record.
+pub(crate) fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,15 @@ name_enum!(
 );
 
 name_enum!(
+    /// How far an event's fan-out has come ([`crate::model::Fanout`]).
+    FanoutStatus, "pending, done, failed" {
+        Pending = "pending",
+        Done = "done",
+        Failed = "failed",
+    }
+);
+
+name_enum!(
     /// What Herald tells an organization's operational webhook about itself.
     OperationalEvent, "delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted, event.fanoutFailed" {
         DeliveryFailed = "delivery.failed",

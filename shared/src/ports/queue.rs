@@ -48,7 +48,7 @@ pub enum FanoutMessage {
         position: Option<FanoutPosition>,
         /// The event's fan-out round (`fanout/retry` starts the next): a dead letter of an
         /// earlier round does not fail the current one.
-        #[serde(default, skip_serializing_if = "is_zero")]
+        #[serde(default, skip_serializing_if = "crate::model::is_zero")]
         round: u32,
     },
     /// Queue the organization's `held` deliveries again: its notifier was resumed.
@@ -77,10 +77,6 @@ impl FanoutMessage {
             round: event.fanout_round,
         }
     }
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// Where a fan-out goes on: in the email/SMS notification `notification`, after the recipient
