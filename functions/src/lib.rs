@@ -30,6 +30,7 @@ use shared::ports::queue::Disposition;
 use shared::ports::queue::{DeliveryMessage, FanoutMessage, QueueMessage, Received};
 use shared::ports::store::Store;
 use shared::telemetry::Metrics;
+use shared::workers::dead_letters::LetterHandler;
 use shared::workers::quota::ResetReport;
 
 /// The app one function serves: its route, plus API Gateway's request id as the request id.
@@ -197,20 +198,7 @@ pub async fn dead_letters(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     handle_sqs(event, async |batch: Vec<Received<DeliveryMessage>>| {
-        let messages: Vec<DeliveryMessage> = batch.iter().map(|r| r.message.clone()).collect();
-        let answers = state.burying().bury(state.clock.now(), &messages).await;
-        let mut back = Vec::new();
-        for (received, answer) in batch.into_iter().zip(answers) {
-            match answer {
-                Ok(true) => {}
-                Ok(false) => back.push(received.receipt),
-                Err(e) => {
-                    tracing::warn!(organization = %received.message.delivery.organization, delivery = %received.message.delivery.id, error = %e, "dead letter not handled; it comes back");
-                    back.push(received.receipt);
-                }
-            }
-        }
-        back
+        letters_back(&state.burying(), state.clock.now(), batch).await
     })
     .await
 }
@@ -223,23 +211,32 @@ pub async fn fanout_dead_letters(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     handle_sqs(event, async |batch: Vec<Received<FanoutMessage>>| {
-        let letters: Vec<FanoutMessage> = batch.iter().map(|r| r.message.clone()).collect();
-        let answers = shared::workers::dead_letters::fail_fanouts(
-            &state.failing_fanouts(),
-            state.clock.now(),
-            &letters,
-        )
-        .await;
-        let mut back = Vec::new();
-        for (received, answer) in batch.into_iter().zip(answers) {
-            if let Err(e) = answer {
-                tracing::warn!(job = ?received.message, error = %e, "fan-out dead letter not handled; it comes back");
+        letters_back(&state.failing_fanouts(), state.clock.now(), batch).await
+    })
+    .await
+}
+
+/// A batch of dead letters answered by `handler` as of `now`: the receipts of those that come
+/// back (held now, or not handled: logged).
+async fn letters_back<M: QueueMessage>(
+    handler: &dyn LetterHandler<M>,
+    now: time::OffsetDateTime,
+    batch: Vec<Received<M>>,
+) -> Vec<String> {
+    let letters: Vec<M> = batch.iter().map(|r| r.message.clone()).collect();
+    let answers = handler.answer(now, &letters).await;
+    let mut back = Vec::new();
+    for (received, answer) in batch.into_iter().zip(answers) {
+        match answer {
+            Ok(true) => {}
+            Ok(false) => back.push(received.receipt),
+            Err(e) => {
+                tracing::warn!(letter = ?received.message, error = %e, "dead letter not handled; it comes back");
                 back.push(received.receipt);
             }
         }
-        back
-    })
-    .await
+    }
+    back
 }
 
 /// `main` of the fanout-dead-letters function.

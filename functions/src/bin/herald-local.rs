@@ -45,12 +45,15 @@ use shared::app::local::{Credentials, DataDir};
 use shared::app::{AppState, Backends};
 use shared::config::{Backend, Config};
 use shared::domain::organizations::{NewOrganization, provision};
+use shared::model::Clock;
 use shared::model::token::IssuedToken;
 use shared::model::{OrgKind, Plan};
 use shared::ports::queue::{
-    DeliveryMessage, Disposition, FanoutMessage, MAX_RECEIVES, QueueError, consume,
+    DeliveryMessage, Disposition, FanoutMessage, MAX_RECEIVES, QueueError, QueueMessage, Received,
+    consume,
 };
 use shared::ports::transport::Transport;
+use shared::workers::dead_letters::{LetterHandler, drain};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -405,15 +408,17 @@ async fn dead_letter_job(state: AppState, db: Option<Sqlite>) {
         shared::adapters::sqlite::queue::FANOUT,
         MAX_RECEIVES,
     );
+    let (burying, failing) = (state.burying(), state.failing_fanouts());
     loop {
         let now = state.clock.now();
-        match shared::workers::dead_letters::drain(&state.burying(), &dead, now).await {
+        let drained = drain(&burying, &dead, now).await;
+        match drained {
             Ok(0) => {}
             Ok(n) => tracing::info!(dead_letters = n, "dead letters' deliveries marked failed"),
             Err(e) => tracing::warn!(error = %e, "dead-letter pass failed; the next one retries"),
         }
-        let failing = state.failing_fanouts();
-        match shared::workers::dead_letters::drain_fanouts(&failing, &dead_fanouts, now).await {
+        let drained = drain(&failing, &dead_fanouts, now).await;
+        match drained {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 dead_letters = n,
@@ -438,59 +443,47 @@ async fn sqs_dead_letter_job(
         Option<SqsQueue<FanoutMessage>>,
     ),
 ) {
-    let keep = |answer: bool| match answer {
-        true => Disposition::Ack,
-        false => Disposition::Leave,
-    };
+    let (burying, failing) = (state.burying(), state.failing_fanouts());
     loop {
-        while let Some(dead) = &deliveries {
-            let round = consume(dead, VISIBILITY, |batch| async {
-                let letters: Vec<DeliveryMessage> =
-                    batch.iter().map(|r| r.message.clone()).collect();
-                let answers = state.burying().bury(state.clock.now(), &letters).await;
-                let receipts = batch.into_iter().map(|r| r.receipt);
-                receipts
-                    .zip(answers)
-                    .map(|(receipt, answer)| (receipt, keep(answer.unwrap_or(false))))
-                    .collect()
-            })
-            .await;
-            match round {
-                Ok(done) if !done.is_empty() => {}
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "dead-letter pass failed; the next one retries");
-                    break;
-                }
-            }
+        if let Some(dead) = &deliveries {
+            drain_sqs(&burying, dead, &*state.clock).await;
         }
-        while let Some(dead) = &fanouts {
-            let round = consume(dead, VISIBILITY, |batch| async {
-                let letters: Vec<FanoutMessage> = batch.iter().map(|r| r.message.clone()).collect();
-                let failing = state.failing_fanouts();
-                let answers = shared::workers::dead_letters::fail_fanouts(
-                    &failing,
-                    state.clock.now(),
-                    &letters,
-                )
-                .await;
-                let receipts = batch.into_iter().map(|r| r.receipt);
-                receipts
-                    .zip(answers)
-                    .map(|(receipt, answer)| (receipt, keep(answer.is_ok())))
-                    .collect()
-            })
-            .await;
-            match round {
-                Ok(done) if !done.is_empty() => {}
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "fan-out dead-letter pass failed; the next one retries");
-                    break;
-                }
-            }
+        if let Some(dead) = &fanouts {
+            drain_sqs(&failing, dead, &*state.clock).await;
         }
         tokio::time::sleep(DEAD_LETTERS_EVERY).await;
+    }
+}
+
+/// Receives `dead`'s letters until none is left, each batch answered by `handler`: a letter that
+/// may go is deleted, any other comes back when its visibility ends.
+async fn drain_sqs<M: QueueMessage>(
+    handler: &dyn LetterHandler<M>,
+    dead: &SqsQueue<M>,
+    clock: &dyn Clock,
+) {
+    loop {
+        let round = consume(dead, VISIBILITY, |batch: Vec<Received<M>>| async move {
+            let letters: Vec<M> = batch.iter().map(|r| r.message.clone()).collect();
+            let answers = handler.answer(clock.now(), &letters).await;
+            let receipts = batch.into_iter().map(|r| r.receipt);
+            receipts
+                .zip(answers)
+                .map(|(receipt, answer)| match answer {
+                    Ok(true) => (receipt, Disposition::Ack),
+                    _ => (receipt, Disposition::Leave),
+                })
+                .collect()
+        })
+        .await;
+        match round {
+            Ok(done) if !done.is_empty() => {}
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "dead-letter pass failed; the next one retries");
+                return;
+            }
+        }
     }
 }
 

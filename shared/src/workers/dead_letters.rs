@@ -4,30 +4,60 @@
 //! ([`fail_fanouts`]): every dead event job's event recorded `failed` and told to the
 //! operational webhook (the local server, and the `fanout-dead-letters` function).
 
+use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::domain::Error;
 use crate::domain::deliveries::Burying;
 use crate::domain::operational::{Occurrence, Telling};
 use crate::model::FanoutStatus;
-use crate::ports::queue::{DeadLetters, DeliveryMessage, FanoutMessage};
+use crate::ports::queue::{DeadLetters, DeliveryMessage, FanoutMessage, QueueMessage};
 use crate::ports::store::{EventStore, FanoutProgress};
 
 /// Dead letters handled at once.
 const PAGE: usize = 100;
 
-/// Drains `letters` (as of `now`). Returns how many were removed; a letter whose delivery a
-/// sender holds stays for the next pass.
-pub async fn drain(
-    burying: &Burying<'_>,
-    letters: &dyn DeadLetters<DeliveryMessage>,
+/// What becomes of each dead letter of a batch, in order: `Ok(true)` it may go, `Ok(false)` it
+/// stays for a later pass (a sender holds its delivery now), an error keeps it too.
+pub type Answers = Vec<Result<bool, Error>>;
+
+/// What handles a queue's dead letters: [`Burying`] the delivery queue's, [`FailingFanouts`] the
+/// fan-out queue's. The passes over them (the embedded queue's [`drain`], the Lambda functions,
+/// the local server on SQS) differ only in where the letters come from.
+#[async_trait]
+pub trait LetterHandler<M>: Sync {
+    /// Handles `letters` as of `now`: one answer per letter.
+    async fn answer(&self, now: OffsetDateTime, letters: &[M]) -> Answers;
+}
+
+#[async_trait]
+impl LetterHandler<DeliveryMessage> for Burying<'_> {
+    async fn answer(&self, now: OffsetDateTime, letters: &[DeliveryMessage]) -> Answers {
+        self.bury(now, letters).await
+    }
+}
+
+#[async_trait]
+impl LetterHandler<FanoutMessage> for FailingFanouts<'_> {
+    /// [`fail_fanouts`]: each letter handled may go.
+    async fn answer(&self, now: OffsetDateTime, letters: &[FanoutMessage]) -> Answers {
+        let answers = fail_fanouts(self, now, letters).await;
+        answers.into_iter().map(|a| a.map(|()| true)).collect()
+    }
+}
+
+/// Drains the embedded queue's `letters` page by page, as of `now`, each page answered by
+/// `handler`. Returns how many were removed; an error stops the pass (the next one retries).
+pub async fn drain<M: QueueMessage>(
+    handler: &dyn LetterHandler<M>,
+    letters: &dyn DeadLetters<M>,
     now: OffsetDateTime,
 ) -> Result<usize, Error> {
     let mut removed = 0;
     loop {
         let page = letters.dead_letter_page(PAGE)?;
-        let (ids, messages): (Vec<i64>, Vec<DeliveryMessage>) = page.into_iter().unzip();
-        let answers = burying.bury(now, &messages).await;
+        let (ids, messages): (Vec<i64>, Vec<M>) = page.into_iter().unzip();
+        let answers = handler.answer(now, &messages).await;
         let mut done = Vec::with_capacity(ids.len());
         for (id, answer) in ids.iter().zip(answers) {
             if answer? {
@@ -100,30 +130,4 @@ async fn fail_fanout(
         .telling
         .raise(Occurrence::event_fanout_failed(&event), now)
         .await
-}
-
-/// Drains the fan-out queue's `letters` (the embedded queue's) with [`fail_fanouts`]: how many
-/// were removed.
-pub async fn drain_fanouts(
-    ports: &FailingFanouts<'_>,
-    letters: &dyn DeadLetters<FanoutMessage>,
-    now: OffsetDateTime,
-) -> Result<usize, Error> {
-    let mut removed = 0;
-    loop {
-        let page = letters.dead_letter_page(PAGE)?;
-        let (ids, messages): (Vec<i64>, Vec<FanoutMessage>) = page.into_iter().unzip();
-        let answers = fail_fanouts(ports, now, &messages).await;
-        let mut done = Vec::with_capacity(ids.len());
-        for (id, answer) in ids.iter().zip(answers) {
-            answer?;
-            done.push(*id);
-        }
-        removed += done.len();
-        let finished = ids.len() < PAGE;
-        letters.remove_dead_letters(done).await?;
-        if finished {
-            return Ok(removed);
-        }
-    }
 }
