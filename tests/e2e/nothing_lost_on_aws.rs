@@ -76,6 +76,18 @@ async fn try_call(
     Some((status, body))
 }
 
+/// Emits the event of `key`, which must be accepted (a new event or a replay): its id.
+async fn emitted(local: &Local, key: &str) -> String {
+    let (status, accepted) = local
+        .admin(Method::POST, &local.path("/events"), Some(event(key)))
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    accepted["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A webhook notification of `buildCreated` to `url`.
 async fn webhook(local: &Local, url: &str) {
     let (status, created) = local
@@ -140,11 +152,7 @@ mod moto {
         let restarted = Instant::now();
         let second = deployment.start();
         // The client retries with its key: the event recorded before the kill, replayed.
-        let (status, replay) = second
-            .admin(Method::POST, &second.path("/events"), Some(event("k-1")))
-            .await;
-        assert_eq!(status, 202, "{replay}");
-        let id = replay["data"]["id"].as_str().unwrap_or_default().to_owned();
+        let id = emitted(&second, "k-1").await;
         wait_for_hits(&receiver, 1, restarted + Duration::from_secs(60), "relayed").await;
         eprintln!("relayed {:?} after the restart", restarted.elapsed());
         tokio::time::sleep(SETTLE).await;
@@ -173,14 +181,7 @@ mod moto {
         let mut first = deployment.start();
         let receiver = Receiver::start(&[]).await;
         webhook(&first, &receiver.url).await;
-        let (status, accepted) = first
-            .admin(Method::POST, &first.path("/events"), Some(event("r-1")))
-            .await;
-        assert_eq!(status, 202, "{accepted}");
-        let id = accepted["data"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let id = emitted(&first, "r-1").await;
         wait_for_hits(
             &receiver,
             1,
@@ -320,14 +321,7 @@ mod moto {
         assert_eq!(status, 201, "{hook}");
 
         deployment.proxy.refuse_dynamodb(Some(("Query", "NOTIF#")));
-        let (status, accepted) = local
-            .admin(Method::POST, &local.path("/events"), Some(event("f-1")))
-            .await;
-        assert_eq!(status, 202, "{accepted}");
-        let id = accepted["data"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let id = emitted(&local, "f-1").await;
         wait_for_hits(
             &ops,
             1,

@@ -56,12 +56,9 @@ impl EventIntake for RecordThenQueue {
         {
             return Ok(false);
         }
+        let job = FanoutMessage::next_round(event);
         let round = event.fanout_round + 1;
-        let next = Event {
-            fanout_round: round,
-            ..event.clone()
-        };
-        if let Err(e) = self.fanout.send(&[FanoutMessage::first(&next)]).await {
+        if let Err(e) = self.fanout.send(&[job]).await {
             // Failed as it was: nothing happened (a later retry is a round more, told anew).
             let back = self
                 .store

@@ -77,6 +77,16 @@ impl FanoutMessage {
             round: event.fanout_round,
         }
     }
+
+    /// The first fan-out message of `event`'s next round (`fanout/retry`).
+    pub fn next_round(event: &crate::model::Event) -> Self {
+        FanoutMessage::Event {
+            organization: event.organization.clone(),
+            event: event.id,
+            position: None,
+            round: event.fanout_round + 1,
+        }
+    }
 }
 
 /// Where a fan-out goes on: in the email/SMS notification `notification`, after the recipient

@@ -63,11 +63,7 @@ impl EventIntake for Sqlite {
     }
 
     async fn retry_fanout(&self, event: &Event, _now: OffsetDateTime) -> StoreResult<bool> {
-        let next = Event {
-            fanout_round: event.fanout_round + 1,
-            ..event.clone()
-        };
-        let job = serde_json::to_string(&FanoutMessage::first(&next))
+        let job = serde_json::to_string(&FanoutMessage::next_round(event))
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let (org, id) = (event.organization.to_string(), event.id.to_string());
         let reopened = self
