@@ -62,6 +62,7 @@ async fn organization(db: &Sqlite) -> OrgId {
         permissions: None,
         expires_at: None,
         created_at: now,
+        last_used_at: None,
     };
     let record = Organization {
         id: org.clone(),

@@ -412,3 +412,49 @@ async fn failures_are_one_clear_line_and_exit_1() {
         assert!(stdout(&output).contains("Usage: herald"), "{args:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_tokens_are_managed_from_the_command_line() {
+    let local = Local::start(&temp_path("cli-users"), &[]);
+    let body = serde_json::json!({"username": "bob", "email": "bob@example.com"});
+    let (status, created) = local
+        .admin(reqwest::Method::POST, &local.path("/users"), Some(body))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let bob = created["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let changed = json(&local, &["users", "set-roles", "bob", "admin,member"]);
+    assert_eq!(changed["roles"], serde_json::json!(["admin", "member"]));
+    let users = json(&local, &["users", "list"]);
+    assert_eq!(users.as_array().map(Vec::len), Some(2), "{users}");
+
+    let tokens = json(&local, &["tokens", "list"]);
+    let listed = tokens.as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.len(), 1, "{tokens}");
+    assert!(
+        listed[0]["lastUsedAt"].is_string(),
+        "this very call used it: {tokens}"
+    );
+    assert!(
+        !tokens.to_string().contains(local.admin_token()),
+        "never a secret"
+    );
+    let table = stdout(&herald(&local, &["tokens", "list"], &[]));
+    assert!(table.starts_with("ID  "), "{table}");
+    assert!(table.contains("LASTUSEDAT"), "{table}");
+
+    let deleted = stdout(&herald(&local, &["users", "delete", "bob"], &[]));
+    assert_eq!(deleted.trim_end(), format!("deleted user {bob}"));
+    let text = fails(&herald(
+        &local,
+        &["users", "set-roles", "me", "member"],
+        &[],
+    ));
+    assert_eq!(
+        text,
+        "herald: 409 3002: Conflict\n  roles: the organization must keep at least one admin\n"
+    );
+}

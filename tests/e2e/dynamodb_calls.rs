@@ -2,19 +2,34 @@
 //! plus one write per create, one token lookup plus one read per get.
 
 mod moto {
+    use std::sync::Arc;
+
     use herald_tests::{Backend, TestApp};
+    use shared::model::{Clock, SystemClock};
+
+    use crate::lambda_events::At;
+
+    /// `app` on a clock that stands still: a token's `lastUsedAt` is written at its first use
+    /// only (once a minute), so the counts do not depend on how long the test takes.
+    fn frozen(app: TestApp) -> TestApp {
+        app.with_clock(Arc::new(At(SystemClock.now())))
+    }
     use http::{Method, StatusCode};
     use serde_json::json;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn create_is_one_token_read_and_one_write_and_get_is_two_reads() {
-        let app = TestApp::spawn(Backend::Moto).await;
+        let app = frozen(TestApp::spawn(Backend::Moto).await);
         let body = json!({"type": "webhook", "events": {"buildCreated": true}, "setup": {"webhook": {"url": "https://hooks.example.com/in"}}});
         let created = app
             .admin(Method::POST, &app.path("/notifications"), Some(body))
             .await;
         assert_eq!(created.status, StatusCode::OK, "{}", created.body);
-        assert_eq!(app.calls.take(), ["GetItem", "TransactWriteItems"]);
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "UpdateItem", "TransactWriteItems"],
+            "the token's first use records its lastUsedAt"
+        );
 
         let id = created.body["data"]["id"].as_str().unwrap_or_default();
         let got = app
@@ -111,11 +126,15 @@ mod moto {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn settings_get_is_one_read_and_put_is_one_update_plus_the_whitelist_check() {
-        let app = TestApp::spawn(Backend::Moto).await;
+        let app = frozen(TestApp::spawn(Backend::Moto).await);
         let path = format!("/v1/environments/{}/notificationsSettings", app.org);
         let got = app.admin(Method::GET, &path, None).await;
         assert_eq!(got.status, StatusCode::OK);
-        assert_eq!(app.calls.take(), ["GetItem", "GetItem"], "token + settings");
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "UpdateItem", "GetItem"],
+            "token (its first use recorded) + settings"
+        );
         let body = json!({"whitelist": [{"user": {"id": app.admin_id}}], "defaultLanguage": "fr"});
         let put = app.admin(Method::PUT, &path, Some(body)).await;
         assert_eq!(put.status, StatusCode::OK, "{}", put.body);
@@ -133,11 +152,11 @@ mod moto {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn seed_002_requests_take_the_documented_calls() {
-        let app = TestApp::spawn(Backend::Moto).await;
+        let app = frozen(TestApp::spawn(Backend::Moto).await);
         let settings = "/api/v2/notifications/settings";
         let res = app.admin(Method::GET, settings, None).await;
         assert_eq!(res.status, StatusCode::OK);
-        assert_eq!(app.calls.take(), ["GetItem", "GetItem"]);
+        assert_eq!(app.calls.take(), ["GetItem", "UpdateItem", "GetItem"]);
         let pause = json!({"notifier_paused": true});
         let res = app.admin(Method::PUT, settings, Some(pause.clone())).await;
         assert_eq!(res.status, StatusCode::OK);

@@ -32,3 +32,4 @@ mod slow_dependencies;
 mod sqlite;
 mod store_contract;
 mod telemetry;
+mod users_and_tokens;

@@ -416,6 +416,7 @@ async fn revoked_and_expired_tokens_stop_working_at_once(backend: Backend) {
         permissions: None,
         expires_at: Some(now - time::Duration::seconds(1)),
         created_at: now - time::Duration::hours(1),
+        last_used_at: None,
     };
     app.state
         .store

@@ -36,6 +36,7 @@ async fn org_in(store: &Arc<dyn Store>) -> OrgId {
         permissions: None,
         expires_at: None,
         created_at: now,
+        last_used_at: None,
     };
     let org = Organization {
         id: id.clone(),

@@ -413,6 +413,7 @@ pub async fn organization_in(
         permissions: None,
         expires_at: None,
         created_at: now,
+        last_used_at: None,
     };
     let organization = shared::model::Organization {
         id: org,

@@ -5,9 +5,10 @@
 use axum::http::HeaderMap;
 use uuid::Uuid;
 
-use crate::api::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult, FieldError};
 use crate::model::TokenRecord;
 use crate::model::{OrgId, Permission, Role, TokenId};
+use time::OffsetDateTime;
 
 /// The token in `Authorization: Bearer <token>` or `Coder-Session-Token: <token>`, if any.
 pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
@@ -34,6 +35,8 @@ pub struct Principal {
     pub token_id: TokenId,
     pub roles: Vec<Role>,
     pub permissions: Option<Vec<Permission>>,
+    /// When the caller's token stops working (`None`: never); what it issues may not outlive it.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl Principal {
@@ -51,6 +54,21 @@ impl Principal {
             Ok(())
         } else {
             Err(ApiError::Forbidden)
+        }
+    }
+
+    /// 403 4003 naming (under `field`) each permission that `wanted` holds and the caller does
+    /// not: a token or a role may hand out only what its giver holds.
+    pub fn require_all(&self, field: &str, wanted: impl Fn(Permission) -> bool) -> ApiResult<()> {
+        let withheld: Vec<FieldError> = Permission::ALL
+            .iter()
+            .filter(|p| wanted(**p) && !self.can(**p))
+            .map(|p| FieldError::new(field, format!("{p} is not held by the calling token")))
+            .collect();
+        if withheld.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Withheld(withheld))
         }
     }
 
@@ -73,6 +91,7 @@ impl Principal {
             token_id: token.id,
             roles: token.roles,
             permissions: token.permissions,
+            expires_at: token.expires_at,
         }
     }
 }

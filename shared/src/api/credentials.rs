@@ -34,8 +34,18 @@ impl FromRequestParts<AppState> for Principal {
         if !same || record.organization != presented.org {
             return Err(ApiError::InvalidToken);
         }
-        if record.expires_at.is_some_and(|at| at <= state.clock.now()) {
+        let now = state.clock.now();
+        if record.expires_at.is_some_and(|at| at <= now) {
             return Err(ApiError::InvalidToken);
+        }
+        // `lastUsedAt`, at most once a minute per token; the request goes on without it.
+        if record.use_is_news(now)
+            && let Err(e) = state
+                .store
+                .record_token_use(&record.organization, &record.id, now)
+                .await
+        {
+            tracing::warn!(error = %e, "a token's last use could not be recorded");
         }
         let principal = Self::from_record(record);
         tracing::Span::current().record("organization", principal.org.as_str());

@@ -30,6 +30,10 @@ pub enum ApiError {
     InvalidToken,
     #[error("permission denied")]
     Forbidden,
+    /// 403 4003 naming, in `details`, each permission the request would hand out that the
+    /// caller does not hold itself (a token or a role that would escalate).
+    #[error("permission denied: {0:?}")]
+    Withheld(Vec<FieldError>),
     #[error("entity not found")]
     NotFound,
     #[error("conflict")]
@@ -62,7 +66,9 @@ impl ApiError {
             Self::Validation(_) => (StatusCode::BAD_REQUEST, 1001, "Validation failed"),
             Self::NoToken => (StatusCode::UNAUTHORIZED, 4002, "No auth token"),
             Self::InvalidToken => (StatusCode::UNAUTHORIZED, 4004, "Invalid Token"),
-            Self::Forbidden => (StatusCode::FORBIDDEN, 4003, "Permission denied"),
+            Self::Forbidden | Self::Withheld(_) => {
+                (StatusCode::FORBIDDEN, 4003, "Permission denied")
+            }
             Self::NotFound => (StatusCode::NOT_FOUND, 3001, "Entity not found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, 3002, "Conflict"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 1002, "Payload too large"),
@@ -106,7 +112,7 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let details = match self {
-            Self::Validation(d) | Self::Conflict(d) if !d.is_empty() => Some(d),
+            Self::Validation(d) | Self::Conflict(d) | Self::Withheld(d) if !d.is_empty() => Some(d),
             _ => None,
         };
         let body = ErrorEnvelope {

@@ -17,6 +17,7 @@ pub mod organizations;
 pub mod recipients;
 pub mod settings;
 pub mod tokens;
+pub mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -46,6 +47,10 @@ impl From<StoreError> for ApiError {
             StoreError::LimitReached => ApiError::Conflict(vec![FieldError::new(
                 "notifications",
                 "the organization already has the maximum of 100 notifications",
+            )]),
+            StoreError::LastAdmin => ApiError::Conflict(vec![FieldError::new(
+                "roles",
+                "the organization must keep at least one admin",
             )]),
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Refused => {
@@ -161,7 +166,10 @@ route_table! {
     CreateUser "create-user" => organizations::create_user,
     ListUsers "list-users" => organizations::list_users,
     GetUser "get-user" => organizations::get_user,
+    UpdateUser "update-user" => users::update_user,
+    DeleteUser "delete-user" => users::delete_user,
     CreateToken "create-token" => tokens::create_token,
+    ListTokens "list-tokens" => tokens::list_tokens,
     RevokeToken "revoke-token" => tokens::revoke_token,
     /// The notifications API writes its path with a trailing slash: both spellings are served.
     CreateNotification "create-notification" => notifications::create,

@@ -201,21 +201,8 @@ impl FromBody for CreateUserRequest {
         let username = body.parsed("username", 64, Username::parse, problems);
         let email = body.parsed("email", 254, Email::parse, problems);
         let phone = body.opt_parsed("phone", 16, Phone::parse, problems);
-        let roles = match body.opt_str_array("roles", problems) {
-            Ok(Some(items)) if items.is_empty() => {
-                problems.add(body.path("roles"), "must name at least one role");
-                None
-            }
-            Ok(Some(items)) => {
-                let mut roles: Vec<Role> = items
-                    .into_iter()
-                    .filter_map(|(path, r)| problems.check(path, Role::parse(r)))
-                    .collect();
-                roles.sort();
-                roles.dedup();
-                Some(roles)
-            }
-            Ok(None) => Some(vec![Role::Member]),
+        let roles = match read_roles(body, problems) {
+            Ok(roles) => Some(roles.unwrap_or_else(|| vec![Role::Member])),
             Err(Reported) => None,
         };
         Some(Self {
@@ -224,6 +211,33 @@ impl FromBody for CreateUserRequest {
             phone: phone.ok()?,
             roles: roles?,
         })
+    }
+}
+
+/// The `roles` of a body: at least one role name, repeats collapsed; `None` when absent.
+pub(super) fn read_roles(
+    body: &Fields<'_>,
+    problems: &mut Problems,
+) -> Result<Option<Vec<Role>>, Reported> {
+    match body.opt_str_array("roles", problems)? {
+        Some(items) if items.is_empty() => {
+            problems.add(body.path("roles"), "must name at least one role");
+            Err(Reported)
+        }
+        Some(items) => {
+            let count = items.len();
+            let mut roles: Vec<Role> = items
+                .into_iter()
+                .filter_map(|(path, r)| problems.check(path, Role::parse(r)))
+                .collect();
+            if roles.len() < count {
+                return Err(Reported);
+            }
+            roles.sort();
+            roles.dedup();
+            Ok(Some(roles))
+        }
+        None => Ok(None),
     }
 }
 
@@ -287,6 +301,8 @@ pub async fn create_user(
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::UserCreate)?;
     let request = CreateUserRequest::parse(&body)?;
+    // A role may be given only by a caller holding all it grants (no escalation by new users).
+    principal.require_all("roles", |p| request.roles.iter().any(|r| r.grants(p)))?;
     let user = User {
         id: Uuid::now_v7(),
         organization: org,
@@ -342,8 +358,8 @@ pub async fn list_users(
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserPath {
-    organization_id: String,
-    user: String,
+    pub(super) organization_id: String,
+    pub(super) user: String,
 }
 
 /// Get a user by id, username or `me`

@@ -8,13 +8,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::input::{Fields, JsonObject, OrgPath, PathParams, Reported};
+use super::input::{Fields, JsonObject, OrgPath, PageQuery, PathParams, Reported, encode_cursor};
 use super::{Envelope, envelope};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
 use crate::domain::tokens;
-use crate::model::{Permission, TokenId, timestamp};
+use crate::model::{Permission, TokenId, TokenRecord, timestamp};
+use crate::ports::store::PageRequest;
 use time::OffsetDateTime;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,9 +63,11 @@ pub struct CreateTokenRequest {
     #[schema(value_type = Uuid)]
     pub user_id: Option<Uuid>,
     /// Narrows the token to these permissions (each must be granted by the user's roles); all of
-    /// the user's when absent. Repeats collapse.
+    /// the user's when absent. Repeats collapse. The token may hold only permissions the calling
+    /// token holds: any other is 403 4003, each named in `details`.
     pub permissions: Option<Vec<Permission>>,
-    /// RFC 3339, in the future; never expires when absent.
+    /// RFC 3339, in the future; never expires when absent. No later than the calling token's own
+    /// expiry, if it has one (then it is required).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<OffsetDateTime>,
 }
@@ -148,7 +151,32 @@ pub async fn create_token(
         }
         user = found;
     }
+    // What the caller issues may not outlive the caller's own token.
+    if let Some(limit) = principal.expires_at {
+        let limit_text = timestamp::format(limit);
+        match expires_at {
+            None => problems.add(
+                "expiresAt",
+                format!(
+                    "must be given, and no later than the calling token's expiry ({limit_text})"
+                ),
+            ),
+            Some(at) if at > limit => problems.add(
+                "expiresAt",
+                format!("must be no later than the calling token's expiry ({limit_text})"),
+            ),
+            Some(_) => {}
+        }
+    }
     let user = problems.finish(|| user)?;
+    // Nor hold a permission the caller does not: the new token's are the user's roles',
+    // narrowed to `permissions` when given.
+    principal.require_all("permissions", |p| {
+        user.roles.iter().any(|r| r.grants(p))
+            && permissions
+                .as_ref()
+                .is_none_or(|narrowed| narrowed.contains(&p))
+    })?;
     let (record, secret) = tokens::issue(
         &*state.store,
         state.clock.now(),
@@ -176,6 +204,90 @@ pub async fn create_token(
 pub struct TokenPath {
     organization_id: String,
     token_id: String,
+}
+
+/// A token as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenSummary {
+    pub id: String,
+    pub user_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub permissions: Option<Vec<Permission>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    /// When it last authenticated a request, to the minute; absent if it never has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+}
+
+impl From<&TokenRecord> for TokenSummary {
+    fn from(t: &TokenRecord) -> Self {
+        Self {
+            id: t.id.to_string(),
+            user_id: t.user_id,
+            permissions: t.permissions.clone(),
+            expires_at: t.expires_at.map(timestamp::format),
+            created_at: timestamp::format(t.created_at),
+            last_used_at: t.last_used_at.map(timestamp::format),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenPage {
+    pub items: Vec<TokenSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// `{"status": true, "data": {"items", "nextCursor"}}`
+#[derive(Serialize, ToSchema)]
+pub struct TokenPageResponse {
+    pub status: bool,
+    pub data: TokenPage,
+}
+
+/// List the organization's tokens (admin)
+///
+/// Every token, expired ones included until revoked, in id order, 50 per page unless `limit`
+/// says otherwise (1–100); follow `nextCursor` until it is `null`. Never a secret.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{organizationId}/tokens",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),),
+    security(("bearer" = [])),
+    responses((status = 200, body = TokenPageResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 403, body = crate::api::error::ErrorEnvelope),
+        (status = 404, body = crate::api::error::ErrorEnvelope))
+)]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(path): PathParams<OrgPath>,
+    page: PageQuery,
+) -> ApiResult<Json<Envelope<TokenPage>>> {
+    let org = principal.scope("organizationId", &path.organization_id)?;
+    principal.require(Permission::TokenCreate)?;
+    let page = state
+        .store
+        .list_tokens(
+            &org,
+            &PageRequest {
+                limit: page.limit,
+                after: page.after,
+            },
+        )
+        .await?;
+    Ok(envelope(TokenPage {
+        items: page.items.iter().map(TokenSummary::from).collect(),
+        next_cursor: page.next.as_deref().map(encode_cursor),
+    }))
 }
 
 /// Revoke a token (admin); it stops working at once

@@ -86,6 +86,7 @@ pub async fn provision(
         permissions: None,
         expires_at: None,
         created_at: now,
+        last_used_at: None,
     };
     match organizations
         .create_organization(&organization, &admin, &token)

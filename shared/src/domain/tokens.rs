@@ -8,7 +8,7 @@ use super::Error;
 use crate::domain::FieldError;
 use crate::model::token::issue_token;
 use crate::model::{OrgId, Permission};
-use crate::model::{TokenRecord, User};
+use crate::model::{TOKENS_PER_USER_MAX, TokenRecord, User};
 use crate::ports::store::{StoreError, TokenStore, UserStore};
 
 /// The user `user_id` names in `org`, with the problems a token for them narrowed to
@@ -47,6 +47,14 @@ pub async fn issue(
     permissions: Option<Vec<Permission>>,
     expires_at: Option<OffsetDateTime>,
 ) -> Result<(TokenRecord, String), Error> {
+    // At most TOKENS_PER_USER_MAX each (two issued at once may pass it by one: harmless, the
+    // limit keeps a user's tokens well inside one transaction).
+    if tokens.user_tokens(org, user.id).await?.len() >= TOKENS_PER_USER_MAX {
+        return Err(Error::Conflict(vec![FieldError::new(
+            "userId",
+            format!("the user already holds {TOKENS_PER_USER_MAX} tokens: revoke one first"),
+        )]));
+    }
     // A token id is 96 bits of a hash of 256 random bits: a collision is not expected, but the
     // conditional write would refuse one, and a new token is simply issued.
     for _ in 0..3 {
@@ -60,6 +68,7 @@ pub async fn issue(
             permissions: permissions.clone(),
             expires_at,
             created_at: now,
+            last_used_at: None,
         };
         match tokens.create_token(&record).await {
             Ok(()) => return Ok((record, issued.secret)),

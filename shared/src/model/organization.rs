@@ -31,9 +31,9 @@ pub struct User {
     pub created_at: OffsetDateTime,
 }
 
-/// A token as stored: never the secret, only its SHA-256. `roles` is a copy of the user's roles at
-/// issue time, so that authenticating is one read (users' roles cannot change yet; when a route to
-/// change them exists it must update the user's tokens in the same transaction).
+/// A token as stored: never the secret, only its SHA-256. `roles` is a copy of the user's roles,
+/// so that authenticating is one read: changing a user's roles rewrites their tokens' copies in
+/// the same transaction, and deleting a user deletes their tokens in it (`UserStore`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRecord {
@@ -54,4 +54,27 @@ pub struct TokenRecord {
     pub expires_at: Option<OffsetDateTime>,
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
+    /// When the token last authenticated a request, to the minute: written at most once a
+    /// minute per token ([`TokenRecord::LAST_USED_EVERY`]), so that reads stay cheap.
+    #[serde(
+        default,
+        with = "timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_used_at: Option<OffsetDateTime>,
 }
+
+impl TokenRecord {
+    /// How stale `last_used_at` may get before a request writes it again.
+    pub const LAST_USED_EVERY: time::Duration = time::Duration::minutes(1);
+
+    /// Whether a request authenticated at `now` should record it (see [`Self::last_used_at`]).
+    pub fn use_is_news(&self, now: OffsetDateTime) -> bool {
+        self.last_used_at
+            .is_none_or(|at| now - at >= Self::LAST_USED_EVERY)
+    }
+}
+
+/// How many tokens one user may hold (expired ones count until revoked): changing a user's roles
+/// or deleting them rewrites all of their tokens in one DynamoDB transaction (100 items at most).
+pub const TOKENS_PER_USER_MAX: usize = 50;

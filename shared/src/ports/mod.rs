@@ -7,6 +7,7 @@ pub mod inbox;
 pub mod intake;
 pub mod net;
 pub mod outbox;
+pub mod page;
 pub mod queue;
 pub mod slack;
 pub mod store;

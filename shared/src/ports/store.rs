@@ -13,47 +13,11 @@ use uuid::Uuid;
 use crate::model::Attempt;
 use crate::model::{
     Burial, Claim, Delivery, DeliveryFilter, Email, Event, EventCreated, Notification,
-    NotificationId, OperationalWebhook, OrgId, Organization, Outcome, Preference, Recipient,
+    NotificationId, OperationalWebhook, OrgId, Organization, Outcome, Preference, Recipient, Role,
     Settings, SettingsPatch, SmsCounter, SmsUsage, TokenId, TokenRecord, User, Username,
 };
 
-/// A page request: at most `limit` items after the sort key `after`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PageRequest {
-    pub limit: usize,
-    pub after: Option<String>,
-}
-
-/// One page, in key order; `next` is the key to continue after, `None` on the last page.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next: Option<String>,
-}
-
-impl<T> Default for Page<T> {
-    /// The empty last page.
-    fn default() -> Self {
-        Self {
-            items: Vec::new(),
-            next: None,
-        }
-    }
-}
-
-impl<T> Page<T> {
-    /// Builds a page from up to `limit + 1` items read in key order: the extra one only says that
-    /// more exist, so the last page never carries a cursor to an empty page.
-    pub fn from_overfetch(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Self {
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(key)
-        } else {
-            None
-        };
-        Self { items, next }
-    }
-}
+pub use super::page::{Page, PageRequest};
 
 /// A uniqueness rule a write broke, named as the request field that broke it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +49,9 @@ pub enum StoreError {
     Conflict(Vec<Unique>),
     #[error("the organization holds its maximum number of notifications")]
     LimitReached,
+    /// The change would leave the organization without an admin.
+    #[error("the organization's last admin")]
+    LastAdmin,
     #[error("not found")]
     NotFound,
     /// A conditional update lost a race with another writer: re-read and try again.
@@ -139,6 +106,17 @@ pub trait UserStore: Send + Sync {
 
     /// The users with these emails that exist (any order; batched reads).
     async fn find_users_by_email(&self, org: &OrgId, emails: &[Email]) -> StoreResult<Vec<User>>;
+
+    /// Gives the user `roles`, and their tokens the same copy, in one transaction. `NotFound`
+    /// when there is no such user; `LastAdmin` when the user is the organization's only admin
+    /// and `roles` lacks `admin` (checked in the transaction: two admins demoting each other at
+    /// once cannot both succeed).
+    async fn set_user_roles(&self, org: &OrgId, id: Uuid, roles: &[Role]) -> StoreResult<User>;
+
+    /// Deletes the user with their username, email, tokens (every one stops working at once),
+    /// preferences and places among notifications' recipients. `false` when there was none;
+    /// `LastAdmin` when they are the organization's only admin.
+    async fn delete_user(&self, org: &OrgId, id: Uuid) -> StoreResult<bool>;
 }
 
 /// An organization's tokens (never their secrets).
@@ -151,6 +129,22 @@ pub trait TokenStore: Send + Sync {
 
     /// Revokes (deletes) a token; `false` when there was none.
     async fn delete_token(&self, org: &OrgId, id: &TokenId) -> StoreResult<bool>;
+
+    /// The organization's tokens in id order.
+    async fn list_tokens(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<TokenRecord>>;
+
+    /// The tokens of one user (any order).
+    async fn user_tokens(&self, org: &OrgId, user: Uuid) -> StoreResult<Vec<TokenRecord>>;
+
+    /// Records that the token authenticated a request at `at`, unless it already records a use
+    /// less than [`TokenRecord::LAST_USED_EVERY`] before (a conditional write: concurrent
+    /// requests write it once). A token revoked meanwhile stays revoked.
+    async fn record_token_use(
+        &self,
+        org: &OrgId,
+        id: &TokenId,
+        at: OffsetDateTime,
+    ) -> StoreResult<()>;
 }
 
 /// An organization's notifications (at most `max` of them).

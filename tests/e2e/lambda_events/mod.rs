@@ -31,6 +31,8 @@ const TOKEN_TO_REVOKE: &str = "hrld_sample-org_SampleTokenToRevokeInTheRevokeEve
 const NOTIFICATION: &str = "5f1e2d3c4b5a697887960001";
 const EMAIL_NOTIFICATION: &str = "5f1e2d3c4b5a697887960002";
 const USER: &str = "01890a5d-ac96-774b-bcce-b302099a8057";
+/// A member, whose roles the update-user sample changes and whom the delete-user sample deletes.
+const MEMBER: &str = "01890a5d-ac96-774b-bcce-b302099a8058";
 
 const EVENT: &str = "01890a5e-0000-7000-8000-00000000e001";
 /// An event whose fan-out failed: the retry-fanout sample names it.
@@ -82,6 +84,7 @@ fn token_record(secret: &str, user: &User) -> TokenRecord {
         permissions: None,
         expires_at: None,
         created_at: SystemClock.now(),
+        last_used_at: None,
     }
 }
 
@@ -127,6 +130,14 @@ pub(crate) async fn seed(store: &dyn Store) {
             .create_token(&token_record(TOKEN_TO_REVOKE, &admin))
             .await,
     );
+    let member = User {
+        id: parse(MEMBER.parse::<uuid::Uuid>()),
+        username: parse(Username::parse("sample-member")),
+        email: parse(Email::parse("member@sample.example")),
+        roles: vec![Role::Member],
+        ..admin.clone()
+    };
+    parse(store.create_user(&member).await);
     let notification = Notification {
         id: parse(NotificationId::parse(NOTIFICATION)),
         organization: org,

@@ -53,6 +53,7 @@ fn token(org: &OrgId, user: &User) -> TokenRecord {
         permissions: None,
         expires_at: None,
         created_at: SystemClock.now(),
+        last_used_at: None,
     }
 }
 

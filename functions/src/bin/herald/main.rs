@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+mod access;
 mod client;
 mod output;
 
@@ -63,6 +64,12 @@ enum Command {
     /// The recipients of an email or SMS notification.
     #[command(subcommand)]
     Recipients(Recipients),
+    /// The organization's users and their roles (admin).
+    #[command(subcommand)]
+    Users(access::Users),
+    /// The organization's API tokens (admin).
+    #[command(subcommand)]
+    Tokens(access::Tokens),
 }
 
 #[derive(Subcommand)]
@@ -236,6 +243,8 @@ async fn run(cli: Cli) -> Result<Shown, Failure> {
         Command::Events(command) => events(&c, command).await,
         Command::Deliveries(command) => deliveries(&c, command, cli.json).await,
         Command::Settings(command) => settings(&c, command).await,
+        Command::Users(command) => access::users(&c, command).await,
+        Command::Tokens(command) => access::tokens(&c, command).await,
         Command::Recipients(Recipients::Add {
             notification_id,
             file,

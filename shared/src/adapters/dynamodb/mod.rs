@@ -17,6 +17,7 @@ mod preferences;
 mod recipients;
 mod redelivery;
 mod settings;
+mod users;
 
 use std::collections::HashMap;
 use std::fmt::Display;

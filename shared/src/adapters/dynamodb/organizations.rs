@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use super::keys::{EXISTS, NOT_EXISTS, pk};
 use super::{DynamoStore, Item, TransactOutcome, build, item, key, record, unavailable};
-use crate::model::{Email, OrgId, TokenId, Username};
+use crate::model::{Email, OrgId, Role, TokenId, Username};
 use crate::model::{Organization, TokenRecord, User};
 use crate::ports::store::{Page, PageRequest, StoreError, StoreResult, Unique};
+use time::OffsetDateTime;
 
 /// Maps the failed indexes of a `[org check, user, username, email]` transaction.
 fn user_conflicts(failed: &[usize], offset: usize) -> Vec<Unique> {
@@ -161,6 +162,14 @@ impl crate::ports::store::UserStore for DynamoStore {
             .collect::<StoreResult<Vec<Uuid>>>()?;
         self.get_users(org, &ids).await
     }
+
+    async fn set_user_roles(&self, org: &OrgId, id: Uuid, roles: &[Role]) -> StoreResult<User> {
+        self.set_roles(org, id, roles).await
+    }
+
+    async fn delete_user(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+        self.remove_user(org, id).await
+    }
 }
 
 #[async_trait]
@@ -203,5 +212,22 @@ impl crate::ports::store::TokenStore for DynamoStore {
             .await
             .map_err(unavailable)?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+
+    async fn list_tokens(&self, org: &OrgId, page: &PageRequest) -> StoreResult<Page<TokenRecord>> {
+        self.query_page(pk(org), "TOKEN#", page).await
+    }
+
+    async fn user_tokens(&self, org: &OrgId, user: Uuid) -> StoreResult<Vec<TokenRecord>> {
+        self.tokens_of(org, user).await
+    }
+
+    async fn record_token_use(
+        &self,
+        org: &OrgId,
+        id: &TokenId,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        self.token_used(org, id, at).await
     }
 }

@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Sqlite, error, json, many, one, page};
-use crate::model::{Email, OrgId, TokenId, Username};
+use super::{Sqlite, error, json, many, one, page, parse};
+use crate::model::{Email, OrgId, Role, TokenId, Username, timestamp};
 use crate::model::{Organization, TokenRecord, User};
 use crate::ports::store::{
     OrganizationStore, Page, PageRequest, StoreError, StoreResult, TokenStore, Unique, UserStore,
@@ -65,6 +66,42 @@ fn insert_token(conn: &Connection, token: &TokenRecord) -> StoreResult<()> {
         })
         .map_err(error)?;
     Ok(())
+}
+
+/// Whether `org` has an admin other than user `id`.
+fn other_admin(conn: &Connection, org: &str, id: &str) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "SELECT 1 FROM users WHERE org = ?1 AND id != ?2 \
+         AND EXISTS (SELECT 1 FROM json_each(record, '$.roles') WHERE value = 'admin')",
+    )
+    .and_then(|mut s| s.exists([org, id]))
+    .map_err(error)
+}
+
+/// The ids of user `user`'s tokens.
+fn token_ids_of(conn: &Connection, org: &str, user: &str) -> StoreResult<Vec<TokenId>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id FROM tokens WHERE org = ?1 AND json_extract(record, '$.userId') = ?2",
+        )
+        .map_err(error)?;
+    let rows = stmt
+        .query_map([org, user], |r| r.get::<_, String>(0))
+        .map_err(error)?;
+    rows.map(|id| {
+        let id = id.map_err(error)?;
+        TokenId::parse(&id).map_err(|_| StoreError::Corrupt(format!("token id {id:?}")))
+    })
+    .collect()
+}
+
+/// The user `id` of `org` as stored, read in the writer's transaction.
+fn user_in(conn: &Connection, org: &str, id: &str) -> StoreResult<Option<User>> {
+    one(
+        conn,
+        "SELECT record FROM users WHERE org = ?1 AND id = ?2",
+        [org, id],
+    )
 }
 
 pub(super) fn org_exists(conn: &Connection, org: &str) -> StoreResult<bool> {
@@ -182,6 +219,68 @@ impl UserStore for Sqlite {
             )
         })
     }
+
+    async fn set_user_roles(&self, org: &OrgId, id: Uuid, roles: &[Role]) -> StoreResult<User> {
+        let (o, i, roles) = (org.to_string(), id.to_string(), roles.to_vec());
+        let (user, tokens) = self
+            .write(move |conn| {
+                let mut user = user_in(conn, &o, &i)?.ok_or(StoreError::NotFound)?;
+                let demoted = user.roles.contains(&Role::Admin) && !roles.contains(&Role::Admin);
+                if demoted && !other_admin(conn, &o, &i)? {
+                    return Err(StoreError::LastAdmin);
+                }
+                user.roles.clone_from(&roles);
+                let record = json(&user)?;
+                conn.prepare_cached("UPDATE users SET record = ?3 WHERE org = ?1 AND id = ?2")
+                    .and_then(|mut s| s.execute(params![o, i, record]))
+                    .map_err(error)?;
+                let roles = serde_json::to_string(&roles)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                conn.prepare_cached(
+                    "UPDATE tokens SET record = json_set(record, '$.roles', json(?3)) \
+                     WHERE org = ?1 AND json_extract(record, '$.userId') = ?2",
+                )
+                .and_then(|mut s| s.execute(params![o, i, roles]))
+                .map_err(error)?;
+                Ok((user, token_ids_of(conn, &o, &i)?))
+            })
+            .await?;
+        for token in tokens {
+            self.inner.tokens.drop_key(&(org.clone(), token));
+        }
+        Ok(user)
+    }
+
+    async fn delete_user(&self, org: &OrgId, id: Uuid) -> StoreResult<bool> {
+        let (o, i) = (org.to_string(), id.to_string());
+        let tokens = self
+            .write(move |conn| {
+                let Some(user) = user_in(conn, &o, &i)? else {
+                    return Ok(None);
+                };
+                if user.roles.contains(&Role::Admin) && !other_admin(conn, &o, &i)? {
+                    return Err(StoreError::LastAdmin);
+                }
+                let tokens = token_ids_of(conn, &o, &i)?;
+                for sql in [
+                    "DELETE FROM users WHERE org = ?1 AND id = ?2",
+                    "DELETE FROM tokens WHERE org = ?1 AND json_extract(record, '$.userId') = ?2",
+                    "DELETE FROM recipients WHERE org = ?1 AND id = ?2",
+                    "DELETE FROM preferences WHERE org = ?1 AND user = ?2",
+                ] {
+                    conn.prepare_cached(sql)
+                        .and_then(|mut s| s.execute([&o, &i]))
+                        .map_err(error)?;
+                }
+                Ok(Some(tokens))
+            })
+            .await?;
+        // Revoked at once, as `delete_token`.
+        for token in tokens.iter().flatten() {
+            self.inner.tokens.drop_key(&(org.clone(), token.clone()));
+        }
+        Ok(tokens.is_some())
+    }
 }
 
 #[async_trait]
@@ -231,5 +330,61 @@ impl TokenStore for Sqlite {
         // Revoked at once: before the answer, no request authenticates with it any more.
         self.inner.tokens.drop_key(&key);
         deleted
+    }
+
+    async fn list_tokens(
+        &self,
+        org: &OrgId,
+        request: &PageRequest,
+    ) -> StoreResult<Page<TokenRecord>> {
+        self.read(|conn| {
+            page(
+                conn,
+                "SELECT id, record FROM tokens WHERE org = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                &[org.as_str()],
+                request,
+            )
+        })
+    }
+
+    async fn user_tokens(&self, org: &OrgId, user: Uuid) -> StoreResult<Vec<TokenRecord>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT record FROM tokens WHERE org = ?1 AND json_extract(record, '$.userId') = ?2",
+                )
+                .map_err(error)?;
+            let rows = stmt
+                .query_map([org.as_str(), &user.to_string()], |r| r.get::<_, String>(0))
+                .map_err(error)?;
+            rows.map(|r| parse(&r.map_err(error)?)).collect()
+        })
+    }
+
+    async fn record_token_use(
+        &self,
+        org: &OrgId,
+        id: &TokenId,
+        at: OffsetDateTime,
+    ) -> StoreResult<()> {
+        let key = (org.clone(), id.clone());
+        let (o, i) = (org.to_string(), id.to_string());
+        let (now, stale) = (
+            timestamp::format(at),
+            timestamp::format(at - TokenRecord::LAST_USED_EVERY),
+        );
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE tokens SET record = json_set(record, '$.lastUsedAt', ?3) \
+                 WHERE org = ?1 AND id = ?2 \
+                 AND coalesce(json_extract(record, '$.lastUsedAt') <= ?4, 1)",
+            )
+            .and_then(|mut s| s.execute(params![o, i, now, stale]))
+            .map_err(error)?;
+            Ok(())
+        })
+        .await?;
+        self.inner.tokens.drop_key(&key);
+        Ok(())
     }
 }
