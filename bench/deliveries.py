@@ -17,6 +17,9 @@
    and off (`HERALD_RATE_LIMITS=false`: the code path skipped), interleaved in one run; target:
    within 10 %. A third series sets `rateLimit: 10000` (the most) on the target, to show what the
    slot reservation (one SQLite write per delivery) costs when the limit does not bind.
+6. Sealing (issue 26): the sender of item 3 with its target's signing secret sealed (the
+   default: opened for every delivery) and stored in plain text (`HERALD_SEAL_SECRETS=false`, the
+   baseline), interleaved in one run; target: within 5 %.
 4. Emit-to-arrival: events with one webhook target each POSTed with 16 connections, by wrk for
    a few seconds and by `ab -k` (20,000 events); events/s from the first POST to the last arrival
    at the receiver, and herald-local's CPU per 1,000 events. Baseline, interleaved round by
@@ -237,6 +240,22 @@ def pacing_toggle(hook, hooks):
           f"{rate['limit']:,.0f}/s ({rounds_of('limit')}): {rate['limit'] / rate['off'] * 100:.0f} % of off")
 
 
+def sealing_toggle(hook, hooks):
+    n = int(os.environ.get("SEALING_DELIVERIES", "10000"))
+    rounds = int(os.environ.get("SEALING_ROUNDS", "5"))
+    series = {"sealed": [], "plain": []}
+    for _ in range(rounds):
+        series["sealed"].append(sender_round(hook, hooks, n))
+        series["plain"].append(sender_round(hook, hooks, n, env={"HERALD_SEAL_SECRETS": "false"}))
+    rate = {k: statistics.median(n / s for s, _ in v) for k, v in series.items()}
+    cpu = {k: statistics.median(c / n * 1000 for _, c in v) for k, v in series.items()}
+    rounds_of = lambda k: ", ".join(f"{n / s:,.0f}" for s, _ in series[k])
+    print(f"sealing: {n} webhook deliveries, {rounds} interleaved rounds: secret sealed (default) "
+          f"{rate['sealed']:,.0f}/s ({rounds_of('sealed')}), {cpu['sealed']:.3f} CPU-s per 1,000; plain "
+          f"{rate['plain']:,.0f}/s ({rounds_of('plain')}), {cpu['plain']:.3f} CPU-s per 1,000: "
+          f"{rate['sealed'] / rate['plain'] * 100:.0f} % of plain (target >= 95 %)")
+
+
 EVENT_BODY = '{"type":"buildProcessed","data":{"appName":"Bench"}}'
 
 
@@ -330,7 +349,7 @@ def main():
     hooks = lambda: int(get_text(receiver_port, "/count"))
     wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", receiver_port)) == 0, 10)
     try:
-        only = os.environ.get("ONLY", "fanout,sender,emit,pacing").split(",")
+        only = os.environ.get("ONLY", "fanout,sender,emit,pacing,sealing").split(",")
         if "fanout" in only:
             fan_out_and_latency(hook, hooks)
         if "sender" in only:
@@ -339,6 +358,8 @@ def main():
             emit_to_arrival(hook, hooks, receiver_port)
         if "pacing" in only:
             pacing_toggle(hook, hooks)
+        if "sealing" in only:
+            sealing_toggle(hook, hooks)
     finally:
         receiver.terminate()
 

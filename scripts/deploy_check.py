@@ -7,7 +7,9 @@ resources, so the API is read from the template itself):
 - every route of the API (openapi.json: each operation's operationId is its function), the
   console's two paths and the $default route have exactly one HTTP API route, integrated with
   their own function, no function has a route it should not, and no route key ends in "/";
-- a read-only route (GET) may not write: no DynamoDB write or SQS send in its function's role;
+- a read-only route (GET) may not write: no DynamoDB write or SQS send in its function's role,
+  but the UpdateItem of its token's `lastUsedAt` alone (an IAM condition on the attributes);
+- only the functions that seal or open secrets may use the secrets' KMS key;
 - no IAM statement names `Resource: "*"` except those listed in ALLOWED_STARS, each with why;
 - every function has a log group with a retention; the dead-letter, sender-error and API 5xx
   alarms exist, and every dead-letter queue has an alarm that fires when a message reaches it (on
@@ -94,6 +96,20 @@ def dead_letter_alarm_findings(resources):
             for queue in sorted(q for q in dead if q not in watched)]
 
 
+KMS_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"}
+# The functions that seal or open secrets at rest, and so may use the secrets key.
+KMS_USERS = {"create-notification", "update-notification", "rotate-notification-secret",
+             "put-operational-webhook", "list-notifications", "get-notification", "sender"}
+
+
+def records_token_use_only(statement):
+    """An UpdateItem limited to a token's lastUsedAt (every route records its token's last use)."""
+    attributes = (statement.get("Condition", {}).get("ForAllValues:StringEquals", {})
+                  .get("dynamodb:Attributes", []))
+    return (set(as_list(statement.get("Action", []))) == {"dynamodb:UpdateItem"}
+            and set(as_list(attributes)) <= {"pk", "sk", "lastUsedAt"} and attributes)
+
+
 def main():
     findings = []
     with open(os.path.join(ROOT, "template.yaml")) as f:
@@ -174,7 +190,9 @@ def main():
         for policy in role.get("Properties", {}).get("Policies", []):
             for statement in as_list(policy["PolicyDocument"]["Statement"]):
                 actions = set(as_list(statement.get("Action", [])))
-                if binary in read_only and actions & WRITES:
+                if actions & KMS_ACTIONS and binary not in KMS_USERS:
+                    findings.append(f"{binary} may use the secrets key: {sorted(actions & KMS_ACTIONS)}")
+                if binary in read_only and actions & WRITES and not records_token_use_only(statement):
                     findings.append(f"{binary} (read-only) may write: {sorted(actions & WRITES)}")
                 if "*" in as_list(statement.get("Resource", [])):
                     for action in sorted(actions):

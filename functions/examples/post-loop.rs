@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                             let sent = shared::adapters::http::webhook::post_webhook(
                                 http,
                                 url,
-                                &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+                                &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()],
                                 &id,
                                 1_764_417_600,
                                 body,

@@ -85,6 +85,15 @@ pub struct Config {
     /// what was lost; with the relay's schedule each minute, a lost message goes out within
     /// 2 minutes.
     pub relay_grace: std::time::Duration,
+    /// `HERALD_KMS_KEY_ID`: the KMS key that seals secrets at rest on AWS (envelope encryption,
+    /// a data key kept in the table). Set by the stack on every function that seals or opens one.
+    pub kms_key_id: Option<String>,
+    /// `HERALD_MASTER_KEY`: the local server's key for secrets at rest (base64 of 32 bytes);
+    /// `HERALD_DATA_DIR/master.key` when unset.
+    pub master_key: Option<String>,
+    /// `HERALD_SEAL_SECRETS`, default `true`. `false` stores new secrets in plain text: the
+    /// baseline of the sealing benchmark, honoured by `herald-local` only (it warns at start).
+    pub seal_secrets: bool,
 }
 
 impl Default for Config {
@@ -114,6 +123,9 @@ impl Default for Config {
             disable_after: DEFAULT_DISABLE_AFTER,
             relay_grace: DEFAULT_RELAY_GRACE,
             rate_limits: true,
+            kms_key_id: None,
+            master_key: None,
+            seal_secrets: true,
         }
     }
 }
@@ -234,6 +246,9 @@ impl Config {
             disable_after,
             rate_limits: flag("HERALD_RATE_LIMITS", true)?,
             relay_grace: relay_grace(var("HERALD_RELAY_GRACE"))?,
+            kms_key_id: var("HERALD_KMS_KEY_ID"),
+            master_key: var("HERALD_MASTER_KEY"),
+            seal_secrets: flag("HERALD_SEAL_SECRETS", true)?,
         })
     }
 }

@@ -184,7 +184,11 @@ async fn system_templates_are_the_sixteen_static_templates_read_without_the_stor
     .await;
     assert_eq!(res.status, StatusCode::OK);
     if backend == Backend::Moto {
-        assert_eq!(app.calls.take(), ["GetItem"], "only the token is read");
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "UpdateItem"],
+            "only the token is read (and its first use recorded)"
+        );
     }
     let list = res.body.as_array().cloned().unwrap_or_default();
     assert_eq!(list.len(), 16);

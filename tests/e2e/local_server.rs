@@ -427,6 +427,22 @@ async fn a_backup_of_a_running_server_restores_and_starts() {
         restored.join("credentials.json"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // Without the master key the copy's secrets cannot be opened: the server refuses to start
+    // (it never makes a new key for a database whose secrets are sealed).
+    let refused = herald_tests::local::Local::try_start(&restored, &[]);
+    let refusal = match refused {
+        Ok(_) => panic!("started without the master key"),
+        Err(refusal) => refusal.stderr,
+    };
+    assert!(
+        refusal.contains(
+            "master.key: missing, and this database's secrets are sealed under master key m"
+        ),
+        "{refusal}"
+    );
+    assert!(!restored.join("master.key").exists(), "no new key was made");
+    std::fs::copy(dir.join("master.key"), restored.join("master.key"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let from_backup = Local::start(&restored, &[]);
     assert_eq!(from_backup.lines, local.lines);
     let (status, listed) = from_backup
@@ -438,4 +454,9 @@ async fn a_backup_of_a_running_server_restores_and_starts() {
         .map(|a| a.iter().filter_map(|n| n["id"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(ids, [notification.as_str()]);
+    assert_eq!(
+        listed["data"]["items"][0]["config"]["webhook"]["token"],
+        created["data"]["config"]["webhook"]["token"],
+        "the secret opens under the restored key"
+    );
 }

@@ -26,6 +26,7 @@ mod readme;
 mod recipients;
 mod route_table;
 mod schemathesis;
+mod sealed_secrets;
 mod secrets;
 mod settings;
 mod slow_dependencies;

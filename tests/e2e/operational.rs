@@ -79,9 +79,14 @@ async fn the_operational_webhook_is_set_read_changed_and_removed_its_secret_show
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_else(|| panic!("stored"));
+    let opened = app.state.keys.open(&stored.secret).await;
     assert_eq!(
-        (stored.url.as_str(), stored.secret.as_str()),
-        ("https://hooks.example.com/ops-v2", secret.as_str())
+        (stored.url.as_str(), opened.as_deref()),
+        ("https://hooks.example.com/ops-v2", Ok(secret.as_str()))
+    );
+    assert!(
+        stored.secret.is_sealed() && !stored.secret.as_stored().contains(secret.as_str()),
+        "sealed at rest"
     );
 
     let removed = app.admin(Method::DELETE, &path(&app), None).await;

@@ -34,6 +34,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use shared::adapters::Transports;
 use shared::adapters::dynamodb::DynamoStore;
+use shared::adapters::keys::{MasterKey, SealingOff};
+use shared::adapters::kms::KmsKeys;
 use shared::adapters::mail::aws::AwsSenders;
 use shared::adapters::mail::outbox::Outbox;
 use shared::adapters::secrets::Secret;
@@ -48,6 +50,7 @@ use shared::domain::organizations::{NewOrganization, provision};
 use shared::model::Clock;
 use shared::model::token::IssuedToken;
 use shared::model::{OrgKind, Plan};
+use shared::ports::keys::Keys;
 use shared::ports::queue::{
     DeliveryMessage, Disposition, FanoutMessage, MAX_RECEIVES, QueueError, QueueMessage, Received,
     consume,
@@ -118,6 +121,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let state = match config.backend {
         Backend::Embedded => {
             let sqlite = Sqlite::open(&dir.database())?;
+            // The key its secrets are sealed under, before anything reads them: another key
+            // stops the start here, having changed nothing.
+            let keys = sqlite
+                .unlock(config.master_key.as_deref(), dir.path())
+                .await?;
             let (messages, leases) = sqlite.recover_after_restart().await?;
             if messages + leases > 0 {
                 tracing::info!(
@@ -126,7 +134,15 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
                     "taken back from the previous run: its messages in flight are visible again and its leases ended"
                 );
             }
-            AppState::on_sqlite(config, db.insert(sqlite).clone())
+            let keys: Arc<dyn Keys> = if config.seal_secrets {
+                Arc::new(keys)
+            } else {
+                tracing::warn!(
+                    "HERALD_SEAL_SECRETS=false: new secrets are stored in plain text (a benchmark's baseline, never for real data)"
+                );
+                Arc::new(SealingOff(keys))
+            };
+            AppState::on_sqlite(config, db.insert(sqlite).clone()).with_keys(keys)
         }
         Backend::Aws => {
             let sdk = aws.insert(shared::adapters::aws::sdk_config().await?);
@@ -153,10 +169,21 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
                 }
             };
             sqs_dead_letters = (queue.dead_letter_queue(), fanout.dead_letter_queue());
+            // KMS as the functions use it when HERALD_KMS_KEY_ID names a key; else the master
+            // key (HERALD_MASTER_KEY, or the data directory's master.key).
+            let keys: Arc<dyn Keys> = match config.kms_key_id.clone() {
+                Some(key) => Arc::new(KmsKeys::new(sdk.clone(), config.table_name.clone(), key)),
+                None => Arc::new(MasterKey::load(
+                    config.master_key.as_deref(),
+                    dir.path(),
+                    None,
+                )?),
+            };
             AppState::new(
                 config,
                 Backends::separate(Arc::new(store), Arc::new(queue), Arc::new(fanout)),
             )
+            .with_keys(keys)
         }
     };
     ensure_organization(&state, &credentials).await?;

@@ -9,6 +9,8 @@ pub mod dynamodb;
 pub mod http;
 pub mod inbox;
 pub mod intake;
+pub mod keys;
+pub mod kms;
 pub mod mail;
 pub mod secrets;
 pub mod sqlite;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::input::{Fields, FromBody, JsonObject, OrgPath, PathParams};
 use super::{Envelope, envelope};
 use crate::api::auth::Principal;
-use crate::api::error::{ApiResult, Problems};
+use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
 use crate::domain::operational::{self, Setup};
 use crate::model::OperationalWebhook;
@@ -91,11 +91,11 @@ pub struct OperationalWebhookView {
 }
 
 impl OperationalWebhookView {
-    fn of(hook: &OperationalWebhook, show_secret: bool) -> Self {
+    fn of(hook: &OperationalWebhook, secret: Option<String>) -> Self {
         Self {
             url: hook.url.clone(),
             events: hook.events.clone(),
-            secret: show_secret.then(|| hook.secret.clone()),
+            secret,
             created_at: timestamp::format(hook.created_at),
             updated_at: timestamp::format(hook.updated_at),
         }
@@ -161,6 +161,7 @@ pub async fn put(
     };
     let (hook, created) = operational::put(
         &*state.store,
+        &*state.keys,
         &*state.resolver,
         state.config.allow_private_targets,
         state.clock.now(),
@@ -173,7 +174,18 @@ pub async fn put(
     } else {
         StatusCode::OK
     };
-    Ok((status, envelope(OperationalWebhookView::of(&hook, created))))
+    // Shown once, when it is made (opened from what was stored).
+    let secret = match created {
+        true => Some(
+            state
+                .keys
+                .open(&hook.secret)
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?,
+        ),
+        false => None,
+    };
+    Ok((status, envelope(OperationalWebhookView::of(&hook, secret))))
 }
 
 /// Get the operational webhook (its secret is not shown)
@@ -198,7 +210,7 @@ pub async fn get(
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::SettingsUpdate)?;
     let hook = operational::get(&*state.store, &org).await?;
-    Ok(envelope(OperationalWebhookView::of(&hook, false)))
+    Ok(envelope(OperationalWebhookView::of(&hook, None)))
 }
 
 /// Remove the operational webhook

@@ -14,6 +14,8 @@ use crate::adapters::http::SystemResolver;
 use crate::adapters::http::slack_oauth::SlackOAuth;
 use crate::adapters::inbox::QueueInbox;
 use crate::adapters::intake::RecordThenQueue;
+use crate::adapters::keys::MasterKey;
+use crate::adapters::kms::KmsKeys;
 use crate::adapters::secrets::Secret;
 use crate::adapters::sqlite::Sqlite;
 use crate::adapters::sqlite::delivery_queue::DeliveryRows;
@@ -27,6 +29,7 @@ use crate::domain::operational::Telling;
 use crate::model::{Clock, SystemClock};
 use crate::ports::inbox::Inbox;
 use crate::ports::intake::EventIntake;
+use crate::ports::keys::Keys;
 use crate::ports::net::Resolver;
 use crate::ports::queue::{
     DeliveryMessage, FanoutMessage, MAX_RECEIVES, Queue, QueueError, QueueMessage,
@@ -65,6 +68,9 @@ pub struct AppState {
     pub operator_token: Secret,
     /// Where the sender's and the fan-out's metrics go: off, but in their Lambda functions.
     pub metrics: Metrics,
+    /// Seals secrets before they are stored and opens them where they are used: the local
+    /// server's master key, or KMS envelope encryption on AWS (`HERALD_KMS_KEY_ID`).
+    pub keys: Arc<dyn Keys>,
 }
 
 /// The store and the queues a state runs on.
@@ -139,6 +145,9 @@ impl AppState {
             clock: Arc::new(SystemClock),
             resolver: Arc::new(SystemResolver),
             metrics: Metrics::off(),
+            // A random key until the host gives the deployment's ([`Self::with_keys`]): right
+            // for a store that is never reopened (a test's), never for the local server's.
+            keys: Arc::new(MasterKey::random()),
         }
     }
 
@@ -167,11 +176,24 @@ impl AppState {
             config.table_name.clone(),
         )
         .with_retention(config.retention);
+        let keys: Option<Arc<dyn Keys>> = config.kms_key_id.clone().map(|key| {
+            Arc::new(KmsKeys::new(aws.clone(), config.table_name.clone(), key)) as Arc<dyn Keys>
+        });
         let queues = queue(aws, &config);
-        Self::new(
+        let state = Self::new(
             config,
             Backends::separate(Arc::new(store), queues.deliveries, queues.fanout),
-        )
+        );
+        match keys {
+            Some(keys) => state.with_keys(keys),
+            None => state,
+        }
+    }
+
+    /// Replaces the key that seals secrets (the deployment's).
+    pub fn with_keys(mut self, keys: Arc<dyn Keys>) -> Self {
+        self.keys = keys;
+        self
     }
 
     /// Replaces the fan-out queue (tests wrap it to make it fail). Events are then recorded and
@@ -237,6 +259,7 @@ impl AppState {
             slots: &*self.store,
             queue: &*self.queue,
             transports,
+            keys: &*self.keys,
             clock: &*self.clock,
             metrics: &self.metrics,
             rules: SenderRules {
@@ -326,6 +349,7 @@ impl AppState {
             resolver: &*self.resolver,
             slack: &*self.slack,
             allow_private: self.config.allow_private_targets,
+            keys: &*self.keys,
         }
     }
 

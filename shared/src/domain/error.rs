@@ -69,3 +69,10 @@ impl Error {
         Self::Invalid(vec![FieldError::new(field, message)])
     }
 }
+
+impl From<crate::ports::keys::KeyError> for Error {
+    /// A secret that could not be sealed: the key service is out of reach (nothing was written).
+    fn from(e: crate::ports::keys::KeyError) -> Self {
+        Error::Unavailable(e.to_string())
+    }
+}

@@ -10,6 +10,7 @@ use crate::domain::FieldError;
 use crate::model::rate::RateLimit;
 use crate::model::{EventSet, EventType, NotificationId, NotificationType, OrgId};
 use crate::model::{FailureStreak, Notification, SlackTarget, Target, WebhookTarget};
+use crate::ports::keys::Keys;
 use crate::ports::net::Resolver;
 use crate::ports::slack::{ExchangeError, SlackInstaller};
 use crate::ports::store::NotificationStore;
@@ -98,6 +99,8 @@ pub struct Targets<'a> {
     pub resolver: &'a dyn Resolver,
     pub slack: &'a dyn SlackInstaller,
     pub allow_private: bool,
+    /// Seals the secrets a new target gets.
+    pub keys: &'a dyn Keys,
 }
 
 /// A notification to create.
@@ -219,6 +222,7 @@ pub async fn update(
 /// when the replaced one signs. Optimistic, as [`update`].
 pub async fn rotate_secret(
     store: &dyn NotificationStore,
+    keys: &dyn Keys,
     now: time::OffsetDateTime,
     org: &OrgId,
     id: &NotificationId,
@@ -235,10 +239,11 @@ pub async fn rotate_secret(
         ));
     }
     let secret = new_webhook_secret();
+    let sealed = keys.seal(&secret).await?;
     let written = amend(store, now, org, id, |n, now| match &n.target {
         Target::Webhook(webhook) => {
             let until = now + WebhookTarget::ROTATION_OVERLAP;
-            n.target = Target::Webhook(webhook.rotated(secret.clone(), until));
+            n.target = Target::Webhook(webhook.rotated(sealed.clone(), until));
             true
         }
         _ => false,
@@ -423,7 +428,7 @@ async fn resolve(
                     .map_err(|why| Error::invalid("setup.webhook.url", why))?;
             let (secret, previous) = match existing {
                 Some(w) => (w.secret, w.previous),
-                None => (new_webhook_secret(), None),
+                None => (targets.keys.seal(&new_webhook_secret()).await?, None),
             };
             Ok(Some(Target::Webhook(WebhookTarget {
                 url: url.to_string(),
@@ -437,8 +442,8 @@ async fn resolve(
                     team: install.team,
                     channel: install.channel,
                     channel_id: install.channel_id,
-                    webhook_url: install.webhook_url,
-                    access_token: install.access_token,
+                    webhook_url: targets.keys.seal(&install.webhook_url).await?,
+                    access_token: targets.keys.seal(&install.access_token).await?,
                     chat_write: install.chat_write,
                 }))),
                 Err(ExchangeError::Refused(error)) => Err(Error::invalid(

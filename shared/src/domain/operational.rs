@@ -31,6 +31,7 @@ pub struct Setup {
 /// keeps it. Returns the webhook and whether it was created (only then is its secret shown).
 pub async fn put(
     hooks: &dyn OperationalWebhookStore,
+    keys: &dyn crate::ports::keys::Keys,
     resolver: &dyn Resolver,
     allow_private: bool,
     now: time::OffsetDateTime,
@@ -44,7 +45,10 @@ pub async fn put(
         organization: org.clone(),
         url: url.to_string(),
         events: setup.events,
-        secret: super::notifications::new_webhook_secret(),
+        // Sealed even when a change keeps the one it had (the store keeps that).
+        secret: keys
+            .seal(&super::notifications::new_webhook_secret())
+            .await?,
         created_at: now,
         updated_at: now,
     };

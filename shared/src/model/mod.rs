@@ -14,6 +14,7 @@ pub mod rate;
 mod recipient;
 pub mod retry;
 mod schema;
+mod sealed;
 mod settings;
 pub mod timestamp;
 pub mod token;
@@ -25,6 +26,7 @@ pub use names::*;
 pub use notification::*;
 pub use organization::*;
 pub use recipient::*;
+pub use sealed::Sealed;
 pub use settings::*;
 pub use webhook::{PreviousSecret, WebhookTarget};
 

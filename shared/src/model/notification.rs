@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{EventSet, NotificationId, NotificationType, OrgId, timestamp};
+use super::{EventSet, NotificationId, NotificationType, OrgId, Sealed, timestamp};
 
 use super::WebhookTarget;
 
@@ -36,10 +36,10 @@ pub struct SlackTarget {
     pub channel: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_id: Option<String>,
-    /// The incoming-webhook URL from the OAuth exchange. Never returned.
-    pub webhook_url: String,
-    /// The bot access token from the OAuth exchange. Never returned.
-    pub access_token: String,
+    /// The incoming-webhook URL from the OAuth exchange, sealed. Never returned.
+    pub webhook_url: Sealed,
+    /// The bot access token from the OAuth exchange, sealed. Never returned.
+    pub access_token: Sealed,
     /// The install granted `chat:write`: deliveries use `chat.postMessage` (to `channel_id`),
     /// falling back to the incoming webhook where the bot is not in the channel. Installs
     /// without it (and older records) use the incoming webhook.
@@ -89,8 +89,8 @@ pub struct OperationalWebhook {
     pub organization: OrgId,
     pub url: String,
     pub events: Vec<crate::model::OperationalEvent>,
-    /// `whsec_…`, made when it is first set and kept by later changes.
-    pub secret: String,
+    /// `whsec_…`, made when it is first set and kept by later changes; sealed.
+    pub secret: Sealed,
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
     #[serde(with = "timestamp")]

@@ -3,14 +3,14 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::model::timestamp;
+use crate::model::{Sealed, timestamp};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookTarget {
     pub url: String,
-    /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks signing secret.
-    pub secret: String,
+    /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks signing secret, sealed.
+    pub secret: Sealed,
     /// After a rotation: the secret it replaced, which still signs (beside the new one) until
     /// its `until`. Never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -21,7 +21,7 @@ pub struct WebhookTarget {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviousSecret {
-    pub secret: String,
+    pub secret: Sealed,
     #[serde(with = "timestamp")]
     pub until: OffsetDateTime,
 }
@@ -32,8 +32,8 @@ impl WebhookTarget {
 
     /// The secrets a delivery at `now` is signed with: the current one, then the previous one
     /// while it is valid (Standard Webhooks: one `v1,` signature per secret).
-    pub fn signing_secrets(&self, now: OffsetDateTime) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
+    pub fn signing_secrets(&self, now: OffsetDateTime) -> Vec<&Sealed> {
+        let mut secrets = vec![&self.secret];
         if let Some(previous) = self.previous.as_ref().filter(|p| p.until > now) {
             secrets.push(&previous.secret);
         }
@@ -42,7 +42,7 @@ impl WebhookTarget {
 
     /// This target with `secret` as its signing secret, the current one kept signing until
     /// `until` (a secret rotated out before is dropped: at most two sign).
-    pub fn rotated(&self, secret: String, until: OffsetDateTime) -> Self {
+    pub fn rotated(&self, secret: Sealed, until: OffsetDateTime) -> Self {
         Self {
             url: self.url.clone(),
             previous: Some(PreviousSecret {

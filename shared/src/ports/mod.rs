@@ -5,6 +5,7 @@
 
 pub mod inbox;
 pub mod intake;
+pub mod keys;
 pub mod net;
 pub mod outbox;
 pub mod page;

@@ -80,6 +80,18 @@ impl SendError {
     }
 }
 
+/// A Slack target's incoming-webhook URL and bot token, in plain text for one send.
+pub struct SlackCredentials {
+    pub webhook_url: String,
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for SlackCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlackCredentials(..)")
+    }
+}
+
 /// One rendered message, addressed.
 #[derive(Debug)]
 pub enum Outgoing<'a> {
@@ -87,8 +99,8 @@ pub enum Outgoing<'a> {
     Webhook {
         url: &'a str,
         /// The secrets it is signed with (one signature each): the notification's, and during a
-        /// rotation's overlap the one it replaced.
-        secrets: Vec<&'a str>,
+        /// rotation's overlap the one it replaced; opened for this send only.
+        secrets: Vec<String>,
         id: &'a str,
         timestamp: i64,
         body: Vec<u8>,
@@ -96,6 +108,8 @@ pub enum Outgoing<'a> {
     /// A Slack message (Block Kit with its text fallback) for an installed target.
     Slack {
         target: &'a SlackTarget,
+        /// The target's credentials, opened for this send only.
+        credentials: SlackCredentials,
         message: serde_json::Value,
     },
     Email {

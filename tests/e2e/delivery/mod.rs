@@ -28,6 +28,7 @@ mod pacing;
 mod relay;
 mod retries;
 mod rotation;
+mod sealed;
 mod slack;
 
 use helpers::*;

@@ -144,7 +144,7 @@ pub(crate) async fn seed(store: &dyn Store) {
         description: Some("Sample".into()),
         target: Target::Webhook(WebhookTarget {
             url: "https://hooks.example.com/herald".into(),
-            secret: "whsec_sample".into(),
+            secret: shared::model::Sealed::from_stored("whsec_sample"),
             previous: None,
         }),
         events: EventSet::default().with(EventType::BuildCreated, true),
@@ -215,7 +215,7 @@ pub(crate) async fn seed(store: &dyn Store) {
         organization: recipient_org.clone(),
         url: "https://hooks.example.com/herald-ops".into(),
         events: vec![shared::model::OperationalEvent::DeliveryFailed],
-        secret: "whsec_sample".into(),
+        secret: shared::model::Sealed::from_stored("whsec_sample"),
         created_at: now,
         updated_at: now,
     };

@@ -65,7 +65,7 @@ fn notification(org: &OrgId) -> Notification {
         description: Some("d".into()),
         target: Target::Webhook(WebhookTarget {
             url: "https://hooks.example.com/x".into(),
-            secret: "whsec_x".into(),
+            secret: shared::model::Sealed::from_stored("whsec_x"),
             previous: None,
         }),
         events: EventSet::default().with(EventType::BuildCreated, true),

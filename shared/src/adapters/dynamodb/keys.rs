@@ -13,6 +13,9 @@
 //! | `PACE#<notification id>` | a rate-limited target's next free send slot (`nextSlot`, µs), with a `ttl` |
 //! | `OPHOOK` | the operational webhook |
 //!
+//! One item outside every tenant: `HERALD` / `DATAKEY`, the KMS-encrypted data key that seals
+//! secrets at rest (`adapters/kms.rs`).
+//!
 //! Settings (of the settings API and the admin API) are attributes of the `ORG` item, each written by an update
 //! expression of its own API. An SMS counter is `ORG#<org>#SMS#<day>` / `USER#<user id>` with a
 //! TTL; the sparse index `sms-day` (hash `smsDay` = `<day>#<shard 0-7>`) lets the quota-reset job

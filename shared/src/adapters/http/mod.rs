@@ -39,14 +39,18 @@ impl Transport for Http {
             // An install that granted `chat:write` posts as its bot, to the channel's id; where
             // the bot is not in the channel, the incoming webhook (tied to that channel by the
             // install) posts it in the same attempt.
-            Outgoing::Slack { target, message } => {
+            Outgoing::Slack {
+                target,
+                credentials,
+                message,
+            } => {
                 if target.chat_write
                     && let Some(channel) = &target.channel_id
                 {
                     let posted = slack::post_slack_api(
                         &self.client,
                         &self.slack_api,
-                        &target.access_token,
+                        &credentials.access_token,
                         channel,
                         &message,
                     )
@@ -57,7 +61,7 @@ impl Transport for Http {
                         Err(SlackApiRefusal::NotInChannel) => {}
                     }
                 }
-                slack::post_slack(&self.client, &target.webhook_url, &message)
+                slack::post_slack(&self.client, &credentials.webhook_url, &message)
                     .await
                     .map(Some)
             }

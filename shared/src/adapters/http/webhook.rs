@@ -39,7 +39,7 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
 pub async fn post_webhook(
     http: &reqwest::Client,
     url: &str,
-    secrets: &[&str],
+    secrets: &[String],
     id: &str,
     timestamp: i64,
     body: Vec<u8>,

@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(outbox.send(sms).await, Ok(None));
         let webhook = Outgoing::Webhook {
             url: "https://example.com",
-            secrets: vec!["whsec_x"],
+            secrets: vec!["whsec_x".into()],
             id: "id",
             timestamp: 0,
             body: Vec::new(),

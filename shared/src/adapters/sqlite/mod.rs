@@ -34,6 +34,7 @@ mod redelivery;
 mod request_keys;
 mod retention;
 pub mod schema;
+pub mod sealing;
 mod settings;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -24,6 +24,7 @@
 //! | `dead_letters` | `id` | a message received `maxReceiveCount` times without being acknowledged |
 //! | `operational_webhooks` | `org` | the organization's operational webhook (JSON) |
 //! | `send_slots` | `org, notification` | a rate-limited target's next free send slot (µs since the epoch) |
+//! | `sealing_key` | one row | the id of the key the secrets are sealed under, and a check value sealed under it |
 //!
 //! Times are RFC 3339 strings with milliseconds (`2019-01-28T16:57:42.293Z`), which sort as the
 //! times they name; the queue's are integers of milliseconds.
@@ -46,12 +47,23 @@ pub const APPLICATION_ID: i32 = 0x4852_4c44;
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Migration `n` (from 0) brings version `n` to `n + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The delivery row is its own queue entry: `visible_at` (ms since the epoch; `NULL` when it is
 /// on no queue), its receives since it was last queued, and the send slot it holds (pacing). The
 /// delivery queue's messages become their deliveries' entries (a delivery not yet recorded is
 /// recorded from its message, as the sender's claim would have), and leave `queue_messages`.
+/// The key the database's secrets are sealed under: its id and a known text sealed under it, so
+/// that a start with another key stops before it reads or writes anything with it. Written by
+/// the first start that has a key (`sealing.rs`, which then seals the secrets stored before).
+const V7: &str = "
+CREATE TABLE sealing_key (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    key_id TEXT NOT NULL,
+    check_value TEXT NOT NULL
+) STRICT;
+";
+
 const V6: &str = "
 ALTER TABLE deliveries ADD COLUMN visible_at INTEGER;
 ALTER TABLE deliveries ADD COLUMN receives INTEGER NOT NULL DEFAULT 0;
@@ -306,6 +318,7 @@ pub(super) fn open_and_migrate(path: &Path) -> Result<Connection, OpenError> {
     }
     conn.execute_batch(&format!(
         "PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = FAST;
          PRAGMA foreign_keys = OFF;
          PRAGMA temp_store = MEMORY;
          PRAGMA mmap_size = {MMAP_SIZE};

@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::domain::{notifications, test_notifications};
 use crate::model::{Channel, Notification, Target};
 use crate::model::{EventSet, EventType, NotificationType, Permission, timestamp};
+use crate::ports::keys::{KeyError, Keys};
 use crate::ports::store::PageRequest;
 
 mod input;
@@ -95,8 +96,26 @@ pub fn reveals_secrets(principal: &Principal) -> bool {
 }
 
 impl NotificationView {
-    /// `n` as the API shows it: its signing secret only when `reveal` ([`reveals_secrets`]).
-    pub fn of(n: &Notification, reveal: bool) -> Self {
+    /// `n` as the API shows it: its signing secret (opened) only when `reveal`
+    /// ([`reveals_secrets`]). A secret that cannot be opened (tampered with in the store) reads
+    /// masked, logged without its value: one broken record does not break a list.
+    pub async fn shown(keys: &dyn Keys, n: &Notification, reveal: bool) -> ApiResult<Self> {
+        let token = match &n.target {
+            Target::Webhook(w) if reveal => match keys.open(&w.secret).await {
+                Ok(token) => token,
+                Err(KeyError::Unavailable(why)) => return Err(ApiError::Unavailable(why)),
+                Err(KeyError::Unreadable(why)) => {
+                    tracing::error!(notification = %n.id, error = %why, "a signing secret cannot be opened");
+                    MASKED.to_owned()
+                }
+            },
+            _ => MASKED.to_owned(),
+        };
+        Ok(Self::of(n, token))
+    }
+
+    /// `n` as the API shows it, a webhook's token shown as `token`.
+    fn of(n: &Notification, token: String) -> Self {
         let config = match &n.target {
             Target::Slack(s) => ConfigView {
                 slack: Some(SlackConfigView {
@@ -109,10 +128,7 @@ impl NotificationView {
                 slack: None,
                 webhook: Some(WebhookConfigView {
                     url: w.url.clone(),
-                    token: match reveal {
-                        true => w.secret.clone(),
-                        false => MASKED.to_owned(),
-                    },
+                    token,
                 }),
             },
             Target::Email | Target::Sms => ConfigView::default(),
@@ -213,10 +229,9 @@ pub async fn create(
         request.into_new(),
     )
     .await?;
-    Ok(envelope(NotificationView::of(
-        &notification,
-        reveals_secrets(&principal),
-    )))
+    Ok(envelope(
+        NotificationView::shown(&*state.keys, &notification, reveals_secrets(&principal)).await?,
+    ))
 }
 
 /// List notifications
@@ -254,12 +269,12 @@ pub async fn list(
             },
         )
         .await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for n in &page.items {
+        items.push(NotificationView::shown(&*state.keys, n, reveals_secrets(&principal)).await?);
+    }
     Ok(envelope(NotificationPage {
-        items: page
-            .items
-            .iter()
-            .map(|n| NotificationView::of(n, reveals_secrets(&principal)))
-            .collect(),
+        items,
         next_cursor: page.next.as_deref().map(encode_cursor),
     }))
 }
@@ -283,10 +298,9 @@ pub async fn get(
     principal.require(Permission::NotificationRead)?;
     let notification =
         notifications::load(&*state.store, &org, &notification_id(&path.id)?).await?;
-    Ok(envelope(NotificationView::of(
-        &notification,
-        reveals_secrets(&principal),
-    )))
+    Ok(envelope(
+        NotificationView::shown(&*state.keys, &notification, reveals_secrets(&principal)).await?,
+    ))
 }
 
 /// Update a notification: `description`, `events` (only the keys given change), `setup`
@@ -322,10 +336,9 @@ pub async fn update(
         request.into_patch(),
     )
     .await?;
-    Ok(envelope(NotificationView::of(
-        &updated,
-        reveals_secrets(&principal),
-    )))
+    Ok(envelope(
+        NotificationView::shown(&*state.keys, &updated, reveals_secrets(&principal)).await?,
+    ))
 }
 
 /// Delete a notification, and what belongs to it.
@@ -398,6 +411,7 @@ pub async fn rotate_secret(
     principal.require(Permission::NotificationUpdate)?;
     let (token, previous_valid_until) = notifications::rotate_secret(
         &*state.store,
+        &*state.keys,
         state.clock.now(),
         &org,
         &notification_id(&path.id)?,

@@ -10,9 +10,10 @@ use super::Sender;
 use super::decide::Answer;
 use super::pacing;
 use super::reads::BatchReads;
-use crate::model::{Channel, Delivery, OperationalEvent, Settings, SkipReason, Target};
+use crate::model::{Channel, Delivery, OperationalEvent, Sealed, Settings, SkipReason, Target};
+use crate::ports::keys::KeyError;
 use crate::ports::store::StoreError;
-use crate::ports::transport::{Outgoing, SendError};
+use crate::ports::transport::{Outgoing, SendError, SlackCredentials};
 use crate::templates;
 
 /// What an attempt that could not go out says: a store that failed is worth another attempt.
@@ -22,6 +23,19 @@ fn unavailable(e: StoreError) -> Answer {
 
 fn failed(error: impl Into<String>) -> Answer {
     Answer::Refused(SendError::fail(error))
+}
+
+/// A secret of the target opened for one send. One that cannot be opened (tampered with,
+/// truncated, sealed under another key) fails the delivery, its value never logged; a key
+/// service out of reach is worth another attempt.
+async fn opened(sender: &Sender<'_>, sealed: &Sealed) -> Result<String, Answer> {
+    sender.keys.open(sealed).await.map_err(|e| match e {
+        KeyError::Unavailable(why) => Answer::Refused(SendError::retry(format!("keys: {why}"))),
+        KeyError::Unreadable(why) => {
+            tracing::error!(error = %why, "a target's secret cannot be opened: the delivery is refused");
+            failed("a secret of the target cannot be opened (tampered with, or sealed under another key)")
+        }
+    })
 }
 
 /// Tries `delivery` once (its notifier is not paused: `settings` says so).
@@ -101,9 +115,20 @@ async fn rendered(
                         "organization": delivery.organization,
                         "notification": notification,
                     });
+                    // The current secret must open; a replaced one still signing beside it
+                    // (a rotation's overlap) is left out if it cannot: rotating is how an admin
+                    // repairs a secret that no longer opens.
+                    let mut secrets = Vec::with_capacity(2);
+                    for (i, sealed) in target.signing_secrets(now).into_iter().enumerate() {
+                        match opened(sender, sealed).await {
+                            Ok(secret) => secrets.push(secret),
+                            Err(_) if i > 0 => {}
+                            Err(answer) => return Err(answer),
+                        }
+                    }
                     Outgoing::Webhook {
                         url: &target.url,
-                        secrets: target.signing_secrets(now),
+                        secrets,
                         id: &id,
                         timestamp: now.unix_timestamp(),
                         body: serde_json::to_vec(&body)
@@ -112,6 +137,10 @@ async fn rendered(
                 }
                 Target::Slack(target) => Outgoing::Slack {
                     target,
+                    credentials: SlackCredentials {
+                        webhook_url: opened(sender, &target.webhook_url).await?,
+                        access_token: opened(sender, &target.access_token).await?,
+                    },
                     message: rendered.slack(),
                 },
                 Target::Email | Target::Sms => {
@@ -183,11 +212,12 @@ async fn operational(
         "data": posted["data"],
     });
     let id = delivery.id.to_string();
+    let secret = opened(sender, &hook.secret).await?;
     sender
         .transports
         .send(Outgoing::Webhook {
             url: &hook.url,
-            secrets: vec![hook.secret.as_str()],
+            secrets: vec![secret],
             id: &id,
             timestamp: now.unix_timestamp(),
             body: serde_json::to_vec(&body).map_err(|e| failed(format!("body: {e}")))?,

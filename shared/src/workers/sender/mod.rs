@@ -81,6 +81,8 @@ pub struct Sender<'a> {
     pub slots: &'a dyn SendSlots,
     pub queue: &'a dyn Queue<DeliveryMessage>,
     pub transports: &'a dyn Transport,
+    /// Opens the targets' sealed secrets for each send.
+    pub keys: &'a dyn crate::ports::keys::Keys,
     pub clock: &'a dyn Clock,
     pub metrics: &'a Metrics,
     pub rules: Rules<'a>,
