@@ -32,5 +32,6 @@ mod settings;
 mod slow_dependencies;
 mod sqlite;
 mod store_contract;
+mod supply_chain;
 mod telemetry;
 mod users_and_tokens;
