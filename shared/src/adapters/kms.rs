@@ -21,9 +21,10 @@ use crate::ports::keys::{KeyError, Keys};
 const PK: &str = "HERALD";
 const SK: &str = "DATAKEY";
 
+/// Built at every start of every function (the stack gives them all the key's id), so it only
+/// keeps what it was given: its clients are made on the first seal or open.
 pub struct KmsKeys {
     aws: aws_config::SdkConfig,
-    dynamodb: aws_sdk_dynamodb::Client,
     table: String,
     kms_key: String,
     data_key: OnceCell<Cipher>,
@@ -37,7 +38,6 @@ impl KmsKeys {
     /// Keys under KMS key `kms_key`, the data key kept in `table`.
     pub fn new(aws: aws_config::SdkConfig, table: String, kms_key: String) -> Self {
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(&aws),
             aws,
             table,
             kms_key,
@@ -53,9 +53,11 @@ impl KmsKeys {
     }
 
     /// The data key as KMS encrypted it, if one was made.
-    async fn stored_blob(&self) -> Result<Option<Vec<u8>>, KeyError> {
-        let out = self
-            .dynamodb
+    async fn stored_blob(
+        &self,
+        dynamodb: &aws_sdk_dynamodb::Client,
+    ) -> Result<Option<Vec<u8>>, KeyError> {
+        let out = dynamodb
             .get_item()
             .table_name(&self.table)
             .set_key(Some(Self::key()))
@@ -86,7 +88,8 @@ impl KmsKeys {
 
     async fn load(&self) -> Result<Cipher, KeyError> {
         let kms = aws_sdk_kms::Client::new(&self.aws);
-        let blob = match self.stored_blob().await? {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&self.aws);
+        let blob = match self.stored_blob(&dynamodb).await? {
             Some(blob) => blob,
             None => {
                 let made = kms
@@ -106,8 +109,7 @@ impl KmsKeys {
                 };
                 let mut item = Self::key();
                 item.insert("blob".into(), Av::B(blob.clone()));
-                let put = self
-                    .dynamodb
+                let put = dynamodb
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(item))
@@ -121,7 +123,7 @@ impl KmsKeys {
                             .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
                     {
                         // Another process made the first one: use it.
-                        self.stored_blob()
+                        self.stored_blob(&dynamodb)
                             .await?
                             .ok_or_else(|| KeyError::Unavailable("the data key vanished".into()))?
                     }
