@@ -202,6 +202,7 @@ def main():
     # No function's environment holds a secret; only their own functions may read the secrets'
     # parameters.
     secret_readers = {"create-organization": "OperatorTokenParameter",
+                      "update-organization": "OperatorTokenParameter",
                       "create-notification": "SlackClientSecretParameter",
                       "update-notification": "SlackClientSecretParameter"}
     for name, r in resources.items():

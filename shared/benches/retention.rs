@@ -70,6 +70,7 @@ async fn organization(db: &Sqlite) -> OrgId {
         kind: OrgKind::Production,
         plan: Plan::Paid,
         created_at: now,
+        limits: None,
     };
     db.create_organization(&record, &admin, &token)
         .await

@@ -12,6 +12,7 @@ mod event_store_contract;
 mod event_types;
 mod lambda_events;
 mod layers;
+mod limits;
 mod local_crash;
 mod local_refusals;
 mod local_server;

@@ -45,7 +45,9 @@ fn the_document_states_the_constraints_and_answers_the_server_has() {
     };
     assert_eq!(
         codes("/v1/organizations/{organizationId}/events", "post"),
-        ["202", "400", "401", "403", "404", "413", "422", "503"]
+        [
+            "202", "400", "401", "403", "404", "413", "422", "429", "503"
+        ]
     );
     assert_eq!(codes("/v1/event-types", "get"), ["200", "401", "503"]);
     // Request bodies refuse unknown fields, and require exactly what the handler requires.

@@ -44,6 +44,7 @@ async fn org_in(store: &Arc<dyn Store>) -> OrgId {
         kind: OrgKind::Production,
         plan: Plan::Paid,
         created_at: now,
+        limits: None,
     };
     store
         .create_organization(&org, &admin, &token)

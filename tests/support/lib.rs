@@ -421,6 +421,7 @@ pub async fn organization_in(
         kind,
         plan: Plan::Paid,
         created_at: now,
+        limits: None,
     };
     store
         .create_organization(&organization, &admin, &token)

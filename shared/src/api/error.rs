@@ -45,6 +45,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
+    /// The organization's `eventsPerSecond` is spent: 429 4029 with `Retry-After` (seconds).
+    #[error("too many requests")]
+    RateLimited { retry_after: u64 },
     /// A bug or an impossible state. The text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -73,6 +76,7 @@ impl ApiError {
             Self::Conflict(_) => (StatusCode::CONFLICT, 3002, "Conflict"),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, 1002, "Payload too large"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, 1004, "Method not allowed"),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, 4029, "Too many requests"),
             Self::IdempotencyKeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 1003,
@@ -111,6 +115,10 @@ impl IntoResponse for ApiError {
             Self::Malformed(why) => tracing::debug!(error = %why, "malformed body"),
             _ => {}
         }
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         let details = match self {
             Self::Validation(d) | Self::Conflict(d) | Self::Withheld(d) if !d.is_empty() => Some(d),
             _ => None,
@@ -124,7 +132,14 @@ impl IntoResponse for ApiError {
                 request_id: current_request_id(),
             },
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

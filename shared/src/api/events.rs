@@ -28,6 +28,7 @@ use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::domain::events::{self, NewEvent};
+use crate::domain::limits;
 use crate::event_types;
 use crate::model::DeliveryFilter;
 use crate::model::{EventType, Fanout, Permission, timestamp};
@@ -171,6 +172,9 @@ impl utoipa::PartialSchema for EmitEventRequest {
 impl ToSchema for EmitEventRequest {}
 
 /// Emit an event
+///
+/// Past the organization's `eventsPerSecond` (its plan's, or the operator's), 429 with code 4029
+/// and `Retry-After`, and nothing is recorded.
 #[utoipa::path(
     post,
     path = "/v1/organizations/{organizationId}/events",
@@ -183,7 +187,9 @@ impl ToSchema for EmitEventRequest {}
     responses((status = 202, body = EventAcceptedResponse),
         (status = 400, body = crate::api::error::ErrorEnvelope), (status = 401, body = crate::api::error::ErrorEnvelope),
         (status = 403, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope),
-        (status = 422, body = crate::api::error::ErrorEnvelope), (status = 503, body = crate::api::error::ErrorEnvelope))
+        (status = 422, body = crate::api::error::ErrorEnvelope),
+        (status = 429, body = crate::api::error::ErrorEnvelope, headers(("Retry-After" = u64, description = "seconds until events are accepted again"))),
+        (status = 503, body = crate::api::error::ErrorEnvelope))
 )]
 pub async fn emit(
     State(state): State<AppState>,
@@ -195,9 +201,14 @@ pub async fn emit(
     let org = principal.scope("organizationId", &path.organization_id)?;
     principal.require(Permission::EventCreate)?;
     let request = EmitEventRequest::parse_with_headers(&body, &headers)?;
+    // The organization's eventsPerSecond: past it, 429 and nothing recorded.
+    let now = state.clock.now();
+    if !limits::take_event(&*state.store, &*state.store, &state.limits, now, &org).await? {
+        return Err(ApiError::RateLimited { retry_after: 1 });
+    }
     let event = events::emit(
         &state.emitting(),
-        state.clock.now(),
+        now,
         org,
         NewEvent {
             kind: request.kind,

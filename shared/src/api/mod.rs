@@ -163,6 +163,7 @@ macro_rules! route_table {
 
 route_table! {
     CreateOrganization "create-organization" => organizations::create_organization,
+    UpdateOrganization "update-organization" => organizations::update_organization,
     CreateUser "create-user" => organizations::create_user,
     ListUsers "list-users" => organizations::list_users,
     GetUser "get-user" => organizations::get_user,

@@ -16,7 +16,9 @@ use crate::api::error::{ApiError, ApiResult, Problems};
 use crate::app::AppState;
 use crate::domain::organizations::{self, NewOrganization};
 use crate::domain::users;
-use crate::model::{Email, OrgId, OrgKind, Permission, Phone, Plan, Role, Username, timestamp};
+use crate::model::{
+    Email, Limits, OrgId, OrgKind, Permission, Phone, Plan, Role, Username, timestamp,
+};
 use crate::model::{Organization, User};
 use crate::ports::store::PageRequest;
 
@@ -31,7 +33,22 @@ pub struct OrganizationView {
     pub kind: OrgKind,
     #[schema(example = "TRIAL")]
     pub plan: Plan,
+    /// The limits in force: the operator's, else the plan's.
+    pub limits: LimitsView,
     pub created_at: String,
+}
+
+/// An organization's limits (defaults by plan: TRIAL 10 / 1,000 / 100, PAID 1,000 / 1,000,000 /
+/// 100,000).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LimitsView {
+    /// Events accepted per second; past it, 429 (code 4029, `Retry-After`) and nothing recorded.
+    pub events_per_second: u32,
+    /// Emails sent per UTC day.
+    pub emails_per_day: u32,
+    /// SMS sent per UTC day.
+    pub sms_per_day: u32,
 }
 
 impl From<&Organization> for OrganizationView {
@@ -41,6 +58,14 @@ impl From<&Organization> for OrganizationView {
             name: o.name.clone(),
             kind: o.kind,
             plan: o.plan,
+            limits: {
+                let l = o.limits();
+                LimitsView {
+                    events_per_second: l.events_per_second,
+                    emails_per_day: l.emails_per_day,
+                    sms_per_day: l.sms_per_day,
+                }
+            },
             created_at: timestamp::format(o.created_at),
         }
     }
@@ -94,6 +119,13 @@ pub struct UserPage {
 pub struct CreatedOrganizationResponse {
     pub status: bool,
     pub data: CreatedOrganization,
+}
+
+/// `{"status": true, "data": <organization>}`
+#[derive(Serialize, ToSchema)]
+pub struct OrganizationResponse {
+    pub status: bool,
+    pub data: OrganizationView,
 }
 
 /// `{"status": true, "data": <user>}`
@@ -278,6 +310,103 @@ pub async fn create_organization(
             token: created.token,
         }),
     ))
+}
+
+/// `PATCH /v1/organizations/{organizationId}` body: the limits to change (the others keep their
+/// value).
+#[derive(Debug, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrganizationRequest {
+    #[schema(value_type = LimitsPatch)]
+    pub limits: LimitsPatch,
+}
+
+/// Limits to change, each a whole number from 1 to 1,000,000,000; at least one.
+#[derive(Debug, Default, PartialEq, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LimitsPatch {
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    pub events_per_second: Option<u32>,
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    pub emails_per_day: Option<u32>,
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
+    pub sms_per_day: Option<u32>,
+}
+
+impl LimitsPatch {
+    /// `limits` with these changed.
+    pub fn over(&self, limits: Limits) -> Limits {
+        Limits {
+            events_per_second: self.events_per_second.unwrap_or(limits.events_per_second),
+            emails_per_day: self.emails_per_day.unwrap_or(limits.emails_per_day),
+            sms_per_day: self.sms_per_day.unwrap_or(limits.sms_per_day),
+        }
+    }
+}
+
+impl FromBody for UpdateOrganizationRequest {
+    fn read(body: &Fields<'_>, problems: &mut Problems) -> Option<Self> {
+        body.deny_unknown(&["limits"], problems);
+        let limits = body.object("limits", problems)?;
+        limits.deny_unknown(&["eventsPerSecond", "emailsPerDay", "smsPerDay"], problems);
+        let mut read = |key: &str| -> Option<u32> {
+            let value = limits.present(key)?;
+            let parsed = value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=Limits::MAX).contains(n));
+            if parsed.is_none() {
+                problems.add(
+                    limits.path(key),
+                    "must be a whole number from 1 to 1000000000",
+                );
+            }
+            parsed
+        };
+        let patch = LimitsPatch {
+            events_per_second: read("eventsPerSecond"),
+            emails_per_day: read("emailsPerDay"),
+            sms_per_day: read("smsPerDay"),
+        };
+        if limits.is_empty() {
+            problems.add(body.path("limits"), "must name at least one limit");
+        }
+        Some(Self { limits: patch })
+    }
+}
+
+/// Change an organization's limits (operator only)
+///
+/// The limits given change, the others keep their value; the answer is the organization with
+/// the limits in force. Every instance enforces the new limits within a minute.
+#[utoipa::path(
+    patch,
+    path = "/v1/organizations/{organizationId}",
+    tag = "Organizations, users and tokens",
+    params(("organizationId" = String, Path)),
+    request_body = UpdateOrganizationRequest,
+    security(("operator" = [])),
+    responses((status = 200, body = OrganizationResponse), (status = 400, body = crate::api::error::ErrorEnvelope),
+        (status = 401, body = crate::api::error::ErrorEnvelope), (status = 404, body = crate::api::error::ErrorEnvelope))
+)]
+pub async fn update_organization(
+    State(state): State<AppState>,
+    _operator: Operator,
+    PathParams(path): PathParams<OrgPath>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Json<Envelope<OrganizationView>>> {
+    let org =
+        OrgId::parse(&path.organization_id).map_err(|e| ApiError::field("organizationId", e))?;
+    let request = UpdateOrganizationRequest::parse(&body)?;
+    let current = state
+        .store
+        .get_organization(&org)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let limits = request.limits.over(current.limits());
+    let updated = state.store.set_limits(&org, limits).await?;
+    state.limits.keep(&org, limits);
+    Ok(envelope(OrganizationView::from(&updated)))
 }
 
 /// Create a user (admin)

@@ -24,6 +24,7 @@ use crate::adapters::sqs::SqsQueue;
 use crate::config::{Config, ConfigError};
 use crate::domain::deliveries::{Burying, Recovery};
 use crate::domain::events::Emitting;
+use crate::domain::limits::LimitsCache;
 use crate::domain::notifications::Targets;
 use crate::domain::operational::Telling;
 use crate::model::{Clock, SystemClock};
@@ -71,6 +72,8 @@ pub struct AppState {
     /// Seals secrets before they are stored and opens them where they are used: the local
     /// server's master key, or KMS envelope encryption on AWS (`HERALD_KMS_KEY_ID`).
     pub keys: Arc<dyn Keys>,
+    /// Each organization's limits, read at most once a minute (an emit costs no extra read).
+    pub limits: Arc<LimitsCache>,
 }
 
 /// The store and the queues a state runs on.
@@ -148,6 +151,7 @@ impl AppState {
             // A random key until the host gives the deployment's ([`Self::with_keys`]): right
             // for a store that is never reopened (a test's), never for the local server's.
             keys: Arc::new(MasterKey::random()),
+            limits: Arc::new(LimitsCache::default()),
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod deliveries;
 pub mod events;
 pub mod fanout;
+pub mod limits;
 pub mod notifications;
 pub mod operational;
 pub mod organizations;

@@ -75,6 +75,7 @@ pub async fn provision(
         kind: new.kind,
         plan: new.plan,
         created_at: now,
+        limits: None,
     };
     let issued = new.admin_token.unwrap_or_else(|| issue_token(&new.id));
     let token = TokenRecord {

@@ -15,6 +15,47 @@ pub struct Organization {
     pub plan: Plan,
     #[serde(with = "timestamp")]
     pub created_at: OffsetDateTime,
+    /// Set by the operator; the plan's ([`Limits::of_plan`]) until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+impl Organization {
+    /// The limits in force: the operator's, else the plan's.
+    pub fn limits(&self) -> Limits {
+        self.limits.unwrap_or(Limits::of_plan(self.plan))
+    }
+}
+
+/// What one organization may use, so that one tenant's burst is not every tenant's problem:
+/// events accepted per second (past it, 429), and emails and SMS sent per UTC day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub events_per_second: u32,
+    pub emails_per_day: u32,
+    pub sms_per_day: u32,
+}
+
+impl Limits {
+    /// The most any limit may be set to.
+    pub const MAX: u32 = 1_000_000_000;
+
+    /// The defaults of a plan: TRIAL 10 / 1,000 / 100, PAID 1,000 / 1,000,000 / 100,000.
+    pub const fn of_plan(plan: Plan) -> Self {
+        match plan {
+            Plan::Trial => Self {
+                events_per_second: 10,
+                emails_per_day: 1_000,
+                sms_per_day: 100,
+            },
+            Plan::Paid => Self {
+                events_per_second: 1_000,
+                emails_per_day: 1_000_000,
+                sms_per_day: 100_000,
+            },
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

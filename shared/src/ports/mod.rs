@@ -6,6 +6,7 @@
 pub mod inbox;
 pub mod intake;
 pub mod keys;
+pub mod limits;
 pub mod net;
 pub mod outbox;
 pub mod page;

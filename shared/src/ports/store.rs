@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::model::Attempt;
 use crate::model::{
-    Burial, Claim, Delivery, DeliveryFilter, Email, Event, EventCreated, Notification,
+    Burial, Claim, Delivery, DeliveryFilter, Email, Event, EventCreated, Limits, Notification,
     NotificationId, OperationalWebhook, OrgId, Organization, Outcome, Preference, Recipient, Role,
     Settings, SettingsPatch, SmsCounter, SmsUsage, TokenId, TokenRecord, User, Username,
 };
@@ -81,6 +81,9 @@ pub trait OrganizationStore: Send + Sync {
     ) -> StoreResult<()>;
 
     async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>>;
+
+    /// Sets the organization's limits; `NotFound` when there is no such organization.
+    async fn set_limits(&self, id: &OrgId, limits: Limits) -> StoreResult<Organization>;
 }
 
 /// An organization's users.
@@ -565,6 +568,7 @@ pub trait Store:
     + DeliveryLedger
     + OperationalWebhookStore
     + crate::ports::outbox::Outbox
+    + crate::ports::limits::LimitCounters
     + 'static
 {
 }
@@ -584,6 +588,7 @@ impl<T> Store for T where
         + DeliveryLedger
         + OperationalWebhookStore
         + crate::ports::outbox::Outbox
+        + crate::ports::limits::LimitCounters
         + 'static
 {
 }

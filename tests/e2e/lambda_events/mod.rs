@@ -119,6 +119,7 @@ pub(crate) async fn seed(store: &dyn Store) {
         kind: OrgKind::Production,
         plan: Plan::Paid,
         created_at: now,
+        limits: None,
     };
     parse(
         store

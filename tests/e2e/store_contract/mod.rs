@@ -27,6 +27,7 @@ fn org(id: &str) -> Organization {
         kind: OrgKind::Sandbox,
         plan: Plan::Trial,
         created_at: SystemClock.now(),
+        limits: None,
     }
 }
 

@@ -12,6 +12,7 @@
 //! | `NOTIF#<notification id>` | a notification |
 //! | `PACE#<notification id>` | a rate-limited target's next free send slot (`nextSlot`, µs), with a `ttl` |
 //! | `OPHOOK` | the operational webhook |
+//! | `RATE#<Unix second>` | `n`: the events accepted in that second (the `eventsPerSecond` limit), with a `ttl` of two minutes |
 //!
 //! One item outside every tenant: `HERALD` / `DATAKEY`, the KMS-encrypted data key that seals
 //! secrets at rest (`adapters/kms.rs`).

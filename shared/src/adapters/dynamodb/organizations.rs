@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::keys::{EXISTS, NOT_EXISTS, pk};
 use super::{DynamoStore, Item, TransactOutcome, build, item, key, record, unavailable};
-use crate::model::{Email, OrgId, Role, TokenId, Username};
+use crate::model::{Email, Limits, OrgId, Role, TokenId, Username};
 use crate::model::{Organization, TokenRecord, User};
 use crate::ports::store::{Page, PageRequest, StoreError, StoreResult, Unique};
 use time::OffsetDateTime;
@@ -86,6 +86,50 @@ impl crate::ports::store::OrganizationStore for DynamoStore {
 
     async fn get_organization(&self, id: &OrgId) -> StoreResult<Option<Organization>> {
         self.get(pk(id), "ORG".into()).await
+    }
+
+    async fn set_limits(&self, id: &OrgId, limits: Limits) -> StoreResult<Organization> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(id), "ORG".into())))
+            .update_expression("SET limits = :limits")
+            .condition_expression(EXISTS)
+            .expression_attribute_values(":limits", super::value(&limits)?)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => record(out.attributes.unwrap_or_default()),
+            Err(e) if super::condition_failed(&e) => Err(StoreError::NotFound),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl crate::ports::limits::LimitCounters for DynamoStore {
+    /// One conditional UpdateItem: `ORG#<org>` / `RATE#<second>`, kept two minutes (`ttl`).
+    async fn take_event(&self, org: &OrgId, second: i64, limit: u32) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk(org), format!("RATE#{second}"))))
+            .update_expression("ADD n :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", Av::N("1".into()))
+            .expression_attribute_values(":limit", Av::N(limit.to_string()))
+            .expression_attribute_values(":ttl", Av::N((second + 120).to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if super::condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }
 

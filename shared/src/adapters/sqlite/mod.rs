@@ -37,6 +37,7 @@ pub mod schema;
 pub mod sealing;
 mod settings;
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
@@ -84,6 +85,9 @@ struct Inner {
     notifications: Cache<OrgId, Vec<Notification>>,
     settings: Cache<OrgId, Settings>,
     events: Cache<(OrgId, Uuid), Event>,
+    /// Each organization's events of the current second (`LimitCounters`): in memory, this
+    /// process being the database's only writer (the data directory's lock).
+    event_rates: Mutex<HashMap<OrgId, (i64, u32)>>,
 }
 
 /// Records of each kind kept in memory at most (`cache`).
@@ -121,6 +125,7 @@ impl Sqlite {
                 notifications: Cache::new(CACHED),
                 settings: Cache::new(CACHED),
                 events: Cache::new(CACHED),
+                event_rates: Mutex::new(HashMap::new()),
             }),
         })
     }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{Sqlite, error, json, many, one, page, parse};
-use crate::model::{Email, OrgId, Role, TokenId, Username, timestamp};
+use crate::model::{Email, Limits, OrgId, Role, TokenId, Username, timestamp};
 use crate::model::{Organization, TokenRecord, User};
 use crate::ports::store::{
     OrganizationStore, Page, PageRequest, StoreError, StoreResult, TokenStore, Unique, UserStore,
@@ -129,6 +129,24 @@ impl OrganizationStore for Sqlite {
                 .map_err(error)?;
             insert_user(conn, &admin)?;
             insert_token(conn, &token)
+        })
+        .await
+    }
+
+    async fn set_limits(&self, id: &OrgId, limits: Limits) -> StoreResult<Organization> {
+        let (id, limits) = (id.to_string(), json(&limits)?);
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE organizations SET record = json_set(record, '$.limits', json(?2)) WHERE id = ?1",
+                )
+                .and_then(|mut s| s.execute(params![id, limits]))
+                .map_err(error)?;
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            one(conn, "SELECT record FROM organizations WHERE id = ?1", [&id])?
+                .ok_or(StoreError::NotFound)
         })
         .await
     }
@@ -386,5 +404,25 @@ impl TokenStore for Sqlite {
         .await?;
         self.inner.tokens.drop_key(&key);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::ports::limits::LimitCounters for Sqlite {
+    async fn take_event(&self, org: &OrgId, second: i64, limit: u32) -> StoreResult<bool> {
+        let mut rates = self
+            .inner
+            .event_rates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (at, taken) = rates.entry(org.clone()).or_insert((second, 0));
+        if *at != second {
+            (*at, *taken) = (second, 0);
+        }
+        if *taken >= limit {
+            return Ok(false);
+        }
+        *taken += 1;
+        Ok(true)
     }
 }
