@@ -48,6 +48,27 @@ mod moto {
         assert_eq!(listed.status, StatusCode::OK);
         assert_eq!(app.calls.take(), ["GetItem", "Query"]);
 
+        // Emitting: the token, the organization's limits (once a minute per process), one
+        // conditional UpdateItem of the second's event count, and the event's transaction.
+        let event = json!({"type": "buildCreated", "data": {"appName": "Calls"}});
+        let emitted = app
+            .admin(Method::POST, &app.path("/events"), Some(event.clone()))
+            .await;
+        assert_eq!(emitted.status, StatusCode::ACCEPTED, "{}", emitted.body);
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "GetItem", "UpdateItem", "TransactWriteItems"]
+        );
+        let emitted = app
+            .admin(Method::POST, &app.path("/events"), Some(event))
+            .await;
+        assert_eq!(emitted.status, StatusCode::ACCEPTED, "{}", emitted.body);
+        assert_eq!(
+            app.calls.take(),
+            ["GetItem", "UpdateItem", "TransactWriteItems"],
+            "the limits kept: one conditional write is all the limit adds"
+        );
+
         let denied = app
             .call(
                 Method::GET,

@@ -152,7 +152,7 @@ async fn a_bad_operational_webhook_is_a_400_naming_each_field_and_writes_nothing
         Some(&[
             (
                 "events[1]",
-                "`delivery.exploded` is not an operational event: must be one of delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted, event.fanoutFailed",
+                "`delivery.exploded` is not an operational event: must be one of delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted, event.fanoutFailed, organization.quotaExceeded",
             ),
             ("events[2]", "`delivery.failed` is named twice"),
         ]),

@@ -264,6 +264,9 @@ impl AppState {
             queue: &*self.queue,
             transports,
             keys: &*self.keys,
+            orgs: &*self.store,
+            limits: &self.limits,
+            counters: &*self.store,
             clock: &*self.clock,
             metrics: &self.metrics,
             rules: SenderRules {

@@ -154,6 +154,25 @@ impl Occurrence {
         }
     }
 
+    /// `organization.quotaExceeded`: the organization has spent its daily `channel` count of
+    /// `limit` (once per channel and day).
+    pub fn organization_quota_exceeded(
+        org: &OrgId,
+        channel: crate::model::DispatchMethod,
+        day: time::Date,
+        limit: u32,
+    ) -> Self {
+        let cause_at = day.midnight().assume_utc();
+        let day = crate::model::day::format(day);
+        Self {
+            organization: org.clone(),
+            event: OperationalEvent::OrganizationQuotaExceeded,
+            cause: format!("{channel}#{day}"),
+            cause_at,
+            data: json!({"channel": channel, "day": day, "dailyLimit": limit}),
+        }
+    }
+
     /// `sms.quotaExhausted`: `user` has spent the day's SMS quota (once per user and day).
     pub fn sms_quota_exhausted(org: &OrgId, user: Uuid, day: time::Date, quota: u32) -> Self {
         let cause_at = day.midnight().assume_utc();

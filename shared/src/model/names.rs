@@ -92,12 +92,13 @@ name_enum!(
 
 name_enum!(
     /// What Herald tells an organization's operational webhook about itself.
-    OperationalEvent, "delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted, event.fanoutFailed" {
+    OperationalEvent, "delivery.failed, notification.disabled, delivery.recovered, sms.quotaExhausted, event.fanoutFailed, organization.quotaExceeded" {
         DeliveryFailed = "delivery.failed",
         NotificationDisabled = "notification.disabled",
         DeliveryRecovered = "delivery.recovered",
         SmsQuotaExhausted = "sms.quotaExhausted",
         EventFanoutFailed = "event.fanoutFailed",
+        OrganizationQuotaExceeded = "organization.quotaExceeded",
     }
 );
 
@@ -162,8 +163,8 @@ name_enum!(
     /// Why a delivery was not sent, on purpose (`skipped`): at its birth by the fan-out
     /// (`preference_disabled`, `not_whitelisted`, `no_phone`), or by the sender
     /// (`quota_exceeded`, `notification_deleted`, `notification_disabled`,
-    /// `operational_webhook_removed`).
-    SkipReason, "preference_disabled, not_whitelisted, no_phone, quota_exceeded, notification_deleted, notification_disabled, operational_webhook_removed" {
+    /// `operational_webhook_removed`, `organization_quota_exceeded`).
+    SkipReason, "preference_disabled, not_whitelisted, no_phone, quota_exceeded, notification_deleted, notification_disabled, operational_webhook_removed, organization_quota_exceeded" {
         PreferenceDisabled = "preference_disabled",
         NotWhitelisted = "not_whitelisted",
         NoPhone = "no_phone",
@@ -171,6 +172,7 @@ name_enum!(
         NotificationDeleted = "notification_deleted",
         NotificationDisabled = "notification_disabled",
         OperationalWebhookRemoved = "operational_webhook_removed",
+        OrganizationQuotaExceeded = "organization_quota_exceeded",
     }
 );
 

@@ -19,6 +19,7 @@ mod disabling;
 mod failures;
 mod helpers;
 mod idempotency;
+mod limits;
 mod mail;
 mod metrics;
 mod one;

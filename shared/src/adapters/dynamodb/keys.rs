@@ -13,6 +13,7 @@
 //! | `PACE#<notification id>` | a rate-limited target's next free send slot (`nextSlot`, µs), with a `ttl` |
 //! | `OPHOOK` | the operational webhook |
 //! | `RATE#<Unix second>` | `n`: the events accepted in that second (the `eventsPerSecond` limit), with a `ttl` of two minutes |
+//! | `DAILY#<email or sms>#<day>` | `n`: the emails or SMS sent that UTC day (the daily limits), with a `ttl` four days after it began |
 //!
 //! One item outside every tenant: `HERALD` / `DATAKEY`, the KMS-encrypted data key that seals
 //! secrets at rest (`adapters/kms.rs`).

@@ -131,6 +131,38 @@ impl crate::ports::limits::LimitCounters for DynamoStore {
             Err(e) => Err(unavailable(e)),
         }
     }
+
+    /// One conditional UpdateItem: `ORG#<org>` / `DAILY#<channel>#<day>`, kept four days.
+    async fn take_daily(
+        &self,
+        org: &OrgId,
+        channel: crate::model::DispatchMethod,
+        day: time::Date,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        let expires = (day.midnight().assume_utc() + time::Duration::days(4)).unix_timestamp();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                pk(org),
+                format!("DAILY#{channel}#{}", crate::model::day::format(day)),
+            )))
+            .update_expression("ADD n :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(n) OR n < :limit")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", Av::N("1".into()))
+            .expression_attribute_values(":limit", Av::N(limit.to_string()))
+            .expression_attribute_values(":ttl", Av::N(expires.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if super::condition_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
 }
 
 #[async_trait]

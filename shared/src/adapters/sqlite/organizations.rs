@@ -425,4 +425,30 @@ impl crate::ports::limits::LimitCounters for Sqlite {
         *taken += 1;
         Ok(true)
     }
+
+    async fn take_daily(
+        &self,
+        org: &OrgId,
+        channel: crate::model::DispatchMethod,
+        day: time::Date,
+        limit: u32,
+    ) -> StoreResult<bool> {
+        let (org, channel, day) = (
+            org.to_string(),
+            channel.as_str(),
+            crate::model::day::format(day),
+        );
+        self.write(move |conn| {
+            let taken = conn
+                .prepare_cached(
+                    "INSERT INTO daily_counts (org, channel, day, count) VALUES (?1, ?2, ?3, 1)
+                     ON CONFLICT (org, channel, day) DO UPDATE SET count = count + 1
+                     WHERE count < ?4",
+                )
+                .and_then(|mut s| s.execute(params![org, channel, day, limit]))
+                .map_err(error)?;
+            Ok(taken > 0)
+        })
+        .await
+    }
 }

@@ -71,6 +71,14 @@ impl Sqlite {
                 vec![Value::Integer(millis(before))],
             )
             .await?;
+        // The daily limits' counts of days over (kept four days, as on DynamoDB).
+        let day_before = crate::model::day::format((now - time::Duration::days(4)).date());
+        self.prune_chunks(
+            "DELETE FROM daily_counts WHERE (org, channel, day) IN
+                (SELECT org, channel, day FROM daily_counts WHERE day < ?1 LIMIT ?2)",
+            vec![Value::Text(day_before)],
+        )
+        .await?;
         Ok(pruned)
     }
 

@@ -25,6 +25,7 @@
 //! | `operational_webhooks` | `org` | the organization's operational webhook (JSON) |
 //! | `send_slots` | `org, notification` | a rate-limited target's next free send slot (µs since the epoch) |
 //! | `sealing_key` | one row | the id of the key the secrets are sealed under, and a check value sealed under it |
+//! | `daily_counts` | `org, channel, day` | emails or SMS an organization sent on a UTC day (its daily limits); pruned four days on |
 //!
 //! Times are RFC 3339 strings with milliseconds (`2019-01-28T16:57:42.293Z`), which sort as the
 //! times they name; the queue's are integers of milliseconds.
@@ -56,12 +57,21 @@ const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 /// The key the database's secrets are sealed under: its id and a known text sealed under it, so
 /// that a start with another key stops before it reads or writes anything with it. Written by
 /// the first start that has a key (`sealing.rs`, which then seals the secrets stored before).
+/// With it, each organization's daily email and SMS counts (its `Limits`).
 const V7: &str = "
 CREATE TABLE sealing_key (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     key_id TEXT NOT NULL,
     check_value TEXT NOT NULL
 ) STRICT;
+
+CREATE TABLE daily_counts (
+    org TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    day TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (org, channel, day)
+) STRICT, WITHOUT ROWID;
 ";
 
 const V6: &str = "

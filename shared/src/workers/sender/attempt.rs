@@ -10,7 +10,9 @@ use super::Sender;
 use super::decide::Answer;
 use super::pacing;
 use super::reads::BatchReads;
-use crate::model::{Channel, Delivery, OperationalEvent, Sealed, Settings, SkipReason, Target};
+use crate::model::{
+    Channel, Delivery, DispatchMethod, OperationalEvent, Sealed, Settings, SkipReason, Target,
+};
 use crate::ports::keys::KeyError;
 use crate::ports::store::StoreError;
 use crate::ports::transport::{Outgoing, SendError, SlackCredentials};
@@ -23,6 +25,41 @@ fn unavailable(e: StoreError) -> Answer {
 
 fn failed(error: impl Into<String>) -> Answer {
     Answer::Refused(SendError::fail(error))
+}
+
+/// Takes one unit of the organization's daily `channel` count (`Limits`): a spent count skips
+/// the delivery (`organization_quota_exceeded`), told once a day to the operational webhook.
+async fn daily(
+    sender: &Sender<'_>,
+    delivery: &Delivery,
+    channel: DispatchMethod,
+    now: OffsetDateTime,
+) -> Result<(), Answer> {
+    let org = &delivery.organization;
+    let limits = sender
+        .limits
+        .of(sender.orgs, org)
+        .await
+        .map_err(|e| Answer::Refused(SendError::retry(format!("limits: {e}"))))?;
+    let limit = match channel {
+        DispatchMethod::Sms => limits.sms_per_day,
+        _ => limits.emails_per_day,
+    };
+    let day = crate::model::day::today(now);
+    let taken = sender
+        .counters
+        .take_daily(org, channel, day, limit)
+        .await
+        .map_err(unavailable)?;
+    if taken {
+        Ok(())
+    } else {
+        Err(Answer::OrganizationQuotaSpent {
+            channel,
+            day,
+            limit,
+        })
+    }
 }
 
 /// A secret of the target opened for one send. One that cannot be opened (tampered with,
@@ -148,12 +185,15 @@ async fn rendered(
                 }
             }
         }
-        Channel::Email { to } => Outgoing::Email {
-            delivery: delivery.id,
-            to: to.as_str(),
-            content: rendered.email(),
-            at: now,
-        },
+        Channel::Email { to } => {
+            daily(sender, delivery, DispatchMethod::Email, now).await?;
+            Outgoing::Email {
+                delivery: delivery.id,
+                to: to.as_str(),
+                content: rendered.email(),
+                at: now,
+            }
+        }
         Channel::Sms { to } => {
             let to = to.as_ref().ok_or(Answer::Skipped(SkipReason::NoPhone))?;
             // One unit of the user's daily quota first; a spent quota skips the SMS.
@@ -169,6 +209,7 @@ async fn rendered(
                     return Err(Answer::QuotaSpent { user, day, quota });
                 }
             }
+            daily(sender, delivery, DispatchMethod::Sms, now).await?;
             Outgoing::Sms {
                 delivery: delivery.id,
                 to: to.as_str(),

@@ -83,6 +83,10 @@ pub struct Sender<'a> {
     pub transports: &'a dyn Transport,
     /// Opens the targets' sealed secrets for each send.
     pub keys: &'a dyn crate::ports::keys::Keys,
+    /// The organizations' limits (their daily email and SMS counts), and the counters.
+    pub orgs: &'a dyn crate::ports::store::OrganizationStore,
+    pub limits: &'a crate::domain::limits::LimitsCache,
+    pub counters: &'a dyn crate::ports::limits::LimitCounters,
     pub clock: &'a dyn Clock,
     pub metrics: &'a Metrics,
     pub rules: Rules<'a>,

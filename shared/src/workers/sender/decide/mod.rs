@@ -40,6 +40,13 @@ pub enum Answer {
     Skipped(SkipReason),
     /// An SMS not sent: `user`'s quota of `quota` for `day` is spent.
     QuotaSpent { user: Uuid, day: Date, quota: u32 },
+    /// An email or SMS not sent: the organization's daily count of `limit` for `channel` and
+    /// `day` is spent.
+    OrganizationQuotaSpent {
+        channel: crate::model::DispatchMethod,
+        day: Date,
+        limit: u32,
+    },
     /// Not tried: the organization's notifier is paused.
     Held,
 }
@@ -145,6 +152,24 @@ pub fn decide(
         Answer::QuotaSpent { user, day, quota } => {
             let reason = SkipReason::QuotaExceeded;
             let told = Occurrence::sms_quota_exhausted(&delivery.organization, user, day, quota);
+            return skipped(
+                reason,
+                attempt(AttemptOutcome::Skipped, None, Some(reason.as_str()), None),
+                vec![Effect::Tell(told)],
+            );
+        }
+        Answer::OrganizationQuotaSpent {
+            channel,
+            day,
+            limit,
+        } => {
+            let reason = SkipReason::OrganizationQuotaExceeded;
+            let told = Occurrence::organization_quota_exceeded(
+                &delivery.organization,
+                channel,
+                day,
+                limit,
+            );
             return skipped(
                 reason,
                 attempt(AttemptOutcome::Skipped, None, Some(reason.as_str()), None),
