@@ -4,7 +4,9 @@
 //! one (a KMS data key). Each sealed value names its key's id, so that a deployment can tell
 //! a value sealed under another key from a tampered one, and a key can be rotated.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -30,12 +32,19 @@ pub(crate) fn key_id(kind: &str, material: &[u8]) -> String {
     format!("{kind}{hex}")
 }
 
-/// One key, ready to seal and open.
+/// One key, ready to seal and open. What it opened it keeps, by sealed value (a few thousand
+/// at most, emptied when full): the sender opens a target's secret for every delivery, and a
+/// hash lookup costs less than a decryption (the sealing benchmark: 94 % of plain without it).
+/// The plain text is in this process's memory while it is used anyway.
 #[derive(Clone)]
 pub struct Cipher {
     id: String,
     aead: XChaCha20Poly1305,
+    opened: Arc<Mutex<HashMap<String, Arc<str>>>>,
 }
+
+/// How many opened secrets a [`Cipher`] keeps.
+const OPENED_KEPT: usize = 4096;
 
 impl Cipher {
     /// The key `key` (32 bytes), known by `id`.
@@ -43,6 +52,7 @@ impl Cipher {
         Self {
             id,
             aead: XChaCha20Poly1305::new(key.into()),
+            opened: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -100,7 +110,24 @@ impl Cipher {
         match sealed.parts() {
             None if sealed.is_sealed() => Err(KeyError::Unreadable("malformed".into())),
             None => Ok(sealed.as_stored().to_owned()),
-            Some((id, payload)) if id == self.id => self.open_payload(payload),
+            Some((id, payload)) if id == self.id => {
+                let kept = self
+                    .opened
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(sealed.as_stored())
+                    .cloned();
+                if let Some(plain) = kept {
+                    return Ok(plain.to_string());
+                }
+                let plain = self.open_payload(payload)?;
+                let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+                if opened.len() >= OPENED_KEPT {
+                    opened.clear();
+                }
+                opened.insert(sealed.as_stored().to_owned(), Arc::from(plain.as_str()));
+                Ok(plain)
+            }
             Some((id, _)) => Err(KeyError::Unreadable(format!(
                 "sealed under key {id}, and this deployment's is {}",
                 self.id
