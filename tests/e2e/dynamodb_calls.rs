@@ -223,7 +223,8 @@ mod moto {
     /// SendMessageBatch per 10 deliveries, one BatchGetItem of preferences per 100 recipients, and
     /// no BatchWriteItem at all (a queued delivery is its message; the sender's claim records it),
     /// and on the event one UpdateItem for its first chunk and one for its last.
-    /// The sender: per delivery one UpdateItem to claim and one to settle, and per batch one
+    /// The sender: per delivery one UpdateItem to claim, one for the organization's daily email
+    /// count and one to settle, and per batch one
     /// GetItem of the settings and one of the event. Every count is per 500-recipient chunk or per
     /// batch, so 10,000 recipients take 1,000 SendMessageBatch (`HERALD_FAN_OUT_RECIPIENTS`
     /// runs it at any size; the suite runs 1,000, since moto takes minutes for 10,000).
@@ -299,7 +300,15 @@ mod moto {
         let chunks = recipients_wanted.div_ceil(500);
         assert_eq!(count(&dynamo, "UpdateItem"), chunks.min(2));
 
-        // The sender, batch by batch as Lambda hands them over.
+        // The sender, batch by batch as Lambda hands them over. The organization's limits were
+        // read by the emit; kept here for the test's length, so that the count does not depend
+        // on how fast moto answers (a sender reads them once a minute).
+        let org = shared::model::OrgId::parse(&app.org).unwrap_or_else(|e| panic!("{e}"));
+        let limits = shared::model::Limits::of_plan(shared::model::Plan::Paid);
+        let now = state.clock.now();
+        state
+            .limits
+            .keep(&org, limits, now + time::Duration::hours(1));
         let outbox = Arc::new(Outbox::new());
         let transports = state
             .transports(outbox.clone())
@@ -323,8 +332,8 @@ mod moto {
         let dynamo = app.calls.take();
         assert_eq!(
             count(&dynamo, "UpdateItem"),
-            2 * recipients_wanted,
-            "a claim and a settlement per delivery"
+            3 * recipients_wanted,
+            "a claim, the organization's daily email count and a settlement per delivery"
         );
         assert_eq!(
             count(&dynamo, "GetItem"),
@@ -333,7 +342,7 @@ mod moto {
         );
         assert_eq!(
             dynamo.len(),
-            2 * recipients_wanted + 2 * batches,
+            3 * recipients_wanted + 2 * batches,
             "nothing else: {dynamo:?}"
         );
     }

@@ -405,7 +405,11 @@ pub async fn update_organization(
         .ok_or(ApiError::NotFound)?;
     let limits = request.limits.over(current.limits());
     let updated = state.store.set_limits(&org, limits).await?;
-    state.limits.keep(&org, limits);
+    state.limits.keep(
+        &org,
+        limits,
+        state.clock.now() + crate::domain::limits::LIMITS_KEPT,
+    );
     Ok(envelope(OrganizationView::from(&updated)))
 }
 

@@ -6,29 +6,35 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+
+use time::{Duration, OffsetDateTime};
 
 use super::Error;
 use crate::model::{Limits, OrgId};
 use crate::ports::limits::LimitCounters;
 use crate::ports::store::OrganizationStore;
 
-/// How long a process keeps an organization's limits.
-pub const LIMITS_KEPT: Duration = Duration::from_secs(60);
+/// How long a process keeps an organization's limits (by the state's clock).
+pub const LIMITS_KEPT: Duration = Duration::minutes(1);
 
-/// Each organization's limits, as last read.
+/// Each organization's limits, as last read, and until when they are kept.
 #[derive(Debug, Default)]
-pub struct LimitsCache(Mutex<HashMap<OrgId, (Instant, Limits)>>);
+pub struct LimitsCache(Mutex<HashMap<OrgId, (OffsetDateTime, Limits)>>);
 
 impl LimitsCache {
-    /// `org`'s limits: kept, or read (and kept for [`LIMITS_KEPT`]).
-    pub async fn of(&self, orgs: &dyn OrganizationStore, org: &OrgId) -> Result<Limits, Error> {
+    /// `org`'s limits at `now`: kept, or read (and kept for [`LIMITS_KEPT`]).
+    pub async fn of(
+        &self,
+        orgs: &dyn OrganizationStore,
+        org: &OrgId,
+        now: OffsetDateTime,
+    ) -> Result<Limits, Error> {
         let kept = self
             .0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(org)
-            .filter(|(at, _)| at.elapsed() < LIMITS_KEPT)
+            .filter(|(until, _)| now < *until)
             .map(|(_, limits)| *limits);
         if let Some(limits) = kept {
             return Ok(limits);
@@ -38,16 +44,16 @@ impl LimitsCache {
             .await?
             .ok_or(Error::NotFound)?
             .limits();
-        self.keep(org, limits);
+        self.keep(org, limits, now + LIMITS_KEPT);
         Ok(limits)
     }
 
-    /// Keeps `limits` as `org`'s (the process that sets them sees them at once).
-    pub fn keep(&self, org: &OrgId, limits: Limits) {
+    /// Keeps `limits` as `org`'s until `until` (the process that sets them sees them at once).
+    pub fn keep(&self, org: &OrgId, limits: Limits, until: OffsetDateTime) {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(org.clone(), (Instant::now(), limits));
+            .insert(org.clone(), (until, limits));
     }
 }
 
@@ -60,7 +66,7 @@ pub async fn take_event(
     now: time::OffsetDateTime,
     org: &OrgId,
 ) -> Result<bool, Error> {
-    let limits = cache.of(orgs, org).await?;
+    let limits = cache.of(orgs, org, now).await?;
     Ok(counters
         .take_event(org, now.unix_timestamp(), limits.events_per_second)
         .await?)

@@ -38,7 +38,7 @@ async fn daily(
     let org = &delivery.organization;
     let limits = sender
         .limits
-        .of(sender.orgs, org)
+        .of(sender.orgs, org, now)
         .await
         .map_err(|e| Answer::Refused(SendError::retry(format!("limits: {e}"))))?;
     let limit = match channel {
