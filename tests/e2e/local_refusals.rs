@@ -138,7 +138,7 @@ fn a_database_of_a_newer_schema_is_refused_and_left_as_it_was() {
 fn a_database_of_schema_version_1_is_brought_up_to_date_on_start() {
     // Version 1's layout, holding a failed webhook delivery of that time.
     let dir = database_then(
-        "DROP TABLE sealing_key; DROP TABLE send_slots; DROP TABLE operational_webhooks;
+        "DROP TABLE sealing_key; DROP TABLE daily_counts; DROP TABLE send_slots; DROP TABLE operational_webhooks;
          DROP INDEX deliveries_by_id; DROP INDEX deliveries_failed; DROP INDEX deliveries_visible;
          ALTER TABLE deliveries DROP COLUMN visible_at;
          ALTER TABLE deliveries DROP COLUMN receives;
@@ -219,7 +219,7 @@ fn a_database_of_schema_version_5_keeps_its_queued_deliveries_as_their_rows() {
     let record = serde_json::to_string(&held).unwrap_or_else(|e| panic!("{e}"));
     // Visible in 2100: the server that migrates them does not take them meanwhile.
     let dir = database_then(&format!(
-        "DROP TABLE sealing_key;
+        "DROP TABLE sealing_key; DROP TABLE daily_counts;
          DROP INDEX deliveries_visible;
          ALTER TABLE deliveries DROP COLUMN visible_at;
          ALTER TABLE deliveries DROP COLUMN receives;

@@ -149,8 +149,8 @@ pub struct CreateOrganizationRequest {
     /// 24 hex characters are generated when absent.
     #[schema(value_type = Option<String>, pattern = r"^(([a-fA-F0-9]{24})|([a-zA-Z0-9\-]{3,128}))$")]
     pub id: OrgId,
-    /// Not blank.
-    #[schema(min_length = 1, max_length = 128, pattern = r"\S")]
+    /// Not blank: a character that is not white space (JSON Schema's `\s`, and U+0085).
+    #[schema(min_length = 1, max_length = 128, pattern = r"[^\s\u0085]")]
     pub name: String,
     pub kind: OrgKind,
     pub plan: Plan,
@@ -168,7 +168,10 @@ impl FromBody for CreateOrganizationRequest {
         let name = body.str("name", NAME_MAX, problems).and_then(|n| {
             problems.check(
                 "name",
-                (!n.trim().is_empty())
+                // What the schema's pattern says: Rust's white space is JSON Schema's
+                // (ECMAScript's `\s`) but for U+0085, which it adds, and U+FEFF, which it lacks.
+                n.chars()
+                    .any(|c| !c.is_whitespace() && c != '\u{feff}')
                     .then(|| n.to_owned())
                     .ok_or("must not be empty"),
             )
