@@ -261,6 +261,29 @@ def sealing_toggle(hook, hooks):
           f"{rate['sealed'] / rate['plain'] * 100:.0f} % of plain (target >= 95 %)")
 
 
+def limits_toggle(hook, hooks):
+    """POST /events latency with the eventsPerSecond check (the default; the limit raised out of
+    reach) and without it (HERALD_ORGANIZATION_LIMITS=false), interleaved, each on a new server."""
+    n = int(os.environ.get("LIMITS_SAMPLES", "300"))
+    rounds = int(os.environ.get("LIMITS_ROUNDS", "3"))
+    series = {"on": [], "off": []}
+    for _ in range(rounds):
+        for name, env in (("on", None), ("off", {"HERALD_ORGANIZATION_LIMITS": "false"})):
+            h = Herald(env)
+            try:
+                h.webhook(hook)
+                before = hooks()
+                for _ in range(n):
+                    series[name].append(h.emit("buildProcessed"))
+                wait_until(lambda: hooks() >= before + n, 60)
+            finally:
+                h.stop()
+    p = lambda k, q: percentile(series[k], q)
+    print(f"limits: POST /events latency, {n} x {rounds} interleaved rounds: eventsPerSecond checked "
+          f"p50 {statistics.median(series['on']):.3f} ms p99 {p('on', 0.99):.3f} ms; not checked "
+          f"p50 {statistics.median(series['off']):.3f} ms p99 {p('off', 0.99):.3f} ms")
+
+
 EVENT_BODY = '{"type":"buildProcessed","data":{"appName":"Bench"}}'
 
 
@@ -354,7 +377,7 @@ def main():
     hooks = lambda: int(get_text(receiver_port, "/count"))
     wait_until(lambda: socket.socket().connect_ex(("127.0.0.1", receiver_port)) == 0, 10)
     try:
-        only = os.environ.get("ONLY", "fanout,sender,emit,pacing,sealing").split(",")
+        only = os.environ.get("ONLY", "fanout,sender,emit,pacing,sealing,limits").split(",")
         if "fanout" in only:
             fan_out_and_latency(hook, hooks)
         if "sender" in only:
@@ -365,6 +388,8 @@ def main():
             pacing_toggle(hook, hooks)
         if "sealing" in only:
             sealing_toggle(hook, hooks)
+        if "limits" in only:
+            limits_toggle(hook, hooks)
     finally:
         receiver.terminate()
 

@@ -94,6 +94,10 @@ pub struct Config {
     /// `HERALD_SEAL_SECRETS`, default `true`. `false` stores new secrets in plain text: the
     /// baseline of the sealing benchmark, honoured by `herald-local` only (it warns at start).
     pub seal_secrets: bool,
+    /// `HERALD_ORGANIZATION_LIMITS`, default `true`. `false` accepts events without counting them
+    /// against the organizations' `eventsPerSecond`: the baseline of the limit's emit benchmark
+    /// (as `HERALD_RATE_LIMITS` is pacing's). Never for real tenants.
+    pub organization_limits: bool,
 }
 
 impl Default for Config {
@@ -126,6 +130,7 @@ impl Default for Config {
             kms_key_id: None,
             master_key: None,
             seal_secrets: true,
+            organization_limits: true,
         }
     }
 }
@@ -249,6 +254,7 @@ impl Config {
             kms_key_id: var("HERALD_KMS_KEY_ID"),
             master_key: var("HERALD_MASTER_KEY"),
             seal_secrets: flag("HERALD_SEAL_SECRETS", true)?,
+            organization_limits: flag("HERALD_ORGANIZATION_LIMITS", true)?,
         })
     }
 }

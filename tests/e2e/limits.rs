@@ -182,7 +182,29 @@ async fn a_trial_organization_takes_ten_events_a_second_by_default(backend: Back
     assert_eq!(statuses, [[202; 10].as_slice(), &[429]].concat());
 }
 
+/// `HERALD_ORGANIZATION_LIMITS=false` (the benchmark's baseline) counts no event.
+async fn with_the_limits_switched_off_no_event_is_counted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = set_limits(&app, &app.org, json!({"limits": {"eventsPerSecond": 1}})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let now = shared::model::Clock::now(&shared::model::SystemClock);
+    let app = app
+        .with_clock(Arc::new(crate::lambda_events::At(now)))
+        .restated(|state| {
+            let mut config = (*state.config).clone();
+            config.organization_limits = false;
+            shared::app::AppState {
+                config: Arc::new(config),
+                ..state
+            }
+        });
+    for _ in 0..3 {
+        assert_eq!(emit(&app).await.status, StatusCode::ACCEPTED);
+    }
+}
+
 herald_tests::on_both_backends!(
+    with_the_limits_switched_off_no_event_is_counted,
     the_operator_sets_limits_over_the_plans_and_bad_bodies_list_every_field,
     past_events_per_second_an_event_is_429_and_nothing_is_recorded,
     a_trial_organization_takes_ten_events_a_second_by_default,
