@@ -264,7 +264,7 @@ def sealing_toggle(hook, hooks):
 def limits_toggle(hook, hooks):
     """POST /events latency with the eventsPerSecond check (the default; the limit raised out of
     reach) and without it (HERALD_ORGANIZATION_LIMITS=false), interleaved, each on a new server."""
-    n = int(os.environ.get("LIMITS_SAMPLES", "300"))
+    n = int(os.environ.get("LIMITS_SAMPLES", "1000"))
     rounds = int(os.environ.get("LIMITS_ROUNDS", "3"))
     series = {"on": [], "off": []}
     for _ in range(rounds):
