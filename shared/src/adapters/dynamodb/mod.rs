@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
+    AttributeDefinition, BillingMode, DeleteRequest, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, PutRequest, ScalarAttributeType,
     TimeToLiveSpecification, TransactWriteItem, WriteRequest,
 };
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -88,6 +88,12 @@ fn item<T: Serialize>(pk: String, sk: String, record: &T) -> StoreResult<Item> {
 fn put_request(item: Item) -> StoreResult<WriteRequest> {
     let put = build(PutRequest::builder().set_item(Some(item)).build())?;
     Ok(WriteRequest::builder().put_request(put).build())
+}
+
+/// One delete of a BatchWriteItem.
+fn delete_request(key: Item) -> StoreResult<WriteRequest> {
+    let delete = build(DeleteRequest::builder().set_key(Some(key)).build())?;
+    Ok(WriteRequest::builder().delete_request(delete).build())
 }
 
 fn record<T: DeserializeOwned>(item: Item) -> StoreResult<T> {

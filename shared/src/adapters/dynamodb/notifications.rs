@@ -3,11 +3,14 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
-use aws_sdk_dynamodb::types::{Delete, DeleteRequest, TransactWriteItem, Update, WriteRequest};
+use aws_sdk_dynamodb::types::{Delete, TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 use super::keys::{EXISTS, NOT_EXISTS, pk, recipients_pk};
-use super::{DynamoStore, Pages, TransactOutcome, build, condition_failed, item, key, unavailable};
+use super::{
+    DynamoStore, Pages, TransactOutcome, build, condition_failed, delete_request, item, key,
+    unavailable,
+};
 use crate::model::Notification;
 use crate::model::{NotificationId, OrgId, timestamp};
 use crate::ports::store::{Page, PageRequest, StoreError, StoreResult, Unique};
@@ -33,10 +36,7 @@ impl DynamoStore {
         while let Some(keys) = pages.next().await? {
             let deletes = keys
                 .into_iter()
-                .map(|k| {
-                    build(DeleteRequest::builder().set_key(Some(k)).build())
-                        .map(|d| WriteRequest::builder().delete_request(d).build())
-                })
+                .map(delete_request)
                 .collect::<StoreResult<Vec<_>>>()?;
             self.batch_write(deletes).await?;
         }

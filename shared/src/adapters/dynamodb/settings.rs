@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue as Av;
-use aws_sdk_dynamodb::types::{DeleteRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::ReturnValue;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -14,8 +14,8 @@ use super::keys::{
     EXISTS, NOT_EXISTS, SMS_COUNTER_TTL, SMS_DAY_INDEX, SMS_DAY_SHARDS, pk, sms_pk, sms_shard,
 };
 use super::{
-    BATCH_CONCURRENCY, DynamoStore, Pages, build, condition_failed, item, key, record, unavailable,
-    value,
+    BATCH_CONCURRENCY, DynamoStore, Pages, condition_failed, delete_request, item, key, record,
+    unavailable, value,
 };
 use crate::model::{DeliveryMode, Language, OrgId, OrgKind, day as day_fmt, timestamp};
 use crate::model::{Settings, SettingsPatch, SmsCounter, SmsUsage};
@@ -301,8 +301,7 @@ impl crate::ports::store::SmsQuotaStore for DynamoStore {
                     sms_pk(&c.organization, c.day),
                     format!("USER#{}", c.user_id),
                 );
-                build(DeleteRequest::builder().set_key(Some(k)).build())
-                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                delete_request(k)
             })
             .collect::<StoreResult<Vec<_>>>()?;
         self.batch_write(deletes).await

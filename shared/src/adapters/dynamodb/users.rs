@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::keys::{EXISTS, pk, recipients_pk};
 use super::{
-    DynamoStore, Pages, TransactOutcome, build, condition_failed, key, record, unavailable, value,
+    DynamoStore, Pages, TransactOutcome, build, condition_failed, delete_request, key, record,
+    unavailable, value,
 };
 use crate::model::{OrgId, Role, TokenId, TokenRecord, User, timestamp};
 use crate::ports::store::{PageRequest, StoreError, StoreResult};
@@ -178,14 +179,7 @@ impl DynamoStore {
     /// Deletes user `id` from every notification's recipients, and their preferences.
     async fn forget_user(&self, org: &OrgId, id: Uuid) -> StoreResult<()> {
         let mut deletes: Vec<WriteRequest> = Vec::new();
-        let delete = |pk: String, sk: String| -> StoreResult<WriteRequest> {
-            let request = build(
-                aws_sdk_dynamodb::types::DeleteRequest::builder()
-                    .set_key(Some(key(pk, sk)))
-                    .build(),
-            )?;
-            Ok(WriteRequest::builder().delete_request(request).build())
-        };
+        let delete = |pk: String, sk: String| delete_request(key(pk, sk));
         let mut page = PageRequest {
             limit: 100,
             after: None,

@@ -80,19 +80,23 @@ fn other_admin(conn: &Connection, org: &str, id: &str) -> StoreResult<bool> {
 
 /// The ids of user `user`'s tokens.
 fn token_ids_of(conn: &Connection, org: &str, user: &str) -> StoreResult<Vec<TokenId>> {
+    Ok(tokens_of(conn, org, user)?
+        .into_iter()
+        .map(|t| t.id)
+        .collect())
+}
+
+/// User `user`'s tokens.
+fn tokens_of(conn: &Connection, org: &str, user: &str) -> StoreResult<Vec<TokenRecord>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id FROM tokens WHERE org = ?1 AND json_extract(record, '$.userId') = ?2",
+            "SELECT record FROM tokens WHERE org = ?1 AND json_extract(record, '$.userId') = ?2",
         )
         .map_err(error)?;
     let rows = stmt
         .query_map([org, user], |r| r.get::<_, String>(0))
         .map_err(error)?;
-    rows.map(|id| {
-        let id = id.map_err(error)?;
-        TokenId::parse(&id).map_err(|_| StoreError::Corrupt(format!("token id {id:?}")))
-    })
-    .collect()
+    rows.map(|r| parse(&r.map_err(error)?)).collect()
 }
 
 /// The user `id` of `org` as stored, read in the writer's transaction.
@@ -366,17 +370,7 @@ impl TokenStore for Sqlite {
     }
 
     async fn user_tokens(&self, org: &OrgId, user: Uuid) -> StoreResult<Vec<TokenRecord>> {
-        self.read(|conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT record FROM tokens WHERE org = ?1 AND json_extract(record, '$.userId') = ?2",
-                )
-                .map_err(error)?;
-            let rows = stmt
-                .query_map([org.as_str(), &user.to_string()], |r| r.get::<_, String>(0))
-                .map_err(error)?;
-            rows.map(|r| parse(&r.map_err(error)?)).collect()
-        })
+        self.read(|conn| tokens_of(conn, org.as_str(), &user.to_string()))
     }
 
     async fn record_token_use(
